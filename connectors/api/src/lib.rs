@@ -1,0 +1,31 @@
+//! The contract between ferry's runtime and its sink connectors.
+//!
+//! A connector crate depends on this crate only — never on the runtime or on a Kafka
+//! client — so that a sink can be built, tested and reasoned about on its own. The
+//! concepts are Kafka Connect's:
+//!
+//! * [`SinkRecord`]: one Kafka record after the converters ran.
+//! * [`SinkTask`]: `open → put → pre_commit → close → stop`; `pre_commit` returns only
+//!   offsets whose records are durably delivered.
+//! * [`Connector`]: validated configuration that creates `tasks.max` tasks.
+//! * [`ConnectorProps`]: the connector's keys, *taken* one by one so that leftovers can be
+//!   reported by name.
+//! * [`Watermark`]: the contiguous per-partition acknowledgement tracker that sinks with
+//!   out-of-order acknowledgements use to answer `pre_commit`.
+
+mod connector;
+mod error;
+mod props;
+mod record;
+mod task;
+mod watermark;
+
+pub use connector::{Connector, ConnectorFactory, TaskContext};
+pub use error::{ConfigError, RecordError, TaskError};
+pub use props::ConnectorProps;
+pub use record::{Header, Offsets, SinkRecord, TimestampType, TopicPartition, Value};
+pub use task::{ErrantRecordReporter, SinkTask};
+pub use watermark::Watermark;
+
+/// Re-exported so that connector crates implement [`SinkTask`] with the same macro version.
+pub use async_trait::async_trait;

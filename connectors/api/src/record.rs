@@ -1,0 +1,126 @@
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// A topic and partition; cheap to clone (the topic name is shared).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TopicPartition {
+    pub topic: Arc<str>,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<Arc<str>>, partition: i32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+impl fmt::Debug for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Per partition, the offset of the *next* record to read — Kafka's commit convention
+/// (last delivered offset + 1).
+pub type Offsets = BTreeMap<TopicPartition, i64>;
+
+/// A key or value after the converter ran.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Value {
+    /// `ByteArrayConverter`: the record's bytes, unchanged.
+    Bytes(Bytes),
+    /// `StringConverter`: the bytes decoded as UTF-8.
+    String(String),
+}
+
+impl Value {
+    /// The value's bytes as they would be written out: raw bytes, or the UTF-8 encoding of a
+    /// string.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Value::Bytes(b) => b,
+            Value::String(s) => s.as_bytes(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_bytes().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for Value {
+    // Values can be large binary blobs (a ZTF alert is ~70 KB); show their size only.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Value::String(s) => write!(f, "String({} bytes)", s.len()),
+        }
+    }
+}
+
+/// Kafka's record timestamp kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimestampType {
+    CreateTime,
+    LogAppendTime,
+}
+
+/// A record header; the value is raw bytes (Connect's `SimpleHeaderConverter` would parse
+/// it, ferry passes it through).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub key: String,
+    pub value: Option<Bytes>,
+}
+
+/// One Kafka record, as a sink task receives it.
+#[derive(Clone, Debug)]
+pub struct SinkRecord {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub offset: i64,
+    /// Milliseconds since the epoch, when the record has a timestamp.
+    pub timestamp: Option<(i64, TimestampType)>,
+    pub key: Option<Value>,
+    pub value: Option<Value>,
+    pub headers: Vec<Header>,
+}
+
+impl SinkRecord {
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition {
+            topic: self.topic.clone(),
+            partition: self.partition,
+        }
+    }
+
+    /// Bytes of key and value, for throughput accounting.
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Value::len) + self.value.as_ref().map_or(0, Value::len)
+    }
+
+    /// `topic/partition/offset`, the way error lines name a record.
+    pub fn coordinates(&self) -> String {
+        format!(
+            "topic={} partition={} offset={}",
+            self.topic, self.partition, self.offset
+        )
+    }
+}
