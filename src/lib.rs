@@ -1,0 +1,10 @@
+//! ferry: a Kafka Connect compatible runtime for sink connectors.
+//!
+//! The pieces, each in its own module, follow Kafka Connect's concepts:
+//! [`config`] (worker and connector files), [`registry`] (connector classes),
+//! [`convert`] (converters), [`offsets`] (the file offset store), [`worker`] (consumers
+//! and tasks), [`herder`] (the control plane the CLI drives).
+
+pub mod config;
+pub mod convert;
+pub mod registry;

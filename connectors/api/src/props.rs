@@ -61,7 +61,8 @@ impl ConnectorProps {
     }
 
     pub fn take_required(&mut self, key: &str, hint: &str) -> Result<String, ConfigError> {
-        self.take(key).ok_or_else(|| ConfigError::missing(key, hint))
+        self.take(key)
+            .ok_or_else(|| ConfigError::missing(key, hint))
     }
 
     /// Takes and parses a key; `what` describes the expected form for the error line.
@@ -199,7 +200,11 @@ mod tests {
 
     #[test]
     fn prefixed_keys_come_out_stripped() {
-        let mut p = props(&[("consumer.override.a", "1"), ("consumer.override.b", "2"), ("x", "3")]);
+        let mut p = props(&[
+            ("consumer.override.a", "1"),
+            ("consumer.override.b", "2"),
+            ("x", "3"),
+        ]);
         let got = p.take_prefixed("consumer.override.");
         assert_eq!(got.get("a").map(String::as_str), Some("1"));
         assert_eq!(got.len(), 2);

@@ -52,9 +52,8 @@ impl DirectorySinkConfig {
         let template = match props.take("directory.filename.template") {
             Some(t) => Template::parse(&t)
                 .map_err(|reason| ConfigError::invalid("directory.filename.template", reason))?,
-            None => Template::parse(DEFAULT_TEMPLATE).map_err(|reason| {
-                ConfigError::invalid("directory.filename.template", reason)
-            })?,
+            None => Template::parse(DEFAULT_TEMPLATE)
+                .map_err(|reason| ConfigError::invalid("directory.filename.template", reason))?,
         };
         Ok(Self {
             path: PathBuf::from(path),

@@ -208,9 +208,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.txt");
         let mut task = task_for(&path, 0);
-        task.put(vec![record(0, Some("a")), record(1, None), record(2, Some("c"))])
-            .await
-            .unwrap();
+        task.put(vec![
+            record(0, Some("a")),
+            record(1, None),
+            record(2, Some("c")),
+        ])
+        .await
+        .unwrap();
         task.flush().await.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nnull\nc\n");
     }
@@ -243,6 +247,10 @@ mod tests {
             })
             .unwrap_err();
         assert!(!err.is_retriable());
-        assert!(err.one_line().contains("/nonexistent-dir/out.txt"), "{}", err.one_line());
+        assert!(
+            err.one_line().contains("/nonexistent-dir/out.txt"),
+            "{}",
+            err.one_line()
+        );
     }
 }

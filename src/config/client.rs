@@ -1,0 +1,862 @@
+//! Kafka client settings for a sink's consumer: the layering Kafka Connect applies and the
+//! translation of Java client keys to librdkafka's.
+//!
+//! Layering, lowest first: the worker's top-level `bootstrap.servers` (and its security
+//! block when the `consumer.` block has none — ferry's generosity, announced in an INFO
+//! line), then `consumer.*`, then the connector's `consumer.override.*` as the worker's
+//! `connector.client.config.override.policy` allows. Then every key goes through
+//! [`rule`], one table for the whole translation. Keys the table does not know are passed
+//! through for librdkafka to accept (its own keys, such as `queued.max.messages.kbytes`) or
+//! reject by name when the client is built.
+
+use std::collections::BTreeMap;
+
+use super::ConfigFileError;
+use super::jaas::{self, LoginModule};
+use super::notes::{Note, NoteKind};
+
+/// A value and where it was written.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sourced {
+    pub value: String,
+    /// `path:line`.
+    pub location: String,
+    /// The key as written in the file, prefix included (`consumer.sasl.mechanism`).
+    pub written_as: String,
+}
+
+impl std::fmt::Debug for Sourced {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.written_as, self.location)
+    }
+}
+
+/// `connector.client.config.override.policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverridePolicy {
+    /// `None`: connectors may not override client settings.
+    None,
+    /// `Principal`: only `security.protocol`, `sasl.mechanism` and `sasl.jaas.config`.
+    Principal,
+    /// `All` (Kafka's default since 3.0).
+    #[default]
+    All,
+}
+
+impl OverridePolicy {
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.rsplit('.').next().unwrap_or(value) {
+            "None" | "NoneConnectorClientConfigOverridePolicy" => Some(Self::None),
+            "Principal" | "PrincipalConnectorClientConfigOverridePolicy" => Some(Self::Principal),
+            "All" | "AllConnectorClientConfigOverridePolicy" => Some(Self::All),
+            _ => None,
+        }
+    }
+
+    fn allows(self, key: &str) -> bool {
+        match self {
+            Self::None => false,
+            Self::Principal => {
+                matches!(
+                    key,
+                    "security.protocol" | "sasl.mechanism" | "sasl.jaas.config"
+                )
+            }
+            Self::All => true,
+        }
+    }
+}
+
+/// The three layers, keys without their prefixes.
+#[derive(Debug, Clone, Default)]
+pub struct ClientLayers {
+    pub top: BTreeMap<String, Sourced>,
+    pub consumer: BTreeMap<String, Sourced>,
+    pub overrides: BTreeMap<String, Sourced>,
+    pub policy: OverridePolicy,
+}
+
+/// One librdkafka property.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientProp {
+    pub value: String,
+    /// Where it came from, for error lines: `path:line key`.
+    pub source: String,
+    /// Not in ferry's table: librdkafka decides whether it exists.
+    pub passthrough: bool,
+}
+
+impl std::fmt::Debug for ClientProp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+/// The consumer's librdkafka settings and what was noted on the way.
+#[derive(Debug, Clone, Default)]
+pub struct ClientSettings {
+    pub props: BTreeMap<String, ClientProp>,
+    pub notes: Vec<Note>,
+}
+
+impl ClientSettings {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.props.get(key).map(|p| p.value.as_str())
+    }
+}
+
+/// Keys that only make sense together (security and authentication).
+fn is_security_key(key: &str) -> bool {
+    key == "security.protocol" || key.starts_with("sasl.") || key.starts_with("ssl.")
+}
+
+/// What to do with a Java client key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Same name and meaning in librdkafka.
+    Same,
+    /// Same meaning under another name.
+    Rename(&'static str),
+    /// Needs its value translated, or other keys (handled in [`consumer_settings`]).
+    Special,
+    /// ferry sets it for at-least-once delivery.
+    Managed,
+    /// Java client behaviour librdkafka does not have.
+    JavaOnly,
+}
+
+/// The translation table: Java consumer / common client key → librdkafka.
+pub fn rule(key: &str) -> Option<Rule> {
+    use Rule::*;
+    Some(match key {
+        "bootstrap.servers"
+        | "group.id"
+        | "group.instance.id"
+        | "client.id"
+        | "client.rack"
+        | "session.timeout.ms"
+        | "heartbeat.interval.ms"
+        | "max.poll.interval.ms"
+        | "fetch.min.bytes"
+        | "fetch.max.bytes"
+        | "max.partition.fetch.bytes"
+        | "isolation.level"
+        | "reconnect.backoff.ms"
+        | "reconnect.backoff.max.ms"
+        | "retry.backoff.ms"
+        | "retry.backoff.max.ms"
+        | "connections.max.idle.ms"
+        | "client.dns.lookup"
+        | "allow.auto.create.topics"
+        | "check.crcs"
+        | "socket.connection.setup.timeout.ms"
+        | "sasl.kerberos.service.name"
+        | "sasl.kerberos.kinit.cmd"
+        | "sasl.kerberos.min.time.before.relogin"
+        | "sasl.oauthbearer.token.endpoint.url"
+        | "ssl.key.password"
+        | "ssl.keystore.password"
+        | "ssl.cipher.suites" => Same,
+        "sasl.mechanism" => Rename("sasl.mechanisms"),
+        "metadata.max.age.ms" => Rename("topic.metadata.refresh.interval.ms"),
+        "receive.buffer.bytes" => Rename("socket.receive.buffer.bytes"),
+        "send.buffer.bytes" => Rename("socket.send.buffer.bytes"),
+        "request.timeout.ms" => Rename("socket.timeout.ms"),
+        "fetch.max.wait.ms" => Rename("fetch.wait.max.ms"),
+        "ssl.truststore.certificates" => Rename("ssl.ca.pem"),
+        "ssl.keystore.certificate.chain" => Rename("ssl.certificate.pem"),
+        "ssl.keystore.key" => Rename("ssl.key.pem"),
+        "security.protocol"
+        | "auto.offset.reset"
+        | "partition.assignment.strategy"
+        | "sasl.jaas.config"
+        | "ssl.truststore.location"
+        | "ssl.truststore.type"
+        | "ssl.truststore.password"
+        | "ssl.keystore.location"
+        | "ssl.keystore.type"
+        | "ssl.endpoint.identification.algorithm" => Special,
+        "enable.auto.commit"
+        | "auto.commit.interval.ms"
+        | "enable.auto.offset.store"
+        | "enable.partition.eof"
+        | "key.deserializer"
+        | "value.deserializer" => Managed,
+        "max.poll.records"
+        | "exclude.internal.topics"
+        | "interceptor.classes"
+        | "metric.reporters"
+        | "metrics.num.samples"
+        | "metrics.recording.level"
+        | "metrics.sample.window.ms"
+        | "auto.include.jmx.reporter"
+        | "enable.metrics.push"
+        | "default.api.timeout.ms"
+        | "internal.leave.group.on.close"
+        | "security.providers"
+        | "sasl.login.class"
+        | "sasl.login.callback.handler.class"
+        | "sasl.client.callback.handler.class"
+        | "sasl.login.refresh.window.factor"
+        | "sasl.login.refresh.window.jitter"
+        | "sasl.login.refresh.min.period.seconds"
+        | "sasl.login.refresh.buffer.seconds"
+        | "sasl.login.connect.timeout.ms"
+        | "sasl.login.read.timeout.ms"
+        | "sasl.login.retry.backoff.ms"
+        | "sasl.login.retry.backoff.max.ms"
+        | "sasl.kerberos.ticket.renew.window.factor"
+        | "sasl.kerberos.ticket.renew.jitter"
+        | "ssl.protocol"
+        | "ssl.enabled.protocols"
+        | "ssl.keymanager.algorithm"
+        | "ssl.trustmanager.algorithm"
+        | "ssl.secure.random.implementation"
+        | "ssl.engine.factory.class"
+        | "ssl.provider" => JavaOnly,
+        _ => return None,
+    })
+}
+
+/// The merged, prefix-free view before translation.
+fn merge(
+    layers: &ClientLayers,
+    notes: &mut Vec<Note>,
+) -> Result<BTreeMap<String, Sourced>, ConfigFileError> {
+    let mut merged = BTreeMap::new();
+    if let Some(b) = layers.top.get("bootstrap.servers") {
+        merged.insert("bootstrap.servers".to_string(), b.clone());
+    }
+    let consumer_has_security = layers.consumer.keys().any(|k| is_security_key(k));
+    if !consumer_has_security {
+        for (k, v) in layers.top.iter().filter(|(k, _)| is_security_key(k)) {
+            notes.push(Note::new(&v.location, &v.written_as, NoteKind::Inherited));
+            merged.insert(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in &layers.consumer {
+        merged.insert(k.clone(), v.clone());
+    }
+    for (k, v) in &layers.overrides {
+        if !layers.policy.allows(k) {
+            return Err(ConfigFileError::Key {
+                location: v.location.clone(),
+                key: v.written_as.clone(),
+                reason: format!(
+                    "the worker's connector.client.config.override.policy ({:?}) does not allow overriding `{k}`; remove the key or set the policy to All",
+                    layers.policy
+                ),
+            });
+        }
+        merged.insert(k.clone(), v.clone());
+    }
+    Ok(merged)
+}
+
+fn key_error(s: &Sourced, reason: impl Into<String>) -> ConfigFileError {
+    ConfigFileError::Key {
+        location: s.location.clone(),
+        key: s.written_as.clone(),
+        reason: reason.into(),
+    }
+}
+
+/// Builds the consumer's librdkafka settings from the three layers.
+pub fn consumer_settings(layers: &ClientLayers) -> Result<ClientSettings, ConfigFileError> {
+    let mut out = ClientSettings::default();
+    let merged = merge(layers, &mut out.notes)?;
+    let set = |out: &mut ClientSettings, key: &str, value: String, s: &Sourced, passthrough| {
+        out.props.insert(
+            key.to_string(),
+            ClientProp {
+                value,
+                source: format!("{} {}", s.location, s.written_as),
+                passthrough,
+            },
+        );
+    };
+    for (key, s) in &merged {
+        match rule(key) {
+            Some(Rule::Same) => set(&mut out, key, s.value.clone(), s, false),
+            Some(Rule::Rename(to)) => {
+                // `sasl.mechanism` → `sasl.mechanisms` is a spelling, not worth a note.
+                if key != "sasl.mechanism" {
+                    out.notes.push(Note::new(
+                        &s.location,
+                        &s.written_as,
+                        NoteKind::Translated { to: to.to_string() },
+                    ));
+                }
+                set(&mut out, to, s.value.clone(), s, false)
+            }
+            Some(Rule::Managed) => {
+                out.notes
+                    .push(Note::new(&s.location, &s.written_as, NoteKind::Managed))
+            }
+            Some(Rule::JavaOnly) => {
+                out.notes
+                    .push(Note::new(&s.location, &s.written_as, NoteKind::JavaOnly))
+            }
+            Some(Rule::Special) => {}
+            None => set(&mut out, key, s.value.clone(), s, true),
+        }
+    }
+    special(&merged, &mut out)?;
+    Ok(out)
+}
+
+/// The keys whose translation depends on their value or on other keys.
+fn special(
+    merged: &BTreeMap<String, Sourced>,
+    out: &mut ClientSettings,
+) -> Result<(), ConfigFileError> {
+    let put = |out: &mut ClientSettings, key: &str, value: &str, s: &Sourced| {
+        out.props.insert(
+            key.to_string(),
+            ClientProp {
+                value: value.to_string(),
+                source: format!("{} {}", s.location, s.written_as),
+                passthrough: false,
+            },
+        );
+    };
+    if let Some(s) = merged.get("security.protocol") {
+        let v = s.value.trim().to_ascii_uppercase();
+        if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&v.as_str()) {
+            return Err(key_error(
+                s,
+                format!(
+                    "`{}` is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
+                    s.value
+                ),
+            ));
+        }
+        put(out, "security.protocol", &v, s);
+    }
+    if let Some(s) = merged.get("auto.offset.reset") {
+        let v = match s.value.trim() {
+            "earliest" | "smallest" | "beginning" => "earliest",
+            "latest" | "largest" | "end" => "latest",
+            // Java's `none` throws when there is no committed offset; librdkafka calls it `error`.
+            "none" | "error" => "error",
+            other => {
+                return Err(key_error(
+                    s,
+                    format!("`{other}` is not earliest, latest or none"),
+                ));
+            }
+        };
+        put(out, "auto.offset.reset", v, s);
+    }
+    if let Some(s) = merged.get("partition.assignment.strategy") {
+        let mut names = Vec::new();
+        for class in s.value.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            names.push(match class.rsplit('.').next().unwrap_or(class) {
+                "RangeAssignor" | "range" => "range",
+                "RoundRobinAssignor" | "roundrobin" => "roundrobin",
+                "CooperativeStickyAssignor" | "cooperative-sticky" => "cooperative-sticky",
+                other => {
+                    return Err(key_error(
+                        s,
+                        format!("`{other}` has no librdkafka equivalent; use RangeAssignor, RoundRobinAssignor or CooperativeStickyAssignor"),
+                    ));
+                }
+            });
+        }
+        out.notes.push(Note::new(
+            &s.location,
+            &s.written_as,
+            NoteKind::Translated {
+                to: format!("partition.assignment.strategy={}", names.join(",")),
+            },
+        ));
+        put(out, "partition.assignment.strategy", &names.join(","), s);
+    }
+    if let Some(s) = merged.get("ssl.endpoint.identification.algorithm") {
+        // Java disables host name verification with an empty value; librdkafka with `none`.
+        let v = if s.value.trim().is_empty() {
+            "none"
+        } else {
+            "https"
+        };
+        put(out, "ssl.endpoint.identification.algorithm", v, s);
+    }
+    store_settings(merged, out)?;
+    if let Some(s) = merged.get("sasl.jaas.config") {
+        jaas_settings(s, merged, out)?;
+    }
+    Ok(())
+}
+
+/// Java keystores and truststores → librdkafka's PEM / PKCS#12 settings.
+fn store_settings(
+    merged: &BTreeMap<String, Sourced>,
+    out: &mut ClientSettings,
+) -> Result<(), ConfigFileError> {
+    let kind = |key: &str| {
+        merged
+            .get(key)
+            .map(|s| s.value.trim().to_ascii_uppercase())
+            .unwrap_or_else(|| "JKS".to_string())
+    };
+    if let Some(s) = merged.get("ssl.truststore.location") {
+        match kind("ssl.truststore.type").as_str() {
+            "PEM" => {
+                out.notes.push(Note::new(
+                    &s.location,
+                    &s.written_as,
+                    NoteKind::Translated {
+                        to: "ssl.ca.location".into(),
+                    },
+                ));
+                out.props.insert(
+                    "ssl.ca.location".into(),
+                    ClientProp {
+                        value: s.value.clone(),
+                        source: format!("{} {}", s.location, s.written_as),
+                        passthrough: false,
+                    },
+                );
+            }
+            other => {
+                return Err(key_error(
+                    s,
+                    format!(
+                        "librdkafka cannot read a {other} truststore; export its CA certificates to PEM (keytool -exportcert -rfc -keystore {} -alias <alias> > ca.pem) and set ssl.truststore.type=PEM with the PEM path, or librdkafka's ssl.ca.location",
+                        s.value
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(s) = merged.get("ssl.keystore.location") {
+        match kind("ssl.keystore.type").as_str() {
+            "PKCS12" => {
+                out.props.insert(
+                    "ssl.keystore.location".into(),
+                    ClientProp {
+                        value: s.value.clone(),
+                        source: format!("{} {}", s.location, s.written_as),
+                        passthrough: false,
+                    },
+                );
+            }
+            other => {
+                return Err(key_error(
+                    s,
+                    format!(
+                        "librdkafka reads PKCS#12 keystores only, not {other}; convert it (keytool -importkeystore -srckeystore {} -destkeystore client.p12 -deststoretype PKCS12) and set ssl.keystore.type=PKCS12",
+                        s.value
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `sasl.jaas.config` → librdkafka's SASL settings, checked against `sasl.mechanism`.
+fn jaas_settings(
+    s: &Sourced,
+    merged: &BTreeMap<String, Sourced>,
+    out: &mut ClientSettings,
+) -> Result<(), ConfigFileError> {
+    let jaas = jaas::parse(&s.value).map_err(|e| key_error(s, e.0))?;
+    let mechanism = merged
+        .get("sasl.mechanism")
+        .map(|m| m.value.trim().to_ascii_uppercase())
+        // Java's default mechanism.
+        .unwrap_or_else(|| "GSSAPI".into());
+    let expects: &[&str] = match &jaas.module {
+        LoginModule::Kerberos => &["GSSAPI"],
+        LoginModule::Plain => &["PLAIN"],
+        LoginModule::Scram => &["SCRAM-SHA-256", "SCRAM-SHA-512"],
+        LoginModule::OAuthBearer => &["OAUTHBEARER"],
+        LoginModule::Other(class) => {
+            return Err(key_error(
+                s,
+                format!(
+                    "login module `{class}` is not supported; ferry translates Krb5LoginModule, PlainLoginModule, ScramLoginModule and OAuthBearerLoginModule"
+                ),
+            ));
+        }
+    };
+    if !expects.contains(&mechanism.as_str()) {
+        return Err(key_error(
+            s,
+            format!(
+                "{} does not go with sasl.mechanism={mechanism}; set sasl.mechanism to {}",
+                jaas.class.rsplit('.').next().unwrap_or(&jaas.class),
+                expects.join(" or ")
+            ),
+        ));
+    }
+    let source = format!("{} {}", s.location, s.written_as);
+    let mut translated = Vec::new();
+    let mut put = |key: &str, value: String| {
+        translated.push(key.to_string());
+        out.props.insert(
+            key.to_string(),
+            ClientProp {
+                value,
+                source: source.clone(),
+                passthrough: false,
+            },
+        );
+    };
+    let option = |name: &str, hint: &str| {
+        jaas.options.get(name).cloned().ok_or_else(|| {
+            key_error(
+                s,
+                format!(
+                    "{} needs the option {name}=\"…\" ({hint})",
+                    jaas.class.rsplit('.').next().unwrap_or(&jaas.class)
+                ),
+            )
+        })
+    };
+    match jaas.module {
+        LoginModule::Kerberos => {
+            put(
+                "sasl.kerberos.principal",
+                option(
+                    "principal",
+                    "the client principal, e.g. reader@KAFKA.SECURE",
+                )?,
+            );
+            if jaas.flag_option("useKeyTab", false) {
+                put(
+                    "sasl.kerberos.keytab",
+                    option("keyTab", "the keytab file holding the principal's key")?,
+                );
+            }
+            if let Some(service) = jaas.options.get("serviceName") {
+                match merged.get("sasl.kerberos.service.name") {
+                    Some(explicit) if explicit.value.trim() != service => {
+                        return Err(key_error(
+                            s,
+                            format!(
+                                "serviceName=\"{service}\" contradicts sasl.kerberos.service.name={}; make them equal",
+                                explicit.value.trim()
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => put("sasl.kerberos.service.name", service.clone()),
+                }
+            }
+        }
+        LoginModule::Plain | LoginModule::Scram => {
+            put("sasl.username", option("username", "the SASL user")?);
+            put("sasl.password", option("password", "the SASL password")?);
+        }
+        LoginModule::OAuthBearer => {
+            if let Some(client_id) = jaas.options.get("clientId") {
+                put("sasl.oauthbearer.method", "oidc".into());
+                put("sasl.oauthbearer.client.id", client_id.clone());
+                put(
+                    "sasl.oauthbearer.client.secret",
+                    option("clientSecret", "the OIDC client secret")?,
+                );
+                if let Some(scope) = jaas.options.get("scope") {
+                    put("sasl.oauthbearer.scope", scope.clone());
+                }
+                if !merged.contains_key("sasl.oauthbearer.token.endpoint.url") {
+                    return Err(key_error(
+                        s,
+                        "OAuth client credentials need sasl.oauthbearer.token.endpoint.url (the OIDC token endpoint)",
+                    ));
+                }
+            } else if let Some(sub) = jaas.options.get("unsecuredLoginStringClaim_sub") {
+                put("enable.sasl.oauthbearer.unsecure.jwt", "true".into());
+                put("sasl.oauthbearer.config", format!("principal={sub}"));
+            } else {
+                return Err(key_error(
+                    s,
+                    "OAuthBearerLoginModule needs clientId and clientSecret (OIDC client credentials) or unsecuredLoginStringClaim_sub",
+                ));
+            }
+        }
+        LoginModule::Other(_) => {}
+    }
+    out.notes.push(Note::new(
+        &s.location,
+        &s.written_as,
+        NoteKind::Translated {
+            to: translated.join(", "),
+        },
+    ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(prefix: &str, pairs: &[(&str, &str)]) -> BTreeMap<String, Sourced> {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| {
+                (
+                    k.to_string(),
+                    Sourced {
+                        value: v.to_string(),
+                        location: format!("w.properties:{}", i + 1),
+                        written_as: format!("{prefix}{k}"),
+                    },
+                )
+            })
+            .collect()
+    }
+
+    const KRB5: &str = "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKeyTab=true serviceName=\"kafka\" keyTab=\"/home/ztf/pitt-reader.user.keytab\" principal=\"pitt-reader@KAFKA.SECURE\" useTicketCache=false;";
+
+    #[test]
+    fn ztf_worker_kerberos_block_translates() {
+        let security = [
+            ("sasl.mechanism", "GSSAPI"),
+            ("sasl.kerberos.service.name", "kafka"),
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.jaas.config", KRB5),
+        ];
+        let mut top = security.to_vec();
+        top.push(("bootstrap.servers", "public2.alerts.ztf.uw.edu:9094"));
+        let mut consumer = security.to_vec();
+        consumer.push(("auto.offset.reset", "earliest"));
+        let s = consumer_settings(&ClientLayers {
+            top: layer("", &top),
+            consumer: layer("consumer.", &consumer),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.get("bootstrap.servers"),
+            Some("public2.alerts.ztf.uw.edu:9094")
+        );
+        assert_eq!(s.get("security.protocol"), Some("SASL_PLAINTEXT"));
+        assert_eq!(s.get("sasl.mechanisms"), Some("GSSAPI"));
+        assert_eq!(s.get("sasl.kerberos.service.name"), Some("kafka"));
+        assert_eq!(
+            s.get("sasl.kerberos.principal"),
+            Some("pitt-reader@KAFKA.SECURE")
+        );
+        assert_eq!(
+            s.get("sasl.kerberos.keytab"),
+            Some("/home/ztf/pitt-reader.user.keytab")
+        );
+        assert_eq!(s.get("auto.offset.reset"), Some("earliest"));
+        assert!(
+            s.get("sasl.jaas.config").is_none(),
+            "librdkafka has no JAAS key"
+        );
+        // The consumer block had its own security keys: nothing inherited.
+        assert!(!s.notes.iter().any(|n| n.kind == NoteKind::Inherited));
+        assert!(s.notes.iter().any(|n| n.key == "consumer.sasl.jaas.config"
+            && n.kind
+                == NoteKind::Translated {
+                    to: "sasl.kerberos.principal, sasl.kerberos.keytab".into()
+                }));
+    }
+
+    #[test]
+    fn top_level_security_is_inherited_when_the_consumer_block_has_none() {
+        let s = consumer_settings(&ClientLayers {
+            top: layer("", &[("bootstrap.servers", "b:9092"), ("security.protocol", "SASL_SSL"), ("sasl.mechanism", "SCRAM-SHA-512"), ("sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"rubin\" password=\"pw\";")]),
+            consumer: layer("consumer.", &[("group.id", "pittgoogle-rubin")]),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(s.get("sasl.mechanisms"), Some("SCRAM-SHA-512"));
+        assert_eq!(s.get("sasl.username"), Some("rubin"));
+        assert_eq!(s.get("sasl.password"), Some("pw"));
+        assert_eq!(s.get("group.id"), Some("pittgoogle-rubin"));
+        assert_eq!(
+            s.notes
+                .iter()
+                .filter(|n| n.kind == NoteKind::Inherited)
+                .count(),
+            3
+        );
+    }
+
+    #[test]
+    fn other_top_level_client_keys_do_not_reach_consumers() {
+        // As in Kafka Connect: a top-level key configures the worker's own clients.
+        let s = consumer_settings(&ClientLayers {
+            top: layer(
+                "",
+                &[
+                    ("bootstrap.servers", "b:9092"),
+                    ("auto.offset.reset", "latest"),
+                ],
+            ),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.get("auto.offset.reset"), None);
+    }
+
+    #[test]
+    fn overrides_win_and_obey_the_policy() {
+        let layers = ClientLayers {
+            top: layer("", &[("bootstrap.servers", "b:9092")]),
+            consumer: layer(
+                "consumer.",
+                &[("fetch.max.wait.ms", "500"), ("max.poll.records", "10")],
+            ),
+            overrides: layer(
+                "consumer.override.",
+                &[
+                    ("fetch.max.wait.ms", "100"),
+                    ("queued.max.messages.kbytes", "2048"),
+                ],
+            ),
+            policy: OverridePolicy::All,
+        };
+        let s = consumer_settings(&layers).unwrap();
+        assert_eq!(s.get("fetch.wait.max.ms"), Some("100"));
+        assert!(s.props["queued.max.messages.kbytes"].passthrough);
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.key == "consumer.max.poll.records" && n.kind == NoteKind::JavaOnly)
+        );
+        let err = consumer_settings(&ClientLayers {
+            policy: OverridePolicy::None,
+            ..layers.clone()
+        })
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("consumer.override.fetch.max.wait.ms"),
+            "{err}"
+        );
+        let err = consumer_settings(&ClientLayers {
+            policy: OverridePolicy::Principal,
+            ..layers
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("does not allow"), "{err}");
+    }
+
+    #[test]
+    fn value_translations() {
+        let s = consumer_settings(&ClientLayers {
+            consumer: layer(
+                "consumer.",
+                &[
+                    ("auto.offset.reset", "none"),
+                    (
+                        "partition.assignment.strategy",
+                        "org.apache.kafka.clients.consumer.CooperativeStickyAssignor",
+                    ),
+                    ("ssl.endpoint.identification.algorithm", ""),
+                    ("metadata.max.age.ms", "1000"),
+                    ("enable.auto.commit", "true"),
+                ],
+            ),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.get("auto.offset.reset"), Some("error"));
+        assert_eq!(
+            s.get("partition.assignment.strategy"),
+            Some("cooperative-sticky")
+        );
+        assert_eq!(s.get("ssl.endpoint.identification.algorithm"), Some("none"));
+        assert_eq!(s.get("topic.metadata.refresh.interval.ms"), Some("1000"));
+        assert_eq!(s.get("enable.auto.commit"), None);
+        assert!(s.notes.iter().any(|n| n.kind == NoteKind::Managed));
+    }
+
+    #[test]
+    fn plain_and_oauth_modules() {
+        let s = consumer_settings(&ClientLayers {
+            consumer: layer("consumer.", &[("sasl.mechanism", "PLAIN"), ("sasl.jaas.config", "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"p\";")]),
+            ..Default::default()
+        }).unwrap();
+        assert_eq!(
+            (s.get("sasl.username"), s.get("sasl.password")),
+            (Some("u"), Some("p"))
+        );
+        let s = consumer_settings(&ClientLayers {
+            consumer: layer("consumer.", &[
+                ("sasl.mechanism", "OAUTHBEARER"),
+                ("sasl.oauthbearer.token.endpoint.url", "https://auth.gcn.nasa.gov/oauth2/token"),
+                ("sasl.login.callback.handler.class", "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler"),
+                ("sasl.jaas.config", "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"cid\" clientSecret=\"csec\";"),
+            ]),
+            ..Default::default()
+        }).unwrap();
+        assert_eq!(s.get("sasl.oauthbearer.method"), Some("oidc"));
+        assert_eq!(s.get("sasl.oauthbearer.client.id"), Some("cid"));
+        assert_eq!(s.get("sasl.oauthbearer.client.secret"), Some("csec"));
+        assert_eq!(
+            s.get("sasl.oauthbearer.token.endpoint.url"),
+            Some("https://auth.gcn.nasa.gov/oauth2/token")
+        );
+    }
+
+    #[test]
+    fn jaas_errors_name_key_and_fix_without_values() {
+        let bad = |mechanism: &str, jaas: &str| {
+            consumer_settings(&ClientLayers {
+                consumer: layer(
+                    "consumer.",
+                    &[("sasl.mechanism", mechanism), ("sasl.jaas.config", jaas)],
+                ),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .to_string()
+        };
+        let e = bad("PLAIN", KRB5);
+        assert!(
+            e.contains("consumer.sasl.jaas.config") && e.contains("set sasl.mechanism to GSSAPI"),
+            "{e}"
+        );
+        let e = bad(
+            "GSSAPI",
+            "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true principal=\"p@R\";",
+        );
+        assert!(e.contains("needs the option keyTab"), "{e}");
+        let e = bad(
+            "PLAIN",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\";",
+        );
+        assert!(e.contains("needs the option password"), "{e}");
+        let e = bad(
+            "PLAIN",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"hunter2",
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn java_keystores_get_a_conversion_hint() {
+        let e = consumer_settings(&ClientLayers {
+            consumer: layer(
+                "consumer.",
+                &[("ssl.truststore.location", "/etc/kafka/truststore.jks")],
+            ),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("keytool -exportcert"), "{e}");
+        let s = consumer_settings(&ClientLayers {
+            consumer: layer(
+                "consumer.",
+                &[
+                    ("ssl.truststore.location", "/etc/ca.pem"),
+                    ("ssl.truststore.type", "PEM"),
+                ],
+            ),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.get("ssl.ca.location"), Some("/etc/ca.pem"));
+    }
+}

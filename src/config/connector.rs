@@ -1,0 +1,470 @@
+//! A connector file: the keys every sink shares, the consumer settings, and the
+//! connector's own keys, handed to its factory.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_connector_api::{Connector, ConnectorFactory, ConnectorProps};
+use regex::Regex;
+
+use super::client::{self, ClientLayers, ClientProp, ClientSettings, Sourced};
+use super::notes::{Note, NoteKind, suggest};
+use super::providers::Environment;
+use super::{
+    ConfigFileError, PropertiesFile, WorkerConfig, duplicate_notes, resolve_file, take_ms,
+};
+use crate::convert::Converter;
+use crate::registry;
+
+/// Connector keys Kafka Connect defines that ferry accepts without acting on them.
+const IGNORED: &[(&str, &str)] = &[
+    (
+        "config.action.reload",
+        "ferry reads its files once at start",
+    ),
+    (
+        "header.converter",
+        "record headers reach sinks as raw bytes",
+    ),
+    (
+        "errors.retry.timeout",
+        "ferry's converters do not fail transiently; sink errors are retried per the sink's rules",
+    ),
+    (
+        "errors.deadletterqueue.context.headers.enable",
+        "no dead-letter queue is configured",
+    ),
+    (
+        "errors.deadletterqueue.topic.replication.factor",
+        "no dead-letter queue is configured",
+    ),
+];
+
+/// Which topics the connector reads.
+#[derive(Debug, Clone)]
+pub enum Subscription {
+    /// `topics`: a fixed list.
+    Topics(Vec<String>),
+    /// `topics.regex`: every topic whose whole name matches (Java's `Pattern.matches`),
+    /// re-evaluated every `metadata.max.age.ms`, so topics created later are picked up.
+    Regex(Regex),
+}
+
+impl fmt::Display for Subscription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subscription::Topics(t) => write!(f, "topics={}", t.join(",")),
+            Subscription::Regex(r) => {
+                let s = r.as_str();
+                write!(f, "topics.regex={}", &s[4..s.len() - 2])
+            }
+        }
+    }
+}
+
+impl Subscription {
+    pub fn matches(&self, topic: &str) -> bool {
+        match self {
+            Subscription::Topics(t) => t.iter().any(|x| x == topic),
+            // Internal topics (`__consumer_offsets`) never match a pattern, as in Java's
+            // consumer with `exclude.internal.topics=true`.
+            Subscription::Regex(r) => !topic.starts_with("__") && r.is_match(topic),
+        }
+    }
+}
+
+/// `errors.tolerance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorTolerance {
+    /// `none` (default): a record error fails the task.
+    None,
+    /// `all`: a record error is logged (with `errors.log.enable`) and the record skipped.
+    All,
+}
+
+/// The error-handling keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorPolicy {
+    pub tolerance: ErrorTolerance,
+    /// `errors.log.enable` (false): log each tolerated record error.
+    pub log_enable: bool,
+    /// `errors.log.include.messages` (false): include the record's key and value in that log.
+    pub log_include_messages: bool,
+    /// `errors.retry.delay.max.ms` (60 000): the longest pause between retries of a
+    /// retriable sink error.
+    pub retry_delay_max: Duration,
+}
+
+/// One connector, validated.
+#[derive(Debug, Clone)]
+pub struct ConnectorConfig {
+    pub file: PropertiesFile,
+    /// `name` (required): identifies the connector in logs, offsets and the group id.
+    pub name: String,
+    /// `connector.class` as written.
+    pub class: String,
+    pub factory: &'static ConnectorFactory,
+    pub connector: Arc<dyn Connector>,
+    /// `tasks.max` (1): number of tasks, each with its own consumer in the group.
+    pub tasks_max: usize,
+    pub subscription: Subscription,
+    /// `key.converter` override, else the worker's.
+    pub key_converter: Converter,
+    /// `value.converter` override, else the worker's.
+    pub value_converter: Converter,
+    pub errors: ErrorPolicy,
+    /// The consumer's librdkafka settings, group id included.
+    pub consumer: ClientSettings,
+    pub notes: Vec<Note>,
+}
+
+impl ConnectorConfig {
+    pub fn load(
+        path: &Path,
+        worker: &WorkerConfig,
+        env: &dyn Environment,
+    ) -> Result<Self, ConfigFileError> {
+        Self::from_file(PropertiesFile::load(path)?, worker, env)
+    }
+
+    pub fn from_file(
+        raw: PropertiesFile,
+        worker: &WorkerConfig,
+        env: &dyn Environment,
+    ) -> Result<Self, ConfigFileError> {
+        let file = resolve_file(raw, &worker.providers, env)?;
+        let mut notes = duplicate_notes(&file);
+        let mut props = ConnectorProps::new(file.entries.clone());
+        let api = |e| ConfigFileError::from_api(&file, e);
+        let key_err = |key: &str, reason: String| ConfigFileError::Key {
+            location: file.locate(key),
+            key: key.to_string(),
+            reason,
+        };
+
+        let name = props
+            .take_required(
+                "name",
+                "a unique name for this connector, e.g. name=ztf-to-pubsub",
+            )
+            .map_err(api)?;
+        let class = props
+            .take_required(
+                "connector.class",
+                "the sink to run, e.g. org.apache.kafka.connect.file.FileStreamSinkConnector",
+            )
+            .map_err(api)?;
+        let factory =
+            registry::lookup(&class).map_err(|reason| key_err("connector.class", reason))?;
+        let tasks_max = props
+            .take_parsed::<usize>("tasks.max", "a positive integer")
+            .map_err(api)?
+            .unwrap_or(1);
+        if tasks_max == 0 {
+            return Err(key_err("tasks.max", "must be at least 1".into()));
+        }
+        let subscription = match (props.take("topics"), props.take("topics.regex")) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigFileError::from_api(
+                    &file,
+                    ferry_connector_api::ConfigError::Conflict {
+                        first: "topics".into(),
+                        second: "topics.regex".into(),
+                        reason: "give a list of topics or a pattern, not both".into(),
+                    },
+                ));
+            }
+            (Some(list), None) => {
+                let topics: Vec<String> = list.split(',').map(|t| t.trim().to_string()).collect();
+                if topics.iter().any(String::is_empty) {
+                    return Err(key_err(
+                        "topics",
+                        format!(
+                            "`{list}` has an empty topic name; separate names with single commas"
+                        ),
+                    ));
+                }
+                Subscription::Topics(topics)
+            }
+            (None, Some(pattern)) => Subscription::Regex(
+                Regex::new(&format!("^(?:{})$", pattern.trim())).map_err(|e| {
+                    key_err(
+                        "topics.regex",
+                        format!("not a valid regular expression: {e}"),
+                    )
+                })?,
+            ),
+            (None, None) => {
+                return Err(ConfigFileError::Missing {
+                    path: file.path.clone(),
+                    key: "topics".into(),
+                    hint: "set topics=<name>[,<name>…] or topics.regex=<pattern>".into(),
+                });
+            }
+        };
+        let converter = |props: &mut ConnectorProps,
+                         key: &str,
+                         inherited: Converter|
+         -> Result<Converter, ConfigFileError> {
+            let settings = props.take_prefixed(&format!("{key}."));
+            match props.take(key) {
+                Some(class) => {
+                    Converter::parse(&class, &settings).map_err(|reason| key_err(key, reason))
+                }
+                None => Ok(inherited),
+            }
+        };
+        let key_converter = converter(&mut props, "key.converter", worker.key_converter)?;
+        let value_converter = converter(&mut props, "value.converter", worker.value_converter)?;
+        let tolerance = match props.take("errors.tolerance").as_deref().map(str::trim) {
+            None | Some("none") => ErrorTolerance::None,
+            Some("all") => ErrorTolerance::All,
+            Some(other) => {
+                return Err(key_err(
+                    "errors.tolerance",
+                    format!("`{other}` is not none or all"),
+                ));
+            }
+        };
+        let errors = ErrorPolicy {
+            tolerance,
+            log_enable: props
+                .take_bool("errors.log.enable")
+                .map_err(api)?
+                .unwrap_or(false),
+            log_include_messages: props
+                .take_bool("errors.log.include.messages")
+                .map_err(api)?
+                .unwrap_or(false),
+            retry_delay_max: take_ms(&file, &mut props, "errors.retry.delay.max.ms", 60_000)?,
+        };
+        for key in ["transforms", "predicates"] {
+            if props.take(key).is_some() {
+                return Err(key_err(key, "single message transforms are not supported yet; ferry would pass records through untransformed, so it refuses to start. Remove the key (and its transforms.* settings) to run without them".into()));
+            }
+        }
+        if props.take("errors.deadletterqueue.topic.name").is_some() {
+            return Err(key_err("errors.deadletterqueue.topic.name", "dead-letter queues are not supported yet; remove the key (with errors.tolerance=all, failed records are then logged and skipped)".into()));
+        }
+        let overrides = props
+            .take_prefixed("consumer.override.")
+            .into_iter()
+            .map(|(k, v)| {
+                let written = format!("consumer.override.{k}");
+                let s = Sourced {
+                    value: v,
+                    location: file.locate(&written),
+                    written_as: written,
+                };
+                (k, s)
+            })
+            .collect();
+        let mut consumer = client::consumer_settings(&ClientLayers {
+            top: worker.client_top.clone(),
+            consumer: worker.client_consumer.clone(),
+            overrides,
+            policy: worker.override_policy,
+        })?;
+        if !consumer.props.contains_key("group.id") {
+            consumer.props.insert(
+                "group.id".into(),
+                ClientProp {
+                    value: format!("connect-{name}"),
+                    source: "Kafka Connect's connect-<name>".into(),
+                    passthrough: false,
+                },
+            );
+        }
+
+        let connector = (factory.create)(&mut props).map_err(api)?;
+
+        // Whatever is left was read by nobody.
+        for (key, _) in props.remaining() {
+            let known: Vec<&str> = props
+                .known_keys()
+                .chain(IGNORED.iter().map(|(k, _)| *k))
+                .collect();
+            if let Some((_, reason)) = IGNORED.iter().find(|(k, _)| *k == key) {
+                notes.push(Note::new(
+                    file.locate(key),
+                    key,
+                    NoteKind::Ignored {
+                        reason: (*reason).into(),
+                    },
+                ));
+            } else if let Some(s) = suggest(key, known) {
+                return Err(key_err(
+                    key,
+                    format!("unknown key; did you mean `{s}`? Correct or remove it"),
+                ));
+            } else if let Some(prefix) = props.known_prefixes().find(|p| key.starts_with(p)) {
+                // Unreachable in practice (prefixes are drained when taken); kept for clarity.
+                notes.push(Note::new(
+                    file.locate(key),
+                    key,
+                    NoteKind::Ignored {
+                        reason: format!("under {prefix}"),
+                    },
+                ));
+            } else {
+                notes.push(Note::new(
+                    file.locate(key),
+                    key,
+                    NoteKind::Unknown { suggestion: None },
+                ));
+            }
+        }
+        notes.extend(consumer.notes.drain(..));
+        Ok(Self {
+            file,
+            name,
+            class,
+            factory,
+            connector: Arc::from(connector),
+            tasks_max,
+            subscription,
+            key_converter,
+            value_converter,
+            errors,
+            consumer,
+            notes,
+        })
+    }
+
+    pub fn group_id(&self) -> &str {
+        self.consumer.get("group.id").unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::providers::SystemEnvironment;
+    use super::*;
+
+    fn worker(text: &str) -> WorkerConfig {
+        let f = PropertiesFile::parse(Path::new("worker.properties"), text.as_bytes()).unwrap();
+        WorkerConfig::from_file(f, &SystemEnvironment).unwrap()
+    }
+
+    fn load(w: &WorkerConfig, text: &str) -> Result<ConnectorConfig, ConfigFileError> {
+        let f = PropertiesFile::parse(Path::new("sink.properties"), text.as_bytes())?;
+        ConnectorConfig::from_file(f, w, &SystemEnvironment)
+    }
+
+    const W: &str = "bootstrap.servers=b:9092\nkey.converter=org.apache.kafka.connect.converters.ByteArrayConverter\nvalue.converter=org.apache.kafka.connect.converters.ByteArrayConverter\n";
+
+    #[test]
+    fn a_file_sink_with_defaults() {
+        let c = load(&worker(W), "name=local-file-sink\nconnector.class=FileStreamSink\ntasks.max=1\nfile=/tmp/test.sink.txt\ntopics=connect-test\n").unwrap();
+        assert_eq!(c.name, "local-file-sink");
+        assert_eq!(c.factory.name, "file");
+        assert_eq!(c.group_id(), "connect-local-file-sink");
+        assert_eq!(c.consumer.get("bootstrap.servers"), Some("b:9092"));
+        assert!(matches!(&c.subscription, Subscription::Topics(t) if t == &["connect-test"]));
+        assert_eq!(c.errors.tolerance, ErrorTolerance::None);
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+    }
+
+    #[test]
+    fn group_id_precedence() {
+        let w = worker(&format!("{W}consumer.group.id=pittgoogle-rubin\n"));
+        let c = load(&w, "name=n\nconnector.class=null\ntopics=t\n").unwrap();
+        assert_eq!(c.group_id(), "pittgoogle-rubin");
+        let c = load(
+            &w,
+            "name=n\nconnector.class=null\ntopics=t\nconsumer.override.group.id=mine\n",
+        )
+        .unwrap();
+        assert_eq!(c.group_id(), "mine");
+    }
+
+    #[test]
+    fn regex_subscriptions_match_whole_names_and_skip_internal_topics() {
+        let c = load(
+            &worker(W),
+            "name=n\nconnector.class=null\ntopics.regex=ztf_\\\\d{8}_programid1\n",
+        )
+        .unwrap();
+        assert!(c.subscription.matches("ztf_20210107_programid1"));
+        assert!(!c.subscription.matches("ztf_20210107_programid1_old"));
+        assert!(!c.subscription.matches("xztf_20210107_programid1"));
+        assert_eq!(
+            c.subscription.to_string(),
+            "topics.regex=ztf_\\d{8}_programid1"
+        );
+        let c = load(
+            &worker(W),
+            "name=n\nconnector.class=null\ntopics.regex=.*\n",
+        )
+        .unwrap();
+        assert!(!c.subscription.matches("__consumer_offsets"));
+    }
+
+    #[test]
+    fn bad_connector_files_give_one_line_each() {
+        let w = worker(W);
+        let cases = [
+            (
+                "connector.class=null\ntopics=t\n",
+                "sink.properties: missing required key `name`",
+            ),
+            (
+                "name=n\nconnector.class=com.example.Nope\ntopics=t\n",
+                "sink.properties:2: connector.class: unknown connector class `com.example.Nope`",
+            ),
+            (
+                "name=n\nconnector.class=file\n",
+                "sink.properties: missing required key `topics`",
+            ),
+            (
+                "name=n\nconnector.class=directory\ntopics=t\n",
+                "sink.properties: missing required key `directory.path`",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopic=t\n",
+                "sink.properties: missing required key `topics`",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=t\nfiel=/tmp/x\n",
+                "sink.properties:4: fiel: unknown key; did you mean `file`?",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=t\ntasks.max=ten\n",
+                "sink.properties:4: tasks.max: `ten` is not a positive integer",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=t\ntopics.regex=t.*\n",
+                "sink.properties:4: topics / topics.regex: give a list of topics or a pattern, not both",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=t\nerrors.tolerance=some\n",
+                "sink.properties:4: errors.tolerance: `some` is not none or all",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=t\ntransforms=mask\n",
+                "sink.properties:4: transforms: single message transforms are not supported yet",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=a,,b\n",
+                "sink.properties:3: topics: `a,,b` has an empty topic name",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = load(&w, text).unwrap_err().to_string();
+            assert!(err.starts_with(expected), "\n got: {err}\nwant: {expected}");
+            assert!(!err.contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_key_without_a_near_miss_is_a_warning() {
+        let c = load(
+            &worker(W),
+            "name=n\nconnector.class=null\ntopics=t\ncps.project=x\n",
+        )
+        .unwrap();
+        assert!(c.notes.iter().any(|n| n.key == "cps.project" && n.kind == NoteKind::Unknown { suggestion: None }));
+    }
+}

@@ -1,0 +1,390 @@
+//! The worker file (`connect-standalone.properties`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ferry_connector_api::ConnectorProps;
+
+use super::client::{self, OverridePolicy, Sourced};
+use super::notes::{Note, NoteKind, suggest};
+use super::providers::{Environment, Providers};
+use super::{ConfigFileError, PropertiesFile, duplicate_notes, resolve_file, take_ms};
+use crate::convert::Converter;
+
+/// Kafka Connect worker keys that have no meaning in ferry, with the reason shown to users.
+const IGNORED: &[(&str, &str)] = &[
+    (
+        "plugin.path",
+        "ferry's connectors are built into the binary; no plugin scanning",
+    ),
+    (
+        "plugin.discovery",
+        "ferry's connectors are built into the binary; no plugin scanning",
+    ),
+    ("rest.host.name", "ferry has no REST API yet"),
+    ("rest.port", "ferry has no REST API yet"),
+    ("listeners", "ferry has no REST API yet"),
+    ("rest.advertised.host.name", "ferry has no REST API yet"),
+    ("rest.advertised.port", "ferry has no REST API yet"),
+    ("rest.advertised.listener", "ferry has no REST API yet"),
+    ("admin.listeners", "ferry has no REST API yet"),
+    ("rest.extension.classes", "ferry has no REST API yet"),
+    ("response.http.headers.config", "ferry has no REST API yet"),
+    ("access.control.allow.origin", "ferry has no REST API yet"),
+    ("access.control.allow.methods", "ferry has no REST API yet"),
+    (
+        "header.converter",
+        "record headers reach sinks as raw bytes",
+    ),
+    (
+        "internal.key.converter",
+        "deprecated in Kafka Connect; unused",
+    ),
+    (
+        "internal.value.converter",
+        "deprecated in Kafka Connect; unused",
+    ),
+    (
+        "internal.key.converter.schemas.enable",
+        "deprecated in Kafka Connect; unused",
+    ),
+    (
+        "internal.value.converter.schemas.enable",
+        "deprecated in Kafka Connect; unused",
+    ),
+    (
+        "topic.creation.enable",
+        "applies to source connectors; ferry runs sinks",
+    ),
+    (
+        "exactly.once.source.support",
+        "applies to source connectors; ferry runs sinks",
+    ),
+    ("offset.storage.topic", "distributed mode only"),
+    ("offset.storage.partitions", "distributed mode only"),
+    ("offset.storage.replication.factor", "distributed mode only"),
+    ("config.storage.topic", "distributed mode only"),
+    ("config.storage.replication.factor", "distributed mode only"),
+    ("status.storage.topic", "distributed mode only"),
+    ("status.storage.partitions", "distributed mode only"),
+    ("status.storage.replication.factor", "distributed mode only"),
+    (
+        "group.id",
+        "the Connect cluster's group in distributed mode; sink consumers use connect-<name> or consumer.group.id",
+    ),
+    ("scheduled.rebalance.max.delay.ms", "distributed mode only"),
+    ("worker.sync.timeout.ms", "distributed mode only"),
+    ("worker.unsync.backoff.ms", "distributed mode only"),
+    (
+        "config.action.reload",
+        "ferry reads its files once at start",
+    ),
+    ("metric.reporters", "ferry has no JMX; metrics come later"),
+    (
+        "metrics.num.samples",
+        "ferry has no JMX; metrics come later",
+    ),
+    (
+        "metrics.recording.level",
+        "ferry has no JMX; metrics come later",
+    ),
+    (
+        "metrics.sample.window.ms",
+        "ferry has no JMX; metrics come later",
+    ),
+    ("auto.include.jmx.reporter", "ferry has no JMX"),
+];
+
+/// The worker's settings.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The file as read, values resolved.
+    pub file: PropertiesFile,
+    pub providers: Providers,
+    /// `bootstrap.servers` (required).
+    pub bootstrap_servers: String,
+    /// `key.converter` (default ByteArrayConverter; Kafka Connect requires the key).
+    pub key_converter: Converter,
+    /// `value.converter` (default ByteArrayConverter).
+    pub value_converter: Converter,
+    /// `offset.storage.file.filename`: ferry's file offset store. Absent → resume from the
+    /// consumer group only.
+    pub offset_file: Option<PathBuf>,
+    /// `offset.flush.interval.ms` (60 000): how often tasks flush and commit.
+    pub flush_interval: Duration,
+    /// `offset.flush.timeout.ms` (5 000): how long a flush may take before the commit is
+    /// skipped until the next interval.
+    pub flush_timeout: Duration,
+    /// `task.shutdown.graceful.timeout.ms` (5 000): how long shutdown may drain.
+    pub shutdown_timeout: Duration,
+    /// `connector.client.config.override.policy` (All).
+    pub override_policy: OverridePolicy,
+    /// `ferry.status.interval.ms` (30 000): period of the per-connector status line; 0 = off.
+    pub status_interval: Duration,
+    /// Top-level Java client keys (only `bootstrap.servers` and the security block reach sink
+    /// consumers).
+    pub client_top: BTreeMap<String, Sourced>,
+    /// `consumer.*`, prefix removed.
+    pub client_consumer: BTreeMap<String, Sourced>,
+    pub notes: Vec<Note>,
+}
+
+fn sourced(file: &PropertiesFile, written_as: &str, value: String) -> Sourced {
+    Sourced {
+        value,
+        location: file.locate(written_as),
+        written_as: written_as.to_string(),
+    }
+}
+
+impl WorkerConfig {
+    pub fn load(path: &Path, env: &dyn Environment) -> Result<Self, ConfigFileError> {
+        Self::from_file(PropertiesFile::load(path)?, env)
+    }
+
+    pub fn from_file(raw: PropertiesFile, env: &dyn Environment) -> Result<Self, ConfigFileError> {
+        let providers =
+            Providers::from_worker(&raw.entries).map_err(|(key, reason)| ConfigFileError::Key {
+                location: raw.locate(&key),
+                key,
+                reason,
+            })?;
+        let file = resolve_file(raw, &providers, env)?;
+        let mut notes = duplicate_notes(&file);
+        let mut props = ConnectorProps::new(file.entries.clone());
+        let api = |e| ConfigFileError::from_api(&file, e);
+
+        let bootstrap_servers = props
+            .take_required(
+                "bootstrap.servers",
+                "the Kafka brokers to read from, e.g. broker1:9092,broker2:9092",
+            )
+            .map_err(api)?;
+        let converter = |props: &mut ConnectorProps,
+                         notes: &mut Vec<Note>,
+                         key: &str|
+         -> Result<Converter, ConfigFileError> {
+            let settings = props.take_prefixed(&format!("{key}."));
+            match props.take(key) {
+                Some(class) => {
+                    Converter::parse(&class, &settings).map_err(|reason| ConfigFileError::Key {
+                        location: file.locate(key),
+                        key: key.to_string(),
+                        reason,
+                    })
+                }
+                None => {
+                    notes.push(Note::new(
+                        file.path.display().to_string(),
+                        key,
+                        NoteKind::Defaulted {
+                            value: Converter::ByteArray.class_name().into(),
+                            reason: "not set; Kafka Connect would refuse to start".into(),
+                        },
+                    ));
+                    Ok(Converter::ByteArray)
+                }
+            }
+        };
+        let key_converter = converter(&mut props, &mut notes, "key.converter")?;
+        let value_converter = converter(&mut props, &mut notes, "value.converter")?;
+        let offset_file = props
+            .take("offset.storage.file.filename")
+            .map(PathBuf::from);
+        let flush_interval = take_ms(&file, &mut props, "offset.flush.interval.ms", 60_000)?;
+        let flush_timeout = take_ms(&file, &mut props, "offset.flush.timeout.ms", 5_000)?;
+        let shutdown_timeout = take_ms(
+            &file,
+            &mut props,
+            "task.shutdown.graceful.timeout.ms",
+            5_000,
+        )?;
+        let status_interval = take_ms(&file, &mut props, "ferry.status.interval.ms", 30_000)?;
+        let override_policy = match props.take("connector.client.config.override.policy") {
+            None => OverridePolicy::All,
+            Some(v) => OverridePolicy::parse(&v).ok_or_else(|| ConfigFileError::Key {
+                location: file.locate("connector.client.config.override.policy"),
+                key: "connector.client.config.override.policy".into(),
+                reason: format!("`{v}` is not None, Principal or All"),
+            })?,
+        };
+        props.take_prefixed("config.providers");
+
+        let client_consumer = props
+            .take_prefixed("consumer.")
+            .into_iter()
+            .map(|(k, v)| {
+                let written = format!("consumer.{k}");
+                let s = sourced(&file, &written, v);
+                (k, s)
+            })
+            .collect();
+        for prefix in ["producer.", "admin."] {
+            for (k, _) in props.take_prefixed(prefix) {
+                let key = format!("{prefix}{k}");
+                notes.push(Note::new(
+                    file.locate(&key),
+                    &key,
+                    NoteKind::Ignored {
+                        reason:
+                            "ferry runs sink connectors only; producer and admin clients are unused"
+                                .into(),
+                    },
+                ));
+            }
+        }
+        let mut client_top = BTreeMap::new();
+        client_top.insert(
+            "bootstrap.servers".to_string(),
+            sourced(&file, "bootstrap.servers", bootstrap_servers.clone()),
+        );
+        for (key, value) in props.drain_remaining() {
+            if let Some((_, reason)) = IGNORED.iter().find(|(k, _)| *k == key) {
+                notes.push(Note::new(
+                    file.locate(&key),
+                    &key,
+                    NoteKind::Ignored {
+                        reason: (*reason).into(),
+                    },
+                ));
+            } else if client::rule(&key).is_some()
+                || key.starts_with("sasl.")
+                || key.starts_with("ssl.")
+            {
+                let security = key == "security.protocol"
+                    || key.starts_with("sasl.")
+                    || key.starts_with("ssl.");
+                if !security {
+                    notes.push(Note::new(
+                        file.locate(&key),
+                        &key,
+                        NoteKind::Ignored {
+                            reason: format!("top-level client settings configure Kafka Connect's own clients, not sink consumers; write consumer.{key} to apply it"),
+                        },
+                    ));
+                }
+                client_top.insert(key.clone(), sourced(&file, &key, value));
+            } else {
+                let known = IGNORED
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .chain(props.known_keys())
+                    .collect::<Vec<_>>();
+                notes.push(Note::new(
+                    file.locate(&key),
+                    &key,
+                    NoteKind::Unknown {
+                        suggestion: suggest(&key, known),
+                    },
+                ));
+            }
+        }
+        Ok(Self {
+            file,
+            providers,
+            bootstrap_servers,
+            key_converter,
+            value_converter,
+            offset_file,
+            flush_interval,
+            flush_timeout,
+            shutdown_timeout,
+            override_policy,
+            status_interval,
+            client_top,
+            client_consumer,
+            notes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::providers::SystemEnvironment;
+    use super::*;
+
+    fn load(text: &str) -> Result<WorkerConfig, ConfigFileError> {
+        let file = PropertiesFile::parse(Path::new("worker.properties"), text.as_bytes())?;
+        WorkerConfig::from_file(file, &SystemEnvironment)
+    }
+
+    #[test]
+    fn the_ztf_worker_file_loads() {
+        let w = load(include_str!("../../config/ztf-worker.properties")).unwrap();
+        assert_eq!(w.bootstrap_servers, "public2.alerts.ztf.uw.edu:9094");
+        assert_eq!(w.value_converter, Converter::ByteArray);
+        assert_eq!(
+            w.offset_file.as_deref(),
+            Some(Path::new("/var/lib/ferry/connect.offsets"))
+        );
+        assert!(w.client_top.contains_key("sasl.jaas.config"));
+        assert_eq!(w.client_consumer["auto.offset.reset"].value, "earliest");
+        assert_eq!(
+            w.client_consumer["sasl.mechanism"].written_as,
+            "consumer.sasl.mechanism"
+        );
+        assert!(
+            w.notes
+                .iter()
+                .any(|n| n.key == "plugin.path" && n.label() == "ignored")
+        );
+    }
+
+    #[test]
+    fn defaults_match_kafka_connect() {
+        let w = load("bootstrap.servers=b:9092\nkey.converter=ByteArrayConverter\nvalue.converter=StringConverter\n").unwrap();
+        assert_eq!(w.flush_interval, Duration::from_secs(60));
+        assert_eq!(w.flush_timeout, Duration::from_secs(5));
+        assert_eq!(w.shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(w.override_policy, OverridePolicy::All);
+        assert_eq!(w.value_converter, Converter::String);
+        assert_eq!(w.offset_file, None);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let err = load("key.converter=ByteArrayConverter\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("worker.properties: missing required key `bootstrap.servers`"),
+            "{err}"
+        );
+        let err = load("bootstrap.servers=b\noffset.flush.interval.ms=soon\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "worker.properties:2: offset.flush.interval.ms: `soon` is not a number of milliseconds"
+        );
+        let err = load(
+            "bootstrap.servers=b\nvalue.converter=org.apache.kafka.connect.json.JsonConverter\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("worker.properties:2: value.converter: `org.apache.kafka.connect.json.JsonConverter` is not supported yet"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_noted_with_suggestions() {
+        let w = load("bootstrap.servers=b\noffset.flush.intervl.ms=10\nproducer.acks=all\nmax.poll.records=5\n").unwrap();
+        let unknown = w
+            .notes
+            .iter()
+            .find(|n| n.key == "offset.flush.intervl.ms")
+            .unwrap();
+        assert_eq!(
+            unknown.kind,
+            NoteKind::Unknown {
+                suggestion: Some("offset.flush.interval.ms".into())
+            }
+        );
+        assert!(
+            w.notes
+                .iter()
+                .any(|n| n.key == "producer.acks" && n.label() == "ignored")
+        );
+        assert!(
+            w.notes
+                .iter()
+                .any(|n| n.key == "max.poll.records" && n.label() == "ignored")
+        );
+    }
+}
