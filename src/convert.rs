@@ -32,16 +32,14 @@ impl Converter {
                 ));
             }
         };
-        if converter == Converter::String {
-            if let Some(enc) = settings.get("encoding") {
-                if !enc.trim().eq_ignore_ascii_case("UTF-8")
-                    && !enc.trim().eq_ignore_ascii_case("UTF8")
-                {
-                    return Err(format!(
-                        "StringConverter encoding `{enc}` is not supported; only UTF-8"
-                    ));
-                }
-            }
+        if converter == Converter::String
+            && let Some(enc) = settings.get("encoding")
+            && !enc.trim().eq_ignore_ascii_case("UTF-8")
+            && !enc.trim().eq_ignore_ascii_case("UTF8")
+        {
+            return Err(format!(
+                "StringConverter encoding `{enc}` is not supported; only UTF-8"
+            ));
         }
         Ok(converter)
     }

@@ -5,6 +5,14 @@
 //! [`convert`] (converters), [`offsets`] (the file offset store), [`worker`] (consumers
 //! and tasks), [`herder`] (the control plane the CLI drives).
 
+pub mod cli;
 pub mod config;
 pub mod convert;
+pub mod herder;
+pub mod kafka;
+pub mod offsets;
+#[cfg(feature = "quickstart")]
+pub mod quickstart;
 pub mod registry;
+pub mod telemetry;
+pub mod worker;

@@ -4,15 +4,14 @@ use ferry_connector_api::ConnectorFactory;
 
 /// Every connector compiled into this binary.
 pub fn factories() -> Vec<&'static ConnectorFactory> {
-    #[allow(unused_mut)]
-    let mut all: Vec<&'static ConnectorFactory> = Vec::new();
-    #[cfg(feature = "connector-file")]
-    all.push(&ferry_connector_file::FACTORY);
-    #[cfg(feature = "connector-directory")]
-    all.push(&ferry_connector_directory::FACTORY);
-    #[cfg(feature = "connector-null")]
-    all.push(&ferry_connector_null::FACTORY);
-    all
+    vec![
+        #[cfg(feature = "connector-file")]
+        &ferry_connector_file::FACTORY,
+        #[cfg(feature = "connector-directory")]
+        &ferry_connector_directory::FACTORY,
+        #[cfg(feature = "connector-null")]
+        &ferry_connector_null::FACTORY,
+    ]
 }
 
 /// Kafka's source connectors, recognised so the error can say why they are refused.

@@ -316,7 +316,7 @@ impl ConnectorConfig {
                 ));
             }
         }
-        notes.extend(consumer.notes.drain(..));
+        notes.append(&mut consumer.notes);
         Ok(Self {
             file,
             name,

@@ -19,12 +19,13 @@ pub trait SinkTask: Send + Debug {
         Ok(())
     }
 
-    /// Hands a batch to the sink. The sink may deliver it now or buffer it; a record it
+    /// Hands a batch to the sink (borrowed: values are reference-counted, so a sink that
+    /// buffers clones them cheaply). The sink may deliver it now or buffer it; a record it
     /// cannot ever deliver goes to the [`ErrantRecordReporter`] given at creation.
     ///
     /// After a [`TaskError::Retriable`] the runtime calls `put` again with the same batch,
     /// so a sink must tolerate seeing records twice.
-    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<(), TaskError>;
+    async fn put(&mut self, records: &[SinkRecord]) -> Result<(), TaskError>;
 
     /// Makes everything passed to `put` so far durable. Called by the default
     /// [`pre_commit`](SinkTask::pre_commit).

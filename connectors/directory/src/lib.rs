@@ -203,9 +203,9 @@ impl DirectorySinkTask {
 
 #[async_trait]
 impl SinkTask for DirectorySinkTask {
-    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<(), TaskError> {
+    async fn put(&mut self, records: &[SinkRecord]) -> Result<(), TaskError> {
         tokio::task::block_in_place(|| {
-            for r in &records {
+            for r in records {
                 self.write_one(r).map_err(|e| {
                     // A full disk or a permission fixed by the operator can recover: retry.
                     TaskError::retriable(format!(
@@ -305,7 +305,7 @@ mod tests {
             value: value.map(Value::Bytes),
             headers: vec![],
         };
-        task.put(vec![rec(7, Some(payload.clone())), rec(8, None)])
+        task.put(&[rec(7, Some(payload.clone())), rec(8, None)])
             .await
             .unwrap();
         task.flush().await.unwrap();

@@ -129,9 +129,9 @@ impl FileSinkTask {
 
 #[async_trait]
 impl SinkTask for FileSinkTask {
-    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<(), TaskError> {
+    async fn put(&mut self, records: &[SinkRecord]) -> Result<(), TaskError> {
         self.buf.clear();
-        for r in &records {
+        for r in records {
             match &r.value {
                 Some(v) => self.buf.extend_from_slice(v.as_bytes()),
                 None => self.buf.extend_from_slice(b"null"),
@@ -208,7 +208,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.txt");
         let mut task = task_for(&path, 0);
-        task.put(vec![
+        task.put(&[
             record(0, Some("a")),
             record(1, None),
             record(2, Some("c")),
@@ -225,7 +225,7 @@ mod tests {
         let path = dir.path().join("out.txt");
         std::fs::write(&path, "whole\nhal").unwrap();
         let mut task = task_for(&path, 0);
-        task.put(vec![record(0, Some("next"))]).await.unwrap();
+        task.put(&[record(0, Some("next"))]).await.unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "whole\nhal\nnext\n"

@@ -43,7 +43,7 @@ struct NullSinkTask {
 
 #[async_trait]
 impl SinkTask for NullSinkTask {
-    async fn put(&mut self, records: Vec<SinkRecord>) -> Result<(), TaskError> {
+    async fn put(&mut self, records: &[SinkRecord]) -> Result<(), TaskError> {
         self.records += records.len() as u64;
         self.bytes += records.iter().map(|r| r.size() as u64).sum::<u64>();
         Ok(())
@@ -97,7 +97,7 @@ mod tests {
             value: Some(Value::Bytes(bytes::Bytes::from_static(b"abc"))),
             headers: vec![],
         };
-        task.put(vec![rec]).await.unwrap();
+        task.put(&[rec]).await.unwrap();
         let consumed: Offsets = [(TopicPartition::new("t", 0), 5)].into_iter().collect();
         assert_eq!(task.pre_commit(&consumed).await.unwrap(), consumed);
     }

@@ -75,8 +75,19 @@ fn cstring(s: &str) -> Result<CString> {
 
 impl MockBroker {
     /// Starts a cluster of `brokers` brokers with a zero initial rebalance delay, so a
-    /// consumer group forms as soon as its members join.
+    /// lone consumer's group forms at once.
     pub fn start(brokers: i32) -> Result<Self> {
+        Self::start_with_delay(brokers, Duration::ZERO)
+    }
+
+    /// Starts a cluster whose groups wait `delay` for more members before the first
+    /// assignment (the broker's `group.initial.rebalance.delay.ms`).
+    ///
+    /// Use a few hundred milliseconds when several consumers start together: the mock
+    /// handles a member joining an *established* group by waiting the session timeout
+    /// (45 s by default) minus one second before reassigning, so members must all land in
+    /// the first round.
+    pub fn start_with_delay(brokers: i32, delay: Duration) -> Result<Self> {
         let handle: BaseProducer = ClientConfig::new()
             // The handle only hosts the cluster; keep its own logging quiet.
             .set("log_level", "3")
@@ -97,7 +108,8 @@ impl MockBroker {
             _handle: handle,
         };
         // SAFETY: `cluster` is valid until drop.
-        unsafe { sys::rd_kafka_mock_group_initial_rebalance_delay_ms(broker.cluster, 0) };
+        let ms = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
+        unsafe { sys::rd_kafka_mock_group_initial_rebalance_delay_ms(broker.cluster, ms) };
         Ok(broker)
     }
 

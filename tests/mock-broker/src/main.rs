@@ -22,6 +22,7 @@ use ferry_mock_broker::MockBroker;
 
 fn main() -> ExitCode {
     let mut brokers = 1;
+    let mut delay_ms = 0u64;
     let mut topics = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -30,13 +31,17 @@ fn main() -> ExitCode {
                 Some(n) => brokers = n,
                 None => return usage("--brokers needs a number"),
             },
+            "--rebalance-delay-ms" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) => delay_ms = n,
+                None => return usage("--rebalance-delay-ms needs a number"),
+            },
             "--topic" => match args.next() {
                 Some(t) => topics.push(t),
                 None => return usage("--topic needs name:partitions"),
             },
             "-h" | "--help" => {
                 println!(
-                    "usage: ferry-mock-broker [--brokers N] [--topic NAME:PARTITIONS]...\n\
+                    "usage: ferry-mock-broker [--brokers N] [--rebalance-delay-ms MS] [--topic NAME:PARTITIONS]...\n\
                      Prints bootstrap=<servers>, then takes commands on stdin (see the source's docs)."
                 );
                 return ExitCode::SUCCESS;
@@ -44,7 +49,7 @@ fn main() -> ExitCode {
             other => return usage(&format!("unknown argument `{other}`")),
         }
     }
-    let broker = match MockBroker::start(brokers) {
+    let broker = match MockBroker::start_with_delay(brokers, Duration::from_millis(delay_ms)) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("ferry-mock-broker: {e}");

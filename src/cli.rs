@@ -1,0 +1,311 @@
+//! Command line: `ferry standalone|validate|quickstart` and the `connect-standalone`
+//! drop-in. Thin wrappers over the herder.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::config::providers::SystemEnvironment;
+use crate::config::secret::display_value;
+use crate::herder::{self, Loaded, RunOptions};
+use crate::kafka;
+use crate::telemetry::{self, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Runs Kafka Connect sink connectors from the same worker and connector files, in one small binary."
+)]
+struct Cli {
+    /// Log line format (logs go to standard error; RUST_LOG sets the levels).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "FERRY_LOG_FORMAT",
+        global = true
+    )]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run connectors: a Kafka Connect worker file and one or more connector files.
+    Standalone(StandaloneArgs),
+    /// Check files and print the effective configuration, secrets redacted, with every
+    /// unknown, ignored or translated key.
+    Validate {
+        /// The worker file, then any connector files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Run the main job on an embedded Kafka cluster: sample records into a local directory.
+    Quickstart {
+        /// How many sample records to produce.
+        #[arg(long, default_value_t = 1000)]
+        records: usize,
+        /// Working directory for the output files and offsets (its out/ and connect.offsets
+        /// are replaced).
+        #[arg(long, default_value = "ferry-quickstart")]
+        dir: PathBuf,
+    },
+}
+
+/// Arguments shared by `ferry standalone` and `connect-standalone`.
+#[derive(Debug, Args)]
+pub struct StandaloneArgs {
+    /// Kafka Connect worker file (connect-standalone.properties).
+    #[arg(value_name = "WORKER")]
+    worker: PathBuf,
+    /// Connector files.
+    #[arg(required = true, value_name = "CONNECTOR")]
+    connectors: Vec<PathBuf>,
+    /// Stop once every subscribed partition has been read to its end and delivered (like
+    /// kcat -e), instead of running until SIGINT/SIGTERM.
+    #[arg(long)]
+    exit_at_end: bool,
+    /// Seconds to wait for the brokers at start-up before giving up.
+    #[arg(
+        long,
+        default_value_t = 30,
+        value_name = "SECONDS",
+        env = "FERRY_BROKER_TIMEOUT"
+    )]
+    broker_timeout: u64,
+}
+
+/// `ferry`'s entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Standalone(args) => standalone(args, cli.log_format),
+        Command::Validate { files } => validate(&files, cli.log_format),
+        Command::Quickstart { records, dir } => quickstart(records, &dir, cli.log_format),
+    }
+}
+
+/// Kafka's `connect-standalone` script, as a drop-in.
+#[derive(Debug, Parser)]
+#[command(
+    name = "connect-standalone",
+    version,
+    about = "Drop-in for Kafka's connect-standalone: ferry standalone with the same arguments."
+)]
+struct ConnectStandalone {
+    /// Kafka's script detaches with -daemon; run ferry under systemd instead (deploy/ferry.service).
+    #[arg(short = 'd', long = "daemon", hide = true)]
+    daemon: bool,
+    #[arg(long, value_enum, default_value = "text", env = "FERRY_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(flatten)]
+    args: StandaloneArgs,
+}
+
+/// `connect-standalone`'s entry point.
+pub fn connect_standalone_main() -> ExitCode {
+    // Kafka's script spells the flag `-daemon`; accept that spelling too.
+    let args = std::env::args().map(|a| {
+        if a == "-daemon" {
+            "--daemon".to_string()
+        } else {
+            a
+        }
+    });
+    let cli = ConnectStandalone::parse_from(args);
+    telemetry::init(cli.log_format);
+    if cli.daemon {
+        return fail(
+            cli.log_format,
+            "-daemon is not supported: run ferry in the foreground under systemd (see deploy/ferry.service) or your init system",
+        );
+    }
+    standalone(cli.args, cli.log_format)
+}
+
+fn fail(format: LogFormat, message: impl std::fmt::Display) -> ExitCode {
+    match format {
+        LogFormat::Text => eprintln!("ferry: error: {message}"),
+        LogFormat::Json => tracing::error!(error = %message, "Cannot start."),
+    }
+    ExitCode::FAILURE
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("ferry-rt")
+        .build()
+}
+
+fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
+    let loaded = match Loaded::load(&args.worker, &args.connectors, &SystemEnvironment) {
+        Ok(l) => l,
+        Err(e) => return fail(format, e),
+    };
+    for note in loaded.notes() {
+        if note.is_warning() {
+            tracing::warn!("{note}");
+        } else {
+            tracing::info!("{note}");
+        }
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format, format!("cannot start the async runtime: {e}")),
+    };
+    let opts = RunOptions {
+        exit_at_end: args.exit_at_end,
+        probe_timeout: Duration::from_secs(args.broker_timeout),
+    };
+    let outcome = match rt.block_on(herder::run(loaded, opts)) {
+        Ok(o) => o,
+        Err(e) => return fail(format, e),
+    };
+    let records: u64 = outcome.connectors.iter().map(|c| c.records).sum();
+    let bytes: u64 = outcome.connectors.iter().map(|c| c.bytes).sum();
+    let peak = telemetry::peak_rss_kb()
+        .map(|kb| format!("{:.1}", kb as f64 / 1024.0))
+        .unwrap_or_else(|| "?".into());
+    tracing::info!(
+        connectors = outcome.connectors.len(),
+        records,
+        bytes,
+        seconds = format!("{:.3}", outcome.elapsed.as_secs_f64()),
+        peak_rss_mb = %peak,
+        "ferry stopped."
+    );
+    // Let the runtime's remaining blocking work end on its own, within reason.
+    rt.shutdown_timeout(Duration::from_secs(1));
+    if outcome.all_failed {
+        return fail(format, "every task failed (see the ERROR lines above)");
+    }
+    if !outcome.drained {
+        return fail(
+            format,
+            "not every task stopped within task.shutdown.graceful.timeout.ms",
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
+    let Some((worker, connectors)) = files.split_first() else {
+        return fail(format, "give the worker file first, then connector files");
+    };
+    let loaded = match Loaded::load(worker, connectors, &SystemEnvironment) {
+        Ok(l) => l,
+        Err(e) => return fail(format, e),
+    };
+    print!("{}", render(&loaded));
+    ExitCode::SUCCESS
+}
+
+/// The report `ferry validate` prints.
+pub fn render(loaded: &Loaded) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let w = &loaded.worker;
+    let _ = writeln!(out, "worker {}", w.file.path.display());
+    for (k, v) in &w.file.entries {
+        let _ = writeln!(out, "  {k} = {}", display_value(k, v));
+    }
+    for c in &loaded.connectors {
+        let _ = writeln!(out, "\nconnector {} ({})", c.name, c.file.path.display());
+        let _ = writeln!(
+            out,
+            "  class = {} (ferry's {} sink)",
+            c.class, c.factory.name
+        );
+        let _ = writeln!(out, "  tasks.max = {}", c.tasks_max);
+        let _ = writeln!(out, "  {}", c.subscription);
+        let _ = writeln!(out, "  key.converter = {}", c.key_converter.class_name());
+        let _ = writeln!(
+            out,
+            "  value.converter = {}",
+            c.value_converter.class_name()
+        );
+        let _ = writeln!(out, "  errors.tolerance = {:?}", c.errors.tolerance);
+        for (k, v) in &c.file.entries {
+            if ![
+                "name",
+                "connector.class",
+                "tasks.max",
+                "topics",
+                "topics.regex",
+            ]
+            .contains(&k.as_str())
+            {
+                let _ = writeln!(out, "  {k} = {}", display_value(k, v));
+            }
+        }
+        let _ = writeln!(out, "  consumer (librdkafka settings, task 0):");
+        let defaults = kafka::ferry_defaults(&c.name, 0, c.tasks_max, w.status_interval);
+        for (k, p) in &c.consumer.props {
+            let _ = writeln!(
+                out,
+                "    {k} = {}    # {}",
+                display_value(k, &p.value),
+                p.source
+            );
+        }
+        for (k, v) in defaults
+            .iter()
+            .filter(|(k, _)| !c.consumer.props.contains_key(*k))
+        {
+            let _ = writeln!(out, "    {k} = {v}    # ferry default");
+        }
+        for (k, v) in kafka::MANAGED {
+            let _ = writeln!(out, "    {k} = {v}    # managed by ferry");
+        }
+    }
+    let notes = loaded.notes();
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\nnotes:");
+        for n in &notes {
+            let _ = writeln!(out, "  [{}] {n}", n.label());
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nOK: 1 worker file, {} connector file(s).",
+        loaded.connectors.len()
+    );
+    out
+}
+
+#[cfg(feature = "quickstart")]
+fn quickstart(records: usize, dir: &std::path::Path, format: LogFormat) -> ExitCode {
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format, format!("cannot start the async runtime: {e}")),
+    };
+    match rt.block_on(crate::quickstart::run(records, dir)) {
+        Ok(r) => {
+            println!(
+                "ferry quickstart: {} records produced to an embedded Kafka cluster and written by the directory sink as {} files under {} ({{topic}}/{{partition}}/{{offset}}); offsets committed to {}; {:.2} s.",
+                r.produced,
+                r.files,
+                r.out.display(),
+                r.offsets.display(),
+                r.elapsed.as_secs_f64()
+            );
+            rt.shutdown_timeout(Duration::from_secs(1));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format, e),
+    }
+}
+
+#[cfg(not(feature = "quickstart"))]
+fn quickstart(_records: usize, _dir: &std::path::Path, format: LogFormat) -> ExitCode {
+    fail(
+        format,
+        "this ferry was built without the `quickstart` feature",
+    )
+}

@@ -1,0 +1,328 @@
+//! librdkafka clients from [`ClientSettings`]: ferry's consumer defaults, validation of
+//! pass-through keys, log forwarding, and the start-up reachability probe.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaConfRes;
+
+use crate::config::client::ClientSettings;
+use crate::config::notes::{Note, NoteKind};
+use crate::config::secret::is_secret_key;
+
+/// A consumer setting librdkafka refused.
+#[derive(Debug, thiserror::Error)]
+#[error("{source_line}: {reason}")]
+pub struct ClientConfigError {
+    /// `path:line key` of the setting.
+    pub source_line: String,
+    pub reason: String,
+}
+
+/// The settings ferry chooses for every sink consumer unless the files set them.
+///
+/// Memory: librdkafka prefetches up to `queued.max.messages.kbytes` (64 MB by default) per
+/// consumer, and a fetch response can reach `fetch.max.bytes` (50 MB). With one consumer per
+/// task that would be hundreds of MB for `tasks.max=10`; ferry gives each connector a
+/// prefetch budget of [`PREFETCH_BUDGET_KB`] split across its tasks instead.
+pub fn ferry_defaults(
+    connector: &str,
+    task_id: usize,
+    tasks: usize,
+    status_interval: Duration,
+) -> Vec<(&'static str, String)> {
+    let per_task_kb = (PREFETCH_BUDGET_KB / tasks.max(1)).max(MIN_PREFETCH_KB);
+    let mut d = vec![
+        (
+            "client.id",
+            format!("connector-consumer-{connector}-{task_id}"),
+        ),
+        // Kafka Connect's sink default (a plain Java consumer's is `latest`).
+        ("auto.offset.reset", "earliest".to_string()),
+        ("queued.max.messages.kbytes", per_task_kb.to_string()),
+        ("fetch.max.bytes", (per_task_kb * 1024).to_string()),
+        // Idle connection closes by the broker are normal; do not log each one.
+        ("log.connection.close", "false".to_string()),
+    ];
+    if !status_interval.is_zero() {
+        d.push((
+            "statistics.interval.ms",
+            status_interval.as_millis().to_string(),
+        ));
+    }
+    d
+}
+
+/// Per-connector prefetch budget, split across tasks.
+pub const PREFETCH_BUDGET_KB: usize = 16 * 1024;
+/// No task gets less prefetch than this (one max-size partition fetch).
+pub const MIN_PREFETCH_KB: usize = 1024;
+
+/// Settings ferry always sets: it stores and commits offsets itself, after delivery.
+pub const MANAGED: &[(&str, &str)] = &[
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    ("enable.partition.eof", "false"),
+];
+
+/// Builds the librdkafka configuration: the files' settings, ferry's defaults where the
+/// files are silent, and the managed settings. A pass-through key librdkafka does not know
+/// is dropped with a note (Kafka Connect likewise ignores unknown consumer keys); a value
+/// librdkafka rejects is an error naming the file and key — without the value when it is a
+/// secret.
+pub fn client_config(
+    settings: &ClientSettings,
+    defaults: &[(&'static str, String)],
+) -> Result<(ClientConfig, Vec<Note>), ClientConfigError> {
+    let mut config = ClientConfig::new();
+    let mut notes = Vec::new();
+    for (key, prop) in &settings.props {
+        let mut probe = ClientConfig::new();
+        probe.set(key, &prop.value);
+        match probe.create_native_config() {
+            Ok(_) => {
+                config.set(key, &prop.value);
+            }
+            Err(KafkaError::ClientConfig(RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN, ..))
+                if prop.passthrough =>
+            {
+                let (location, written) =
+                    prop.source.split_once(' ').unwrap_or((&prop.source, key));
+                notes.push(Note::new(
+                    location,
+                    written,
+                    NoteKind::Unknown { suggestion: None },
+                ));
+            }
+            Err(KafkaError::ClientConfig(_, description, ..)) => {
+                return Err(ClientConfigError {
+                    source_line: prop.source.clone(),
+                    reason: rejection(key, &prop.value, &description),
+                });
+            }
+            Err(other) => {
+                return Err(ClientConfigError {
+                    source_line: prop.source.clone(),
+                    reason: other.to_string(),
+                });
+            }
+        }
+    }
+    for (key, value) in defaults {
+        if !settings.props.contains_key(*key) {
+            config.set(*key, value);
+        }
+    }
+    for (key, value) in MANAGED {
+        config.set(*key, *value);
+    }
+    Ok((config, notes))
+}
+
+/// Why librdkafka refused a value, without the value when it is a secret.
+fn rejection(key: &str, value: &str, description: &str) -> String {
+    if is_secret_key(key) {
+        format!("librdkafka rejects the value of {key} (not shown: it is a secret)")
+    } else {
+        format!("librdkafka rejects `{value}` for {key}: {description}")
+    }
+}
+
+/// Forwards librdkafka's log lines to `tracing` under the target `librdkafka`.
+pub fn forward_log(level: RDKafkaLogLevel, facility: &str, message: &str, client: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => {
+            tracing::error!(target: "librdkafka", client, facility, "{message}")
+        }
+        RDKafkaLogLevel::Warning => {
+            tracing::warn!(target: "librdkafka", client, facility, "{message}")
+        }
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", client, facility, "{message}")
+        }
+        RDKafkaLogLevel::Debug => {
+            tracing::debug!(target: "librdkafka", client, facility, "{message}")
+        }
+    }
+}
+
+/// Lets the same message through at most once per period (librdkafka repeats connection
+/// errors every retry).
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    seen: Mutex<HashMap<String, Instant>>,
+}
+
+impl RateLimiter {
+    pub fn allow(&self, message: &str, period: Duration) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        match seen.get(message) {
+            Some(t) if now.duration_since(*t) < period => false,
+            _ => {
+                if seen.len() > 1000 {
+                    seen.clear();
+                }
+                seen.insert(message.to_string(), now);
+                true
+            }
+        }
+    }
+}
+
+/// Context of the start-up probe: remembers the last error librdkafka reported, which
+/// says *why* brokers are unreachable (refused, DNS, authentication).
+#[derive(Debug, Default)]
+struct ProbeContext {
+    last_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for ProbeContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if matches!(
+            level,
+            RDKafkaLogLevel::Emerg
+                | RDKafkaLogLevel::Alert
+                | RDKafkaLogLevel::Critical
+                | RDKafkaLogLevel::Error
+                | RDKafkaLogLevel::Warning
+        ) {
+            *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.to_string());
+        }
+        forward_log(RDKafkaLogLevel::Debug, facility, message, "probe");
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(format!("{error}: {reason}"));
+    }
+}
+
+impl ConsumerContext for ProbeContext {}
+
+/// The brokers did not answer in time.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach the Kafka brokers {bootstrap} within {timeout:?}: {reason}")]
+pub struct ProbeError {
+    pub bootstrap: String,
+    pub timeout: Duration,
+    pub reason: String,
+}
+
+/// Asks the brokers for metadata once, so that an unreachable cluster or a failing login is
+/// one clear line at start-up instead of retries in the background. Returns the topic names.
+pub fn probe(config: &ClientConfig, timeout: Duration) -> Result<Vec<String>, ProbeError> {
+    let bootstrap = config
+        .get("bootstrap.servers")
+        .unwrap_or_default()
+        .to_string();
+    let fail = |reason: String| ProbeError {
+        bootstrap: bootstrap.clone(),
+        timeout,
+        reason,
+    };
+    let mut config = config.clone();
+    config.set("client.id", "ferry-probe");
+    config.remove("statistics.interval.ms");
+    let consumer: BaseConsumer<ProbeContext> = config
+        .create_with_context(ProbeContext::default())
+        .map_err(|e| fail(e.to_string()))?;
+    match consumer.fetch_metadata(None, timeout) {
+        Ok(md) => Ok(md.topics().iter().map(|t| t.name().to_string()).collect()),
+        Err(e) => {
+            let last = consumer
+                .context()
+                .last_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            Err(fail(last.unwrap_or_else(|| e.to_string())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::client::ClientProp;
+
+    fn settings(pairs: &[(&str, &str, bool)]) -> ClientSettings {
+        ClientSettings {
+            props: pairs
+                .iter()
+                .map(|(k, v, passthrough)| {
+                    (
+                        k.to_string(),
+                        ClientProp {
+                            value: v.to_string(),
+                            source: format!("c.properties:3 consumer.override.{k}"),
+                            passthrough: *passthrough,
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn defaults_split_the_prefetch_budget_and_yield_to_the_files() {
+        let d = ferry_defaults("c", 0, 4, Duration::from_secs(30));
+        let get = |k: &str| d.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone());
+        assert_eq!(get("queued.max.messages.kbytes").as_deref(), Some("4096"));
+        assert_eq!(get("client.id").as_deref(), Some("connector-consumer-c-0"));
+        let (config, _) = client_config(
+            &settings(&[("queued.max.messages.kbytes", "100", true)]),
+            &d,
+        )
+        .unwrap();
+        assert_eq!(config.get("queued.max.messages.kbytes"), Some("100"));
+        assert_eq!(config.get("enable.auto.commit"), Some("false"));
+        assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
+    }
+
+    #[test]
+    fn unknown_pass_through_keys_are_dropped_with_a_note() {
+        let (config, notes) =
+            client_config(&settings(&[("not.a.real.key", "1", true)]), &[]).unwrap();
+        assert_eq!(config.get("not.a.real.key"), None);
+        assert_eq!(notes[0].key, "consumer.override.not.a.real.key");
+        assert_eq!(notes[0].location, "c.properties:3");
+    }
+
+    #[test]
+    fn rejected_values_name_the_key_and_hide_secrets() {
+        let err =
+            client_config(&settings(&[("session.timeout.ms", "-5", false)]), &[]).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "c.properties:3 consumer.override.session.timeout.ms: librdkafka rejects `-5`"
+            ),
+            "{err}"
+        );
+        let reason = rejection("sasl.password", "hunter2", "Invalid value");
+        assert!(
+            reason.contains("sasl.password") && !reason.contains("hunter2"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn rate_limiter_repeats_after_the_period() {
+        let r = RateLimiter::default();
+        assert!(r.allow("down", Duration::from_secs(60)));
+        assert!(!r.allow("down", Duration::from_secs(60)));
+        assert!(r.allow("other", Duration::from_secs(60)));
+        assert!(r.allow("down", Duration::ZERO));
+    }
+}

@@ -1,0 +1,256 @@
+//! The file offset store (`offset.storage.file.filename`).
+//!
+//! One JSON document for the whole worker, namespaced by connector, rewritten atomically on
+//! every commit: temporary file, `fsync`, rename over the old file, `fsync` of the
+//! directory. A reader therefore sees the old or the new document, never half of one.
+//! Format (version 1):
+//!
+//! ```json
+//! {"format":"ferry-offsets","version":1,
+//!  "connectors":{"ztf-sink":{"ztf_20210107_programid1":{"0":1234,"1":999}}}}
+//! ```
+//!
+//! Offsets are Kafka's commit convention: the next offset to read.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ferry_connector_api::Offsets;
+use serde::{Deserialize, Serialize};
+
+const FORMAT: &str = "ferry-offsets";
+const VERSION: u32 = 1;
+
+/// Why the store could not be used. Each message names the file and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetStoreError {
+    #[error("{}: cannot read the offset file (offset.storage.file.filename): {source}; check the path and its permissions", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{}: the offset file is corrupt ({reason}); move it aside to resume from the consumer group's committed offsets", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{}: this is a Kafka Connect offset file (Java-serialized), which holds source connector offsets only; sink offsets live in the consumer group, which ferry resumes from. Point offset.storage.file.filename at a new file", path.display())]
+    JavaFormat { path: PathBuf },
+    #[error("{}: offset file version {version} is newer than this ferry understands (version {VERSION}); upgrade ferry or move the file aside", path.display())]
+    Version { path: PathBuf, version: u32 },
+    #[error("{}: cannot write the offset file: {source}; check free space and permissions", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Document {
+    format: String,
+    version: u32,
+    /// connector → topic → partition → next offset.
+    connectors: BTreeMap<String, BTreeMap<String, BTreeMap<i32, i64>>>,
+}
+
+/// The worker's file offset store; shared by all tasks.
+#[derive(Debug)]
+pub struct FileOffsetStore {
+    path: PathBuf,
+    doc: Mutex<Document>,
+}
+
+impl FileOffsetStore {
+    /// Opens the store, reading the file if it exists. A new file is written at once, so an
+    /// unwritable location fails at start-up rather than at the first commit.
+    pub fn open(path: &Path) -> Result<Self, OffsetStoreError> {
+        let doc = match fs::read(path) {
+            Ok(bytes) => parse(path, &bytes)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let doc = Document {
+                    format: FORMAT.into(),
+                    version: VERSION,
+                    connectors: BTreeMap::new(),
+                };
+                write_atomically(path, &doc)?;
+                doc
+            }
+            Err(source) => {
+                return Err(OffsetStoreError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                });
+            }
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            doc: Mutex::new(doc),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stored offset of a partition for a connector.
+    pub fn get(&self, connector: &str, topic: &str, partition: i32) -> Option<i64> {
+        let doc = self.doc.lock().unwrap_or_else(|p| p.into_inner());
+        doc.connectors
+            .get(connector)?
+            .get(topic)?
+            .get(&partition)
+            .copied()
+    }
+
+    /// Records offsets for a connector and rewrites the file if anything changed.
+    pub fn commit(&self, connector: &str, offsets: &Offsets) -> Result<(), OffsetStoreError> {
+        // A poisoned lock only means another task panicked mid-update of the in-memory copy;
+        // the file on disk is intact, and the next write replaces it whole.
+        let mut doc = self.doc.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = doc.connectors.entry(connector.to_string()).or_default();
+        let mut changed = false;
+        for (tp, &offset) in offsets {
+            let slot = entry.entry(tp.topic.to_string()).or_default();
+            if slot.insert(tp.partition, offset) != Some(offset) {
+                changed = true;
+            }
+        }
+        if changed {
+            write_atomically(&self.path, &doc)?;
+        }
+        Ok(())
+    }
+}
+
+fn parse(path: &Path, bytes: &[u8]) -> Result<Document, OffsetStoreError> {
+    // Java serialization's stream magic: Kafka Connect's FileOffsetBackingStore format.
+    if bytes.starts_with(&[0xAC, 0xED]) {
+        return Err(OffsetStoreError::JavaFormat {
+            path: path.to_path_buf(),
+        });
+    }
+    let corrupt = |reason: String| OffsetStoreError::Corrupt {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| corrupt(format!("not JSON: {e}")))?;
+    if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+        return Err(corrupt(format!("no \"format\": \"{FORMAT}\" marker")));
+    }
+    let version = value
+        .get("version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| corrupt("no version".into()))?;
+    if version > u64::from(VERSION) {
+        return Err(OffsetStoreError::Version {
+            path: path.to_path_buf(),
+            version: u32::try_from(version).unwrap_or(u32::MAX),
+        });
+    }
+    let doc: Document = serde_json::from_value(value).map_err(|e| corrupt(e.to_string()))?;
+    if let Some((c, t, p, o)) = doc.connectors.iter().find_map(|(c, topics)| {
+        topics.iter().find_map(|(t, parts)| {
+            parts
+                .iter()
+                .find(|(_, o)| **o < 0)
+                .map(|(p, o)| (c.clone(), t.clone(), *p, *o))
+        })
+    }) {
+        return Err(corrupt(format!(
+            "negative offset {o} for connector {c}, {t}-{p}"
+        )));
+    }
+    Ok(doc)
+}
+
+fn write_atomically(path: &Path, doc: &Document) -> Result<(), OffsetStoreError> {
+    let fail = |source| OffsetStoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).map_err(fail)?;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = dir.join(tmp_name);
+    let mut bytes = serde_json::to_vec_pretty(doc).map_err(|e| fail(io::Error::other(e)))?;
+    bytes.push(b'\n');
+    let mut f = File::create(&tmp).map_err(fail)?;
+    f.write_all(&bytes).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(fail)?;
+    // Make the rename itself durable.
+    File::open(&dir).and_then(|d| d.sync_all()).map_err(fail)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_connector_api::TopicPartition;
+
+    use super::*;
+
+    fn offsets(pairs: &[(&str, i32, i64)]) -> Offsets {
+        pairs
+            .iter()
+            .map(|(t, p, o)| (TopicPartition::new(*t, *p), *o))
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_namespaced_by_connector() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/connect.offsets");
+        let store = FileOffsetStore::open(&path).unwrap();
+        assert!(path.exists(), "a new store is written at once");
+        store
+            .commit("a", &offsets(&[("t", 0, 10), ("t", 1, 5)]))
+            .unwrap();
+        store.commit("b", &offsets(&[("t", 0, 99)])).unwrap();
+        store.commit("a", &offsets(&[("t", 0, 12)])).unwrap();
+        let reopened = FileOffsetStore::open(&path).unwrap();
+        assert_eq!(reopened.get("a", "t", 0), Some(12));
+        assert_eq!(reopened.get("a", "t", 1), Some(5));
+        assert_eq!(reopened.get("b", "t", 0), Some(99));
+        assert_eq!(reopened.get("c", "t", 0), None);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"format\": \"ferry-offsets\"") && text.contains("\"version\": 1"));
+        assert!(!dir.path().join("sub/connect.offsets.tmp").exists());
+    }
+
+    #[test]
+    fn corrupt_and_foreign_files_are_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&[u8], &str); 5] = [
+            (b"{\"format\":\"ferry-offsets\",\"version\":1,\"connectors\":{\"a\":{\"t\":{\"0\":", "corrupt (not JSON"),
+            (b"{}", "no \"format\""),
+            (&[0xAC, 0xED, 0x00, 0x05, 0x73], "Kafka Connect offset file (Java-serialized)"),
+            (b"{\"format\":\"ferry-offsets\",\"version\":7,\"connectors\":{}}", "version 7 is newer"),
+            (b"{\"format\":\"ferry-offsets\",\"version\":1,\"connectors\":{\"a\":{\"t\":{\"0\":-4}}}}", "negative offset -4"),
+        ];
+        for (bytes, expected) in cases {
+            let path = dir.path().join("offsets");
+            fs::write(&path, bytes).unwrap();
+            let err = FileOffsetStore::open(&path).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(err.starts_with(&path.display().to_string()), "{err}");
+            // The bad file is left for the operator to inspect.
+            assert_eq!(fs::read(&path).unwrap(), bytes);
+        }
+    }
+
+    #[test]
+    fn an_unreadable_path_names_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where the file should be: unreadable as a file even for root.
+        let err = FileOffsetStore::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("offset.storage.file.filename"), "{err}");
+    }
+}

@@ -1,0 +1,284 @@
+//! The sink side of a task: owns the [`SinkTask`], hands it batches, asks it for committable
+//! offsets and records them. Runs as a tokio task; the consumer side (see `consumer.rs`)
+//! talks to it through a bounded channel, which is the backpressure between Kafka and the
+//! sink.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use ferry_connector_api::{Offsets, SinkRecord, SinkTask, TaskError, TopicPartition};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::status::{TaskState, TaskStatus};
+use crate::offsets::FileOffsetStore;
+
+/// Messages from the consumer thread.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Records in offset order per partition.
+    Records(Vec<SinkRecord>),
+    Assigned(Vec<TopicPartition>),
+    /// Flush, answer the offsets to commit (None: nothing safe to commit), then close the
+    /// partitions.
+    Revoked(Vec<TopicPartition>, oneshot::Sender<Option<Offsets>>),
+    /// Flush, answer the offsets to commit, stop the task.
+    Shutdown(oneshot::Sender<Option<Offsets>>),
+}
+
+/// Why offsets are being committed, for the log line.
+#[derive(Debug, Clone, Copy)]
+enum Reason {
+    Interval,
+    Revoke,
+    Shutdown,
+}
+
+pub(crate) struct Driver {
+    pub(crate) task: Box<dyn SinkTask>,
+    pub(crate) status: Arc<TaskStatus>,
+    pub(crate) store: Option<Arc<FileOffsetStore>>,
+    pub(crate) flush_interval: Duration,
+    pub(crate) flush_timeout: Duration,
+    pub(crate) retry_delay_max: Duration,
+    /// Offsets for the consumer thread to commit to the group asynchronously.
+    pub(crate) commits: std_mpsc::Sender<Offsets>,
+    /// The task's token: cancelled for shutdown, or by this driver when the task fails.
+    pub(crate) cancel: CancellationToken,
+    pub(crate) assigned: BTreeSet<TopicPartition>,
+    /// Per partition, one past the last offset the sink accepted in `put`.
+    pub(crate) consumed: Offsets,
+    /// Last offsets recorded, to skip commits that would change nothing.
+    pub(crate) committed: Offsets,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("connector", &self.status.connector)
+            .field("task", &self.status.task_id)
+            .finish()
+    }
+}
+
+impl Driver {
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let start = tokio::time::Instant::now() + self.flush_interval;
+        let mut tick = tokio::time::interval_at(start, self.flush_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let result = tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    None => break,
+                    Some(cmd) => self.handle(cmd).await,
+                },
+                _ = tick.tick() => match self.checkpoint(Reason::Interval).await {
+                    Ok(Some(offsets)) => {
+                        // The consumer thread may be gone at shutdown; the final commit
+                        // happens through `Shutdown` then.
+                        let _ = self.commits.send(offsets);
+                        Ok(false)
+                    }
+                    Ok(None) => Ok(false),
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                Ok(true) => return,
+                Ok(false) => {}
+                Err(e) => {
+                    self.fail(e).await;
+                    // Keep answering the consumer thread until it hangs up, so it never
+                    // waits on a dead task.
+                    while let Some(cmd) = rx.recv().await {
+                        match cmd {
+                            Command::Revoked(_, reply) | Command::Shutdown(reply) => {
+                                let _ = reply.send(None);
+                            }
+                            Command::Records(_) | Command::Assigned(_) => {}
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+        // The consumer thread hung up without a Shutdown (it failed): release the sink.
+        if let Err(e) = self.task.stop().await {
+            tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), "Sink task did not stop cleanly.");
+        }
+    }
+
+    /// Returns Ok(true) when the task has stopped.
+    async fn handle(&mut self, cmd: Command) -> Result<bool, TaskError> {
+        match cmd {
+            Command::Records(batch) => {
+                self.deliver(batch).await?;
+                Ok(false)
+            }
+            Command::Assigned(partitions) => {
+                self.assigned.extend(partitions.iter().cloned());
+                self.task.open(&partitions).await?;
+                Ok(false)
+            }
+            Command::Revoked(partitions, reply) => {
+                let offsets = self.checkpoint(Reason::Revoke).await?;
+                let _ = reply.send(offsets);
+                self.task.close(&partitions).await?;
+                for tp in &partitions {
+                    self.assigned.remove(tp);
+                    self.consumed.remove(tp);
+                    self.committed.remove(tp);
+                }
+                Ok(false)
+            }
+            Command::Shutdown(reply) => {
+                let offsets = self.checkpoint(Reason::Shutdown).await?;
+                let _ = reply.send(offsets);
+                let partitions: Vec<_> = self.assigned.iter().cloned().collect();
+                self.task.close(&partitions).await?;
+                self.task.stop().await?;
+                self.status.set_state(TaskState::Stopped);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Hands a batch to the sink, retrying retriable errors with backoff until it is
+    /// accepted or the task is cancelled (then the batch counts as not consumed).
+    async fn deliver(&mut self, mut batch: Vec<SinkRecord>) -> Result<(), TaskError> {
+        // Records of partitions revoked while they were queued belong to the new owner.
+        batch.retain(|r| {
+            self.assigned
+                .iter()
+                .any(|tp| tp.partition == r.partition && *tp.topic == *r.topic)
+        });
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.task.put(&batch).await {
+                Ok(()) => break,
+                Err(e) if e.is_retriable() => {
+                    let wait = jitter(delay);
+                    tracing::warn!(
+                        connector = %self.status.connector,
+                        task = self.status.task_id,
+                        error = %e.one_line(),
+                        retry_in_ms = wait.as_millis() as u64,
+                        records = batch.len(),
+                        "Sink could not take the batch; retrying it."
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.cancel.cancelled() => return Ok(()),
+                    }
+                    delay = (delay * 2).min(self.retry_delay_max.max(Duration::from_millis(100)));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut bytes = 0u64;
+        for r in &batch {
+            bytes += r.size() as u64;
+            self.consumed.insert(r.topic_partition(), r.offset + 1);
+        }
+        self.status.add_delivered(batch.len() as u64, bytes);
+        Ok(())
+    }
+
+    /// Asks the sink what is safe to commit and records it in the file store. Returns the
+    /// offsets for the group commit, or None when there is nothing new or the flush did not
+    /// complete in time (the next interval tries again).
+    async fn checkpoint(&mut self, reason: Reason) -> Result<Option<Offsets>, TaskError> {
+        let safe = match tokio::time::timeout(
+            self.flush_timeout,
+            self.task.pre_commit(&self.consumed),
+        )
+        .await
+        {
+            Ok(Ok(safe)) => safe,
+            Ok(Err(e)) if e.is_retriable() => {
+                tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), ?reason, "Flush failed; offsets not committed this time.");
+                return Ok(None);
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                tracing::warn!(connector = %self.status.connector, task = self.status.task_id, timeout_ms = self.flush_timeout.as_millis() as u64, ?reason, "Flush did not finish within offset.flush.timeout.ms; offsets not committed this time.");
+                return Ok(None);
+            }
+        };
+        // Never past what was consumed, never for a partition this task does not own, never
+        // backwards.
+        let offsets: Offsets = safe
+            .into_iter()
+            .filter_map(|(tp, o)| {
+                let consumed = *self.consumed.get(&tp)?;
+                let o = o.min(consumed);
+                let newer = self.committed.get(&tp).is_none_or(|c| o > *c);
+                (newer && self.assigned.contains(&tp)).then_some((tp, o))
+            })
+            .collect();
+        if offsets.is_empty() {
+            return Ok(None);
+        }
+        if let Some(store) = &self.store {
+            let result =
+                tokio::task::block_in_place(|| store.commit(&self.status.connector, &offsets));
+            if let Err(e) = result {
+                // The group commit still goes ahead: it only records delivered offsets.
+                tracing::error!(connector = %self.status.connector, task = self.status.task_id, error = %e, "Could not write the offset file; a restart would resume from older offsets and redeliver.");
+            }
+        }
+        tracing::info!(
+            connector = %self.status.connector,
+            task = self.status.task_id,
+            ?reason,
+            partitions = offsets.len(),
+            offsets = %summarize(&offsets),
+            "Committing offsets."
+        );
+        self.committed
+            .extend(offsets.iter().map(|(tp, o)| (tp.clone(), *o)));
+        Ok(Some(offsets))
+    }
+
+    async fn fail(&mut self, e: TaskError) {
+        let line = e.one_line();
+        tracing::error!(
+            connector = %self.status.connector,
+            task = self.status.task_id,
+            error = %line,
+            "Task failed and will not resume until ferry is restarted; its offsets stay at the last commit."
+        );
+        self.status.set_state(TaskState::Failed(line));
+        self.cancel.cancel();
+        if let Err(e) = self.task.stop().await {
+            tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), "Sink task did not stop cleanly.");
+        }
+    }
+}
+
+/// `topic-partition=offset` pairs, the first few of them.
+fn summarize(offsets: &Offsets) -> String {
+    const SHOWN: usize = 8;
+    let mut s: Vec<String> = offsets
+        .iter()
+        .take(SHOWN)
+        .map(|(tp, o)| format!("{tp}={o}"))
+        .collect();
+    if offsets.len() > SHOWN {
+        s.push(format!("… {} more", offsets.len() - SHOWN));
+    }
+    s.join(" ")
+}
+
+/// ±20 % so that tasks hitting the same outage do not retry in lockstep.
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(0.8 + fastrand::f64() * 0.4)
+}
+
+#[cfg(test)]
+mod tests;

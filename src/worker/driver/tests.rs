@@ -1,0 +1,259 @@
+//! The driver's delivery rules with a scripted sink: nothing is committed past what the
+//! sink acknowledged, retriable errors redeliver, fatal errors stop all commits.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use ferry_connector_api::{Value, async_trait};
+
+use super::*;
+
+/// What the scripted sink answers to each `put`, in order; Ok once the script runs out.
+#[derive(Debug, Default)]
+struct Script {
+    puts: VecDeque<Result<(), TaskError>>,
+    /// Offsets `pre_commit` returns; None → everything consumed.
+    safe: Option<Offsets>,
+    received: Vec<i64>,
+    stopped: bool,
+}
+
+#[derive(Debug)]
+struct ScriptedSink(Arc<Mutex<Script>>);
+
+#[async_trait]
+impl SinkTask for ScriptedSink {
+    async fn put(&mut self, records: &[SinkRecord]) -> Result<(), TaskError> {
+        let mut s = self.0.lock().unwrap();
+        let answer = s.puts.pop_front().unwrap_or(Ok(()));
+        if answer.is_ok() {
+            s.received.extend(records.iter().map(|r| r.offset));
+        }
+        answer
+    }
+
+    async fn pre_commit(&mut self, consumed: &Offsets) -> Result<Offsets, TaskError> {
+        let s = self.0.lock().unwrap();
+        Ok(s.safe.clone().unwrap_or_else(|| consumed.clone()))
+    }
+
+    async fn stop(&mut self) -> Result<(), TaskError> {
+        self.0.lock().unwrap().stopped = true;
+        Ok(())
+    }
+}
+
+fn tp(p: i32) -> TopicPartition {
+    TopicPartition::new("t", p)
+}
+
+fn records(p: i32, offsets: std::ops::Range<i64>) -> Vec<SinkRecord> {
+    offsets
+        .map(|o| SinkRecord {
+            topic: "t".into(),
+            partition: p,
+            offset: o,
+            timestamp: None,
+            key: None,
+            value: Some(Value::Bytes(bytes::Bytes::from_static(b"v"))),
+            headers: vec![],
+        })
+        .collect()
+}
+
+struct Harness {
+    tx: mpsc::Sender<Command>,
+    commits: std_mpsc::Receiver<Offsets>,
+    script: Arc<Mutex<Script>>,
+    status: Arc<TaskStatus>,
+    cancel: CancellationToken,
+    driver: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+    store: Arc<FileOffsetStore>,
+}
+
+fn start(script: Script, flush_interval: Duration) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(FileOffsetStore::open(&dir.path().join("offsets")).unwrap());
+    let script = Arc::new(Mutex::new(script));
+    let status = Arc::new(TaskStatus::new("c", 0));
+    let (tx, rx) = mpsc::channel(2);
+    let (commit_tx, commits) = std_mpsc::channel();
+    let cancel = CancellationToken::new();
+    let driver = Driver {
+        task: Box::new(ScriptedSink(script.clone())),
+        status: status.clone(),
+        store: Some(store.clone()),
+        flush_interval,
+        flush_timeout: Duration::from_secs(5),
+        retry_delay_max: Duration::from_millis(200),
+        commits: commit_tx,
+        cancel: cancel.clone(),
+        assigned: Default::default(),
+        consumed: Default::default(),
+        committed: Default::default(),
+    };
+    let driver = tokio::spawn(driver.run(rx));
+    Harness {
+        tx,
+        commits,
+        script,
+        status,
+        cancel,
+        driver,
+        _dir: dir,
+        store,
+    }
+}
+
+async fn shutdown(h: &Harness) -> Option<Offsets> {
+    let (reply, rx) = oneshot::channel();
+    h.tx.send(Command::Shutdown(reply)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commits_one_past_the_last_delivered_record() {
+    let h = start(Script::default(), Duration::from_secs(3600));
+    h.tx.send(Command::Assigned(vec![tp(0), tp(1)]))
+        .await
+        .unwrap();
+    h.tx.send(Command::Records(records(0, 0..5))).await.unwrap();
+    h.tx.send(Command::Records(records(1, 10..12)))
+        .await
+        .unwrap();
+    let offsets = shutdown(&h).await.unwrap();
+    assert_eq!(offsets, Offsets::from([(tp(0), 5), (tp(1), 12)]));
+    assert_eq!(h.store.get("c", "t", 0), Some(5));
+    assert_eq!(h.status.state(), TaskState::Stopped);
+    assert!(h.script.lock().unwrap().stopped);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retriable_error_redelivers_the_same_batch_before_anything_is_committed() {
+    let script = Script {
+        puts: VecDeque::from([
+            Err(TaskError::retriable("unavailable")),
+            Err(TaskError::retriable("still down")),
+        ]),
+        ..Default::default()
+    };
+    let h = start(script, Duration::from_secs(3600));
+    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Records(records(0, 0..3))).await.unwrap();
+    let offsets = shutdown(&h).await.unwrap();
+    assert_eq!(
+        h.script.lock().unwrap().received,
+        vec![0, 1, 2],
+        "delivered once, after two refusals"
+    );
+    assert_eq!(offsets[&tp(0)], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_that_acknowledges_less_holds_the_commit_back() {
+    let script = Script {
+        safe: Some(Offsets::from([(tp(0), 2), (tp(9), 100)])),
+        ..Default::default()
+    };
+    let h = start(script, Duration::from_millis(50));
+    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Records(records(0, 0..5))).await.unwrap();
+    let periodic = tokio::task::spawn_blocking(move || {
+        h.commits
+            .recv_timeout(Duration::from_secs(5))
+            .map(|o| (o, h))
+    })
+    .await
+    .unwrap();
+    let (offsets, h) = periodic.expect("a periodic commit");
+    // Only what the sink acknowledged, and nothing for a partition the task does not own.
+    assert_eq!(offsets, Offsets::from([(tp(0), 2)]));
+    assert_eq!(h.store.get("c", "t", 0), Some(2));
+    assert_eq!(h.store.get("c", "t", 9), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sink_claiming_more_than_it_was_given_is_clamped() {
+    let script = Script {
+        safe: Some(Offsets::from([(tp(0), 50)])),
+        ..Default::default()
+    };
+    let h = start(script, Duration::from_secs(3600));
+    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Records(records(0, 0..5))).await.unwrap();
+    assert_eq!(shutdown(&h).await.unwrap()[&tp(0)], 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fatal_error_fails_the_task_and_commits_nothing_more() {
+    let script = Script {
+        puts: VecDeque::from([Ok(()), Err(TaskError::fatal("bad credentials"))]),
+        ..Default::default()
+    };
+    let h = start(script, Duration::from_secs(3600));
+    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Records(records(0, 0..2))).await.unwrap();
+    h.tx.send(Command::Records(records(0, 2..4))).await.unwrap();
+    assert_eq!(
+        shutdown(&h).await,
+        None,
+        "a failed task answers but commits nothing"
+    );
+    assert!(matches!(h.status.state(), TaskState::Failed(ref m) if m == "bad credentials"));
+    assert!(h.cancel.is_cancelled(), "the consumer side is told to stop");
+    assert_eq!(h.store.get("c", "t", 0), None);
+    assert!(h.script.lock().unwrap().stopped);
+    drop(h.tx);
+    tokio::time::timeout(Duration::from_secs(5), h.driver)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_of_revoked_partitions_are_not_delivered() {
+    let h = start(Script::default(), Duration::from_secs(3600));
+    h.tx.send(Command::Assigned(vec![tp(0), tp(1)]))
+        .await
+        .unwrap();
+    h.tx.send(Command::Records(records(1, 0..2))).await.unwrap();
+    let (reply, rx) = oneshot::channel();
+    h.tx.send(Command::Revoked(vec![tp(1)], reply))
+        .await
+        .unwrap();
+    assert_eq!(rx.await.unwrap(), Some(Offsets::from([(tp(1), 2)])));
+    // Queued before the revoke reached the consumer thread: belongs to the new owner now.
+    h.tx.send(Command::Records(records(1, 2..4))).await.unwrap();
+    h.tx.send(Command::Records(records(0, 0..1))).await.unwrap();
+    let offsets = shutdown(&h).await.unwrap();
+    assert_eq!(h.script.lock().unwrap().received, vec![0, 1, 0]);
+    assert_eq!(offsets, Offsets::from([(tp(0), 1)]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelling_during_retries_abandons_the_batch_uncommitted() {
+    let script = Script {
+        puts: (0..1000)
+            .map(|_| Err(TaskError::retriable("down")))
+            .collect(),
+        ..Default::default()
+    };
+    let h = start(script, Duration::from_secs(3600));
+    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Records(records(0, 0..3))).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.cancel.cancel();
+    assert_eq!(
+        shutdown(&h).await,
+        None,
+        "nothing was delivered, so nothing to commit"
+    );
+    assert_eq!(
+        h.status.records.load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}

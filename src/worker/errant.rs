@@ -1,0 +1,135 @@
+//! `errors.tolerance` applied to records a sink cannot deliver.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use ferry_connector_api::{ErrantRecordReporter, RecordError, SinkRecord, TaskError};
+
+use super::status::TaskStatus;
+use crate::config::connector::{ErrorPolicy, ErrorTolerance};
+
+/// The runtime's [`ErrantRecordReporter`].
+#[derive(Debug)]
+pub(crate) struct Errant {
+    pub(crate) policy: ErrorPolicy,
+    pub(crate) status: Arc<TaskStatus>,
+}
+
+/// At most this much of a key or value goes into a log line.
+const MAX_LOGGED_BYTES: usize = 256;
+
+fn preview(bytes: Option<&[u8]>) -> String {
+    match bytes {
+        None => "null".into(),
+        Some(b) => {
+            let shown = &b[..b.len().min(MAX_LOGGED_BYTES)];
+            let mut s = String::from_utf8_lossy(shown).escape_debug().to_string();
+            if b.len() > MAX_LOGGED_BYTES {
+                s.push_str(&format!("… ({} bytes)", b.len()));
+            }
+            s
+        }
+    }
+}
+
+impl ErrantRecordReporter for Errant {
+    fn report(&self, record: &SinkRecord, error: &RecordError) -> Result<(), TaskError> {
+        let size = record.size();
+        match self.policy.tolerance {
+            ErrorTolerance::None => Err(TaskError::fatal(format!(
+                "record {} ({size} bytes) cannot be delivered: {error}. errors.tolerance=none stops the task; set errors.tolerance=all to log and skip such records",
+                record.coordinates()
+            ))),
+            ErrorTolerance::All => {
+                self.status.skipped.fetch_add(1, Ordering::Relaxed);
+                // Kafka Connect logs only with errors.log.enable=true; ferry always names the
+                // skipped record so that no record disappears without a trace.
+                if self.policy.log_include_messages {
+                    tracing::warn!(
+                        connector = %self.status.connector,
+                        task = self.status.task_id,
+                        topic = %record.topic,
+                        partition = record.partition,
+                        offset = record.offset,
+                        size,
+                        key = %preview(record.key.as_ref().map(|k| k.as_bytes())),
+                        value = %preview(record.value.as_ref().map(|v| v.as_bytes())),
+                        error = %error,
+                        "Skipping a record the sink cannot deliver (errors.tolerance=all)."
+                    );
+                } else {
+                    tracing::warn!(
+                        connector = %self.status.connector,
+                        task = self.status.task_id,
+                        topic = %record.topic,
+                        partition = record.partition,
+                        offset = record.offset,
+                        size,
+                        error = %error,
+                        "Skipping a record the sink cannot deliver (errors.tolerance=all)."
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn errant(tolerance: ErrorTolerance) -> Errant {
+        Errant {
+            policy: ErrorPolicy {
+                tolerance,
+                log_enable: true,
+                log_include_messages: false,
+                retry_delay_max: Duration::from_secs(60),
+            },
+            status: Arc::new(TaskStatus::new("c", 0)),
+        }
+    }
+
+    fn record() -> SinkRecord {
+        SinkRecord {
+            topic: "alerts".into(),
+            partition: 2,
+            offset: 17,
+            timestamp: None,
+            key: None,
+            value: Some(ferry_connector_api::Value::Bytes(bytes::Bytes::from(
+                vec![0u8; 11],
+            ))),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn none_fails_the_task_naming_the_record() {
+        let err = errant(ErrorTolerance::None)
+            .report(&record(), &RecordError::new("larger than the 10 MB limit"))
+            .unwrap_err();
+        assert!(!err.is_retriable());
+        assert!(err.to_string().starts_with(
+            "record topic=alerts partition=2 offset=17 (11 bytes) cannot be delivered: larger than the 10 MB limit"
+        ), "{err}");
+    }
+
+    #[test]
+    fn all_counts_and_continues() {
+        let e = errant(ErrorTolerance::All);
+        e.report(&record(), &RecordError::new("too big")).unwrap();
+        assert_eq!(e.status.skipped.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn previews_are_bounded() {
+        assert_eq!(preview(None), "null");
+        let long = vec![b'a'; 300];
+        let p = preview(Some(&long));
+        assert!(p.ends_with("… (300 bytes)") && p.len() < 300, "{p}");
+    }
+}

@@ -1,0 +1,105 @@
+//! What each task reports about itself: state, counters, lag, commits. Written by the task's
+//! threads, read by the herder's status line and `--exit-at-end` check.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ferry_connector_api::TopicPartition;
+
+/// Kafka Connect's task states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    Running,
+    Failed(String),
+    Stopped,
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskState::Running => "RUNNING",
+            TaskState::Failed(_) => "FAILED",
+            TaskState::Stopped => "STOPPED",
+        })
+    }
+}
+
+/// Shared, lock-light status of one task.
+#[derive(Debug)]
+pub struct TaskStatus {
+    pub connector: String,
+    pub task_id: usize,
+    state: Mutex<TaskState>,
+    /// Records and bytes the sink accepted (`put` returned Ok).
+    pub records: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Records skipped under `errors.tolerance=all`.
+    pub skipped: AtomicU64,
+    /// Sum of consumer lag over assigned partitions, from librdkafka statistics; -1 unknown.
+    pub lag: AtomicI64,
+    /// Epoch milliseconds of the last successful group commit; 0 never.
+    pub last_commit_ms: AtomicI64,
+    /// Epoch milliseconds when the first record was received; 0 not yet.
+    pub first_record_ms: AtomicI64,
+    /// Partitions currently assigned.
+    pub assigned: Mutex<BTreeSet<TopicPartition>>,
+    /// The group assigned this consumer at least once (possibly nothing).
+    pub joined: AtomicBool,
+    /// For `--exit-at-end`: every assigned partition is read to its end and nothing is
+    /// waiting to be handed to the sink.
+    pub caught_up: AtomicBool,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl TaskStatus {
+    pub fn new(connector: &str, task_id: usize) -> Self {
+        Self {
+            connector: connector.to_string(),
+            task_id,
+            state: Mutex::new(TaskState::Running),
+            records: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
+            lag: AtomicI64::new(-1),
+            last_commit_ms: AtomicI64::new(0),
+            first_record_ms: AtomicI64::new(0),
+            assigned: Mutex::new(BTreeSet::new()),
+            joined: AtomicBool::new(false),
+            caught_up: AtomicBool::new(false),
+        }
+    }
+
+    pub fn state(&self) -> TaskState {
+        lock(&self.state).clone()
+    }
+
+    /// Moves to a new state; a FAILED task stays FAILED.
+    pub fn set_state(&self, state: TaskState) {
+        let mut s = lock(&self.state);
+        if !matches!(*s, TaskState::Failed(_)) {
+            *s = state;
+        }
+    }
+
+    pub fn add_delivered(&self, records: u64, bytes: u64) {
+        if records > 0 && self.first_record_ms.load(Ordering::Relaxed) == 0 {
+            self.first_record_ms.store(now_ms(), Ordering::Relaxed);
+        }
+        self.records.fetch_add(records, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Locks a status mutex; a poisoned lock still holds usable status data.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
