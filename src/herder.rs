@@ -232,6 +232,14 @@ impl Running {
     /// Caught up, and the tasks hold every partition of the subscription (asked of the
     /// cluster with a client of its own, whose requests do not queue behind fetches).
     async fn at_end(&self) -> bool {
+        if self
+            .tasks
+            .iter()
+            .all(|t| t.status.state() != TaskState::Running)
+        {
+            // Failed (or stopped) everywhere: nothing more will be delivered.
+            return true;
+        }
         let Some(assigned) = self.caught_up() else {
             return false;
         };

@@ -268,20 +268,6 @@ impl ConsumerContext for TaskConsumerContext {
     fn main_queue_min_poll_interval(&self) -> rdkafka::util::Timeout {
         rdkafka::util::Timeout::After(IDLE_POLL)
     }
-
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        let s = &self.0.status;
-        match result {
-            Ok(()) => s.last_commit_ms.store(now_ms(), Ordering::Relaxed),
-            Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
-            Err(e) => {
-                let line = e.to_string();
-                if self.0.errors.allow(&line, ERROR_LOG_PERIOD) {
-                    tracing::warn!(connector = %s.connector, task = s.task_id, error = %line, "Group commit failed; the next flush commits again.");
-                }
-            }
-        }
-    }
 }
 
 /// What the poll loop needs besides the consumer.
@@ -399,12 +385,11 @@ impl Poller<'_> {
 
     fn run(&mut self, commits: &std_mpsc::Receiver<Offsets>) {
         while !self.cancel.is_cancelled() {
+            // Synchronous: one round trip per flush interval, and a definite result to log
+            // (rust-rdkafka does not deliver asynchronous commit results to the context
+            // when the main queue is redirected to the consumer queue).
             while let Ok(offsets) = commits.try_recv() {
-                if let Err(e) =
-                    to_tpl(&offsets).and_then(|tpl| self.consumer.commit(&tpl, CommitMode::Async))
-                {
-                    tracing::warn!(connector = %self.status().connector, task = self.status().task_id, error = %e, "Could not start the group commit.");
-                }
+                self.shared.commit_sync(self.consumer, &offsets, "interval");
             }
             if matches!(self.settings.subscription, Subscription::Regex(_))
                 && Instant::now() >= self.next_refresh

@@ -208,13 +208,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.txt");
         let mut task = task_for(&path, 0);
-        task.put(&[
-            record(0, Some("a")),
-            record(1, None),
-            record(2, Some("c")),
-        ])
-        .await
-        .unwrap();
+        task.put(&[record(0, Some("a")), record(1, None), record(2, Some("c"))])
+            .await
+            .unwrap();
         task.flush().await.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nnull\nc\n");
     }

@@ -1,0 +1,364 @@
+//! Shared harness for the integration tests: a mock Kafka cluster in its own process
+//! (`ferry-mock-broker`), kcat as the independent producer, and ferry as a child process.
+//! Every wait is bounded; every process is stopped by PID by the test that started it.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+/// Polls `f` every 50 ms until it is true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_ferry"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf()
+}
+
+/// The `ferry-mock-broker` binary. It belongs to another package of the workspace, which
+/// `cargo test -p ferry` does not rebuild, so each test binary brings it up to date once
+/// (a no-op when it is).
+pub fn mock_broker_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "ferry-mock-broker"]);
+        if target_dir().ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build -p ferry-mock-broker");
+        assert!(status.success(), "building ferry-mock-broker failed");
+        target_dir().join("ferry-mock-broker")
+    })
+    .clone()
+}
+
+pub fn ferry_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ferry"))
+}
+
+pub fn connect_standalone_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_connect-standalone"))
+}
+
+/// kcat, the independent Kafka client of these tests.
+pub fn kcat() -> Command {
+    static CHECKED: OnceLock<()> = OnceLock::new();
+    CHECKED.get_or_init(|| {
+        let found = Command::new("kcat")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "kcat is not installed: run tests/run.sh (it installs kcat), or apt-get install kcat"
+        );
+    });
+    Command::new("kcat")
+}
+
+/// A mock Kafka cluster in a child process.
+pub struct Broker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    pub bootstrap: String,
+}
+
+impl Broker {
+    /// One broker; groups wait `rebalance_delay_ms` for members before the first assignment.
+    pub fn start(brokers: u32, rebalance_delay_ms: u64) -> Broker {
+        let mut child = Command::new(mock_broker_bin())
+            .args([
+                "--brokers",
+                &brokers.to_string(),
+                "--rebalance-delay-ms",
+                &rebalance_delay_ms.to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start ferry-mock-broker");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read bootstrap line");
+        let bootstrap = line
+            .trim()
+            .strip_prefix("bootstrap=")
+            .expect("bootstrap=… line")
+            .to_string();
+        Broker {
+            child,
+            stdin,
+            stdout,
+            bootstrap,
+        }
+    }
+
+    /// Sends a control command and returns its reply.
+    pub fn command(&mut self, line: &str) -> Result<(), String> {
+        writeln!(self.stdin, "{line}").map_err(|e| e.to_string())?;
+        self.stdin.flush().map_err(|e| e.to_string())?;
+        let mut reply = String::new();
+        self.stdout
+            .read_line(&mut reply)
+            .map_err(|e| e.to_string())?;
+        match reply.trim() {
+            "ok" => Ok(()),
+            other => Err(other.to_string()),
+        }
+    }
+
+    pub fn create_topic(&mut self, name: &str, partitions: i32) {
+        self.command(&format!("topic {name} {partitions}"))
+            .expect("create topic");
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Produces one message per line to a partition with kcat.
+pub fn produce_lines(bootstrap: &str, topic: &str, partition: i32, lines: &[String]) {
+    let mut child = kcat()
+        .args([
+            "-P",
+            "-b",
+            bootstrap,
+            "-t",
+            topic,
+            "-p",
+            &partition.to_string(),
+            "-q",
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start kcat");
+    {
+        let mut stdin = child.stdin.take().expect("kcat stdin");
+        for l in lines {
+            writeln!(stdin, "{l}").expect("write to kcat");
+        }
+    }
+    let status = wait_child(&mut child, Duration::from_secs(60));
+    assert!(status.is_some_and(|s| s.success()), "kcat produce failed");
+}
+
+/// Produces each file as one message (kcat's file mode) to a partition.
+pub fn produce_files(bootstrap: &str, topic: &str, partition: i32, files: &[PathBuf]) {
+    let mut cmd = kcat();
+    cmd.args([
+        "-P",
+        "-b",
+        bootstrap,
+        "-t",
+        topic,
+        "-p",
+        &partition.to_string(),
+        "-q",
+    ]);
+    cmd.args(files);
+    let mut child = cmd.spawn().expect("start kcat");
+    let status = wait_child(&mut child, Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "kcat produce (files) failed"
+    );
+}
+
+/// Waits for a child with a bound; kills it (by PID) on timeout and returns None.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A ferry process with its logs captured to files.
+pub struct Ferry {
+    pub child: Child,
+    pub stderr: PathBuf,
+    pub stdout: PathBuf,
+}
+
+impl Ferry {
+    pub fn spawn(bin: &Path, args: &[&str], dir: &Path, tag: &str) -> Ferry {
+        let stderr = dir.join(format!("{tag}.stderr"));
+        let stdout = dir.join(format!("{tag}.stdout"));
+        let child = Command::new(bin)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("start ferry");
+        Ferry {
+            child,
+            stderr,
+            stdout,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        strip_ansi(&std::fs::read_to_string(&self.stderr).unwrap_or_default())
+    }
+
+    pub fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        match wait_child(&mut self.child, timeout) {
+            Some(s) => s,
+            None => panic!(
+                "ferry did not exit within {timeout:?}; log:\n{}",
+                self.log()
+            ),
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Ferry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for n in chars.by_ref() {
+                if n.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Writes a properties file.
+pub fn write_props(path: &Path, pairs: &[(&str, &str)]) {
+    let mut text = String::new();
+    for (k, v) in pairs {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    std::fs::write(path, text).expect("write properties");
+}
+
+/// A worker file for the mock cluster: ByteArray converters, the offset file, quick
+/// flushes, and a short session so a killed worker's member leaves the group quickly.
+pub fn worker_props(dir: &Path, bootstrap: &str, extra: &[(&str, &str)]) -> PathBuf {
+    let path = dir.join("worker.properties");
+    let offsets = dir.join("connect.offsets");
+    let offsets = offsets.to_str().expect("utf-8 path");
+    let mut pairs = vec![
+        ("bootstrap.servers", bootstrap),
+        (
+            "key.converter",
+            "org.apache.kafka.connect.converters.ByteArrayConverter",
+        ),
+        (
+            "value.converter",
+            "org.apache.kafka.connect.converters.ByteArrayConverter",
+        ),
+        ("offset.storage.file.filename", offsets),
+        ("offset.flush.interval.ms", "500"),
+        ("consumer.session.timeout.ms", "6000"),
+        ("consumer.heartbeat.interval.ms", "500"),
+        ("ferry.status.interval.ms", "1000"),
+    ];
+    for (k, v) in extra {
+        pairs.retain(|(key, _)| key != k);
+        pairs.push((k, v));
+    }
+    write_props(&path, &pairs);
+    path
+}
+
+/// The group's committed offsets for partitions `0..partitions` of a topic (-1: none).
+pub fn committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .expect("consumer for committed offsets");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
+    (0..partitions)
+        .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) => o,
+            _ => -1,
+        })
+        .collect()
+}
+
+/// The offsets file, as connector → "topic-partition" → offset.
+pub fn offset_file(path: &Path) -> BTreeMap<String, BTreeMap<String, i64>> {
+    let text = std::fs::read_to_string(path).expect("offset file");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("offset file is JSON");
+    let mut out = BTreeMap::new();
+    for (c, topics) in doc["connectors"].as_object().expect("connectors") {
+        let entry: &mut BTreeMap<String, i64> = out.entry(c.clone()).or_default();
+        for (t, parts) in topics.as_object().expect("topics") {
+            for (p, o) in parts.as_object().expect("partitions") {
+                entry.insert(format!("{t}-{p}"), o.as_i64().expect("offset"));
+            }
+        }
+    }
+    out
+}
+
+/// Lines `p<partition>-<n>` for n in 0..count: the value names its own offset.
+pub fn numbered(partition: i32, count: usize) -> Vec<String> {
+    (0..count).map(|n| format!("p{partition}-{n}")).collect()
+}
