@@ -230,7 +230,7 @@ pub fn render(loaded: &Loaded) -> String {
             "  value.converter = {}",
             c.value_converter.class_name()
         );
-        let _ = writeln!(out, "  errors.tolerance = {:?}", c.errors.tolerance);
+        let _ = writeln!(out, "  errors.tolerance = {}", c.errors.tolerance);
         for (k, v) in &c.file.entries {
             if ![
                 "name",

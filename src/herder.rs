@@ -313,18 +313,16 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             group = %config.group_id(),
             "Starting connector."
         );
+        let env = worker::TaskEnv {
+            worker: &worker,
+            store: store.clone(),
+            exit_at_end: opts.exit_at_end,
+            rt: &rt,
+            parent: &root,
+            latch: worker::ShutdownLatch::new(config.tasks_max),
+        };
         let tasks = (0..config.tasks_max)
-            .map(|id| {
-                worker::start_task(
-                    &config,
-                    id,
-                    &worker,
-                    store.clone(),
-                    opts.exit_at_end,
-                    &rt,
-                    &root,
-                )
-            })
+            .map(|id| worker::start_task(&config, id, &env))
             .collect();
         let metadata = if opts.exit_at_end {
             let defaults = kafka::ferry_defaults(&config.name, 0, config.tasks_max, Duration::ZERO);

@@ -182,7 +182,42 @@ impl RateLimiter {
 /// says *why* brokers are unreachable (refused, DNS, authentication).
 #[derive(Debug, Default)]
 struct ProbeContext {
-    last_error: Mutex<Option<String>>,
+    errors: Mutex<Vec<String>>,
+}
+
+impl ProbeContext {
+    fn record(&self, message: String) {
+        // "[thrd:…]: 127.0.0.1:1/bootstrap: Connect to … failed: Connection refused (after 0ms
+        // in state CONNECT, 1 identical error(s) suppressed)" → the part that explains.
+        let message = match message.strip_prefix("[thrd:") {
+            Some(rest) => rest.split_once("]: ").map_or(rest, |(_, m)| m).to_string(),
+            None => message,
+        };
+        let message = message
+            .split(" (after ")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let mut errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        if !errors.contains(&message) && errors.len() < 16 {
+            errors.push(message);
+        }
+    }
+
+    /// The most telling errors: the specific ones (refused, resolve, authentication) before
+    /// librdkafka's summary that all brokers are down.
+    fn explanation(&self) -> Option<String> {
+        let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let (summary, specific): (Vec<&String>, Vec<&String>) =
+            errors.iter().partition(|e| e.contains("brokers are down"));
+        let chosen: Vec<&str> = specific
+            .iter()
+            .chain(summary.iter())
+            .take(2)
+            .map(|s| s.as_str())
+            .collect();
+        (!chosen.is_empty()).then(|| chosen.join("; "))
+    }
 }
 
 impl ClientContext for ProbeContext {
@@ -195,14 +230,13 @@ impl ClientContext for ProbeContext {
                 | RDKafkaLogLevel::Error
                 | RDKafkaLogLevel::Warning
         ) {
-            *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.to_string());
+            self.record(message.to_string());
         }
         forward_log(RDKafkaLogLevel::Debug, facility, message, "probe");
     }
 
-    fn error(&self, error: KafkaError, reason: &str) {
-        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(format!("{error}: {reason}"));
+    fn error(&self, _error: KafkaError, reason: &str) {
+        self.record(reason.to_string());
     }
 }
 
@@ -235,16 +269,21 @@ pub fn probe(config: &ClientConfig, timeout: Duration) -> Result<Vec<String>, Pr
     let consumer: BaseConsumer<ProbeContext> = config
         .create_with_context(ProbeContext::default())
         .map_err(|e| fail(e.to_string()))?;
-    match consumer.fetch_metadata(None, timeout) {
-        Ok(md) => Ok(md.topics().iter().map(|t| t.name().to_string()).collect()),
-        Err(e) => {
-            let last = consumer
-                .context()
-                .last_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone();
-            Err(fail(last.unwrap_or_else(|| e.to_string())))
+    // Short attempts, serving the client's event queue in between: librdkafka reports why a
+    // connection failed (refused, DNS, authentication) as error events, which only reach
+    // the context while the queue is polled.
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match consumer.fetch_metadata(None, left.min(Duration::from_millis(500))) {
+            Ok(md) => return Ok(md.topics().iter().map(|t| t.name().to_string()).collect()),
+            Err(e) => {
+                let _ = consumer.poll(Duration::ZERO);
+                if std::time::Instant::now() >= deadline {
+                    let why = consumer.context().explanation();
+                    return Err(fail(why.unwrap_or_else(|| e.to_string())));
+                }
+            }
         }
     }
 }

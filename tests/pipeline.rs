@@ -436,7 +436,7 @@ fn json_log_format_emits_one_object_per_line() {
         "{messages:?}"
     );
     assert!(
-        messages.iter().any(|m| m == "Connector status."),
+        messages.iter().any(|m| m == "Connector stopped."),
         "{messages:?}"
     );
 }

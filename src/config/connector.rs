@@ -84,6 +84,15 @@ pub enum ErrorTolerance {
     All,
 }
 
+impl fmt::Display for ErrorTolerance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ErrorTolerance::None => "none",
+            ErrorTolerance::All => "all",
+        })
+    }
+}
+
 /// The error-handling keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorPolicy {

@@ -61,6 +61,11 @@ pub(crate) struct Shared {
     /// Bumped on every assignment, so the poll loop can forget end-of-partition reports
     /// that predate it.
     pub(crate) assignments: std::sync::atomic::AtomicU64,
+    /// What the group has acknowledged, per partition this task holds.
+    pub(crate) group_committed: Mutex<Offsets>,
+    /// Offsets resumed from the file store, to be committed to the group too, so that the
+    /// group never lags behind the file after a restart or rebalance.
+    pub(crate) resync: Mutex<Offsets>,
 }
 
 /// The librdkafka context of a task's consumer.
@@ -158,6 +163,7 @@ impl Shared {
             .flatten()
     }
 
+    /// Commits to the group whatever it does not have yet of `offsets`.
     fn commit_sync(
         &self,
         consumer: &BaseConsumer<TaskConsumerContext>,
@@ -165,8 +171,30 @@ impl Shared {
         why: &str,
     ) {
         let s = &self.status;
-        match to_tpl(offsets).and_then(|tpl| consumer.commit(&tpl, CommitMode::Sync)) {
-            Ok(()) => s.last_commit_ms.store(now_ms(), Ordering::Relaxed),
+        let missing: Offsets = {
+            let acked = lock(&self.group_committed);
+            let resync = lock(&self.resync);
+            // Offsets resumed from the file that the group lacks go along, unless the sink
+            // reports newer ones for the same partitions.
+            let mut wanted = resync.clone();
+            wanted.extend(offsets.iter().map(|(tp, o)| (tp.clone(), *o)));
+            wanted
+                .into_iter()
+                .filter(|(tp, o)| acked.get(tp) != Some(o))
+                .collect()
+        };
+        if missing.is_empty() {
+            return;
+        }
+        match to_tpl(&missing).and_then(|tpl| consumer.commit(&tpl, CommitMode::Sync)) {
+            Ok(()) => {
+                s.last_commit_ms.store(now_ms(), Ordering::Relaxed);
+                let mut resync = lock(&self.resync);
+                for tp in missing.keys() {
+                    resync.remove(tp);
+                }
+                lock(&self.group_committed).extend(missing);
+            }
             Err(e) => {
                 tracing::warn!(connector = %s.connector, task = s.task_id, error = %e, why, "Group commit failed; the offset file still holds the delivered offsets.")
             }
@@ -202,6 +230,7 @@ impl ConsumerContext for TaskConsumerContext {
                                 .is_ok()
                         {
                             starts.insert(tp.clone(), o);
+                            lock(&shared.resync).insert(tp.clone(), o);
                             from_file += 1;
                         }
                     }
@@ -247,9 +276,13 @@ impl ConsumerContext for TaskConsumerContext {
                 {
                     let mut assigned = lock(&s.assigned);
                     let mut starts = lock(&shared.file_starts);
+                    let mut acked = lock(&shared.group_committed);
+                    let mut resync = lock(&shared.resync);
                     for tp in &parts {
                         assigned.remove(tp);
                         starts.remove(tp);
+                        acked.remove(tp);
+                        resync.remove(tp);
                     }
                 }
                 tracing::info!(connector = %s.connector, task = s.task_id, partitions = %list(&parts), "Partitions revoked.");
@@ -335,6 +368,7 @@ pub(crate) fn run(
     settings: PollSettings,
     commits: std_mpsc::Receiver<Offsets>,
     cancel: CancellationToken,
+    latch: Arc<super::ShutdownLatch>,
 ) {
     let shared = consumer.context().0.clone();
     let mut poller = Poller {
@@ -356,8 +390,35 @@ pub(crate) fn run(
             poller.fail(format!("cannot subscribe to {}: {e}", topics.join(",")));
         }
     }
-    poller.run(&commits);
-    shared.stopping.store(true, Ordering::Relaxed);
+    // Interval commits run on a thread of their own so that a slow coordinator never
+    // stalls consumption. They are synchronous: rust-rdkafka does not deliver asynchronous
+    // commit results to the context when the main queue is redirected to the consumer
+    // queue, and a definite result is what tells a refused commit to be retried.
+    std::thread::scope(|scope| {
+        let (shared_ref, consumer_ref) = (&shared, &consumer);
+        let committer = scope.spawn(move || {
+            loop {
+                match commits.recv_timeout(IDLE_POLL) {
+                    Ok(offsets) => shared_ref.commit_sync(consumer_ref, &offsets, "interval"),
+                    Err(std_mpsc::RecvTimeoutError::Timeout)
+                        if !shared_ref.stopping.load(Ordering::Relaxed) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        poller.run();
+        shared.stopping.store(true, Ordering::Relaxed);
+        let _ = committer.join();
+    });
+    // Leaving the group starts a rebalance, during which the other tasks' final commits
+    // would be refused: wait until every task of the connector has committed.
+    latch.arrive_and_wait(
+        matches!(
+            shared.status.state(),
+            TaskState::Running | TaskState::Stopped
+        ),
+        shared.flush_timeout,
+    );
     // Dropping the consumer leaves the group (revoke callbacks see `stopping`).
     drop(poller);
     drop(consumer);
@@ -383,14 +444,8 @@ impl Poller<'_> {
         &self.shared.status
     }
 
-    fn run(&mut self, commits: &std_mpsc::Receiver<Offsets>) {
+    fn run(&mut self) {
         while !self.cancel.is_cancelled() {
-            // Synchronous: one round trip per flush interval, and a definite result to log
-            // (rust-rdkafka does not deliver asynchronous commit results to the context
-            // when the main queue is redirected to the consumer queue).
-            while let Ok(offsets) = commits.try_recv() {
-                self.shared.commit_sync(self.consumer, &offsets, "interval");
-            }
             if matches!(self.settings.subscription, Subscription::Regex(_))
                 && Instant::now() >= self.next_refresh
             {

@@ -212,37 +212,44 @@ impl Driver {
         };
         // Never past what was consumed, never for a partition this task does not own, never
         // backwards.
-        let offsets: Offsets = safe
+        let safe: Offsets = safe
             .into_iter()
             .filter_map(|(tp, o)| {
-                let consumed = *self.consumed.get(&tp)?;
-                let o = o.min(consumed);
-                let newer = self.committed.get(&tp).is_none_or(|c| o > *c);
-                (newer && self.assigned.contains(&tp)).then_some((tp, o))
+                let o = o.min(*self.consumed.get(&tp)?);
+                let forward = self.committed.get(&tp).is_none_or(|c| o >= *c);
+                (forward && self.assigned.contains(&tp)).then_some((tp, o))
             })
             .collect();
-        if offsets.is_empty() {
-            return Ok(None);
-        }
-        if let Some(store) = &self.store {
-            let result =
-                tokio::task::block_in_place(|| store.commit(&self.status.connector, &offsets));
-            if let Err(e) = result {
-                // The group commit still goes ahead: it only records delivered offsets.
-                tracing::error!(connector = %self.status.connector, task = self.status.task_id, error = %e, "Could not write the offset file; a restart would resume from older offsets and redeliver.");
+        let changed: Offsets = safe
+            .iter()
+            .filter(|(tp, o)| self.committed.get(*tp) != Some(*o))
+            .map(|(tp, o)| (tp.clone(), *o))
+            .collect();
+        if !changed.is_empty() {
+            let written = match &self.store {
+                Some(store) => tokio::task::block_in_place(|| store.commit(&self.status.connector, &changed))
+                    .map_err(|e| {
+                        // The group commit still goes ahead: it only records delivered offsets.
+                        tracing::error!(connector = %self.status.connector, task = self.status.task_id, error = %e, "Could not write the offset file; a restart would resume from older offsets and redeliver. Retrying at the next flush.");
+                    })
+                    .is_ok(),
+                None => true,
+            };
+            tracing::info!(
+                connector = %self.status.connector,
+                task = self.status.task_id,
+                ?reason,
+                partitions = changed.len(),
+                offsets = %summarize(&changed),
+                "Committing offsets."
+            );
+            if written {
+                self.committed.extend(changed);
             }
         }
-        tracing::info!(
-            connector = %self.status.connector,
-            task = self.status.task_id,
-            ?reason,
-            partitions = offsets.len(),
-            offsets = %summarize(&offsets),
-            "Committing offsets."
-        );
-        self.committed
-            .extend(offsets.iter().map(|(tp, o)| (tp.clone(), *o)));
-        Ok(Some(offsets))
+        // The whole safe set goes to the consumer thread, which commits to the group whatever
+        // the group does not have yet — so a refused group commit is retried next time.
+        Ok((!safe.is_empty()).then_some(safe))
     }
 
     async fn fail(&mut self, e: TaskError) {

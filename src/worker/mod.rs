@@ -28,6 +28,32 @@ const CHANNEL_BATCHES: usize = 2;
 /// Java's `metadata.max.age.ms` default: how often `topics.regex` is re-evaluated.
 const DEFAULT_METADATA_REFRESH: Duration = Duration::from_secs(300);
 
+/// Holds a connector's consumers in the group until every task has made its final commit:
+/// the first consumer to leave starts a rebalance, during which brokers refuse the others'
+/// commits.
+#[derive(Debug)]
+pub struct ShutdownLatch {
+    remaining: std::sync::atomic::AtomicUsize,
+}
+
+impl ShutdownLatch {
+    pub fn new(tasks: usize) -> Arc<Self> {
+        Arc::new(Self {
+            remaining: std::sync::atomic::AtomicUsize::new(tasks),
+        })
+    }
+
+    /// Counts this task out; with `wait`, blocks until every task is out or `timeout`.
+    fn arrive_and_wait(&self, wait: bool, timeout: Duration) {
+        use std::sync::atomic::Ordering;
+        self.remaining.fetch_sub(1, Ordering::SeqCst);
+        let end = std::time::Instant::now() + timeout;
+        while wait && self.remaining.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 /// A running task.
 #[derive(Debug)]
 pub struct TaskHandle {
@@ -39,7 +65,13 @@ pub struct TaskHandle {
 
 impl TaskHandle {
     /// A task that failed before it could start.
-    fn failed(status: Arc<TaskStatus>, reason: String, parent: &CancellationToken) -> Self {
+    fn failed(
+        status: Arc<TaskStatus>,
+        reason: String,
+        parent: &CancellationToken,
+        latch: &ShutdownLatch,
+    ) -> Self {
+        latch.arrive_and_wait(false, Duration::ZERO);
         tracing::error!(connector = %status.connector, task = status.task_id, error = %reason, "Task failed to start; the connector's other tasks and other connectors keep running.");
         status.set_state(TaskState::Failed(reason));
         Self {
@@ -77,16 +109,31 @@ impl TaskHandle {
     }
 }
 
+/// What every task of a connector shares.
+#[derive(Debug)]
+pub struct TaskEnv<'a> {
+    pub worker: &'a WorkerConfig,
+    pub store: Option<Arc<FileOffsetStore>>,
+    /// Report when everything has been read (for `--exit-at-end`).
+    pub exit_at_end: bool,
+    pub rt: &'a Handle,
+    /// The herder's token; each task gets a child of it.
+    pub parent: &'a CancellationToken,
+    pub latch: Arc<ShutdownLatch>,
+}
+
 /// Starts task `task_id` of a connector.
-pub fn start_task(
-    connector: &ConnectorConfig,
-    task_id: usize,
-    worker: &WorkerConfig,
-    store: Option<Arc<FileOffsetStore>>,
-    exit_at_end: bool,
-    rt: &Handle,
-    parent: &CancellationToken,
-) -> TaskHandle {
+pub fn start_task(connector: &ConnectorConfig, task_id: usize, env: &TaskEnv<'_>) -> TaskHandle {
+    let TaskEnv {
+        worker,
+        store,
+        exit_at_end,
+        rt,
+        parent,
+        latch,
+    } = env;
+    let (worker, store, exit_at_end, rt, parent) =
+        (*worker, store.clone(), *exit_at_end, *rt, *parent);
     let status = Arc::new(TaskStatus::new(&connector.name, task_id));
     let errant = Arc::new(errant::Errant {
         policy: connector.errors,
@@ -98,7 +145,7 @@ pub fn start_task(
         errant,
     }) {
         Ok(t) => t,
-        Err(e) => return TaskHandle::failed(status, e.one_line(), parent),
+        Err(e) => return TaskHandle::failed(status, e.one_line(), parent, latch),
     };
     let defaults = kafka::ferry_defaults(
         &connector.name,
@@ -108,7 +155,7 @@ pub fn start_task(
     );
     let mut config = match kafka::client_config(&connector.consumer, &defaults) {
         Ok((config, _notes)) => config,
-        Err(e) => return TaskHandle::failed(status, e.to_string(), parent),
+        Err(e) => return TaskHandle::failed(status, e.to_string(), parent, latch),
     };
     if exit_at_end {
         // End-of-partition events tell the poll loop when everything has been read.
@@ -127,6 +174,8 @@ pub fn start_task(
         file_starts: Mutex::new(Default::default()),
         errors: kafka::RateLimiter::default(),
         assignments: Default::default(),
+        group_committed: Default::default(),
+        resync: Default::default(),
     });
     let kafka_consumer: BaseConsumer<consumer::TaskConsumerContext> =
         match config.create_with_context(consumer::TaskConsumerContext(shared)) {
@@ -136,6 +185,7 @@ pub fn start_task(
                     status,
                     format!("cannot create the Kafka consumer: {e}"),
                     parent,
+                    latch,
                 );
             }
         };
@@ -167,9 +217,10 @@ pub fn start_task(
         exit_at_end,
     };
     let token = cancel.clone();
+    let task_latch = latch.clone();
     let thread = std::thread::Builder::new()
         .name(format!("ferry-{}-{task_id}", connector.name))
-        .spawn(move || consumer::run(kafka_consumer, settings, commit_rx, token));
+        .spawn(move || consumer::run(kafka_consumer, settings, commit_rx, token, task_latch));
     match thread {
         Ok(thread) => TaskHandle {
             status,
@@ -183,6 +234,7 @@ pub fn start_task(
                 status,
                 format!("cannot start the consumer thread: {e}"),
                 parent,
+                latch,
             )
         }
     }

@@ -221,7 +221,10 @@ impl Ferry {
         let stdout = dir.join(format!("{tag}.stdout"));
         let child = Command::new(bin)
             .args(args)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("FERRY_TEST_LOG").unwrap_or("info".into()),
+            )
             .env("NO_COLOR", "1")
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
             .stderr(std::fs::File::create(&stderr).expect("stderr file"))

@@ -1,0 +1,322 @@
+//! Bad input: each case gives one error line naming the file (and line) or key with the
+//! cause, a non-zero exit, no panic, and nothing committed.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+struct Case {
+    name: &'static str,
+    /// Worker lines after `bootstrap.servers` (which points at a live broker unless the
+    /// case overrides it).
+    worker: &'static str,
+    connector: &'static str,
+    /// Bytes to put at the offset file's path before the run (None: no file).
+    offsets: Option<&'static [u8]>,
+    /// A directory at the offset file's path instead.
+    offsets_is_dir: bool,
+    /// Substrings the error line must contain; `{dir}` is the case's directory.
+    expect: &'static [&'static str],
+}
+
+const OK_CONNECTOR: &str =
+    "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfile={dir}/out.txt\n";
+
+const CASES: &[Case] = &[
+    Case {
+        name: "malformed properties (bad unicode escape)",
+        worker: "",
+        connector: "name=bad\nconnector.class=FileStreamSink\nfile=\\u12G4\ntopics=t\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &["{dir}/connector.properties:3:"],
+    },
+    Case {
+        name: "unknown connector class",
+        worker: "",
+        connector: "name=bad\nconnector.class=com.example.NopeSinkConnector\ntopics=t\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/connector.properties:2: connector.class: unknown connector class `com.example.NopeSinkConnector`",
+        ],
+    },
+    Case {
+        name: "missing required key",
+        worker: "",
+        connector: "name=bad\nconnector.class=directory\ntopics=t\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &["{dir}/connector.properties: missing required key `directory.path`"],
+    },
+    Case {
+        name: "misspelt key",
+        worker: "",
+        connector: "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfiel={dir}/out.txt\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &["{dir}/connector.properties:4: fiel: unknown key; did you mean `file`?"],
+    },
+    Case {
+        name: "misspelt worker-level key in the connector file",
+        worker: "",
+        connector: "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfile={dir}/out.txt\ntask.max=2\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &["{dir}/connector.properties:5: task.max: unknown key; did you mean `tasks.max`?"],
+    },
+    Case {
+        name: "unreadable offset file",
+        worker: "offset.storage.file.filename={dir}/connect.offsets\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: true,
+        expect: &[
+            "{dir}/connect.offsets: cannot read the offset file (offset.storage.file.filename)",
+        ],
+    },
+    Case {
+        name: "corrupt offset file",
+        worker: "offset.storage.file.filename={dir}/connect.offsets\n",
+        connector: OK_CONNECTOR,
+        offsets: Some(
+            b"{\"format\":\"ferry-offsets\",\"version\":1,\"connectors\":{\"bad\":{\"t\":{\"0\":12",
+        ),
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/connect.offsets: the offset file is corrupt",
+            "move it aside",
+        ],
+    },
+    Case {
+        name: "Kafka Connect's own offset file",
+        worker: "offset.storage.file.filename={dir}/connect.offsets\n",
+        connector: OK_CONNECTOR,
+        offsets: Some(&[0xAC, 0xED, 0x00, 0x05, 0x73, 0x72]),
+        offsets_is_dir: false,
+        expect: &["{dir}/connect.offsets: this is a Kafka Connect offset file (Java-serialized)"],
+    },
+    Case {
+        name: "unreachable broker",
+        worker: "bootstrap.servers=127.0.0.1:1\noffset.storage.file.filename={dir}/connect.offsets\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "cannot reach the Kafka brokers 127.0.0.1:1",
+            "Connection refused",
+            "{dir}/worker.properties",
+        ],
+    },
+    Case {
+        name: "bad JAAS",
+        worker: "consumer.security.protocol=SASL_PLAINTEXT\nconsumer.sasl.mechanism=PLAIN\nconsumer.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"hunter2\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/worker.properties:4: consumer.sasl.jaas.config: a double-quoted value is not closed",
+        ],
+    },
+    Case {
+        name: "login module that does not match the mechanism",
+        worker: "consumer.security.protocol=SASL_PLAINTEXT\nconsumer.sasl.mechanism=SCRAM-SHA-512\nconsumer.sasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k\" principal=\"p@R\";\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "consumer.sasl.jaas.config: Krb5LoginModule does not go with sasl.mechanism=SCRAM-SHA-512",
+        ],
+    },
+    Case {
+        name: "unsupported converter",
+        worker: "value.converter=org.apache.kafka.connect.json.JsonConverter\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/worker.properties:2: value.converter: `org.apache.kafka.connect.json.JsonConverter` is not supported yet",
+        ],
+    },
+    Case {
+        name: "transforms would be silently skipped",
+        worker: "",
+        connector: "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfile={dir}/out.txt\ntransforms=InsertSource\ntransforms.InsertSource.type=org.apache.kafka.connect.transforms.InsertField$Value\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/connector.properties:5: transforms: single message transforms are not supported yet",
+        ],
+    },
+    Case {
+        name: "a librdkafka value out of range",
+        worker: "consumer.session.timeout.ms=-3\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &["{dir}/worker.properties:2 consumer.session.timeout.ms: librdkafka rejects `-3`"],
+    },
+];
+
+fn fill(s: &str, dir: &Path) -> String {
+    s.replace("{dir}", dir.to_str().unwrap())
+}
+
+fn run_case(case: &Case, broker: &Broker) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let worker_text = if case.worker.contains("bootstrap.servers=") {
+        fill(case.worker, d)
+    } else {
+        format!(
+            "bootstrap.servers={}\n{}",
+            broker.bootstrap,
+            fill(case.worker, d)
+        )
+    };
+    let worker: PathBuf = d.join("worker.properties");
+    std::fs::write(&worker, worker_text).unwrap();
+    let connector = d.join("connector.properties");
+    std::fs::write(&connector, fill(case.connector, d)).unwrap();
+    let offsets = d.join("connect.offsets");
+    if let Some(bytes) = case.offsets {
+        std::fs::write(&offsets, bytes).unwrap();
+    }
+    if case.offsets_is_dir {
+        std::fs::create_dir(&offsets).unwrap();
+    }
+    let mut ferry = Ferry::spawn(
+        &ferry_bin(),
+        &[
+            "standalone",
+            "--broker-timeout",
+            "3",
+            worker.to_str().unwrap(),
+            connector.to_str().unwrap(),
+        ],
+        d,
+        "ferry",
+    );
+    let status = ferry.wait(Duration::from_secs(30));
+    let log = ferry.log();
+    assert!(!status.success(), "[{}] exited 0:\n{log}", case.name);
+    assert!(
+        !log.contains("panicked"),
+        "[{}] panicked:\n{log}",
+        case.name
+    );
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("ferry: error:"))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "[{}] exactly one error line:\n{log}",
+        case.name
+    );
+    for want in case.expect {
+        let want = fill(want, d);
+        assert!(
+            errors[0].contains(&want),
+            "[{}] error line lacks `{want}`:\n{}",
+            case.name,
+            errors[0]
+        );
+    }
+    assert!(
+        !log.contains("hunter2"),
+        "[{}] a secret reached the log:\n{log}",
+        case.name
+    );
+    // Nothing committed: the offset file is as it was (or holds no offsets), and the group
+    // has no commits.
+    match case.offsets {
+        Some(bytes) => assert_eq!(
+            std::fs::read(&offsets).unwrap(),
+            bytes,
+            "[{}] offset file changed",
+            case.name
+        ),
+        None if !case.offsets_is_dir && offsets.exists() => {
+            let doc = offset_file(&offsets);
+            assert!(
+                doc.values().all(|c| c.is_empty()),
+                "[{}] offsets were written: {doc:?}",
+                case.name
+            );
+        }
+        None => {}
+    }
+    assert!(
+        !d.join("out.txt").exists() || std::fs::read(d.join("out.txt")).unwrap().is_empty(),
+        "[{}] records were delivered",
+        case.name
+    );
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-bad", "t", 1),
+        vec![-1],
+        "[{}] the group has a commit",
+        case.name
+    );
+}
+
+#[test]
+fn every_bad_input_gives_one_clear_line_and_commits_nothing() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("t", 1);
+    produce_lines(&broker.bootstrap, "t", 0, &numbered(0, 10));
+    for case in CASES {
+        run_case(case, &broker);
+    }
+}
+
+#[test]
+fn a_missing_worker_file_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ferry = Ferry::spawn(
+        &ferry_bin(),
+        &[
+            "standalone",
+            "/nonexistent/worker.properties",
+            "/nonexistent/c.properties",
+        ],
+        dir.path(),
+        "ferry",
+    );
+    assert_eq!(ferry.wait(Duration::from_secs(10)).code(), Some(1));
+    let log = ferry.log();
+    assert_eq!(
+        log.trim(),
+        "ferry: error: /nonexistent/worker.properties: cannot read the file: No such file or directory (os error 2)"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_with_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut ferry = Ferry::spawn(
+        &ferry_bin(),
+        &["standalone", "only-a-worker.properties"],
+        dir.path(),
+        "ferry",
+    );
+    assert_eq!(ferry.wait(Duration::from_secs(10)).code(), Some(2));
+    assert!(ferry.log().contains("<CONNECTOR>..."), "{}", ferry.log());
+    let mut daemon = Ferry::spawn(
+        &connect_standalone_bin(),
+        &["-daemon", "w.properties", "c.properties"],
+        dir.path(),
+        "cs",
+    );
+    assert_eq!(daemon.wait(Duration::from_secs(10)).code(), Some(1));
+    assert!(
+        daemon.log().contains("-daemon is not supported"),
+        "{}",
+        daemon.log()
+    );
+}
