@@ -1,0 +1,139 @@
+//! Every example file in config/ is parsed by `ferry validate`, so none of them rots.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn validate(files: &[&Path], env: &[(&str, &str)]) -> (bool, String) {
+    let out = Command::new(ferry_bin())
+        .arg("validate")
+        .args(files)
+        .envs(env.iter().copied())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The worker an example connector is meant for, by its name.
+fn worker_for(connector: &Path, dir: &Path) -> PathBuf {
+    let name = connector
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let prefix = name.split('-').next().unwrap();
+    let candidate = dir.join(format!("{prefix}-worker.properties"));
+    if candidate.exists() {
+        candidate
+    } else {
+        dir.join("connect-standalone.properties")
+    }
+}
+
+#[test]
+fn every_example_file_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let env = [
+        ("FERRY_QUICKSTART_BOOTSTRAP", "127.0.0.1:9092"),
+        ("FERRY_QUICKSTART_DIR", "/tmp/ferry-quickstart"),
+        ("RUBIN_KAFKA_PASSWORD", "not-the-real-one"),
+    ];
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "properties"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    let mut connectors = 0;
+    for file in &files {
+        let is_worker = file.to_string_lossy().ends_with("worker.properties")
+            || file.ends_with("connect-standalone.properties");
+        let (ok, text) = if is_worker {
+            validate(&[file], &env)
+        } else {
+            connectors += 1;
+            validate(&[&worker_for(file, &dir), file], &env)
+        };
+        assert!(ok, "{} does not validate:\n{text}", file.display());
+        assert!(text.contains("OK: 1 worker file"), "{text}");
+        assert!(
+            !text.contains("[unknown]"),
+            "{} has keys nobody reads:\n{text}",
+            file.display()
+        );
+        assert!(
+            !text.contains("not-the-real-one"),
+            "a secret was printed:\n{text}"
+        );
+    }
+    assert!(connectors >= 4);
+}
+
+#[test]
+fn validate_redacts_secrets_and_lists_translations() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let (ok, text) = validate(
+        &[
+            &dir.join("rubin-worker.properties"),
+            &dir.join("null-benchmark.properties"),
+        ],
+        &[("RUBIN_KAFKA_PASSWORD", "s3cr3t-value")],
+    );
+    assert!(ok, "{text}");
+    assert!(!text.contains("s3cr3t-value"), "{text}");
+    assert!(text.contains("sasl.password = [redacted]"), "{text}");
+    assert!(text.contains("sasl.username = pittgoogle-idfint"), "{text}");
+    assert!(text.contains("group.id = pittgoogle-rubin"), "{text}");
+    assert!(
+        text.contains("[translated]") && text.contains("consumer.sasl.jaas.config"),
+        "{text}"
+    );
+    let (ok, text) = validate(
+        &[
+            &dir.join("ztf-worker.properties"),
+            &dir.join("ztf-directory.properties"),
+        ],
+        &[],
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("sasl.kerberos.keytab = /home/ztf_consumer/pitt-reader.user.keytab"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[ignored]") && text.contains("plugin.path"),
+        "{text}"
+    );
+    assert!(
+        text.contains("topics.regex=ztf_\\d{8}_programid1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_provider_variable_names_the_key_not_a_value() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let out = Command::new(ferry_bin())
+        .args(["validate"])
+        .arg(dir.join("rubin-worker.properties"))
+        .env_remove("RUBIN_KAFKA_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("rubin-worker.properties:12: consumer.sasl.jaas.config: cannot resolve ${env:RUBIN_KAFKA_PASSWORD}: environment variable RUBIN_KAFKA_PASSWORD is not set"),
+        "{err}"
+    );
+}

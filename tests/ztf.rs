@@ -1,0 +1,107 @@
+//! ZTF alerts — one Avro container file per Kafka message — through the directory sink,
+//! byte for byte. Uses the real alerts in ../shared/data/ztf/alerts (or FERRY_ZTF_ALERTS)
+//! when present; otherwise synthetic alert-sized Avro container payloads, and says so.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+fn alerts(dir: &Path) -> (Vec<PathBuf>, &'static str) {
+    let real = std::env::var_os("FERRY_ZTF_ALERTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ztf/alerts"));
+    if let Ok(entries) = std::fs::read_dir(&real) {
+        let mut files: Vec<PathBuf> = entries
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "avro"))
+            .collect();
+        if !files.is_empty() {
+            files.sort();
+            return (files, "real ZTF alerts");
+        }
+    }
+    // Same sizes and magic as the real ones (60–78 KB, `Obj\x01`), different content.
+    let synthetic = dir.join("synthetic");
+    std::fs::create_dir_all(&synthetic).unwrap();
+    let files = (0..52u64)
+        .map(|i| {
+            let len = 60_000 + (i * 350) as usize;
+            let mut bytes = b"Obj\x01".to_vec();
+            let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            while bytes.len() < len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                bytes.push(x as u8);
+            }
+            let f = synthetic.join(format!("alert-{i}.avro"));
+            std::fs::write(&f, bytes).unwrap();
+            f
+        })
+        .collect();
+    (
+        files,
+        "synthetic alert-sized Avro container payloads (../shared/data/ztf/alerts not found)",
+    )
+}
+
+#[test]
+fn ztf_alerts_pass_through_the_directory_sink_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (files, kind) = alerts(dir.path());
+    eprintln!("ZTF test: {} {kind}", files.len());
+    let mut broker = Broker::start(1, 300);
+    let topic = "ztf_20210901_programid1";
+    // Four partitions keep each well under the mock's 5 MB retention.
+    broker.create_topic(topic, 4);
+    let mut by_partition: Vec<Vec<PathBuf>> = vec![Vec::new(); 4];
+    for (i, f) in files.iter().enumerate() {
+        by_partition[i % 4].push(f.clone());
+    }
+    for (p, fs) in by_partition.iter().enumerate() {
+        produce_files(&broker.bootstrap, topic, p as i32, fs);
+    }
+    let out = dir.path().join("alerts");
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let connector = dir.path().join("ztf-directory.properties");
+    std::fs::write(
+        &connector,
+        format!(
+            "name=ztf-alerts-to-directory\nconnector.class=directory\ntasks.max=2\ntopics.regex=ztf_\\\\d{{8}}_programid1\ndirectory.path={}\ndirectory.filename.template={{topic}}/{{partition}}/{{offset}}.avro\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let mut ferry = Ferry::spawn(
+        &ferry_bin(),
+        &[
+            "standalone",
+            "--exit-at-end",
+            worker.to_str().unwrap(),
+            connector.to_str().unwrap(),
+        ],
+        dir.path(),
+        "ferry",
+    );
+    let status = ferry.wait(Duration::from_secs(120));
+    assert!(status.success(), "{}", ferry.log());
+    let mut checked = 0;
+    for (p, fs) in by_partition.iter().enumerate() {
+        for (offset, f) in fs.iter().enumerate() {
+            let written = std::fs::read(out.join(format!("{topic}/{p}/{offset}.avro"))).unwrap();
+            let original = std::fs::read(f).unwrap();
+            assert!(written.starts_with(b"Obj\x01"), "{}", f.display());
+            assert_eq!(written.len(), original.len(), "{}", f.display());
+            assert!(written == original, "{} differs", f.display());
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, files.len());
+    let offsets = offset_file(&dir.path().join("connect.offsets"));
+    let total: i64 = offsets["ztf-alerts-to-directory"].values().sum();
+    assert_eq!(total, files.len() as i64);
+}
