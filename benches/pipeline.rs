@@ -1,1 +1,343 @@
-fn main() {}
+//! Throughput, first-record latency and peak memory of `ferry` → null sink against a bare
+//! rdkafka consumer, in one run, over the same mock broker and the same data.
+//!
+//! Not a timed test: `cargo bench --bench pipeline` prints a table (and writes it to
+//! target/bench-pipeline.md). `-- --quick` runs a smaller data set for a smoke check.
+//!
+//! Both consumers run as child processes started by this harness, so each one's peak RSS
+//! (VmHWM, reported by the process itself at exit) is its own; the mock cluster lives in
+//! this process. Throughput is measured from the first to the last record each consumer
+//! received, so start-up and the end-of-data check do not count; start-up is reported
+//! separately as launch → first record.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ferry_mock_broker::MockBroker;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One consumer's run.
+#[derive(Debug, Clone)]
+struct Run {
+    label: String,
+    records: u64,
+    bytes: u64,
+    launch_ms: i64,
+    first_ms: i64,
+    last_ms: i64,
+    exit_ms: i64,
+    peak_rss_kb: u64,
+}
+
+impl Run {
+    fn secs(&self) -> f64 {
+        ((self.last_ms - self.first_ms).max(1)) as f64 / 1000.0
+    }
+    fn records_per_sec(&self) -> f64 {
+        self.records as f64 / self.secs()
+    }
+    fn mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.secs()
+    }
+}
+
+/// The baseline: a plain rdkafka consumer in a group, reading every record's payload.
+fn bare_consumer() {
+    let bootstrap = std::env::var("FERRY_BENCH_BOOTSTRAP").unwrap();
+    let topic = std::env::var("FERRY_BENCH_TOPIC").unwrap();
+    let expect: u64 = std::env::var("FERRY_BENCH_EXPECT").unwrap().parse().unwrap();
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &bootstrap)
+        .set("group.id", format!("bare-{}", std::process::id()))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false");
+    // The tuned baseline gets the same fetch settings ferry chooses for itself.
+    for kv in std::env::var("FERRY_BENCH_BARE_SETTINGS").unwrap_or_default().split(';').filter(|s| !s.is_empty()) {
+        let (k, v) = kv.split_once('=').unwrap();
+        config.set(k, v);
+    }
+    let consumer: BaseConsumer = config.create().unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let (mut records, mut bytes, mut first, mut last) = (0u64, 0u64, 0i64, 0i64);
+    while records < expect {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => {
+                let len = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
+                bytes += std::hint::black_box(len) as u64;
+                records += 1;
+                last = now_ms();
+                if first == 0 {
+                    first = last;
+                }
+            }
+            Some(Err(e)) => eprintln!("bare consumer: {e}"),
+            None => {}
+        }
+    }
+    println!(
+        "{{\"records\":{records},\"bytes\":{bytes},\"first_record_ms\":{first},\"last_record_ms\":{last},\"peak_rss_kb\":{}}}",
+        peak_rss_kb()
+    );
+}
+
+fn run_bare(bootstrap: &str, topic: &str, expect: u64, settings: &[(&str, String)]) -> Run {
+    let launch_ms = now_ms();
+    let joined: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .env("FERRY_BENCH_ROLE", "bare")
+        .env("FERRY_BENCH_BARE_SETTINGS", joined.join(";"))
+        .env("FERRY_BENCH_BOOTSTRAP", bootstrap)
+        .env("FERRY_BENCH_TOPIC", topic)
+        .env("FERRY_BENCH_EXPECT", expect.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    let exit_ms = now_ms();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    Run {
+        label: if settings.is_empty() {
+            "bare rdkafka consumer, librdkafka defaults".into()
+        } else {
+            "bare rdkafka consumer, ferry's fetch settings".into()
+        },
+        records: v["records"].as_u64().unwrap(),
+        bytes: v["bytes"].as_u64().unwrap(),
+        launch_ms,
+        first_ms: v["first_record_ms"].as_i64().unwrap(),
+        last_ms: v["last_record_ms"].as_i64().unwrap(),
+        exit_ms,
+        peak_rss_kb: v["peak_rss_kb"].as_u64().unwrap(),
+    }
+}
+
+fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path) -> Run {
+    let worker = dir.join(format!("worker-{tasks}.properties"));
+    std::fs::write(
+        &worker,
+        format!(
+            "bootstrap.servers={bootstrap}\nkey.converter=org.apache.kafka.connect.converters.ByteArrayConverter\nvalue.converter=org.apache.kafka.connect.converters.ByteArrayConverter\noffset.storage.file.filename={}\n{}",
+            dir.join(format!("offsets-{tasks}")).display(),
+            // Extra worker lines for experiments, e.g. "consumer.fetch.max.bytes=52428800".
+            std::env::var("FERRY_BENCH_WORKER_EXTRA").unwrap_or_default().replace(';', "\n")
+        ),
+    )
+    .unwrap();
+    let connector = dir.join(format!("null-{tasks}.properties"));
+    std::fs::write(&connector, format!("name=bench-{tasks}\nconnector.class=null\ntasks.max={tasks}\ntopics={topic}\n")).unwrap();
+    let launch_ms = now_ms();
+    // FERRY_BENCH_WRAP runs ferry under a profiler, e.g. "perf record -g -o /tmp/ferry.perf".
+    let wrap: Vec<String> = std::env::var("FERRY_BENCH_WRAP")
+        .map(|w| w.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let mut command = match wrap.split_first() {
+        Some((program, args)) => {
+            let mut c = Command::new(program);
+            c.args(args).arg(env!("CARGO_BIN_EXE_ferry"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_ferry")),
+    };
+    let mut child = command
+        .args(["--log-format", "json", "standalone", "--exit-at-end"])
+        .arg(&worker)
+        .arg(&connector)
+        .env("RUST_LOG", std::env::var("FERRY_BENCH_LOG").unwrap_or_else(|_| "info".into()))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut run = Run {
+        label: format!("ferry → null sink, tasks.max={tasks}"),
+        records: 0,
+        bytes: 0,
+        launch_ms,
+        first_ms: 0,
+        last_ms: 0,
+        exit_ms: 0,
+        peak_rss_kb: 0,
+    };
+    for line in stderr.lines() {
+        let line = line.unwrap();
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        match v["message"].as_str() {
+            Some("Connector stopped.") => {
+                run.records = v["records"].as_u64().unwrap();
+                run.bytes = v["bytes"].as_u64().unwrap();
+                run.first_ms = v["first_record_ms"].as_i64().unwrap();
+                run.last_ms = v["last_record_ms"].as_i64().unwrap();
+            }
+            Some("ferry stopped.") => {
+                let mb: f64 = v["peak_rss_mb"].as_str().unwrap().parse().unwrap();
+                run.peak_rss_kb = (mb * 1024.0) as u64;
+            }
+            _ if v["level"] == "ERROR" || v["level"] == "WARN" || std::env::var_os("FERRY_BENCH_VERBOSE").is_some() => {
+                eprintln!("ferry: {line}")
+            }
+            _ => {}
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    run.exit_ms = now_ms();
+    assert_eq!(run.records, expect, "ferry delivered a different number of records");
+    run
+}
+
+/// Produces `values` round-robin over `partitions` partitions, as fast as the mock takes them.
+fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize, value: impl Fn(usize) -> Vec<u8>) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    for i in 0..count {
+        let payload = value(i);
+        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload).partition((i % partitions as usize) as i32);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((e, r)) => {
+                    assert!(matches!(e, rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull)), "{e}");
+                    record = r;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(600)).unwrap();
+}
+
+fn ztf_alerts() -> (Vec<Vec<u8>>, &'static str) {
+    let dir = std::env::var_os("FERRY_ZTF_ALERTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ztf/alerts"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "avro")).collect())
+        .unwrap_or_default();
+    files.sort();
+    if files.is_empty() {
+        let synthetic = (0..52u64)
+            .map(|i| {
+                let mut v = b"Obj\x01".to_vec();
+                v.resize(60_000 + i as usize * 350, (i % 251) as u8);
+                v
+            })
+            .collect();
+        return (synthetic, "synthetic 60–78 KB payloads (../shared/data/ztf/alerts not found)");
+    }
+    (files.iter().map(|f| std::fs::read(f).unwrap()).collect(), "the 52 real ZTF alerts, repeated")
+}
+
+struct Scenario {
+    name: String,
+    topic: &'static str,
+    partitions: i32,
+    count: usize,
+    value: Box<dyn Fn(usize) -> Vec<u8>>,
+    task_counts: Vec<usize>,
+}
+
+fn main() {
+    if std::env::var("FERRY_BENCH_ROLE").as_deref() == Ok("bare") {
+        bare_consumer();
+        return;
+    }
+    let quick = std::env::args().any(|a| a == "--quick");
+    let scale = if quick { 10 } else { 1 };
+    let (alerts, alerts_kind) = ztf_alerts();
+    let alert_bytes: usize = alerts.iter().map(Vec::len).sum::<usize>() / alerts.len();
+    // The mock keeps ~5 MB per partition: 1 M × 1 KiB over 256 partitions is ~4.2 MB each,
+    // and 256 × 57 alerts of ~70 KB is ~4 MB each.
+    let scenarios = vec![
+        Scenario {
+            name: format!("{} × 1 KiB records, 256 partitions", 1_000_000 / scale),
+            topic: "bench-1k",
+            partitions: 256,
+            count: 1_000_000 / scale,
+            value: Box::new(|i| {
+                let mut v = vec![(i % 251) as u8; 1024];
+                v[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                v
+            }),
+            task_counts: vec![1, 4],
+        },
+        Scenario {
+            name: format!("{} ZTF alerts (~{} KB each, {alerts_kind}), 256 partitions", 256 * 57 / scale, alert_bytes / 1000),
+            topic: "bench-ztf",
+            partitions: 256,
+            count: 256 * 57 / scale,
+            value: Box::new(move |i| alerts[i % alerts.len()].clone()),
+            task_counts: vec![1],
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut report = String::new();
+    let _ = writeln!(report, "| data | consumer | records/s | MB/s | ratio vs best bare | launch → first record | peak RSS |");
+    let _ = writeln!(report, "|---|---|---:|---:|---:|---:|---:|");
+    for s in &scenarios {
+        let broker = MockBroker::start(1).unwrap();
+        broker.create_topic(s.topic, s.partitions).unwrap();
+        let t = Instant::now();
+        produce(&broker.bootstrap(), s.topic, s.partitions, s.count, &s.value);
+        eprintln!("{}: produced in {:.1} s", s.name, t.elapsed().as_secs_f64());
+        let plain = run_bare(&broker.bootstrap(), s.topic, s.count as u64, &[]);
+        let tuned_settings: Vec<(&str, String)> = ferry::kafka::ferry_defaults("bench", 0, 1, Duration::ZERO)
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("fetch") || k.starts_with("queued"))
+            .collect();
+        let tuned = run_bare(&broker.bootstrap(), s.topic, s.count as u64, &tuned_settings);
+        // Ratios are against the faster of the two baselines.
+        let best = if plain.records_per_sec() >= tuned.records_per_sec() { plain.clone() } else { tuned.clone() };
+        let mut runs = vec![plain, tuned];
+        for &tasks in &s.task_counts {
+            // Several tasks join together: the mock needs a moment to gather them (see
+            // MockBroker::start_with_delay), which shows in launch → first record.
+            broker.set_rebalance_delay(Duration::from_millis(if tasks > 1 { 300 } else { 0 }));
+            runs.push(run_ferry(&broker.bootstrap(), s.topic, s.count as u64, tasks, dir.path()));
+        }
+        for r in &runs {
+            let ratio = r.records_per_sec() / best.records_per_sec();
+            let line = format!(
+                "| {} | {} | {:.0} | {:.1} | {:.2} | {:.2} s | {:.1} MB |",
+                s.name,
+                r.label,
+                r.records_per_sec(),
+                r.mb_per_sec(),
+                ratio,
+                (r.first_ms - r.launch_ms) as f64 / 1000.0,
+                r.peak_rss_kb as f64 / 1024.0
+            );
+            eprintln!("{line}   (wall {:.1} s)", (r.exit_ms - r.launch_ms) as f64 / 1000.0);
+            let _ = writeln!(report, "{line}");
+        }
+        drop(broker);
+    }
+    println!("\n{report}");
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-pipeline.md");
+    let _ = std::fs::write(&target, &report);
+    println!("(also written to {})", target.display());
+}

@@ -120,8 +120,9 @@ pub struct ConnectorSummary {
     pub records: u64,
     pub bytes: u64,
     pub skipped: u64,
-    /// Epoch milliseconds of the first delivered record, if any.
+    /// Epoch milliseconds of the first and last delivery to the sink, if any.
     pub first_record_ms: Option<i64>,
+    pub last_record_ms: Option<i64>,
 }
 
 /// Options of a standalone run.
@@ -160,6 +161,8 @@ impl Running {
             if first > 0 {
                 s.first_record_ms = Some(s.first_record_ms.map_or(first, |f: i64| f.min(first)));
             }
+            let last = st.last_record_ms.load(Ordering::Relaxed);
+            s.last_record_ms = s.last_record_ms.max((last > 0).then_some(last));
         }
         s
     }
@@ -399,7 +402,17 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
     }
     let summaries: Vec<ConnectorSummary> = running.iter().map(Running::summary).collect();
     for s in &summaries {
-        tracing::info!(connector = %s.name, tasks = s.tasks, failed_tasks = s.failed, records = s.records, bytes = s.bytes, skipped = s.skipped, "Connector stopped.");
+        tracing::info!(
+            connector = %s.name,
+            tasks = s.tasks,
+            failed_tasks = s.failed,
+            records = s.records,
+            bytes = s.bytes,
+            skipped = s.skipped,
+            first_record_ms = s.first_record_ms.unwrap_or(0),
+            last_record_ms = s.last_record_ms.unwrap_or(0),
+            "Connector stopped."
+        );
     }
     Ok(Outcome {
         connectors: summaries,

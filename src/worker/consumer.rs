@@ -541,6 +541,7 @@ impl Poller<'_> {
                         && let Ok(assignment) = self.consumer.assignment()
                         && self.consumer.pause(&assignment).is_ok()
                     {
+                        tracing::debug!(connector = %self.status().connector, task = self.status().task_id, "The sink is behind; pausing fetches until it catches up.");
                         paused = Some(assignment);
                     }
                     // Serve callbacks; a record that still arrives is kept for the next batch.

@@ -149,10 +149,15 @@ impl Driver {
     /// accepted or the task is cancelled (then the batch counts as not consumed).
     async fn deliver(&mut self, mut batch: Vec<SinkRecord>) -> Result<(), TaskError> {
         // Records of partitions revoked while they were queued belong to the new owner.
-        batch.retain(|r| {
-            self.assigned
-                .iter()
-                .any(|tp| tp.partition == r.partition && *tp.topic == *r.topic)
+        // Batches come in runs of one partition, so decide once per run.
+        let mut run: Option<(Arc<str>, i32, bool)> = None;
+        batch.retain(|r| match &run {
+            Some((topic, partition, keep)) if same_partition(topic, *partition, r) => *keep,
+            _ => {
+                let keep = self.assigned.contains(&r.topic_partition());
+                run = Some((r.topic.clone(), r.partition, keep));
+                keep
+            }
         });
         if batch.is_empty() {
             return Ok(());
@@ -181,9 +186,14 @@ impl Driver {
             }
         }
         let mut bytes = 0u64;
-        for r in &batch {
+        for (i, r) in batch.iter().enumerate() {
             bytes += r.size() as u64;
-            self.consumed.insert(r.topic_partition(), r.offset + 1);
+            let run_ends = batch
+                .get(i + 1)
+                .is_none_or(|next| !same_partition(&r.topic, r.partition, next));
+            if run_ends {
+                self.consumed.insert(r.topic_partition(), r.offset + 1);
+            }
         }
         self.status.add_delivered(batch.len() as u64, bytes);
         Ok(())
@@ -266,6 +276,12 @@ impl Driver {
             tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), "Sink task did not stop cleanly.");
         }
     }
+}
+
+/// Whether `r` belongs to the partition; topic names are shared, so comparing pointers is
+/// the fast path.
+fn same_partition(topic: &Arc<str>, partition: i32, r: &SinkRecord) -> bool {
+    partition == r.partition && (Arc::ptr_eq(topic, &r.topic) || **topic == *r.topic)
 }
 
 /// `topic-partition=offset` pairs, the first few of them.

@@ -42,8 +42,10 @@ pub struct TaskStatus {
     pub lag: AtomicI64,
     /// Epoch milliseconds of the last successful group commit; 0 never.
     pub last_commit_ms: AtomicI64,
-    /// Epoch milliseconds when the first record was received; 0 not yet.
+    /// Epoch milliseconds when the sink first accepted records; 0 not yet.
     pub first_record_ms: AtomicI64,
+    /// Epoch milliseconds when the sink last accepted records; 0 not yet.
+    pub last_record_ms: AtomicI64,
     /// Partitions currently assigned.
     pub assigned: Mutex<BTreeSet<TopicPartition>>,
     /// The group assigned this consumer at least once (possibly nothing).
@@ -72,6 +74,7 @@ impl TaskStatus {
             lag: AtomicI64::new(-1),
             last_commit_ms: AtomicI64::new(0),
             first_record_ms: AtomicI64::new(0),
+            last_record_ms: AtomicI64::new(0),
             assigned: Mutex::new(BTreeSet::new()),
             joined: AtomicBool::new(false),
             caught_up: AtomicBool::new(false),
@@ -91,8 +94,12 @@ impl TaskStatus {
     }
 
     pub fn add_delivered(&self, records: u64, bytes: u64) {
-        if records > 0 && self.first_record_ms.load(Ordering::Relaxed) == 0 {
-            self.first_record_ms.store(now_ms(), Ordering::Relaxed);
+        if records > 0 {
+            let now = now_ms();
+            if self.first_record_ms.load(Ordering::Relaxed) == 0 {
+                self.first_record_ms.store(now, Ordering::Relaxed);
+            }
+            self.last_record_ms.store(now, Ordering::Relaxed);
         }
         self.records.fetch_add(records, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
