@@ -24,7 +24,10 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 fn peak_rss_kb() -> u64 {
@@ -65,7 +68,10 @@ impl Run {
 fn bare_consumer() {
     let bootstrap = std::env::var("FERRY_BENCH_BOOTSTRAP").unwrap();
     let topic = std::env::var("FERRY_BENCH_TOPIC").unwrap();
-    let expect: u64 = std::env::var("FERRY_BENCH_EXPECT").unwrap().parse().unwrap();
+    let expect: u64 = std::env::var("FERRY_BENCH_EXPECT")
+        .unwrap()
+        .parse()
+        .unwrap();
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", &bootstrap)
@@ -73,17 +79,28 @@ fn bare_consumer() {
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false");
     // The tuned baseline gets the same fetch settings ferry chooses for itself.
-    for kv in std::env::var("FERRY_BENCH_BARE_SETTINGS").unwrap_or_default().split(';').filter(|s| !s.is_empty()) {
+    for kv in std::env::var("FERRY_BENCH_BARE_SETTINGS")
+        .unwrap_or_default()
+        .split(';')
+        .filter(|s| !s.is_empty())
+    {
         let (k, v) = kv.split_once('=').unwrap();
         config.set(k, v);
     }
     let consumer: BaseConsumer = config.create().unwrap();
     consumer.subscribe(&[&topic]).unwrap();
+    // "copy": take ownership of each payload, as any sink that outlives the poll must.
+    let copy = std::env::var("FERRY_BENCH_BARE_COPY").is_ok();
     let (mut records, mut bytes, mut first, mut last) = (0u64, 0u64, 0i64, 0i64);
     while records < expect {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
-                let len = m.payload().map_or(0, <[u8]>::len) + m.key().map_or(0, <[u8]>::len);
+                let len = if copy {
+                    let owned: Vec<u8> = m.payload().map(<[u8]>::to_vec).unwrap_or_default();
+                    std::hint::black_box(owned).len()
+                } else {
+                    m.payload().map_or(0, <[u8]>::len)
+                } + m.key().map_or(0, <[u8]>::len);
                 bytes += std::hint::black_box(len) as u64;
                 records += 1;
                 last = now_ms();
@@ -101,10 +118,20 @@ fn bare_consumer() {
     );
 }
 
-fn run_bare(bootstrap: &str, topic: &str, expect: u64, settings: &[(&str, String)]) -> Run {
+fn run_bare(
+    bootstrap: &str,
+    topic: &str,
+    expect: u64,
+    settings: &[(&str, String)],
+    copy: bool,
+) -> Run {
     let launch_ms = now_ms();
     let joined: Vec<String> = settings.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let out = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    if copy {
+        command.env("FERRY_BENCH_BARE_COPY", "1");
+    }
+    let out = command
         .env("FERRY_BENCH_ROLE", "bare")
         .env("FERRY_BENCH_BARE_SETTINGS", joined.join(";"))
         .env("FERRY_BENCH_BOOTSTRAP", bootstrap)
@@ -117,10 +144,12 @@ fn run_bare(bootstrap: &str, topic: &str, expect: u64, settings: &[(&str, String
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     Run {
-        label: if settings.is_empty() {
-            "bare rdkafka consumer, librdkafka defaults".into()
-        } else {
-            "bare rdkafka consumer, ferry's fetch settings".into()
+        label: match (settings.is_empty(), copy) {
+            (true, _) => "bare rdkafka consumer, librdkafka defaults".into(),
+            (false, false) => "bare rdkafka consumer, ferry's fetch settings".into(),
+            (false, true) => {
+                "bare rdkafka consumer, ferry's fetch settings, copies each payload".into()
+            }
         },
         records: v["records"].as_u64().unwrap(),
         bytes: v["bytes"].as_u64().unwrap(),
@@ -133,19 +162,29 @@ fn run_bare(bootstrap: &str, topic: &str, expect: u64, settings: &[(&str, String
 }
 
 fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path) -> Run {
-    let worker = dir.join(format!("worker-{tasks}.properties"));
+    // A fresh connector name (so group and offsets) per run: every run reads from the start.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let id = format!(
+        "{tasks}-{}",
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let worker = dir.join(format!("worker-{id}.properties"));
     std::fs::write(
         &worker,
         format!(
             "bootstrap.servers={bootstrap}\nkey.converter=org.apache.kafka.connect.converters.ByteArrayConverter\nvalue.converter=org.apache.kafka.connect.converters.ByteArrayConverter\noffset.storage.file.filename={}\n{}",
-            dir.join(format!("offsets-{tasks}")).display(),
+            dir.join(format!("offsets-{id}")).display(),
             // Extra worker lines for experiments, e.g. "consumer.fetch.max.bytes=52428800".
             std::env::var("FERRY_BENCH_WORKER_EXTRA").unwrap_or_default().replace(';', "\n")
         ),
     )
     .unwrap();
-    let connector = dir.join(format!("null-{tasks}.properties"));
-    std::fs::write(&connector, format!("name=bench-{tasks}\nconnector.class=null\ntasks.max={tasks}\ntopics={topic}\n")).unwrap();
+    let connector = dir.join(format!("null-{id}.properties"));
+    std::fs::write(
+        &connector,
+        format!("name=bench-{id}\nconnector.class=null\ntasks.max={tasks}\ntopics={topic}\n"),
+    )
+    .unwrap();
     let launch_ms = now_ms();
     // FERRY_BENCH_WRAP runs ferry under a profiler, e.g. "perf record -g -o /tmp/ferry.perf".
     let wrap: Vec<String> = std::env::var("FERRY_BENCH_WRAP")
@@ -163,7 +202,10 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
         .args(["--log-format", "json", "standalone", "--exit-at-end"])
         .arg(&worker)
         .arg(&connector)
-        .env("RUST_LOG", std::env::var("FERRY_BENCH_LOG").unwrap_or_else(|_| "info".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("FERRY_BENCH_LOG").unwrap_or_else(|_| "info".into()),
+        )
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -180,7 +222,9 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
     };
     for line in stderr.lines() {
         let line = line.unwrap();
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
         match v["message"].as_str() {
             Some("Connector stopped.") => {
                 run.records = v["records"].as_u64().unwrap();
@@ -192,7 +236,10 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
                 let mb: f64 = v["peak_rss_mb"].as_str().unwrap().parse().unwrap();
                 run.peak_rss_kb = (mb * 1024.0) as u64;
             }
-            _ if v["level"] == "ERROR" || v["level"] == "WARN" || std::env::var_os("FERRY_BENCH_VERBOSE").is_some() => {
+            _ if v["level"] == "ERROR"
+                || v["level"] == "WARN"
+                || std::env::var_os("FERRY_BENCH_VERBOSE").is_some() =>
+            {
                 eprintln!("ferry: {line}")
             }
             _ => {}
@@ -200,12 +247,21 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
     }
     assert!(child.wait().unwrap().success());
     run.exit_ms = now_ms();
-    assert_eq!(run.records, expect, "ferry delivered a different number of records");
+    assert_eq!(
+        run.records, expect,
+        "ferry delivered a different number of records"
+    );
     run
 }
 
 /// Produces `values` round-robin over `partitions` partitions, as fast as the mock takes them.
-fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize, value: impl Fn(usize) -> Vec<u8>) {
+fn produce(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    count: usize,
+    value: impl Fn(usize) -> Vec<u8>,
+) {
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "20")
@@ -216,12 +272,22 @@ fn produce(bootstrap: &str, topic: &str, partitions: i32, count: usize, value: i
         .unwrap();
     for i in 0..count {
         let payload = value(i);
-        let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&payload).partition((i % partitions as usize) as i32);
+        let mut record = BaseRecord::<(), [u8]>::to(topic)
+            .payload(&payload)
+            .partition((i % partitions as usize) as i32);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
                 Err((e, r)) => {
-                    assert!(matches!(e, rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull)), "{e}");
+                    assert!(
+                        matches!(
+                            e,
+                            rdkafka::error::KafkaError::MessageProduction(
+                                rdkafka::types::RDKafkaErrorCode::QueueFull
+                            )
+                        ),
+                        "{e}"
+                    );
                     record = r;
                     producer.poll(Duration::from_millis(10));
                 }
@@ -236,7 +302,11 @@ fn ztf_alerts() -> (Vec<Vec<u8>>, &'static str) {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ztf/alerts"));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "avro")).collect())
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "avro"))
+                .collect()
+        })
         .unwrap_or_default();
     files.sort();
     if files.is_empty() {
@@ -247,9 +317,15 @@ fn ztf_alerts() -> (Vec<Vec<u8>>, &'static str) {
                 v
             })
             .collect();
-        return (synthetic, "synthetic 60–78 KB payloads (../shared/data/ztf/alerts not found)");
+        return (
+            synthetic,
+            "synthetic 60–78 KB payloads (../shared/data/ztf/alerts not found)",
+        );
     }
-    (files.iter().map(|f| std::fs::read(f).unwrap()).collect(), "the 52 real ZTF alerts, repeated")
+    (
+        files.iter().map(|f| std::fs::read(f).unwrap()).collect(),
+        "the 52 real ZTF alerts, repeated",
+    )
 }
 
 struct Scenario {
@@ -283,10 +359,16 @@ fn main() {
                 v[..8].copy_from_slice(&(i as u64).to_le_bytes());
                 v
             }),
-            task_counts: vec![1, 4],
+            task_counts: std::env::var("FERRY_BENCH_TASKS")
+                .map(|t| t.split(',').filter_map(|n| n.parse().ok()).collect())
+                .unwrap_or_else(|_| vec![1, 4]),
         },
         Scenario {
-            name: format!("{} ZTF alerts (~{} KB each, {alerts_kind}), 256 partitions", 256 * 57 / scale, alert_bytes / 1000),
+            name: format!(
+                "{} ZTF alerts (~{} KB each, {alerts_kind}), 256 partitions",
+                256 * 57 / scale,
+                alert_bytes / 1000
+            ),
             topic: "bench-ztf",
             partitions: 256,
             count: 256 * 57 / scale,
@@ -296,43 +378,94 @@ fn main() {
     ];
     let dir = tempfile::tempdir().unwrap();
     let mut report = String::new();
-    let _ = writeln!(report, "| data | consumer | records/s | MB/s | ratio vs best bare | launch → first record | peak RSS |");
+    let _ = writeln!(
+        report,
+        "| data | consumer | records/s (median) | MB/s | ratio vs fastest bare | launch → first record | peak RSS (max) |"
+    );
     let _ = writeln!(report, "|---|---|---:|---:|---:|---:|---:|");
+    let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 });
     for s in &scenarios {
         let broker = MockBroker::start(1).unwrap();
         broker.create_topic(s.topic, s.partitions).unwrap();
         let t = Instant::now();
-        produce(&broker.bootstrap(), s.topic, s.partitions, s.count, &s.value);
+        produce(
+            &broker.bootstrap(),
+            s.topic,
+            s.partitions,
+            s.count,
+            &s.value,
+        );
         eprintln!("{}: produced in {:.1} s", s.name, t.elapsed().as_secs_f64());
-        let plain = run_bare(&broker.bootstrap(), s.topic, s.count as u64, &[]);
-        let tuned_settings: Vec<(&str, String)> = ferry::kafka::ferry_defaults("bench", 0, 1, Duration::ZERO)
+        let tuned: Vec<(&str, String)> = ferry::kafka::ferry_defaults("bench", Duration::ZERO)
             .into_iter()
             .filter(|(k, _)| k.starts_with("fetch") || k.starts_with("queued"))
             .collect();
-        let tuned = run_bare(&broker.bootstrap(), s.topic, s.count as u64, &tuned_settings);
-        // Ratios are against the faster of the two baselines.
-        let best = if plain.records_per_sec() >= tuned.records_per_sec() { plain.clone() } else { tuned.clone() };
-        let mut runs = vec![plain, tuned];
-        for &tasks in &s.task_counts {
-            // Several tasks join together: the mock needs a moment to gather them (see
-            // MockBroker::start_with_delay), which shows in launch → first record.
-            broker.set_rebalance_delay(Duration::from_millis(if tasks > 1 { 300 } else { 0 }));
-            runs.push(run_ferry(&broker.bootstrap(), s.topic, s.count as u64, tasks, dir.path()));
+        // Every configuration runs `repeats` times, interleaved, and reports its median.
+        let mut samples: Vec<Vec<Run>> = Vec::new();
+        for round in 0..repeats {
+            let mut runs = vec![
+                run_bare(&broker.bootstrap(), s.topic, s.count as u64, &[], false),
+                run_bare(&broker.bootstrap(), s.topic, s.count as u64, &tuned, false),
+                run_bare(&broker.bootstrap(), s.topic, s.count as u64, &tuned, true),
+            ];
+            for &tasks in &s.task_counts {
+                // Several tasks join together: the mock needs a moment to gather them (see
+                // MockBroker::start_with_delay), which shows in launch → first record.
+                broker.set_rebalance_delay(Duration::from_millis(if tasks > 1 { 300 } else { 0 }));
+                runs.push(run_ferry(
+                    &broker.bootstrap(),
+                    s.topic,
+                    s.count as u64,
+                    tasks,
+                    dir.path(),
+                ));
+                broker.set_rebalance_delay(Duration::ZERO);
+            }
+            for r in &runs {
+                eprintln!(
+                    "  round {round}: {:<70} {:>9.0} records/s, first record {:.2} s, peak {:.1} MB, wall {:.1} s",
+                    r.label,
+                    r.records_per_sec(),
+                    (r.first_ms - r.launch_ms) as f64 / 1000.0,
+                    r.peak_rss_kb as f64 / 1024.0,
+                    (r.exit_ms - r.launch_ms) as f64 / 1000.0
+                );
+            }
+            samples.push(runs);
         }
-        for r in &runs {
-            let ratio = r.records_per_sec() / best.records_per_sec();
-            let line = format!(
-                "| {} | {} | {:.0} | {:.1} | {:.2} | {:.2} s | {:.1} MB |",
+        let columns = samples[0].len();
+        let median = |values: &mut Vec<f64>| {
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let summary: Vec<(String, f64, f64, f64, f64)> = (0..columns)
+            .map(|c| {
+                let runs: Vec<&Run> = samples.iter().map(|round| &round[c]).collect();
+                let rps = median(&mut runs.iter().map(|r| r.records_per_sec()).collect());
+                let mbps = median(&mut runs.iter().map(|r| r.mb_per_sec()).collect());
+                let first = median(
+                    &mut runs
+                        .iter()
+                        .map(|r| (r.first_ms - r.launch_ms) as f64 / 1000.0)
+                        .collect(),
+                );
+                let rss = runs.iter().map(|r| r.peak_rss_kb).max().unwrap_or(0) as f64 / 1024.0;
+                (runs[0].label.clone(), rps, mbps, first, rss)
+            })
+            .collect();
+        // Ratios are against the fastest baseline: a bare consumer that never touches the
+        // payload bytes.
+        let best = summary[..3].iter().map(|r| r.1).fold(0.0, f64::max);
+        for (label, rps, mbps, first, rss) in &summary {
+            let _ = writeln!(
+                report,
+                "| {} | {label} | {rps:.0} | {mbps:.1} | {:.2} | {first:.2} s | {rss:.1} MB |",
                 s.name,
-                r.label,
-                r.records_per_sec(),
-                r.mb_per_sec(),
-                ratio,
-                (r.first_ms - r.launch_ms) as f64 / 1000.0,
-                r.peak_rss_kb as f64 / 1024.0
+                rps / best
             );
-            eprintln!("{line}   (wall {:.1} s)", (r.exit_ms - r.launch_ms) as f64 / 1000.0);
-            let _ = writeln!(report, "{line}");
         }
         drop(broker);
     }

@@ -245,7 +245,7 @@ pub fn render(loaded: &Loaded) -> String {
             }
         }
         let _ = writeln!(out, "  consumer (librdkafka settings, task 0):");
-        let defaults = kafka::ferry_defaults(&c.name, 0, c.tasks_max, w.status_interval);
+        let defaults = kafka::ferry_defaults(&c.name, w.status_interval);
         for (k, p) in &c.consumer.props {
             let _ = writeln!(
                 out,

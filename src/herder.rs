@@ -16,7 +16,7 @@ use crate::config::{ConfigFileError, ConnectorConfig, Note, WorkerConfig};
 use crate::kafka::{self, ClientConfigError, ProbeError};
 use crate::offsets::{FileOffsetStore, OffsetStoreError};
 use crate::worker::status::{TaskState, lock, now_ms};
-use crate::worker::{self, TaskHandle};
+use crate::worker::{self, ConnectorHandle};
 
 /// Anything that stops ferry from starting. Displayed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +75,7 @@ impl Loaded {
                 });
             }
             // Surface librdkafka's verdict on the settings now, not in a task.
-            let defaults = kafka::ferry_defaults(&c.name, 0, c.tasks_max, worker.status_interval);
+            let defaults = kafka::ferry_defaults(&c.name, worker.status_interval);
             kafka::client_config(&c.consumer, &defaults)?;
             loaded.push(c);
         }
@@ -90,8 +90,7 @@ impl Loaded {
         let mut all: BTreeSet<Note> = self.worker.notes.iter().cloned().collect();
         for c in &self.connectors {
             all.extend(c.notes.iter().cloned());
-            let defaults =
-                kafka::ferry_defaults(&c.name, 0, c.tasks_max, self.worker.status_interval);
+            let defaults = kafka::ferry_defaults(&c.name, self.worker.status_interval);
             if let Ok((_, notes)) = kafka::client_config(&c.consumer, &defaults) {
                 all.extend(notes);
             }
@@ -136,7 +135,7 @@ pub struct RunOptions {
 
 struct Running {
     config: ConnectorConfig,
-    tasks: Vec<TaskHandle>,
+    handle: ConnectorHandle,
     /// For `--exit-at-end`: a group-less client for metadata.
     metadata: Option<Arc<BaseConsumer>>,
     last: (u64, u64, Instant),
@@ -146,11 +145,10 @@ impl Running {
     fn summary(&self) -> ConnectorSummary {
         let mut s = ConnectorSummary {
             name: self.config.name.clone(),
-            tasks: self.tasks.len(),
+            tasks: self.handle.tasks.len(),
             ..Default::default()
         };
-        for t in &self.tasks {
-            let st = &t.status;
+        for st in &self.handle.tasks {
             s.records += st.records.load(Ordering::Relaxed);
             s.bytes += st.bytes.load(Ordering::Relaxed);
             s.skipped += st.skipped.load(Ordering::Relaxed);
@@ -174,18 +172,8 @@ impl Running {
         let rps = (s.records - self.last.0) as f64 / secs;
         let mbps = (s.bytes - self.last.1) as f64 / secs / 1e6;
         self.last = (s.records, s.bytes, now);
-        let lag: i64 = self
-            .tasks
-            .iter()
-            .map(|t| t.status.lag.load(Ordering::Relaxed))
-            .filter(|l| *l >= 0)
-            .sum();
-        let last_commit = self
-            .tasks
-            .iter()
-            .map(|t| t.status.last_commit_ms.load(Ordering::Relaxed))
-            .max()
-            .unwrap_or(0);
+        let lag = self.handle.consumer.lag.load(Ordering::Relaxed).max(0);
+        let last_commit = self.handle.consumer.last_commit_ms.load(Ordering::Relaxed);
         let last_commit = if last_commit == 0 {
             "never".to_string()
         } else {
@@ -211,41 +199,21 @@ impl Running {
         );
     }
 
-    /// Every running task has read its partitions to the end; returns the partitions they
-    /// hold between them, or None.
-    fn caught_up(&self) -> Option<BTreeSet<(String, i32)>> {
-        let mut assigned = BTreeSet::new();
-        for t in &self.tasks {
-            let st = &t.status;
-            if st.state() != TaskState::Running {
-                continue;
-            }
-            if !st.caught_up.load(Ordering::Relaxed) {
-                return None;
-            }
-            assigned.extend(
-                lock(&st.assigned)
-                    .iter()
-                    .map(|tp| (tp.topic.to_string(), tp.partition)),
-            );
-        }
-        Some(assigned)
-    }
-
-    /// Caught up, and the tasks hold every partition of the subscription (asked of the
+    /// Caught up, and the consumer holds every partition of the subscription (asked of the
     /// cluster with a client of its own, whose requests do not queue behind fetches).
     async fn at_end(&self) -> bool {
-        if self
-            .tasks
-            .iter()
-            .all(|t| t.status.state() != TaskState::Running)
-        {
+        if self.handle.tasks.iter().all(|t| !t.is_running()) {
             // Failed (or stopped) everywhere: nothing more will be delivered.
             return true;
         }
-        let Some(assigned) = self.caught_up() else {
+        let consumer = &self.handle.consumer;
+        if !consumer.caught_up.load(Ordering::Relaxed) {
             return false;
-        };
+        }
+        let assigned: BTreeSet<(String, i32)> = lock(&consumer.assigned)
+            .iter()
+            .map(|tp| (tp.topic.to_string(), tp.partition))
+            .collect();
         let Some(client) = self.metadata.clone() else {
             return false;
         };
@@ -283,7 +251,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         None => None,
     };
     for c in &connectors {
-        let defaults = kafka::ferry_defaults(&c.name, 0, c.tasks_max, worker.status_interval);
+        let defaults = kafka::ferry_defaults(&c.name, worker.status_interval);
         let (config, _) = kafka::client_config(&c.consumer, &defaults)?;
         let probe_config = config.clone();
         let timeout = opts.probe_timeout;
@@ -316,19 +284,16 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             group = %config.group_id(),
             "Starting connector."
         );
-        let env = worker::TaskEnv {
+        let env = worker::ConnectorEnv {
             worker: &worker,
             store: store.clone(),
             exit_at_end: opts.exit_at_end,
             rt: &rt,
             parent: &root,
-            latch: worker::ShutdownLatch::new(config.tasks_max),
         };
-        let tasks = (0..config.tasks_max)
-            .map(|id| worker::start_task(&config, id, &env))
-            .collect();
+        let handle = worker::start_connector(&config, &env);
         let metadata = if opts.exit_at_end {
-            let defaults = kafka::ferry_defaults(&config.name, 0, config.tasks_max, Duration::ZERO);
+            let defaults = kafka::ferry_defaults(&config.name, Duration::ZERO);
             let (mut client, _) = kafka::client_config(&config.consumer, &defaults)?;
             client.set("client.id", format!("ferry-metadata-{}", config.name));
             client.create::<BaseConsumer>().ok().map(Arc::new)
@@ -337,7 +302,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         };
         running.push(Running {
             config,
-            tasks,
+            handle,
             metadata,
             last: (0, 0, Instant::now()),
         });
@@ -367,14 +332,14 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             }
             _ = status_tick.tick() => running.iter_mut().for_each(Running::log_status),
             _ = check.tick() => {
-                let states: Vec<TaskState> = running.iter().flat_map(|r| r.tasks.iter().map(|t| t.status.state())).collect();
+                let states: Vec<TaskState> = running.iter().flat_map(|r| r.handle.tasks.iter().map(|t| t.state())).collect();
                 if states.iter().all(|s| matches!(s, TaskState::Failed(_))) {
                     tracing::error!("Every task has failed; stopping. Fix the cause named above and restart.");
                     all_failed = true;
                     break;
                 }
                 if opts.exit_at_end {
-                    // Twice in a row, so a rebalance between the tasks' checks cannot fool it.
+                    // Twice in a row, so a rebalance between two checks cannot fool it.
                     let mut all = true;
                     for r in &running {
                         all = all && r.at_end().await;
@@ -392,12 +357,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
     let deadline = tokio::time::Instant::now() + worker.shutdown_timeout;
     let mut drained = true;
     for r in &mut running {
-        for t in &mut r.tasks {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if !t.join(left).await {
-                drained = false;
-                tracing::error!(connector = %t.status.connector, task = t.status.task_id, timeout_ms = worker.shutdown_timeout.as_millis() as u64, "Task did not stop within task.shutdown.graceful.timeout.ms; its last interval may be redelivered after restart.");
-            }
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !r.handle.join(left).await {
+            drained = false;
+            tracing::error!(connector = %r.handle.name, timeout_ms = worker.shutdown_timeout.as_millis() as u64, "Connector did not stop within task.shutdown.graceful.timeout.ms; its last interval may be redelivered after restart.");
         }
     }
     let summaries: Vec<ConnectorSummary> = running.iter().map(Running::summary).collect();

@@ -26,26 +26,17 @@ pub struct ClientConfigError {
 
 /// The settings ferry chooses for every sink consumer unless the files set them.
 ///
-/// Memory: librdkafka prefetches up to `queued.max.messages.kbytes` (64 MB by default) per
-/// consumer, and a fetch response can reach `fetch.max.bytes` (50 MB). With one consumer per
-/// task that would be hundreds of MB for `tasks.max=10`; ferry gives each connector a
-/// prefetch budget of [`PREFETCH_BUDGET_KB`] split across its tasks instead.
-pub fn ferry_defaults(
-    connector: &str,
-    task_id: usize,
-    tasks: usize,
-    status_interval: Duration,
-) -> Vec<(&'static str, String)> {
-    let per_task_kb = (PREFETCH_BUDGET_KB / tasks.max(1)).max(MIN_PREFETCH_KB);
+/// Memory: librdkafka prefetches up to `queued.max.messages.kbytes` (64 MB by default),
+/// and a fetch response can reach `fetch.max.bytes` (50 MB); ferry bounds both per
+/// connector (one consumer each, whatever `tasks.max`) at [`PREFETCH_BUDGET_KB`].
+pub fn ferry_defaults(connector: &str, status_interval: Duration) -> Vec<(&'static str, String)> {
+    let prefetch_kb = PREFETCH_BUDGET_KB;
     let mut d = vec![
-        (
-            "client.id",
-            format!("connector-consumer-{connector}-{task_id}"),
-        ),
+        ("client.id", format!("connector-consumer-{connector}")),
         // Kafka Connect's sink default (a plain Java consumer's is `latest`).
         ("auto.offset.reset", "earliest".to_string()),
-        ("queued.max.messages.kbytes", per_task_kb.to_string()),
-        ("fetch.max.bytes", (per_task_kb * 1024).to_string()),
+        ("queued.max.messages.kbytes", prefetch_kb.to_string()),
+        ("fetch.max.bytes", (prefetch_kb * 1024).to_string()),
         // With a bounded prefetch queue, librdkafka's default 1 s pause after the queue
         // fills stalls the tail of every burst (measured: 1–1.5 s gaps in benches/pipeline);
         // its documentation recommends lowering it with low queue thresholds.
@@ -66,10 +57,8 @@ pub fn ferry_defaults(
     d
 }
 
-/// Per-connector prefetch budget, split across tasks.
+/// Prefetch budget of a connector's consumer.
 pub const PREFETCH_BUDGET_KB: usize = 16 * 1024;
-/// No task gets less prefetch than this (one max-size partition fetch).
-pub const MIN_PREFETCH_KB: usize = 1024;
 
 /// Settings ferry always sets: it stores and commits offsets itself, after delivery.
 pub const MANAGED: &[(&str, &str)] = &[
@@ -323,11 +312,11 @@ mod tests {
     }
 
     #[test]
-    fn defaults_split_the_prefetch_budget_and_yield_to_the_files() {
-        let d = ferry_defaults("c", 0, 4, Duration::from_secs(30));
+    fn defaults_bound_the_prefetch_and_yield_to_the_files() {
+        let d = ferry_defaults("c", Duration::from_secs(30));
         let get = |k: &str| d.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone());
-        assert_eq!(get("queued.max.messages.kbytes").as_deref(), Some("4096"));
-        assert_eq!(get("client.id").as_deref(), Some("connector-consumer-c-0"));
+        assert_eq!(get("queued.max.messages.kbytes").as_deref(), Some("16384"));
+        assert_eq!(get("client.id").as_deref(), Some("connector-consumer-c"));
         let (config, _) = client_config(
             &settings(&[("queued.max.messages.kbytes", "100", true)]),
             &d,

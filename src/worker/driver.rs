@@ -45,8 +45,10 @@ pub(crate) struct Driver {
     pub(crate) retry_delay_max: Duration,
     /// Offsets for the consumer thread to commit to the group asynchronously.
     pub(crate) commits: std_mpsc::Sender<Offsets>,
-    /// The task's token: cancelled for shutdown, or by this driver when the task fails.
+    /// Cancelled at shutdown: a batch being retried is abandoned (not consumed).
     pub(crate) cancel: CancellationToken,
+    /// Raised when this task fails, so the consumer pauses the task's partitions.
+    pub(crate) failed: Arc<std::sync::atomic::AtomicBool>,
     pub(crate) assigned: BTreeSet<TopicPartition>,
     /// Per partition, one past the last offset the sink accepted in `put`.
     pub(crate) consumed: Offsets,
@@ -268,10 +270,11 @@ impl Driver {
             connector = %self.status.connector,
             task = self.status.task_id,
             error = %line,
-            "Task failed and will not resume until ferry is restarted; its offsets stay at the last commit."
+            "Task failed; its partitions are paused until the group rebalances or ferry restarts, and its offsets stay at the last commit."
         );
         self.status.set_state(TaskState::Failed(line));
-        self.cancel.cancel();
+        self.failed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = self.task.stop().await {
             tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), "Sink task did not stop cleanly.");
         }

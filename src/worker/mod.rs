@@ -1,9 +1,20 @@
-//! The worker: runs sink tasks, one Kafka consumer per task (Kafka Connect's model), each
-//! task made of a consumer thread and a sink driver connected by a bounded channel.
+//! The worker: runs a connector's sink tasks behind one Kafka consumer.
+//!
+//! Kafka Connect gives every task a consumer of its own. ferry gives every *connector* one
+//! consumer and spreads its partitions over the tasks, because each librdkafka consumer
+//! brings its own threads, connections and buffers: measured with `benches/pipeline`, a
+//! connector with `tasks.max=10` (the ZTF Pub/Sub file's setting) peaked at 87 MB with a
+//! consumer per task, against 33 MB with one. Tasks remain the unit of sink parallelism
+//! and of Kafka Connect's `open`/`put`/`pre_commit`/`close` contract.
+//!
+//! Per connector: one consumer thread (`poll.rs`, `consumer.rs`), one sink driver per task
+//! on the async runtime (`driver.rs`), a bounded channel between them.
 
 mod consumer;
 mod driver;
 mod errant;
+mod poll;
+mod routing;
 pub mod status;
 
 use std::sync::atomic::AtomicBool;
@@ -19,75 +30,45 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::kafka;
 use crate::offsets::FileOffsetStore;
-use status::{TaskState, TaskStatus};
+use status::{ConsumerStatus, TaskState, TaskStatus};
 
-/// Batches waiting between a task's consumer and its sink. Small: the consumer's prefetch
-/// is the buffer; this only keeps the sink busy while the next batch is assembled.
+/// Batches waiting between the consumer and each task. Small: the consumer's prefetch is
+/// the buffer; this only keeps the sink busy while the next batch is assembled.
 const CHANNEL_BATCHES: usize = 2;
 
 /// Java's `metadata.max.age.ms` default: how often `topics.regex` is re-evaluated.
 const DEFAULT_METADATA_REFRESH: Duration = Duration::from_secs(300);
 
-/// Holds a connector's consumers in the group until every task has made its final commit:
-/// the first consumer to leave starts a rebalance, during which brokers refuse the others'
-/// commits.
+/// What every connector shares.
 #[derive(Debug)]
-pub struct ShutdownLatch {
-    remaining: std::sync::atomic::AtomicUsize,
+pub struct ConnectorEnv<'a> {
+    pub worker: &'a WorkerConfig,
+    pub store: Option<Arc<FileOffsetStore>>,
+    /// Report when everything has been read (for `--exit-at-end`).
+    pub exit_at_end: bool,
+    pub rt: &'a Handle,
+    /// The herder's token; each connector gets a child of it.
+    pub parent: &'a CancellationToken,
 }
 
-impl ShutdownLatch {
-    pub fn new(tasks: usize) -> Arc<Self> {
-        Arc::new(Self {
-            remaining: std::sync::atomic::AtomicUsize::new(tasks),
-        })
-    }
-
-    /// Counts this task out; with `wait`, blocks until every task is out or `timeout`.
-    fn arrive_and_wait(&self, wait: bool, timeout: Duration) {
-        use std::sync::atomic::Ordering;
-        self.remaining.fetch_sub(1, Ordering::SeqCst);
-        let end = std::time::Instant::now() + timeout;
-        while wait && self.remaining.load(Ordering::SeqCst) > 0 && std::time::Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-/// A running task.
+/// A running connector.
 #[derive(Debug)]
-pub struct TaskHandle {
-    pub status: Arc<TaskStatus>,
+pub struct ConnectorHandle {
+    pub name: String,
+    pub tasks: Vec<Arc<TaskStatus>>,
+    pub consumer: Arc<ConsumerStatus>,
     pub cancel: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
-    driver: Option<tokio::task::JoinHandle<()>>,
+    drivers: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl TaskHandle {
-    /// A task that failed before it could start.
-    fn failed(
-        status: Arc<TaskStatus>,
-        reason: String,
-        parent: &CancellationToken,
-        latch: &ShutdownLatch,
-    ) -> Self {
-        latch.arrive_and_wait(false, Duration::ZERO);
-        tracing::error!(connector = %status.connector, task = status.task_id, error = %reason, "Task failed to start; the connector's other tasks and other connectors keep running.");
-        status.set_state(TaskState::Failed(reason));
-        Self {
-            status,
-            cancel: parent.child_token(),
-            thread: None,
-            driver: None,
-        }
-    }
-
-    /// Waits for the task to finish after its token was cancelled. False on timeout.
+impl ConnectorHandle {
+    /// Waits for the connector to stop after its token was cancelled. False on timeout.
     pub async fn join(&mut self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         if let Some(thread) = self.thread.take() {
             let joined = tokio::task::spawn_blocking(move || {
-                // Poll for the thread's end so the wait stays bounded.
+                // Polled, so the wait stays bounded.
                 let start = std::time::Instant::now();
                 while !thread.is_finished() {
                     if start.elapsed() > timeout {
@@ -102,109 +83,137 @@ impl TaskHandle {
                 return false;
             }
         }
-        match self.driver.take() {
-            Some(driver) => tokio::time::timeout_at(deadline, driver).await.is_ok(),
-            None => true,
+        for driver in self.drivers.drain(..) {
+            if tokio::time::timeout_at(deadline, driver).await.is_err() {
+                return false;
+            }
         }
+        true
     }
 }
 
-/// What every task of a connector shares.
-#[derive(Debug)]
-pub struct TaskEnv<'a> {
-    pub worker: &'a WorkerConfig,
-    pub store: Option<Arc<FileOffsetStore>>,
-    /// Report when everything has been read (for `--exit-at-end`).
-    pub exit_at_end: bool,
-    pub rt: &'a Handle,
-    /// The herder's token; each task gets a child of it.
-    pub parent: &'a CancellationToken,
-    pub latch: Arc<ShutdownLatch>,
+fn fail_all(tasks: &[Arc<TaskStatus>], name: &str, reason: &str) {
+    tracing::error!(connector = %name, error = %reason, "Connector failed to start; other connectors keep running.");
+    for t in tasks {
+        t.set_state(TaskState::Failed(reason.to_string()));
+    }
 }
 
-/// Starts task `task_id` of a connector.
-pub fn start_task(connector: &ConnectorConfig, task_id: usize, env: &TaskEnv<'_>) -> TaskHandle {
-    let TaskEnv {
-        worker,
-        store,
-        exit_at_end,
-        rt,
-        parent,
-        latch,
-    } = env;
-    let (worker, store, exit_at_end, rt, parent) =
-        (*worker, store.clone(), *exit_at_end, *rt, *parent);
-    let status = Arc::new(TaskStatus::new(&connector.name, task_id));
-    let errant = Arc::new(errant::Errant {
-        policy: connector.errors,
-        status: status.clone(),
-    });
-    let task = match connector.connector.create_task(TaskContext {
-        connector: connector.name.clone(),
-        task_id,
-        errant,
-    }) {
-        Ok(t) => t,
-        Err(e) => return TaskHandle::failed(status, e.one_line(), parent, latch),
+/// Starts a connector: its tasks, their drivers, and the consumer thread.
+pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> ConnectorHandle {
+    let name = connector.name.clone();
+    let cancel = env.parent.child_token();
+    let consumer_status = Arc::new(ConsumerStatus::new());
+    let statuses: Vec<Arc<TaskStatus>> = (0..connector.tasks_max)
+        .map(|id| Arc::new(TaskStatus::new(&name, id)))
+        .collect();
+    let mut handle = ConnectorHandle {
+        name: name.clone(),
+        tasks: statuses.clone(),
+        consumer: consumer_status.clone(),
+        cancel: cancel.clone(),
+        thread: None,
+        drivers: Vec::new(),
     };
-    let defaults = kafka::ferry_defaults(
-        &connector.name,
-        task_id,
-        connector.tasks_max,
-        worker.status_interval,
-    );
+    let defaults = kafka::ferry_defaults(&name, env.worker.status_interval);
     let mut config = match kafka::client_config(&connector.consumer, &defaults) {
         Ok((config, _notes)) => config,
-        Err(e) => return TaskHandle::failed(status, e.to_string(), parent, latch),
+        Err(e) => {
+            fail_all(&statuses, &name, &e.to_string());
+            return handle;
+        }
     };
-    if exit_at_end {
+    if env.exit_at_end {
         // End-of-partition events tell the poll loop when everything has been read.
         config.set("enable.partition.eof", "true");
     }
-    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(CHANNEL_BATCHES);
+
+    let task_failed = Arc::new(AtomicBool::new(false));
     let (commit_tx, commit_rx) = std_mpsc::channel();
+    let mut links = Vec::new();
+    for (id, status) in statuses.iter().enumerate() {
+        let errant = Arc::new(errant::Errant {
+            policy: connector.errors,
+            status: status.clone(),
+        });
+        let task = match connector.connector.create_task(TaskContext {
+            connector: name.clone(),
+            task_id: id,
+            errant,
+        }) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!(connector = %name, task = id, error = %e.one_line(), "Task failed to start; the connector's other tasks and other connectors keep running.");
+                status.set_state(TaskState::Failed(e.one_line()));
+                links.push(consumer::TaskLink {
+                    cmd_tx: None,
+                    status: status.clone(),
+                });
+                continue;
+            }
+        };
+        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(CHANNEL_BATCHES);
+        let driver = driver::Driver {
+            task,
+            status: status.clone(),
+            store: env.store.clone(),
+            flush_interval: env.worker.flush_interval,
+            flush_timeout: env.worker.flush_timeout,
+            retry_delay_max: connector.errors.retry_delay_max,
+            commits: commit_tx.clone(),
+            cancel: cancel.clone(),
+            failed: task_failed.clone(),
+            assigned: Default::default(),
+            consumed: Default::default(),
+            committed: Default::default(),
+        };
+        handle.drivers.push(env.rt.spawn(driver.run(cmd_rx)));
+        links.push(consumer::TaskLink {
+            cmd_tx: Some(cmd_tx),
+            status: status.clone(),
+        });
+    }
+    drop(commit_tx);
+    let live: Vec<bool> = links.iter().map(|l| l.cmd_tx.is_some()).collect();
+    if !live.iter().any(|l| *l) {
+        tracing::error!(connector = %name, "No task of the connector could start; it does not consume.");
+        return handle;
+    }
     let shared = Arc::new(consumer::Shared {
-        status: status.clone(),
-        store: store.clone(),
-        cmd_tx,
-        rt: rt.clone(),
-        flush_timeout: worker.flush_timeout,
+        connector: name.clone(),
+        status: consumer_status,
+        store: env.store.clone(),
+        rt: env.rt.clone(),
+        flush_timeout: env.worker.flush_timeout,
         stopping: AtomicBool::new(false),
-        pending: Mutex::new(Vec::new()),
-        file_starts: Mutex::new(Default::default()),
+        dispatch: Mutex::new(consumer::Dispatch {
+            routing: routing::Routing::new(live),
+            batches: (0..links.len())
+                .map(|_| consumer::Batch::default())
+                .collect(),
+        }),
+        tasks: links,
+        task_failed,
         errors: kafka::RateLimiter::default(),
         assignments: Default::default(),
+        file_starts: Default::default(),
         group_committed: Default::default(),
         resync: Default::default(),
     });
-    let kafka_consumer: BaseConsumer<consumer::TaskConsumerContext> =
-        match config.create_with_context(consumer::TaskConsumerContext(shared)) {
+    let kafka_consumer: BaseConsumer<consumer::ConnectorConsumerContext> =
+        match config.create_with_context(consumer::ConnectorConsumerContext(shared)) {
             Ok(c) => c,
             Err(e) => {
-                return TaskHandle::failed(
-                    status,
-                    format!("cannot create the Kafka consumer: {e}"),
-                    parent,
-                    latch,
+                fail_all(
+                    &statuses,
+                    &name,
+                    &format!("cannot create the Kafka consumer: {e}"),
                 );
+                cancel.cancel();
+                return handle;
             }
         };
-    let cancel = parent.child_token();
-    let driver = driver::Driver {
-        task,
-        status: status.clone(),
-        store,
-        flush_interval: worker.flush_interval,
-        flush_timeout: worker.flush_timeout,
-        retry_delay_max: connector.errors.retry_delay_max,
-        commits: commit_tx,
-        cancel: cancel.clone(),
-        assigned: Default::default(),
-        consumed: Default::default(),
-        committed: Default::default(),
-    };
-    let driver = rt.spawn(driver.run(cmd_rx));
-    let settings = consumer::PollSettings {
+    let settings = poll::PollSettings {
         subscription: connector.subscription.clone(),
         key_converter: connector.key_converter,
         value_converter: connector.value_converter,
@@ -214,28 +223,24 @@ pub fn start_task(connector: &ConnectorConfig, task_id: usize, env: &TaskEnv<'_>
             .and_then(|v| v.trim().parse().ok())
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_METADATA_REFRESH),
-        exit_at_end,
+        exit_at_end: env.exit_at_end,
+        // Bounded per connector: the batches of all tasks together stay near 4 MB.
+        batch_bytes: (4 * 1024 * 1024 / connector.tasks_max).clamp(256 * 1024, 1024 * 1024),
     };
     let token = cancel.clone();
-    let task_latch = latch.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("ferry-{}-{task_id}", connector.name))
-        .spawn(move || consumer::run(kafka_consumer, settings, commit_rx, token, task_latch));
-    match thread {
-        Ok(thread) => TaskHandle {
-            status,
-            cancel,
-            thread: Some(thread),
-            driver: Some(driver),
-        },
+    match std::thread::Builder::new()
+        .name(format!("ferry-{name}"))
+        .spawn(move || poll::run(kafka_consumer, settings, commit_rx, token))
+    {
+        Ok(thread) => handle.thread = Some(thread),
         Err(e) => {
+            fail_all(
+                &statuses,
+                &name,
+                &format!("cannot start the consumer thread: {e}"),
+            );
             cancel.cancel();
-            TaskHandle::failed(
-                status,
-                format!("cannot start the consumer thread: {e}"),
-                parent,
-                latch,
-            )
         }
     }
+    handle
 }

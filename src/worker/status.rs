@@ -1,5 +1,5 @@
-//! What each task reports about itself: state, counters, lag, commits. Written by the task's
-//! threads, read by the herder's status line and `--exit-at-end` check.
+//! What a connector's consumer and each of its tasks report about themselves. Written by
+//! the worker's threads, read by the herder's status line and `--exit-at-end` check.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -27,7 +27,7 @@ impl fmt::Display for TaskState {
     }
 }
 
-/// Shared, lock-light status of one task.
+/// Status of one task.
 #[derive(Debug)]
 pub struct TaskStatus {
     pub connector: String,
@@ -38,21 +38,10 @@ pub struct TaskStatus {
     pub bytes: AtomicU64,
     /// Records skipped under `errors.tolerance=all`.
     pub skipped: AtomicU64,
-    /// Sum of consumer lag over assigned partitions, from librdkafka statistics; -1 unknown.
-    pub lag: AtomicI64,
-    /// Epoch milliseconds of the last successful group commit; 0 never.
-    pub last_commit_ms: AtomicI64,
     /// Epoch milliseconds when the sink first accepted records; 0 not yet.
     pub first_record_ms: AtomicI64,
     /// Epoch milliseconds when the sink last accepted records; 0 not yet.
     pub last_record_ms: AtomicI64,
-    /// Partitions currently assigned.
-    pub assigned: Mutex<BTreeSet<TopicPartition>>,
-    /// The group assigned this consumer at least once (possibly nothing).
-    pub joined: AtomicBool,
-    /// For `--exit-at-end`: every assigned partition is read to its end and nothing is
-    /// waiting to be handed to the sink.
-    pub caught_up: AtomicBool,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -71,18 +60,17 @@ impl TaskStatus {
             records: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             skipped: AtomicU64::new(0),
-            lag: AtomicI64::new(-1),
-            last_commit_ms: AtomicI64::new(0),
             first_record_ms: AtomicI64::new(0),
             last_record_ms: AtomicI64::new(0),
-            assigned: Mutex::new(BTreeSet::new()),
-            joined: AtomicBool::new(false),
-            caught_up: AtomicBool::new(false),
         }
     }
 
     pub fn state(&self) -> TaskState {
         lock(&self.state).clone()
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(*lock(&self.state), TaskState::Running)
     }
 
     /// Moves to a new state; a FAILED task stays FAILED.
@@ -106,7 +94,32 @@ impl TaskStatus {
     }
 }
 
-/// Locks a status mutex; a poisoned lock still holds usable status data.
+/// Status of a connector's Kafka consumer.
+#[derive(Debug, Default)]
+pub struct ConsumerStatus {
+    /// Sum of consumer lag over assigned partitions, from librdkafka statistics; -1 unknown.
+    pub lag: AtomicI64,
+    /// Epoch milliseconds of the last successful group commit; 0 never.
+    pub last_commit_ms: AtomicI64,
+    /// Partitions currently assigned.
+    pub assigned: Mutex<BTreeSet<TopicPartition>>,
+    /// The group assigned this consumer at least once (possibly nothing).
+    pub joined: AtomicBool,
+    /// For `--exit-at-end`: every assigned partition is read to its end and nothing is
+    /// waiting to be handed to a task.
+    pub caught_up: AtomicBool,
+}
+
+impl ConsumerStatus {
+    pub fn new() -> Self {
+        Self {
+            lag: AtomicI64::new(-1),
+            ..Self::default()
+        }
+    }
+}
+
+/// Locks a status mutex; a poisoned lock still holds usable data.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -67,6 +67,7 @@ struct Harness {
     script: Arc<Mutex<Script>>,
     status: Arc<TaskStatus>,
     cancel: CancellationToken,
+    failed: Arc<std::sync::atomic::AtomicBool>,
     driver: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
     store: Arc<FileOffsetStore>,
@@ -80,6 +81,7 @@ fn start(script: Script, flush_interval: Duration) -> Harness {
     let (tx, rx) = mpsc::channel(2);
     let (commit_tx, commits) = std_mpsc::channel();
     let cancel = CancellationToken::new();
+    let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let driver = Driver {
         task: Box::new(ScriptedSink(script.clone())),
         status: status.clone(),
@@ -89,6 +91,7 @@ fn start(script: Script, flush_interval: Duration) -> Harness {
         retry_delay_max: Duration::from_millis(200),
         commits: commit_tx,
         cancel: cancel.clone(),
+        failed: failed.clone(),
         assigned: Default::default(),
         consumed: Default::default(),
         committed: Default::default(),
@@ -100,6 +103,7 @@ fn start(script: Script, flush_interval: Duration) -> Harness {
         script,
         status,
         cancel,
+        failed,
         driver,
         _dir: dir,
         store,
@@ -204,7 +208,11 @@ async fn a_fatal_error_fails_the_task_and_commits_nothing_more() {
         "a failed task answers but commits nothing"
     );
     assert!(matches!(h.status.state(), TaskState::Failed(ref m) if m == "bad credentials"));
-    assert!(h.cancel.is_cancelled(), "the consumer side is told to stop");
+    assert!(
+        h.failed.load(std::sync::atomic::Ordering::Relaxed),
+        "the consumer is told to pause the task's partitions"
+    );
+    assert!(!h.cancel.is_cancelled(), "the other tasks keep running");
     assert_eq!(h.store.get("c", "t", 0), None);
     assert!(h.script.lock().unwrap().stopped);
     drop(h.tx);
