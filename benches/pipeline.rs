@@ -361,7 +361,7 @@ fn main() {
             }),
             task_counts: std::env::var("FERRY_BENCH_TASKS")
                 .map(|t| t.split(',').filter_map(|n| n.parse().ok()).collect())
-                .unwrap_or_else(|_| vec![1, 4]),
+                .unwrap_or_else(|_| vec![1, 10]),
         },
         Scenario {
             name: format!(

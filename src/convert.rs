@@ -67,7 +67,9 @@ impl Converter {
         Some(match self {
             Converter::ByteArray => {
                 if arena.capacity() - arena.len() < bytes.len() {
-                    *arena = BytesMut::with_capacity(ARENA_BLOCK.max(bytes.len()));
+                    // Reuses the block in place when every record cut from it has been
+                    // dropped (its memory is still in cache), else starts a new one.
+                    arena.reserve(ARENA_BLOCK.max(bytes.len()));
                 }
                 arena.extend_from_slice(bytes);
                 Value::Bytes(arena.split().freeze())

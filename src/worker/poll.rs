@@ -45,17 +45,33 @@ pub(crate) struct PollSettings {
     pub(crate) batch_bytes: usize,
 }
 
-/// Topic names as shared strings, so records do not each allocate their topic.
+/// Topic names as shared strings, so records do not each allocate their topic. The last
+/// one is remembered by librdkafka's topic handle (compared, never dereferenced), which
+/// skips the name lookup for runs of records from one topic.
 #[derive(Default)]
-struct TopicNames(HashMap<String, Arc<str>>);
+struct TopicNames {
+    names: HashMap<String, Arc<str>>,
+    last: Option<(usize, Arc<str>)>,
+}
 
 impl TopicNames {
-    fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(t) = self.0.get(name) {
+    fn get(&mut self, m: &BorrowedMessage<'_>) -> Arc<str> {
+        let handle = m.topic_ptr() as usize;
+        if let Some((h, t)) = &self.last
+            && *h == handle
+        {
             return t.clone();
         }
-        let t: Arc<str> = Arc::from(name);
-        self.0.insert(name.to_string(), t.clone());
+        let name = m.topic();
+        let t = match self.names.get(name) {
+            Some(t) => t.clone(),
+            None => {
+                let t: Arc<str> = Arc::from(name);
+                self.names.insert(name.to_string(), t.clone());
+                t
+            }
+        };
+        self.last = Some((handle, t.clone()));
         t
     }
 }
@@ -83,7 +99,7 @@ fn to_record(
         })
         .unwrap_or_default();
     SinkRecord {
-        topic: topics.get(m.topic()),
+        topic: topics.get(m),
         partition: m.partition(),
         offset: m.offset(),
         timestamp,
@@ -114,6 +130,7 @@ pub(crate) fn run(
         eof_generation: 0,
         arena: BytesMut::new(),
         frozen_tasks: vec![false; shared.tasks.len()],
+        queued: 0,
     };
     if let Subscription::Topics(topics) = &settings.subscription {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
@@ -170,6 +187,9 @@ struct Poller<'a> {
     arena: BytesMut,
     /// Tasks whose failure has been handled (partitions paused).
     frozen_tasks: Vec<bool>,
+    /// Records routed since the batches were last all handed over (an upper bound: a
+    /// revoke may have dropped some).
+    queued: usize,
 }
 
 impl Poller<'_> {
@@ -188,10 +208,8 @@ impl Poller<'_> {
                 self.refresh_subscription();
                 self.next_refresh = Instant::now() + self.settings.metadata_refresh;
             }
-            let busy = lock(&self.shared.dispatch)
-                .batches
-                .iter()
-                .any(|b| !b.records.is_empty());
+            // Records may be waiting in batches: then do not block in poll.
+            let busy = self.queued > 0;
             match self
                 .consumer
                 .poll(if busy { Duration::ZERO } else { IDLE_POLL })
@@ -199,16 +217,8 @@ impl Poller<'_> {
                 Some(Ok(m)) => {
                     let record = to_record(&m, &mut self.topics, self.settings, &mut self.arena);
                     drop(m);
-                    if let Some(task) = self.route(record) {
-                        let full = {
-                            let d = lock(&self.shared.dispatch);
-                            let b = &d.batches[task];
-                            b.records.len() >= MAX_BATCH_RECORDS
-                                || b.bytes >= self.settings.batch_bytes
-                        };
-                        if full {
-                            self.hand_over(task);
-                        }
+                    if let Some((task, true)) = self.route(record) {
+                        self.hand_over(task);
                     }
                 }
                 Some(Err(e)) => self.on_error(e),
@@ -216,6 +226,7 @@ impl Poller<'_> {
                     for task in 0..self.shared.tasks.len() {
                         self.hand_over(task);
                     }
+                    self.queued = 0;
                     if self.settings.exit_at_end && Instant::now() >= self.next_end_check {
                         self.check_end();
                         self.next_end_check = Instant::now() + Duration::from_millis(200);
@@ -225,10 +236,13 @@ impl Poller<'_> {
         }
     }
 
-    /// Queues a record for the task that owns its partition; returns that task.
-    fn route(&mut self, record: SinkRecord) -> Option<usize> {
+    /// Queues a record for the task that owns its partition; returns that task and whether
+    /// its batch is full.
+    fn route(&mut self, record: SinkRecord) -> Option<(usize, bool)> {
         let status = &self.shared.status;
-        status.caught_up.store(false, Ordering::Relaxed);
+        if status.caught_up.load(Ordering::Relaxed) {
+            status.caught_up.store(false, Ordering::Relaxed);
+        }
         if !self.at_eof.is_empty() {
             self.at_eof.remove(&record.topic_partition());
         }
@@ -239,7 +253,10 @@ impl Poller<'_> {
         let batch = &mut dispatch.batches[task];
         batch.bytes += record.size();
         batch.records.push(record);
-        Some(task)
+        let full =
+            batch.records.len() >= MAX_BATCH_RECORDS || batch.bytes >= self.settings.batch_bytes;
+        self.queued += 1;
+        Some((task, full))
     }
 
     /// Hands a task's pending records over. When the task is slower than Kafka its channel
