@@ -108,9 +108,7 @@ pub async fn run(records: usize, dir: &Path) -> Result<Report, QuickstartError> 
         source,
     })?;
 
-    // Both tasks join together; see MockBroker::start_with_delay.
-    let broker = MockBroker::start_with_delay(1, Duration::from_millis(300))
-        .map_err(|e| QuickstartError::Broker(e.to_string()))?;
+    let broker = MockBroker::start(1).map_err(|e| QuickstartError::Broker(e.to_string()))?;
     broker
         .create_topic(TOPIC, PARTITIONS)
         .map_err(|e| QuickstartError::Broker(e.to_string()))?;

@@ -113,14 +113,6 @@ impl MockBroker {
         Ok(broker)
     }
 
-    /// Changes how long new groups wait for members before the first assignment (see
-    /// [`MockBroker::start_with_delay`]); applies to groups that form afterwards.
-    pub fn set_rebalance_delay(&self, delay: Duration) {
-        let ms = i32::try_from(delay.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: `cluster` is valid until drop.
-        unsafe { sys::rd_kafka_mock_group_initial_rebalance_delay_ms(self.cluster, ms) };
-    }
-
     /// The `bootstrap.servers` string, e.g. `127.0.0.1:39733,127.0.0.1:40221`.
     pub fn bootstrap(&self) -> String {
         // SAFETY: the returned string is owned by the cluster and valid until destroy.

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every test of ferry, from a fresh machine: installs what the tests need (Debian
+# packages: a C toolchain, pkg-config, zlib and OpenSSL headers for librdkafka, and kcat,
+# the independent Kafka client the tests check ferry against), then formatting, lints,
+# unit tests and integration tests against librdkafka's mock Kafka cluster.
+#
+# Usage: tests/run.sh            (from anywhere; needs root or sudo to install packages)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(build-essential pkg-config zlib1g-dev libssl-dev kcat)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "tests/run.sh: installing ${missing[*]}"
+  if [[ $(id -u) -eq 0 ]]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
+    echo "tests/run.sh: need root or sudo to install: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+echo "== build (the mock broker binary the integration tests start)"
+cargo build --workspace --bins --quiet
+echo "== tests"
+# The integration tests each start their own mock cluster and ferry processes; two at a
+# time keeps a 2-core machine responsive.
+cargo test --workspace --quiet -- --test-threads 2 2>&1 | tee target/test-output.txt
+passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+ignored=$(grep -Eo '[0-9]+ ignored' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+echo "== all tests passed: ${passed} passed, ${ignored} skipped"
+if [[ -d ../shared/data/ztf/alerts || -n "${FERRY_ZTF_ALERTS:-}" ]]; then
+  echo "   (the ZTF test used the real alerts)"
+else
+  echo "   (the ZTF test used synthetic alert-sized payloads: ../shared/data/ztf/alerts not found)"
+fi
