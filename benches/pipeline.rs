@@ -412,9 +412,6 @@ fn main() {
                 run_bare(&broker.bootstrap(), s.topic, s.count as u64, &tuned, true),
             ];
             for &tasks in &s.task_counts {
-                // Several tasks join together: the mock needs a moment to gather them (see
-                // MockBroker::start_with_delay), which shows in launch → first record.
-                broker.set_rebalance_delay(Duration::from_millis(if tasks > 1 { 300 } else { 0 }));
                 runs.push(run_ferry(
                     &broker.bootstrap(),
                     s.topic,
@@ -422,7 +419,6 @@ fn main() {
                     tasks,
                     dir.path(),
                 ));
-                broker.set_rebalance_delay(Duration::ZERO);
             }
             for r in &runs {
                 eprintln!(
