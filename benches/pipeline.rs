@@ -50,6 +50,8 @@ struct Run {
     last_ms: i64,
     exit_ms: i64,
     peak_rss_kb: u64,
+    /// User + system CPU seconds of the consumer process.
+    cpu_seconds: f64,
 }
 
 impl Run {
@@ -113,8 +115,9 @@ fn bare_consumer() {
         }
     }
     println!(
-        "{{\"records\":{records},\"bytes\":{bytes},\"first_record_ms\":{first},\"last_record_ms\":{last},\"peak_rss_kb\":{}}}",
-        peak_rss_kb()
+        "{{\"records\":{records},\"bytes\":{bytes},\"first_record_ms\":{first},\"last_record_ms\":{last},\"peak_rss_kb\":{},\"cpu_seconds\":{}}}",
+        peak_rss_kb(),
+        ferry::telemetry::cpu_seconds().unwrap_or(0.0)
     );
 }
 
@@ -158,6 +161,7 @@ fn run_bare(
         last_ms: v["last_record_ms"].as_i64().unwrap(),
         exit_ms,
         peak_rss_kb: v["peak_rss_kb"].as_u64().unwrap(),
+        cpu_seconds: v["cpu_seconds"].as_f64().unwrap(),
     }
 }
 
@@ -219,6 +223,7 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
         last_ms: 0,
         exit_ms: 0,
         peak_rss_kb: 0,
+        cpu_seconds: 0.0,
     };
     for line in stderr.lines() {
         let line = line.unwrap();
@@ -235,6 +240,7 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
             Some("ferry stopped.") => {
                 let mb: f64 = v["peak_rss_mb"].as_str().unwrap().parse().unwrap();
                 run.peak_rss_kb = (mb * 1024.0) as u64;
+                run.cpu_seconds = v["cpu_seconds"].as_str().unwrap().parse().unwrap();
             }
             _ if v["level"] == "ERROR"
                 || v["level"] == "WARN"
@@ -380,9 +386,9 @@ fn main() {
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "| data | consumer | records/s (median) | MB/s | ratio vs fastest bare | launch → first record | peak RSS (max) |"
+        "| data | consumer | records/s (median) | MB/s | ratio vs fastest bare | CPU per record | launch → first record | peak RSS (max) |"
     );
-    let _ = writeln!(report, "|---|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(report, "|---|---|---:|---:|---:|---:|---:|---:|");
     let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -422,9 +428,10 @@ fn main() {
             }
             for r in &runs {
                 eprintln!(
-                    "  round {round}: {:<70} {:>9.0} records/s, first record {:.2} s, peak {:.1} MB, wall {:.1} s",
+                    "  round {round}: {:<70} {:>9.0} records/s, CPU {:.2} s, first record {:.2} s, peak {:.1} MB, wall {:.1} s",
                     r.label,
                     r.records_per_sec(),
+                    r.cpu_seconds,
                     (r.first_ms - r.launch_ms) as f64 / 1000.0,
                     r.peak_rss_kb as f64 / 1024.0,
                     (r.exit_ms - r.launch_ms) as f64 / 1000.0
@@ -437,7 +444,7 @@ fn main() {
             values.sort_by(f64::total_cmp);
             values[values.len() / 2]
         };
-        let summary: Vec<(String, f64, f64, f64, f64)> = (0..columns)
+        let summary: Vec<(String, f64, f64, f64, f64, f64)> = (0..columns)
             .map(|c| {
                 let runs: Vec<&Run> = samples.iter().map(|round| &round[c]).collect();
                 let rps = median(&mut runs.iter().map(|r| r.records_per_sec()).collect());
@@ -449,16 +456,22 @@ fn main() {
                         .collect(),
                 );
                 let rss = runs.iter().map(|r| r.peak_rss_kb).max().unwrap_or(0) as f64 / 1024.0;
-                (runs[0].label.clone(), rps, mbps, first, rss)
+                let cpu_us = median(
+                    &mut runs
+                        .iter()
+                        .map(|r| r.cpu_seconds * 1e6 / r.records.max(1) as f64)
+                        .collect(),
+                );
+                (runs[0].label.clone(), rps, mbps, first, rss, cpu_us)
             })
             .collect();
         // Ratios are against the fastest baseline: a bare consumer that never touches the
         // payload bytes.
         let best = summary[..3].iter().map(|r| r.1).fold(0.0, f64::max);
-        for (label, rps, mbps, first, rss) in &summary {
+        for (label, rps, mbps, first, rss, cpu_us) in &summary {
             let _ = writeln!(
                 report,
-                "| {} | {label} | {rps:.0} | {mbps:.1} | {:.2} | {first:.2} s | {rss:.1} MB |",
+                "| {} | {label} | {rps:.0} | {mbps:.1} | {:.2} | {cpu_us:.2} µs | {first:.2} s | {rss:.1} MB |",
                 s.name,
                 rps / best
             );

@@ -177,6 +177,7 @@ fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
         records,
         bytes,
         seconds = format!("{:.3}", outcome.elapsed.as_secs_f64()),
+        cpu_seconds = format!("{:.2}", telemetry::cpu_seconds().unwrap_or(0.0)),
         peak_rss_mb = %peak,
         "ferry stopped."
     );

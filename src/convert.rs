@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 use bytes::BytesMut;
 use ferry_connector_api::Value;
 
-/// Size of the blocks record bytes are copied into.
+/// Size of the blocks small record bytes are copied into.
 const ARENA_BLOCK: usize = 256 * 1024;
+/// Larger values are copied into allocations of their own.
+const ARENA_MAX_VALUE: usize = 8 * 1024;
 
 /// The converters ferry implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,11 @@ impl Converter {
     pub fn convert_in(self, bytes: Option<&[u8]>, arena: &mut BytesMut) -> Option<Value> {
         let bytes = bytes?;
         Some(match self {
+            // Large values get an allocation of their own: a block would hold only a few of
+            // them and stay alive as long as the last one.
+            Converter::ByteArray if bytes.len() > ARENA_MAX_VALUE => {
+                Value::Bytes(bytes::Bytes::copy_from_slice(bytes))
+            }
             Converter::ByteArray => {
                 if arena.capacity() - arena.len() < bytes.len() {
                     // Reuses the block in place when every record cut from it has been
@@ -114,6 +121,10 @@ mod tests {
             .convert_in(Some(b"second"), &mut arena)
             .unwrap();
         let big = vec![7u8; ARENA_BLOCK + 1];
+        let medium = vec![9u8; ARENA_MAX_VALUE - 1];
+        let m = Converter::ByteArray
+            .convert_in(Some(&medium), &mut arena)
+            .unwrap();
         let c = Converter::ByteArray
             .convert_in(Some(&big), &mut arena)
             .unwrap();
@@ -123,6 +134,7 @@ mod tests {
         assert_eq!(a.as_bytes(), b"first");
         assert_eq!(b.as_bytes(), b"second");
         assert_eq!(c.as_bytes(), &big[..]);
+        assert_eq!(m.as_bytes(), &medium[..]);
         assert!(d.is_empty());
     }
 
