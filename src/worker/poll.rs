@@ -74,6 +74,14 @@ impl TopicNames {
         self.last = Some((handle, t.clone()));
         t
     }
+
+    /// Starts new shared names. Called when a batch leaves: its records' reference counts
+    /// are then decremented by the task's thread while this thread counts up fresh ones,
+    /// instead of both hammering one counter.
+    fn renew(&mut self) {
+        self.names.clear();
+        self.last = None;
+    }
 }
 
 fn to_record(
@@ -267,6 +275,7 @@ impl Poller<'_> {
         if batch.records.is_empty() {
             return;
         }
+        self.topics.renew();
         let Some(tx) = self.shared.tasks[task].cmd_tx.clone() else {
             return;
         };
