@@ -54,20 +54,7 @@ fn file_sink_delivers_every_record_and_commits_to_file_and_group() {
         &out,
         &[("tasks.max", "2")],
     );
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "standalone",
-            "--exit-at-end",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
-        dir.path(),
-        "ferry",
-    );
-    let status = ferry.wait(GENEROUS);
-    let log = ferry.log();
-    assert!(status.success(), "exit {status:?}\n{log}");
+    let log = run_to_end(dir.path(), &[], &worker, &[&connector], GENEROUS);
 
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -139,19 +126,7 @@ fn directory_sink_writes_exact_bytes_including_binary_values() {
             ("directory.path", out.to_str().unwrap()),
         ],
     );
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "standalone",
-            "--exit-at-end",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
-        dir.path(),
-        "ferry",
-    );
-    let status = ferry.wait(GENEROUS);
-    assert!(status.success(), "{}", ferry.log());
+    run_to_end(dir.path(), &[], &worker, &[&connector], GENEROUS);
     for (p, fs) in files.iter().enumerate() {
         for (offset, f) in fs.iter().enumerate() {
             let written = std::fs::read(out.join(format!("blobs/{p}/{offset}"))).unwrap();
@@ -368,24 +343,8 @@ fn a_failing_connector_is_marked_failed_while_the_other_keeps_running() {
         Path::new("/nonexistent-dir/out.txt"),
         &[],
     );
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "standalone",
-            "--exit-at-end",
-            worker.to_str().unwrap(),
-            good.to_str().unwrap(),
-            bad.to_str().unwrap(),
-        ],
-        dir.path(),
-        "ferry",
-    );
-    let status = ferry.wait(GENEROUS);
-    let log = ferry.log();
-    assert!(
-        status.success(),
-        "the worker keeps running while one connector works:\n{log}"
-    );
+    // The worker keeps running (and exits 0) while one connector works.
+    let log = run_to_end(dir.path(), &[], &worker, &[&good, &bad], GENEROUS);
     assert_eq!(
         std::fs::read_to_string(&good_out).unwrap().lines().count(),
         20
@@ -410,21 +369,13 @@ fn json_log_format_emits_one_object_per_line() {
     produce_lines(&broker.bootstrap, "t", 0, &numbered(0, 5));
     let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
     let connector = file_connector(dir.path(), "json", "t", &dir.path().join("o.txt"), &[]);
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "--log-format",
-            "json",
-            "standalone",
-            "--exit-at-end",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
+    let log = run_to_end(
         dir.path(),
-        "ferry",
+        &["--log-format", "json"],
+        &worker,
+        &[&connector],
+        GENEROUS,
     );
-    assert!(ferry.wait(GENEROUS).success(), "{}", ferry.log());
-    let log = ferry.log();
     let mut messages = Vec::new();
     for line in log.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value =

@@ -76,19 +76,13 @@ fn ztf_alerts_pass_through_the_directory_sink_unchanged() {
         ),
     )
     .unwrap();
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "standalone",
-            "--exit-at-end",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
+    run_to_end(
         dir.path(),
-        "ferry",
+        &[],
+        &worker,
+        &[&connector],
+        Duration::from_secs(120),
     );
-    let status = ferry.wait(Duration::from_secs(120));
-    assert!(status.success(), "{}", ferry.log());
     let mut checked = 0;
     for (p, fs) in by_partition.iter().enumerate() {
         for (offset, f) in fs.iter().enumerate() {

@@ -92,6 +92,24 @@ impl std::fmt::Debug for ClientProp {
     }
 }
 
+impl ClientProp {
+    /// A value derived from the setting `s`.
+    fn new(s: &Sourced, value: String, passthrough: bool) -> Self {
+        Self {
+            value,
+            source: format!("{} {}", s.location, s.written_as),
+            passthrough,
+        }
+    }
+}
+
+impl From<&Sourced> for ClientProp {
+    /// The value as written, translated by ferry's table (not a pass-through).
+    fn from(s: &Sourced) -> Self {
+        Self::new(s, s.value.clone(), false)
+    }
+}
+
 /// The consumer's librdkafka settings and what was noted on the way.
 #[derive(Debug, Clone, Default)]
 pub struct ClientSettings {
@@ -266,14 +284,8 @@ pub fn consumer_settings(layers: &ClientLayers) -> Result<ClientSettings, Config
     let mut out = ClientSettings::default();
     let merged = merge(layers, &mut out.notes)?;
     let set = |out: &mut ClientSettings, key: &str, value: String, s: &Sourced, passthrough| {
-        out.props.insert(
-            key.to_string(),
-            ClientProp {
-                value,
-                source: format!("{} {}", s.location, s.written_as),
-                passthrough,
-            },
-        );
+        out.props
+            .insert(key.to_string(), ClientProp::new(s, value, passthrough));
     };
     for (key, s) in &merged {
         match rule(key) {
@@ -313,11 +325,7 @@ fn special(
     let put = |out: &mut ClientSettings, key: &str, value: &str, s: &Sourced| {
         out.props.insert(
             key.to_string(),
-            ClientProp {
-                value: value.to_string(),
-                source: format!("{} {}", s.location, s.written_as),
-                passthrough: false,
-            },
+            ClientProp::new(s, value.to_string(), false),
         );
     };
     if let Some(s) = merged.get("security.protocol") {
@@ -409,14 +417,8 @@ fn store_settings(
                         to: "ssl.ca.location".into(),
                     },
                 ));
-                out.props.insert(
-                    "ssl.ca.location".into(),
-                    ClientProp {
-                        value: s.value.clone(),
-                        source: format!("{} {}", s.location, s.written_as),
-                        passthrough: false,
-                    },
-                );
+                out.props
+                    .insert("ssl.ca.location".into(), ClientProp::from(s));
             }
             other => {
                 return Err(key_error(
@@ -432,14 +434,8 @@ fn store_settings(
     if let Some(s) = merged.get("ssl.keystore.location") {
         match kind("ssl.keystore.type").as_str() {
             "PKCS12" => {
-                out.props.insert(
-                    "ssl.keystore.location".into(),
-                    ClientProp {
-                        value: s.value.clone(),
-                        source: format!("{} {}", s.location, s.written_as),
-                        passthrough: false,
-                    },
-                );
+                out.props
+                    .insert("ssl.keystore.location".into(), ClientProp::from(s));
             }
             other => {
                 return Err(key_error(
@@ -491,18 +487,11 @@ fn jaas_settings(
             ),
         ));
     }
-    let source = format!("{} {}", s.location, s.written_as);
     let mut translated = Vec::new();
     let mut put = |key: &str, value: String| {
         translated.push(key.to_string());
-        out.props.insert(
-            key.to_string(),
-            ClientProp {
-                value,
-                source: source.clone(),
-                passthrough: false,
-            },
-        );
+        out.props
+            .insert(key.to_string(), ClientProp::new(s, value, false));
     };
     let option = |name: &str, hint: &str| {
         jaas.options.get(name).cloned().ok_or_else(|| {

@@ -44,31 +44,27 @@ impl ErrantRecordReporter for Errant {
                 self.status.skipped.fetch_add(1, Ordering::Relaxed);
                 // Kafka Connect logs only with errors.log.enable=true; ferry always names the
                 // skipped record so that no record disappears without a trace.
-                if self.policy.log_include_messages {
-                    tracing::warn!(
-                        connector = %self.status.connector,
-                        task = self.status.task_id,
-                        topic = %record.topic,
-                        partition = record.partition,
-                        offset = record.offset,
-                        size,
-                        key = %preview(record.key.as_ref().map(|k| k.as_bytes())),
-                        value = %preview(record.value.as_ref().map(|v| v.as_bytes())),
-                        error = %error,
-                        "Skipping a record the sink cannot deliver (errors.tolerance=all)."
-                    );
+                // tracing skips `None` fields, so key and value appear only when asked for.
+                let (key, value) = if self.policy.log_include_messages {
+                    (
+                        Some(preview(record.key.as_ref().map(|k| k.as_bytes()))),
+                        Some(preview(record.value.as_ref().map(|v| v.as_bytes()))),
+                    )
                 } else {
-                    tracing::warn!(
-                        connector = %self.status.connector,
-                        task = self.status.task_id,
-                        topic = %record.topic,
-                        partition = record.partition,
-                        offset = record.offset,
-                        size,
-                        error = %error,
-                        "Skipping a record the sink cannot deliver (errors.tolerance=all)."
-                    );
-                }
+                    (None, None)
+                };
+                tracing::warn!(
+                    connector = %self.status.connector,
+                    task = self.status.task_id,
+                    topic = %record.topic,
+                    partition = record.partition,
+                    offset = record.offset,
+                    size,
+                    key,
+                    value,
+                    error = %error,
+                    "Skipping a record the sink cannot deliver (errors.tolerance=all)."
+                );
                 Ok(())
             }
         }

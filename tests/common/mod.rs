@@ -284,6 +284,33 @@ pub fn strip_ansi(s: &str) -> String {
     out
 }
 
+/// Runs `ferry [flags] standalone --exit-at-end WORKER CONNECTOR…` to completion and
+/// returns its log; panics with the log unless it exits 0 within `timeout`.
+pub fn run_to_end(
+    dir: &Path,
+    flags: &[&str],
+    worker: &Path,
+    connectors: &[&Path],
+    timeout: Duration,
+) -> String {
+    let mut args: Vec<&str> = flags.to_vec();
+    args.extend([
+        "standalone",
+        "--exit-at-end",
+        worker.to_str().expect("utf-8 path"),
+    ]);
+    args.extend(connectors.iter().map(|c| c.to_str().expect("utf-8 path")));
+    let mut ferry = Ferry::spawn(&ferry_bin(), &args, dir, "ferry");
+    let status = ferry.wait(timeout);
+    let log = ferry.log();
+    assert!(
+        status.success(),
+        "ferry exited {status:?}:
+{log}"
+    );
+    log
+}
+
 /// Writes a properties file.
 pub fn write_props(path: &Path, pairs: &[(&str, &str)]) {
     let mut text = String::new();
