@@ -49,16 +49,7 @@ fn brokers_down_and_up_mid_run_lose_nothing() {
             ("file", out.to_str().unwrap()),
         ],
     );
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "standalone",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
-        dir.path(),
-        "ferry",
-    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&connector]);
     assert!(
         wait_until(Duration::from_secs(60), || delivered(&out).len() >= 3000),
         "{}",
@@ -128,16 +119,7 @@ fn injected_request_errors_delay_but_never_lose_or_skip_commits() {
             ("file", out.to_str().unwrap()),
         ],
     );
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "standalone",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
-        dir.path(),
-        "ferry",
-    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&connector]);
     let want = expected(3, 1000);
     let complete = || delivered(&out).into_iter().collect::<BTreeSet<_>>() == want;
     assert!(

@@ -220,16 +220,7 @@ fn topics_regex_picks_up_topics_created_later_without_a_restart() {
             ("file", out.to_str().unwrap()),
         ],
     );
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "standalone",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
-        dir.path(),
-        "ferry",
-    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&connector]);
     let lines = |n: usize| {
         std::fs::read_to_string(&out)
             .map(|t| t.lines().count() >= n)
@@ -286,16 +277,7 @@ fn sigterm_drains_commits_and_exits_zero() {
         &[("offset.flush.interval.ms", "3600000")],
     );
     let connector = file_connector(dir.path(), "drain", "t", &out, &[]);
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "standalone",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
-        dir.path(),
-        "ferry",
-    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&connector]);
     assert!(
         wait_until(GENEROUS, || std::fs::read_to_string(&out)
             .map(|t| t.lines().count() == 300)
@@ -405,16 +387,7 @@ fn periodic_commits_reach_the_group_while_running() {
         &[("offset.flush.interval.ms", "200")],
     );
     let connector = file_connector(dir.path(), "periodic", "t", &dir.path().join("o.txt"), &[]);
-    let mut ferry = Ferry::spawn(
-        &ferry_bin(),
-        &[
-            "standalone",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
-        dir.path(),
-        "ferry",
-    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&connector]);
     let committed_now = || committed(&broker.bootstrap, "connect-periodic", "t", 2) == vec![30, 20];
     assert!(
         wait_until(Duration::from_secs(30), committed_now),

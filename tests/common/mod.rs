@@ -237,6 +237,13 @@ impl Ferry {
         }
     }
 
+    /// `ferry standalone WORKER CONNECTOR…`, running until signalled.
+    pub fn standalone(dir: &Path, worker: &Path, connectors: &[&Path]) -> Ferry {
+        let mut args = vec!["standalone", worker.to_str().expect("utf-8 path")];
+        args.extend(connectors.iter().map(|c| c.to_str().expect("utf-8 path")));
+        Ferry::spawn(&ferry_bin(), &args, dir, "ferry")
+    }
+
     pub fn log(&self) -> String {
         strip_ansi(&std::fs::read_to_string(&self.stderr).unwrap_or_default())
     }
