@@ -36,6 +36,12 @@ pub enum StartupError {
         #[source]
         source: ProbeError,
     },
+    #[error("connector {connector} ({file}): {reason}")]
+    Sink {
+        connector: String,
+        file: String,
+        reason: String,
+    },
     #[error("{second}: name `{name}` is already used by {first}; connector names must be unique")]
     DuplicateName {
         name: String,
@@ -269,6 +275,25 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
                 connector: c.name.clone(),
                 worker: worker.file.path.display().to_string(),
                 source,
+            });
+        }
+    }
+    for c in &connectors {
+        // Bounded by the connector itself; this outer bound is a backstop.
+        let checked = tokio::time::timeout(opts.probe_timeout, c.connector.preflight()).await;
+        let reason = match checked {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.one_line()),
+            Err(_) => Some(format!(
+                "the sink's start-up check did not finish within {:?}",
+                opts.probe_timeout
+            )),
+        };
+        if let Some(reason) = reason {
+            return Err(StartupError::Sink {
+                connector: c.name.clone(),
+                file: c.file.path.display().to_string(),
+                reason,
             });
         }
     }

@@ -11,6 +11,8 @@ pub fn factories() -> Vec<&'static ConnectorFactory> {
         &ferry_connector_directory::FACTORY,
         #[cfg(feature = "connector-null")]
         &ferry_connector_null::FACTORY,
+        #[cfg(feature = "connector-pubsub")]
+        &ferry_connector_pubsub::FACTORY,
     ]
 }
 

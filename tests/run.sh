@@ -25,6 +25,13 @@ if ((${#missing[@]})); then
 fi
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
 
+emulator=${PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}
+if [[ ! -x $emulator ]] || ! command -v java >/dev/null; then
+  echo "tests/run.sh: Google's Pub/Sub emulator (and a Java runtime) is not installed: the Pub/Sub tests will be skipped."
+  echo "             Install the Debian package google-cloud-cli-pubsub-emulator from Google's apt repository"
+  echo "             (https://cloud.google.com/sdk/docs/install#deb), or set PUBSUB_EMULATOR_BIN."
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
@@ -32,12 +39,16 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== build (the mock broker binary the integration tests start)"
 cargo build --workspace --bins --quiet
 echo "== tests"
+mkdir -p target && rm -f target/test-skips.txt
 # The integration tests each start their own mock cluster and ferry processes; two at a
 # time keeps a 2-core machine responsive.
 cargo test --workspace --quiet -- --test-threads 2 2>&1 | tee target/test-output.txt
 passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
-ignored=$(grep -Eo '[0-9]+ ignored' target/test-output.txt | awk '{s+=$1} END {print s+0}')
-echo "== all tests passed: ${passed} passed, ${ignored} skipped"
+skipped=$(cat target/test-skips.txt 2>/dev/null | wc -l)
+echo "== all tests passed: ${passed} passed, ${skipped} skipped"
+if ((skipped)); then
+  sed 's/^/   skipped: /' target/test-skips.txt
+fi
 if [[ -d ../shared/data/ztf/alerts || -n "${FERRY_ZTF_ALERTS:-}" ]]; then
   echo "   (the ZTF test used the real alerts)"
 else

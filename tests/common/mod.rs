@@ -3,6 +3,8 @@
 //! Every wait is bounded; every process is stopped by PID by the test that started it.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod emulator;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -217,10 +219,22 @@ pub struct Ferry {
 
 impl Ferry {
     pub fn spawn(bin: &Path, args: &[&str], dir: &Path, tag: &str) -> Ferry {
+        Ferry::spawn_with_env(bin, args, &[], dir, tag)
+    }
+
+    /// Like `spawn`, with extra environment variables.
+    pub fn spawn_with_env(
+        bin: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        dir: &Path,
+        tag: &str,
+    ) -> Ferry {
         let stderr = dir.join(format!("{tag}.stderr"));
         let stdout = dir.join(format!("{tag}.stdout"));
         let child = Command::new(bin)
             .args(args)
+            .envs(env.iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("FERRY_TEST_LOG").unwrap_or("info".into()),

@@ -15,7 +15,16 @@ pub struct TaskContext {
 }
 
 /// A validated sink connector configuration that creates tasks.
+#[crate::async_trait]
 pub trait Connector: Send + Sync + Debug {
+    /// Checks, once at start-up, what can be checked before any record flows: that
+    /// credentials load and the destination exists. An error stops ferry with its message
+    /// as the one line the operator sees, so it must name the key or setting to fix. Must
+    /// bound its own waits (a metadata server that does not answer, a hung endpoint).
+    async fn preflight(&self) -> Result<(), TaskError> {
+        Ok(())
+    }
+
     /// Creates one task; called `tasks.max` times with distinct `task_id`s.
     fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError>;
 }

@@ -56,6 +56,15 @@ impl Value {
         }
     }
 
+    /// The bytes as a shared buffer: a reference-counted clone for raw bytes, a copy of a
+    /// string's UTF-8.
+    pub fn to_bytes(&self) -> Bytes {
+        match self {
+            Value::Bytes(b) => b.clone(),
+            Value::String(s) => Bytes::copy_from_slice(s.as_bytes()),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.as_bytes().len()
     }

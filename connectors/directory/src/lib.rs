@@ -148,6 +148,7 @@ struct DirectorySinkConnector {
     config: DirectorySinkConfig,
 }
 
+#[async_trait]
 impl Connector for DirectorySinkConnector {
     fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError> {
         fs::create_dir_all(&self.config.path).map_err(|e| {

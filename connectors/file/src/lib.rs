@@ -52,6 +52,7 @@ struct FileSinkConnector {
     config: FileSinkConfig,
 }
 
+#[async_trait]
 impl Connector for FileSinkConnector {
     fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError> {
         let out = match &self.config.file {

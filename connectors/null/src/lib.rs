@@ -24,6 +24,7 @@ fn create(_props: &mut ConnectorProps) -> Result<Box<dyn Connector>, ConfigError
 #[derive(Debug)]
 struct NullSinkConnector;
 
+#[async_trait]
 impl Connector for NullSinkConnector {
     fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError> {
         Ok(Box::new(NullSinkTask {

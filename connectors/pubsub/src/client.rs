@@ -1,0 +1,371 @@
+//! Everything that talks to Google: where the endpoint is, which credentials to use, the
+//! publisher with Google's batching and retry settings, the start-up check, and the one
+//! function that decides whether an error is worth retrying.
+
+use std::time::Duration;
+
+use ferry_connector_api::TaskError;
+use google_cloud_auth::credentials::{self, Credentials};
+use google_cloud_gax::error::rpc::Code;
+use google_cloud_gax::retry_policy::{RetryPolicy, RetryPolicyExt};
+use google_cloud_gax::retry_result::RetryResult;
+use google_cloud_gax::retry_state::RetryState;
+use google_cloud_pubsub::client::{Publisher, TopicAdmin};
+use google_cloud_pubsub::error::PublishError;
+
+use crate::config::{CredentialSource, PubSubConfig};
+
+/// How long the start-up check waits for a token (a metadata server that does not answer
+/// would otherwise hold ferry for close to a minute) and for the topic lookup.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where to publish, as the client library wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Endpoint {
+    /// `https://…` or, for the emulator, `http://…`.
+    pub(crate) url: String,
+    pub(crate) emulator: bool,
+}
+
+/// `PUBSUB_EMULATOR_HOST` wins, as in Google's clients; then `cps.useEmulator` with
+/// `cps.endpoint`; else `cps.endpoint` over TLS.
+pub(crate) fn endpoint(config: &PubSubConfig, emulator_host: Option<&str>) -> Endpoint {
+    let with_scheme = |host: &str, scheme: &str| {
+        if host.contains("://") {
+            host.to_string()
+        } else {
+            format!("{scheme}://{host}")
+        }
+    };
+    match emulator_host.filter(|h| !h.trim().is_empty()) {
+        Some(host) => Endpoint {
+            url: with_scheme(host.trim(), "http"),
+            emulator: true,
+        },
+        None if config.use_emulator => Endpoint {
+            url: with_scheme(&config.endpoint, "http"),
+            emulator: true,
+        },
+        None => Endpoint {
+            url: with_scheme(&config.endpoint, "https"),
+            emulator: false,
+        },
+    }
+}
+
+fn fatal(message: String) -> TaskError {
+    TaskError::fatal(message)
+}
+
+/// Loads the configured credentials. Anonymous for the emulator.
+pub(crate) fn credentials(
+    config: &PubSubConfig,
+    endpoint: &Endpoint,
+) -> Result<Credentials, TaskError> {
+    if endpoint.emulator {
+        return Ok(credentials::anonymous::Builder::new().build());
+    }
+    let from_json = |json: &str, origin: &str| -> Result<Credentials, TaskError> {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+            fatal(format!(
+                "{origin} is not JSON ({e}); give a service account key or an authorized_user file"
+            ))
+        })?;
+        let kind = value
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_string();
+        let built = match kind.as_str() {
+            "service_account" => credentials::service_account::Builder::new(value).build(),
+            "authorized_user" => credentials::user_account::Builder::new(value).build(),
+            "external_account" => credentials::external_account::Builder::new(value).build(),
+            "impersonated_service_account" => {
+                credentials::impersonated::Builder::new(value).build()
+            }
+            other => {
+                return Err(fatal(format!(
+                    "{origin} has credential type `{other}`; ferry reads service_account, authorized_user, external_account and impersonated_service_account"
+                )));
+            }
+        };
+        built.map_err(|e| fatal(format!("{origin} cannot be used: {e}")))
+    };
+    match &config.credentials {
+        CredentialSource::File(path) => {
+            let json = std::fs::read_to_string(path).map_err(|e| {
+                fatal(format!("cannot read gcp.credentials.file.path {}: {e}", path.display()))
+            })?;
+            from_json(&json, &format!("gcp.credentials.file.path {}", path.display()))
+        }
+        CredentialSource::Json(json) => from_json(json, "gcp.credentials.json"),
+        CredentialSource::ApplicationDefault => credentials::Builder::default().build().map_err(|e| {
+            fatal(format!(
+                "no Google credentials: set gcp.credentials.file.path or gcp.credentials.json, or GOOGLE_APPLICATION_CREDENTIALS, or run `gcloud auth application-default login` ({e})"
+            ))
+        }),
+    }
+}
+
+/// Retries what Google's client retries (transient transport and server errors), and
+/// bounds each attempt by `maxRequestTimeoutMs`; the whole publish is bounded by
+/// `maxTotalTimeoutMs` on top.
+#[derive(Debug, Clone)]
+struct PerAttempt {
+    attempt_timeout: Duration,
+}
+
+impl RetryPolicy for PerAttempt {
+    fn on_error(&self, state: &RetryState, error: google_cloud_pubsub::Error) -> RetryResult {
+        google_cloud_pubsub::retry_policy::RetryableErrors.on_error(state, error)
+    }
+
+    fn remaining_time(&self, _state: &RetryState) -> Option<Duration> {
+        Some(self.attempt_timeout)
+    }
+}
+
+/// A publisher for the configured topic with Google's batching and timeout settings.
+pub(crate) async fn publisher(
+    config: &PubSubConfig,
+    endpoint: &Endpoint,
+    creds: Credentials,
+) -> Result<Publisher, TaskError> {
+    let retry = PerAttempt {
+        attempt_timeout: config.max_request_timeout,
+    }
+    .with_time_limit(config.max_total_timeout);
+    Publisher::builder(config.topic_path())
+        .with_endpoint(&endpoint.url)
+        .with_credentials(creds)
+        .with_retry_policy(retry)
+        .set_message_count_threshold(config.max_buffer_size)
+        .set_byte_threshold(config.max_buffer_bytes)
+        .set_delay_threshold(config.delay_threshold)
+        .build()
+        .await
+        .map_err(|e| {
+            fatal(format!(
+                "cannot create the Pub/Sub publisher for {}: {e}",
+                endpoint.url
+            ))
+        })
+}
+
+/// The start-up check: credentials produce a token, and the topic exists. Bounded.
+pub(crate) async fn preflight(config: &PubSubConfig, endpoint: &Endpoint) -> Result<(), TaskError> {
+    let creds = credentials(config, endpoint)?;
+    if !endpoint.emulator {
+        match tokio::time::timeout(PREFLIGHT_TIMEOUT, creds.headers(http::Extensions::new())).await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if config.credentials == CredentialSource::ApplicationDefault => {
+                return Err(fatal(format!(
+                    "no usable Google credentials: none are configured, so Application Default Credentials were tried, ending with the metadata server, which exists only on Google Cloud ({e}); set gcp.credentials.file.path, gcp.credentials.json or GOOGLE_APPLICATION_CREDENTIALS"
+                )));
+            }
+            Ok(Err(e)) => {
+                return Err(fatal(format!(
+                    "the configured Google credentials do not produce a token: {e}"
+                )));
+            }
+            Err(_) => {
+                return Err(fatal(format!(
+                    "no Google credentials: none configured, and the metadata server did not answer within {PREFLIGHT_TIMEOUT:?} (not on Google Cloud?); set gcp.credentials.file.path, gcp.credentials.json or GOOGLE_APPLICATION_CREDENTIALS"
+                )));
+            }
+        }
+    }
+    let admin = TopicAdmin::builder()
+        .with_endpoint(&endpoint.url)
+        .with_credentials(creds)
+        .build()
+        .await
+        .map_err(|e| {
+            fatal(format!(
+                "cannot create a Pub/Sub admin client for {}: {e}",
+                endpoint.url
+            ))
+        })?;
+    let lookup = admin.get_topic().set_topic(config.topic_path()).send();
+    match tokio::time::timeout(PREFLIGHT_TIMEOUT, lookup).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.status().is_some_and(|s| s.code == Code::NotFound) => Err(fatal(format!(
+            "Pub/Sub topic {} does not exist at {}; create it or fix cps.project / cps.topic",
+            config.topic_path(),
+            endpoint.url
+        ))),
+        Ok(Err(e)) if e.status().is_some_and(|s| s.code == Code::PermissionDenied) => {
+            Err(fatal(format!(
+                "the credentials may not use Pub/Sub topic {}: {e}; grant roles/pubsub.publisher (and pubsub.topics.get) to the account",
+                config.topic_path()
+            )))
+        }
+        Ok(Err(e)) => Err(fatal(format!(
+            "cannot look up Pub/Sub topic {} at {}: {e}",
+            config.topic_path(),
+            endpoint.url
+        ))),
+        Err(_) => Err(fatal(format!(
+            "Pub/Sub at {} did not answer within {PREFLIGHT_TIMEOUT:?}; check cps.endpoint and the network",
+            endpoint.url
+        ))),
+    }
+}
+
+/// What to do about a failed publish.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// Try again later (the service or the network will recover).
+    Retry,
+    /// This message will never be accepted: a record error, for `errors.tolerance`.
+    Record,
+    /// Nothing will be accepted (credentials, permissions, missing topic): fail the task.
+    Fatal,
+}
+
+/// The one place that classifies publish errors.
+pub(crate) fn classify(error: &PublishError) -> Failure {
+    match error {
+        PublishError::OrderingKeyPaused => Failure::Retry,
+        PublishError::Shutdown => Failure::Fatal,
+        PublishError::Rpc(e) => {
+            if e.is_timeout() || e.is_io() || e.is_transient_and_before_rpc() || e.is_exhausted() {
+                return Failure::Retry;
+            }
+            if let Some(status) = e.status() {
+                return match status.code {
+                    Code::InvalidArgument => Failure::Record,
+                    Code::NotFound
+                    | Code::PermissionDenied
+                    | Code::Unauthenticated
+                    | Code::FailedPrecondition
+                    | Code::Unimplemented => Failure::Fatal,
+                    _ => Failure::Retry,
+                };
+            }
+            match e.http_status_code() {
+                Some(400) => Failure::Record,
+                Some(401 | 403 | 404) => Failure::Fatal,
+                _ => Failure::Retry,
+            }
+        }
+        _ => Failure::Retry,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ferry_connector_api::ConnectorProps;
+
+    use super::*;
+
+    fn config(extra: &[(&str, &str)]) -> PubSubConfig {
+        let mut pairs: BTreeMap<String, String> =
+            [("cps.project", "proj"), ("cps.topic", "alerts")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        PubSubConfig::from_props(&mut ConnectorProps::new(pairs)).unwrap()
+    }
+
+    #[test]
+    fn endpoints_follow_googles_precedence() {
+        let c = config(&[]);
+        assert_eq!(
+            endpoint(&c, None),
+            Endpoint {
+                url: "https://pubsub.googleapis.com:443".into(),
+                emulator: false
+            }
+        );
+        assert_eq!(
+            endpoint(&c, Some("127.0.0.1:8085")),
+            Endpoint {
+                url: "http://127.0.0.1:8085".into(),
+                emulator: true
+            }
+        );
+        let c = config(&[
+            ("cps.endpoint", "127.0.0.1:9999"),
+            ("cps.useEmulator", "true"),
+        ]);
+        assert_eq!(
+            endpoint(&c, None),
+            Endpoint {
+                url: "http://127.0.0.1:9999".into(),
+                emulator: true
+            }
+        );
+        assert_eq!(endpoint(&c, Some(" ")).url, "http://127.0.0.1:9999");
+        let c = config(&[("cps.endpoint", "us-east1-pubsub.googleapis.com:443")]);
+        assert_eq!(
+            endpoint(&c, None).url,
+            "https://us-east1-pubsub.googleapis.com:443"
+        );
+    }
+
+    #[test]
+    fn credential_files_are_checked_with_a_clear_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Endpoint {
+            url: "https://pubsub.googleapis.com".into(),
+            emulator: false,
+        };
+        let missing = config(&[("gcp.credentials.file.path", "/nonexistent/key.json")]);
+        let err = credentials(&missing, &remote).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot read gcp.credentials.file.path /nonexistent/key.json"),
+            "{err}"
+        );
+        let bad = dir.path().join("bad.json");
+        std::fs::write(&bad, "not json").unwrap();
+        let err = credentials(
+            &config(&[("gcp.credentials.file.path", bad.to_str().unwrap())]),
+            &remote,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("is not JSON"), "{err}");
+        let err = credentials(
+            &config(&[(
+                "gcp.credentials.json",
+                "{\"type\":\"api_key\",\"secret\":\"hunter2\"}",
+            )]),
+            &remote,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("credential type `api_key`") && !err.contains("hunter2"),
+            "{err}"
+        );
+        // The emulator needs none.
+        let emulator = Endpoint {
+            url: "http://127.0.0.1:1".into(),
+            emulator: true,
+        };
+        assert!(credentials(&missing, &emulator).is_ok());
+    }
+
+    #[test]
+    fn publish_errors_are_classified_once() {
+        use google_cloud_gax::error::rpc::Status;
+        let rpc = |code: Code| {
+            PublishError::Rpc(std::sync::Arc::new(google_cloud_pubsub::Error::service(
+                Status::default().set_code(code).set_message("x"),
+            )))
+        };
+        assert_eq!(classify(&rpc(Code::Unavailable)), Failure::Retry);
+        assert_eq!(classify(&rpc(Code::DeadlineExceeded)), Failure::Retry);
+        assert_eq!(classify(&rpc(Code::ResourceExhausted)), Failure::Retry);
+        assert_eq!(classify(&rpc(Code::InvalidArgument)), Failure::Record);
+        assert_eq!(classify(&rpc(Code::NotFound)), Failure::Fatal);
+        assert_eq!(classify(&rpc(Code::PermissionDenied)), Failure::Fatal);
+        assert_eq!(classify(&PublishError::OrderingKeyPaused), Failure::Retry);
+        assert_eq!(classify(&PublishError::Shutdown), Failure::Fatal);
+    }
+}
