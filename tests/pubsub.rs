@@ -79,29 +79,6 @@ fn kafka_timestamps(bootstrap: &str, topic: &str) -> BTreeMap<(i32, i64), String
         .collect()
 }
 
-fn alerts(dir: &Path) -> Vec<PathBuf> {
-    let real = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ztf/alerts");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&real)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "avro"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    if files.is_empty() {
-        // Alert-sized Avro-container-like payloads when the real ones are not around.
-        for i in 0..52u8 {
-            let f = dir.join(format!("synthetic-{i}.avro"));
-            let mut bytes = b"Obj\x01".to_vec();
-            bytes.extend((0..60_000u32).map(|j| (j as u8).wrapping_mul(i | 1)));
-            std::fs::write(&f, bytes).unwrap();
-            files.push(f);
-        }
-    }
-    files
-}
-
 #[test]
 fn the_seed_files_run_unchanged_and_ztf_alerts_arrive_byte_for_byte() {
     let Some(emulator) =
@@ -114,7 +91,8 @@ fn the_seed_files_run_unchanged_and_ztf_alerts_arrive_byte_for_byte() {
     let mut broker = Broker::start(1, 0);
     let topic = "ztf_20210901_programid1";
     broker.create_topic(topic, 4);
-    let files = alerts(dir.path());
+    let (files, kind) = ferry_mock_broker::ztf::alert_files(dir.path()).unwrap();
+    eprintln!("Pub/Sub seed test: {} {kind}", files.len());
     let mut sent: BTreeMap<(i32, i64), PathBuf> = BTreeMap::new();
     for p in 0..4 {
         let mine: Vec<PathBuf> = files.iter().skip(p).step_by(4).cloned().collect();

@@ -5,54 +5,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
 
-fn alerts(dir: &Path) -> (Vec<PathBuf>, &'static str) {
-    let real = std::env::var_os("FERRY_ZTF_ALERTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ztf/alerts"));
-    if let Ok(entries) = std::fs::read_dir(&real) {
-        let mut files: Vec<PathBuf> = entries
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "avro"))
-            .collect();
-        if !files.is_empty() {
-            files.sort();
-            return (files, "real ZTF alerts");
-        }
-    }
-    // Same sizes and magic as the real ones (60–78 KB, `Obj\x01`), different content.
-    let synthetic = dir.join("synthetic");
-    std::fs::create_dir_all(&synthetic).unwrap();
-    let files = (0..52u64)
-        .map(|i| {
-            let len = 60_000 + (i * 350) as usize;
-            let mut bytes = b"Obj\x01".to_vec();
-            let mut x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            while bytes.len() < len {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                bytes.push(x as u8);
-            }
-            let f = synthetic.join(format!("alert-{i}.avro"));
-            std::fs::write(&f, bytes).unwrap();
-            f
-        })
-        .collect();
-    (
-        files,
-        "synthetic alert-sized Avro container payloads (../shared/data/ztf/alerts not found)",
-    )
-}
-
 #[test]
 fn ztf_alerts_pass_through_the_directory_sink_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let (files, kind) = alerts(dir.path());
+    let (files, kind) = ferry_mock_broker::ztf::alert_files(dir.path()).unwrap();
     eprintln!("ZTF test: {} {kind}", files.len());
     let mut broker = Broker::start(1, 300);
     let topic = "ztf_20210901_programid1";

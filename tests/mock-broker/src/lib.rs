@@ -1,4 +1,5 @@
-//! librdkafka's mock Kafka cluster, owned and controlled from Rust.
+//! Servers for ferry's tests and benchmarks: librdkafka's mock Kafka cluster, owned and
+//! controlled from Rust, and Google's Pub/Sub emulator ([`pubsub_emulator`]).
 //!
 //! `rdkafka::mocking::MockCluster` wraps the same cluster but keeps its native handle
 //! private, so it cannot set the group's initial rebalance delay (3 s by default, which
@@ -12,6 +13,9 @@
 //! keeps only its newest ~5 MB of batches (older ones are silently deleted), so size test
 //! data accordingly.
 #![allow(unsafe_code)]
+
+pub mod pubsub_emulator;
+pub mod ztf;
 
 use std::ffi::{CStr, CString};
 use std::fmt;
