@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -303,37 +303,6 @@ fn produce(
     producer.flush(Duration::from_secs(600)).unwrap();
 }
 
-fn ztf_alerts() -> (Vec<Vec<u8>>, &'static str) {
-    let dir = std::env::var_os("FERRY_ZTF_ALERTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/ztf/alerts"));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "avro"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    if files.is_empty() {
-        let synthetic = (0..52u64)
-            .map(|i| {
-                let mut v = b"Obj\x01".to_vec();
-                v.resize(60_000 + i as usize * 350, (i % 251) as u8);
-                v
-            })
-            .collect();
-        return (
-            synthetic,
-            "synthetic 60–78 KB payloads (../shared/data/ztf/alerts not found)",
-        );
-    }
-    (
-        files.iter().map(|f| std::fs::read(f).unwrap()).collect(),
-        "the 52 real ZTF alerts, repeated",
-    )
-}
-
 struct Scenario {
     name: String,
     topic: &'static str,
@@ -350,7 +319,7 @@ fn main() {
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let scale = if quick { 10 } else { 1 };
-    let (alerts, alerts_kind) = ztf_alerts();
+    let (alerts, alerts_kind) = ferry_mock_broker::ztf::alerts().unwrap();
     let alert_bytes: usize = alerts.iter().map(Vec::len).sum::<usize>() / alerts.len();
     // The mock keeps ~5 MB per partition: 1 M × 1 KiB over 256 partitions is ~4.2 MB each,
     // and 256 × 57 alerts of ~70 KB is ~4 MB each.
@@ -405,10 +374,11 @@ fn main() {
             &s.value,
         );
         eprintln!("{}: produced in {:.1} s", s.name, t.elapsed().as_secs_f64());
-        let tuned: Vec<(&str, String)> = ferry::kafka::ferry_defaults("bench", Duration::ZERO)
-            .into_iter()
-            .filter(|(k, _)| k.starts_with("fetch") || k.starts_with("queued"))
-            .collect();
+        let tuned: Vec<(&str, String)> =
+            ferry::kafka::ferry_defaults("bench", None, Duration::ZERO)
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("fetch") || k.starts_with("queued"))
+                .collect();
         // Every configuration runs `repeats` times, interleaved, and reports its median.
         let mut samples: Vec<Vec<Run>> = Vec::new();
         for round in 0..repeats {

@@ -246,7 +246,8 @@ pub fn render(loaded: &Loaded) -> String {
             }
         }
         let _ = writeln!(out, "  consumer (librdkafka settings, task 0):");
-        let defaults = kafka::ferry_defaults(&c.name, w.status_interval);
+        let defaults =
+            kafka::ferry_defaults(&c.name, c.connector.read_ahead_bytes(), w.status_interval);
         for (k, p) in &c.consumer.props {
             let _ = writeln!(
                 out,

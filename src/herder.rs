@@ -81,7 +81,11 @@ impl Loaded {
                 });
             }
             // Surface librdkafka's verdict on the settings now, not in a task.
-            let defaults = kafka::ferry_defaults(&c.name, worker.status_interval);
+            let defaults = kafka::ferry_defaults(
+                &c.name,
+                c.connector.read_ahead_bytes(),
+                worker.status_interval,
+            );
             kafka::client_config(&c.consumer, &defaults)?;
             loaded.push(c);
         }
@@ -96,7 +100,11 @@ impl Loaded {
         let mut all: BTreeSet<Note> = self.worker.notes.iter().cloned().collect();
         for c in &self.connectors {
             all.extend(c.notes.iter().cloned());
-            let defaults = kafka::ferry_defaults(&c.name, self.worker.status_interval);
+            let defaults = kafka::ferry_defaults(
+                &c.name,
+                c.connector.read_ahead_bytes(),
+                self.worker.status_interval,
+            );
             if let Ok((_, notes)) = kafka::client_config(&c.consumer, &defaults) {
                 all.extend(notes);
             }
@@ -257,7 +265,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         None => None,
     };
     for c in &connectors {
-        let defaults = kafka::ferry_defaults(&c.name, worker.status_interval);
+        let defaults = kafka::ferry_defaults(
+            &c.name,
+            c.connector.read_ahead_bytes(),
+            worker.status_interval,
+        );
         let (config, _) = kafka::client_config(&c.consumer, &defaults)?;
         let probe_config = config.clone();
         let timeout = opts.probe_timeout;
@@ -318,7 +330,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         };
         let handle = worker::start_connector(&config, &env);
         let metadata = if opts.exit_at_end {
-            let defaults = kafka::ferry_defaults(&config.name, Duration::ZERO);
+            let defaults = kafka::ferry_defaults(
+                &config.name,
+                config.connector.read_ahead_bytes(),
+                Duration::ZERO,
+            );
             let (mut client, _) = kafka::client_config(&config.consumer, &defaults)?;
             client.set("client.id", format!("ferry-metadata-{}", config.name));
             client.create::<BaseConsumer>().ok().map(Arc::new)

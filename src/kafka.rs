@@ -28,9 +28,14 @@ pub struct ClientConfigError {
 ///
 /// Memory: librdkafka prefetches up to `queued.max.messages.kbytes` (64 MB by default),
 /// and a fetch response can reach `fetch.max.bytes` (50 MB); ferry bounds both per
-/// connector (one consumer each, whatever `tasks.max`) at [`PREFETCH_BUDGET_KB`].
-pub fn ferry_defaults(connector: &str, status_interval: Duration) -> Vec<(&'static str, String)> {
-    let prefetch_kb = PREFETCH_BUDGET_KB;
+/// connector (one consumer each, whatever `tasks.max`) at [`PREFETCH_BUDGET_KB`], or at
+/// the connector's `read_ahead` when it asks for one (at least 1 MiB).
+pub fn ferry_defaults(
+    connector: &str,
+    read_ahead: Option<usize>,
+    status_interval: Duration,
+) -> Vec<(&'static str, String)> {
+    let prefetch_kb = read_ahead.map_or(PREFETCH_BUDGET_KB, |b| (b / 1024).max(1024));
     let mut d = vec![
         ("client.id", format!("connector-consumer-{connector}")),
         // Kafka Connect's sink default (a plain Java consumer's is `latest`).
@@ -313,7 +318,7 @@ mod tests {
 
     #[test]
     fn defaults_bound_the_prefetch_and_yield_to_the_files() {
-        let d = ferry_defaults("c", Duration::from_secs(30));
+        let d = ferry_defaults("c", None, Duration::from_secs(30));
         let get = |k: &str| d.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone());
         assert_eq!(get("queued.max.messages.kbytes").as_deref(), Some("16384"));
         assert_eq!(get("client.id").as_deref(), Some("connector-consumer-c"));
@@ -325,6 +330,16 @@ mod tests {
         assert_eq!(config.get("queued.max.messages.kbytes"), Some("100"));
         assert_eq!(config.get("enable.auto.commit"), Some("false"));
         assert_eq!(config.get("auto.offset.reset"), Some("earliest"));
+    }
+
+    #[test]
+    fn a_connector_may_ask_for_less_read_ahead() {
+        let d = ferry_defaults("c", Some(4 << 20), Duration::ZERO);
+        let get = |k: &str| d.iter().find(|(key, _)| *key == k).map(|(_, v)| v.clone());
+        assert_eq!(get("queued.max.messages.kbytes").as_deref(), Some("4096"));
+        assert_eq!(get("fetch.max.bytes").as_deref(), Some("4194304"));
+        let tiny = ferry_defaults("c", Some(10), Duration::ZERO);
+        assert!(tiny.contains(&("queued.max.messages.kbytes", "1024".to_string())));
     }
 
     #[test]

@@ -115,7 +115,11 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         thread: None,
         drivers: Vec::new(),
     };
-    let defaults = kafka::ferry_defaults(&name, env.worker.status_interval);
+    let defaults = kafka::ferry_defaults(
+        &name,
+        connector.connector.read_ahead_bytes(),
+        env.worker.status_interval,
+    );
     let mut config = match kafka::client_config(&connector.consumer, &defaults) {
         Ok((config, _notes)) => config,
         Err(e) => {
@@ -224,8 +228,9 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_METADATA_REFRESH),
         exit_at_end: env.exit_at_end,
-        // Bounded per connector: the batches of all tasks together stay near 4 MB.
-        batch_bytes: (4 * 1024 * 1024 / connector.tasks_max).clamp(256 * 1024, 1024 * 1024),
+        // Bounded per connector: each task holds up to CHANNEL_BATCHES + 1 batches, and
+        // the batches of all tasks together stay near 2 MB.
+        batch_bytes: (2 * 1024 * 1024 / connector.tasks_max).clamp(128 * 1024, 1024 * 1024),
     };
     let token = cancel.clone();
     match std::thread::Builder::new()

@@ -25,6 +25,15 @@ pub trait Connector: Send + Sync + Debug {
         Ok(())
     }
 
+    /// How many bytes of records the runtime should read ahead of this connector's tasks
+    /// when the files do not say (the consumer's prefetch). `None` takes the runtime's
+    /// default, sized for sinks that keep up with a local disk. A sink bound by a remote
+    /// service, which holds its own outstanding budget, can ask for less: memory is
+    /// read-ahead plus what the sink holds.
+    fn read_ahead_bytes(&self) -> Option<usize> {
+        None
+    }
+
     /// Creates one task; called `tasks.max` times with distinct `task_id`s.
     fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError>;
 }

@@ -125,7 +125,8 @@ impl RetryPolicy for PerAttempt {
     }
 }
 
-/// A publisher for the configured topic with Google's batching and timeout settings.
+/// A publisher for the configured topic with Google's batching and timeout settings (a
+/// batch goes early when half the flow-control budget is in it).
 pub(crate) async fn publisher(
     config: &PubSubConfig,
     endpoint: &Endpoint,
@@ -139,8 +140,8 @@ pub(crate) async fn publisher(
         .with_endpoint(&endpoint.url)
         .with_credentials(creds)
         .with_retry_policy(retry)
-        .set_message_count_threshold(config.max_buffer_size)
-        .set_byte_threshold(config.max_buffer_bytes)
+        .set_message_count_threshold(config.batch_messages())
+        .set_byte_threshold(config.batch_bytes())
         .set_delay_threshold(config.delay_threshold)
         .build()
         .await
@@ -218,9 +219,10 @@ pub(crate) async fn preflight(config: &PubSubConfig, endpoint: &Endpoint) -> Res
 pub(crate) enum Failure {
     /// Try again later (the service or the network will recover).
     Retry,
-    /// This message will never be accepted: a record error, for `errors.tolerance`.
-    Record,
-    /// Nothing will be accepted (credentials, permissions, missing topic): fail the task.
+    /// Fail the task: nothing will be accepted (credentials, permissions, missing topic),
+    /// or the request was refused as invalid. Pub/Sub refuses a request as a whole, so
+    /// skipping under `errors.tolerance=all` would drop the good messages batched with a
+    /// bad one; the limits ferry knows are checked per record before publishing.
     Fatal,
 }
 
@@ -235,8 +237,8 @@ pub(crate) fn classify(error: &PublishError) -> Failure {
             }
             if let Some(status) = e.status() {
                 return match status.code {
-                    Code::InvalidArgument => Failure::Record,
-                    Code::NotFound
+                    Code::InvalidArgument
+                    | Code::NotFound
                     | Code::PermissionDenied
                     | Code::Unauthenticated
                     | Code::FailedPrecondition
@@ -245,8 +247,7 @@ pub(crate) fn classify(error: &PublishError) -> Failure {
                 };
             }
             match e.http_status_code() {
-                Some(400) => Failure::Record,
-                Some(401 | 403 | 404) => Failure::Fatal,
+                Some(400 | 401 | 403 | 404) => Failure::Fatal,
                 _ => Failure::Retry,
             }
         }
@@ -362,7 +363,7 @@ mod tests {
         assert_eq!(classify(&rpc(Code::Unavailable)), Failure::Retry);
         assert_eq!(classify(&rpc(Code::DeadlineExceeded)), Failure::Retry);
         assert_eq!(classify(&rpc(Code::ResourceExhausted)), Failure::Retry);
-        assert_eq!(classify(&rpc(Code::InvalidArgument)), Failure::Record);
+        assert_eq!(classify(&rpc(Code::InvalidArgument)), Failure::Fatal);
         assert_eq!(classify(&rpc(Code::NotFound)), Failure::Fatal);
         assert_eq!(classify(&rpc(Code::PermissionDenied)), Failure::Fatal);
         assert_eq!(classify(&PublishError::OrderingKeyPaused), Failure::Retry);

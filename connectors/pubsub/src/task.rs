@@ -6,45 +6,54 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_connector_api::{
-    Offsets, RecordError, SinkRecord, SinkTask, TaskContext, TaskError, TopicPartition, Watermark,
-    async_trait,
+    Offsets, SinkRecord, SinkTask, TaskContext, TaskError, TopicPartition, Watermark, async_trait,
 };
 use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use google_cloud_pubsub::client::Publisher;
 use google_cloud_pubsub::error::PublishError;
+use tokio::task::JoinHandle;
 
 use crate::client::{self, Endpoint, Failure};
 use crate::config::PubSubConfig;
+use crate::flow::{FlowControl, Permit};
 use crate::mapping::{self, Mapped};
 
 /// Back-off between republishing a message whose publish failed after the client's own
 /// retries (`maxTotalTimeoutMs`): doubling from 1 s up to this.
 const MAX_REPUBLISH_BACKOFF: Duration = Duration::from_secs(30);
 
-/// A publish under way.
+/// The connector's publisher, built by the first task that needs it.
+pub(crate) type SharedPublisher = Arc<tokio::sync::OnceCell<Publisher>>;
+
+/// A publish under way, holding its share of the flow-control budget.
 struct Flight {
     record: SinkRecord,
     mapped: Mapped,
     attempt: u32,
+    /// Held until the publish is acknowledged or given up; dropping it returns the budget.
+    _permit: Permit,
 }
 
-/// A finished publish attempt.
-struct Outcome {
-    flight: Flight,
-    result: Result<String, PublishError>,
+/// A finished publish attempt. An acknowledged one has already dropped its record and
+/// returned its permit, so neither waits for this task to look.
+enum Outcome {
+    Acked(TopicPartition, i64),
+    Failed(Box<Flight>, PublishError),
 }
 
 pub(crate) struct PubSubSinkTask {
     config: Arc<PubSubConfig>,
     endpoint: Endpoint,
     ctx: TaskContext,
+    shared: SharedPublisher,
     publisher: Option<Publisher>,
+    /// The connector's budget, shared with its other tasks.
+    flow: FlowControl,
     watermark: Watermark,
-    in_flight: FuturesUnordered<BoxFuture<'static, Outcome>>,
-    outstanding_messages: u64,
-    outstanding_bytes: u64,
+    /// Each publish is awaited in a tokio task of its own, which returns its permit the
+    /// moment it is acknowledged.
+    in_flight: FuturesUnordered<JoinHandle<Outcome>>,
     /// Set when nothing more can be published; every later call fails with it.
     fatal: Option<String>,
 }
@@ -60,16 +69,22 @@ impl std::fmt::Debug for PubSubSinkTask {
 }
 
 impl PubSubSinkTask {
-    pub(crate) fn new(config: Arc<PubSubConfig>, endpoint: Endpoint, ctx: TaskContext) -> Self {
+    pub(crate) fn new(
+        config: Arc<PubSubConfig>,
+        endpoint: Endpoint,
+        shared: SharedPublisher,
+        flow: FlowControl,
+        ctx: TaskContext,
+    ) -> Self {
         Self {
             config,
             endpoint,
             ctx,
+            shared,
             publisher: None,
+            flow,
             watermark: Watermark::new(),
             in_flight: FuturesUnordered::new(),
-            outstanding_messages: 0,
-            outstanding_bytes: 0,
             fatal: None,
         }
     }
@@ -78,8 +93,15 @@ impl PubSubSinkTask {
         if let Some(p) = &self.publisher {
             return Ok(p.clone());
         }
-        let creds = client::credentials(&self.config, &self.endpoint)?;
-        let p = client::publisher(&self.config, &self.endpoint, creds).await?;
+        let (config, endpoint) = (&self.config, &self.endpoint);
+        let p = self
+            .shared
+            .get_or_try_init(|| async {
+                let creds = client::credentials(config, endpoint)?;
+                client::publisher(config, endpoint, creds).await
+            })
+            .await?
+            .clone();
         self.publisher = Some(p.clone());
         Ok(p)
     }
@@ -93,41 +115,40 @@ impl PubSubSinkTask {
 
     /// Starts a publish, at once or after `delay`.
     fn launch(&mut self, publisher: Publisher, flight: Flight, delay: Option<Duration>) {
-        let message = flight.mapped.message.clone();
-        let future: BoxFuture<'static, Outcome> = match delay {
-            // Publishing now keeps the per-key order the client guarantees.
-            None => {
-                let sent = publisher.publish(message);
-                async move {
-                    Outcome {
-                        result: sent.await,
-                        flight,
-                    }
-                }
-                .boxed()
-            }
-            Some(d) => async move {
-                tokio::time::sleep(d).await;
-                let result = publisher.publish(message).await;
-                Outcome { result, flight }
-            }
-            .boxed(),
+        let finish = |flight: Flight, result: Result<String, PublishError>| match result {
+            Ok(_) => Outcome::Acked(flight.record.topic_partition(), flight.record.offset),
+            Err(e) => Outcome::Failed(Box::new(flight), e),
         };
-        self.in_flight.push(future);
+        let handle = match delay {
+            // Publishing now, in put's order, keeps the per-key order the client guarantees.
+            None => {
+                let sent = publisher.publish(flight.mapped.message.clone());
+                tokio::spawn(async move { finish(flight, sent.await) })
+            }
+            Some(d) => tokio::spawn(async move {
+                tokio::time::sleep(d).await;
+                let result = publisher.publish(flight.mapped.message.clone()).await;
+                finish(flight, result)
+            }),
+        };
+        self.in_flight.push(handle);
     }
 
     /// Records a finished attempt: acknowledges, republishes, reports or fails.
-    fn settle(&mut self, outcome: Outcome) -> Result<(), TaskError> {
-        let Outcome { flight, result } = outcome;
-        let tp = flight.record.topic_partition();
-        let error = match result {
-            Ok(_) => {
-                self.release(&flight);
-                self.watermark.acked(&tp, flight.record.offset);
+    fn settle(&mut self, joined: Result<Outcome, tokio::task::JoinError>) -> Result<(), TaskError> {
+        let (flight, error) = match joined {
+            Ok(Outcome::Acked(tp, offset)) => {
+                self.watermark.acked(&tp, offset);
                 return Ok(());
             }
-            Err(e) => e,
+            Ok(Outcome::Failed(flight, error)) => (flight, error),
+            Err(e) => {
+                let message = format!("a publish to Pub/Sub was lost by the runtime: {e}");
+                self.fatal = Some(message.clone());
+                return Err(TaskError::fatal(message));
+            }
         };
+
         match client::classify(&error) {
             Failure::Retry => {
                 let backoff =
@@ -153,23 +174,15 @@ impl PubSubSinkTask {
                 };
                 let next = Flight {
                     attempt: flight.attempt + 1,
-                    ..flight
+                    ..*flight
                 };
                 self.launch(publisher, next, Some(backoff));
                 Ok(())
             }
-            Failure::Record => {
-                self.release(&flight);
-                self.ctx.errant.report(
-                    &flight.record,
-                    &RecordError::new(format!("Pub/Sub refused the message: {error}")),
-                )?;
-                self.watermark.acked(&tp, flight.record.offset);
-                Ok(())
-            }
             Failure::Fatal => {
                 let message = format!(
-                    "publishing to Pub/Sub topic {} failed: {error}",
+                    "publishing {} to Pub/Sub topic {} failed: {error}",
+                    flight.record.coordinates(),
                     self.config.topic_path()
                 );
                 self.fatal = Some(message.clone());
@@ -178,17 +191,23 @@ impl PubSubSinkTask {
         }
     }
 
-    fn release(&mut self, flight: &Flight) {
-        self.outstanding_messages = self.outstanding_messages.saturating_sub(1);
-        self.outstanding_bytes = self
-            .outstanding_bytes
-            .saturating_sub(flight.mapped.bytes as u64);
-    }
+    /// Flow control: waits, settling this task's finished publishes meanwhile, until the
+    /// connector may have `bytes` more outstanding (maxOutstandingRequestBytes,
+    /// maxOutstandingMessages).
+    async fn permit(&mut self, bytes: usize) -> Result<Permit, TaskError> {
+        if let Some(p) = self.flow.try_acquire(bytes) {
+            return Ok(p);
+        }
 
-    fn over_limits(&self, next_bytes: usize) -> bool {
-        self.outstanding_messages >= self.config.max_outstanding_messages
-            || self.outstanding_bytes + next_bytes as u64
-                > self.config.max_outstanding_request_bytes
+        let flow = self.flow.clone();
+        let acquire = flow.acquire(bytes);
+        tokio::pin!(acquire);
+        loop {
+            tokio::select! {
+                permit = &mut acquire => return permit,
+                Some(joined) = self.in_flight.next() => self.settle(joined)?,
+            }
+        }
     }
 
     /// Settles whatever has finished, without waiting.
@@ -228,20 +247,13 @@ impl SinkTask for PubSubSinkTask {
                     self.watermark.acked(&tp, record.offset);
                 }
                 Ok(mapped) => {
-                    // Flow control: wait for acknowledgements before exceeding
-                    // maxOutstandingMessages / maxOutstandingRequestBytes.
-                    while self.over_limits(mapped.bytes) && !self.in_flight.is_empty() {
-                        if let Some(outcome) = self.in_flight.next().await {
-                            self.settle(outcome)?;
-                        }
-                    }
+                    let permit = self.permit(mapped.bytes).await?;
                     self.watermark.sent(&tp, record.offset);
-                    self.outstanding_messages += 1;
-                    self.outstanding_bytes += mapped.bytes as u64;
                     let flight = Flight {
                         record: record.clone(),
                         mapped,
                         attempt: 0,
+                        _permit: permit,
                     };
                     self.launch(publisher.clone(), flight, None);
                 }
