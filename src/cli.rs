@@ -144,8 +144,12 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
-    let loaded = match Loaded::load(&args.worker, &args.connectors, &SystemEnvironment) {
+    let mut loaded = match Loaded::load(&args.worker, &args.connectors, &SystemEnvironment) {
         Ok(l) => l,
+        Err(e) => return fail(format, e),
+    };
+    let kerberos = match crate::auth::prepare(&mut loaded) {
+        Ok(plan) => plan,
         Err(e) => return fail(format, e),
     };
     for note in loaded.notes() {
@@ -155,6 +159,13 @@ fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
             tracing::info!("{note}");
         }
     }
+    #[cfg(feature = "kerberos")]
+    let _login = match kerberos.as_ref().map(crate::auth::login).transpose() {
+        Ok(login) => login,
+        Err(e) => return fail(format, e),
+    };
+    #[cfg(not(feature = "kerberos"))]
+    let _ = kerberos;
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(format, format!("cannot start the async runtime: {e}")),

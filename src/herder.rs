@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::providers::Environment;
@@ -151,7 +151,7 @@ struct Running {
     config: ConnectorConfig,
     handle: ConnectorHandle,
     /// For `--exit-at-end`: a group-less client for metadata.
-    metadata: Option<Arc<BaseConsumer>>,
+    metadata: Option<Arc<kafka::MetadataClient>>,
     last: (u64, u64, Instant),
 }
 
@@ -335,9 +335,8 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
                 config.connector.read_ahead_bytes(),
                 Duration::ZERO,
             );
-            let (mut client, _) = kafka::client_config(&config.consumer, &defaults)?;
-            client.set("client.id", format!("ferry-metadata-{}", config.name));
-            client.create::<BaseConsumer>().ok().map(Arc::new)
+            let (client, _) = kafka::client_config(&config.consumer, &defaults)?;
+            kafka::metadata_client(client, &config.name).map(Arc::new)
         } else {
             None
         };

@@ -183,7 +183,7 @@ impl RateLimiter {
 /// Context of the start-up probe: remembers the last error librdkafka reported, which
 /// says *why* brokers are unreachable (refused, DNS, authentication).
 #[derive(Debug, Default)]
-struct ProbeContext {
+pub struct ProbeContext {
     errors: Mutex<Vec<String>>,
 }
 
@@ -206,9 +206,25 @@ impl ProbeContext {
         }
     }
 
+    /// The first authentication failure, if any: retrying will not change it.
+    fn auth_failure(&self) -> Option<String> {
+        let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
+        let first = errors.iter().find(|e| is_auth_failure(e))?;
+        let hint = if first.contains("not found in Kerberos database") && first.contains("Server ")
+        {
+            "; the brokers' service principal is <sasl.kerberos.service.name>/<broker host>: check sasl.kerberos.service.name and the JAAS serviceName"
+        } else {
+            ""
+        };
+        Some(format!("{first}{hint}"))
+    }
+
     /// The most telling errors: the specific ones (refused, resolve, authentication) before
     /// librdkafka's summary that all brokers are down.
     fn explanation(&self) -> Option<String> {
+        if let Some(auth) = self.auth_failure() {
+            return Some(auth);
+        }
         let errors = self.errors.lock().unwrap_or_else(|p| p.into_inner());
         let (summary, specific): (Vec<&String>, Vec<&String>) =
             errors.iter().partition(|e| e.contains("brokers are down"));
@@ -218,7 +234,12 @@ impl ProbeContext {
             .take(2)
             .map(|s| s.as_str())
             .collect();
-        (!chosen.is_empty()).then(|| chosen.join("; "))
+        let hint = if chosen.iter().any(|e| e.contains("Disconnected")) {
+            "; the broker closes the connection after it opens: if its listener requires SASL or SSL, set security.protocol (and sasl.mechanism) to match it"
+        } else {
+            ""
+        };
+        (!chosen.is_empty()).then(|| format!("{}{hint}", chosen.join("; ")))
     }
 }
 
@@ -231,7 +252,8 @@ impl ClientContext for ProbeContext {
                 | RDKafkaLogLevel::Critical
                 | RDKafkaLogLevel::Error
                 | RDKafkaLogLevel::Warning
-        ) {
+        ) || message.contains("Disconnected")
+        {
             self.record(message.to_string());
         }
         forward_log(RDKafkaLogLevel::Debug, facility, message, "probe");
@@ -243,6 +265,30 @@ impl ClientContext for ProbeContext {
 }
 
 impl ConsumerContext for ProbeContext {}
+
+/// A client for metadata only, outside the connector's group (so it never joins or
+/// talks to the group coordinator); what librdkafka reports goes to DEBUG, as the
+/// connector's own consumer reports the same brokers' trouble.
+pub type MetadataClient = BaseConsumer<ProbeContext>;
+
+pub fn metadata_client(mut config: ClientConfig, name: &str) -> Option<MetadataClient> {
+    config.remove("group.id");
+    config.remove("statistics.interval.ms");
+    config.set("client.id", format!("ferry-metadata-{name}"));
+    config.create_with_context(ProbeContext::default()).ok()
+}
+
+/// librdkafka's words for a failed SASL login (any mechanism).
+fn is_auth_failure(message: &str) -> bool {
+    [
+        "SASL authentication error",
+        "Authentication failed",
+        "GSSAPI Error",
+        "SASL handshake failed",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
 
 /// The brokers did not answer in time.
 #[derive(Debug, thiserror::Error)]
@@ -268,6 +314,10 @@ pub fn probe(config: &ClientConfig, timeout: Duration) -> Result<Vec<String>, Pr
     let mut config = config.clone();
     config.set("client.id", "ferry-probe");
     config.remove("statistics.interval.ms");
+    // Disconnects are reported at INFO; the context keeps what explains a failure.
+    config.set_log_level(RDKafkaLogLevel::Info);
+    // A broker closing the connection is often the whole story (a SASL listener, say).
+    config.set("log.connection.close", "true");
     let consumer: BaseConsumer<ProbeContext> = config
         .create_with_context(ProbeContext::default())
         .map_err(|e| fail(e.to_string()))?;
@@ -281,6 +331,9 @@ pub fn probe(config: &ClientConfig, timeout: Duration) -> Result<Vec<String>, Pr
             Ok(md) => return Ok(md.topics().iter().map(|t| t.name().to_string()).collect()),
             Err(e) => {
                 let _ = consumer.poll(Duration::ZERO);
+                if let Some(auth) = consumer.context().auth_failure() {
+                    return Err(fail(auth));
+                }
                 if std::time::Instant::now() >= deadline {
                     let why = consumer.context().explanation();
                     return Err(fail(why.unwrap_or_else(|| e.to_string())));

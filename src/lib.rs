@@ -5,6 +5,7 @@
 //! [`convert`] (converters), [`offsets`] (the file offset store), [`worker`] (consumers
 //! and tasks), [`herder`] (the control plane the CLI drives).
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod convert;

@@ -1,28 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test of ferry, from a fresh machine: installs what the tests need (Debian
-# packages: a C toolchain, pkg-config, zlib and OpenSSL headers for librdkafka, and kcat,
-# the independent Kafka client the tests check ferry against), then formatting, lints,
-# unit tests and integration tests against librdkafka's mock Kafka cluster.
+# packages: the build dependencies of deploy/install-packages.sh, kcat, and an MIT
+# Kerberos KDC), then formatting, lints, unit tests and integration tests against
+# librdkafka's mock Kafka cluster, a Kerberos realm of their own and Google's Pub/Sub
+# emulator.
 #
 # Usage: tests/run.sh            (from anywhere; needs root or sudo to install packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(build-essential pkg-config zlib1g-dev libssl-dev kcat)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "tests/run.sh: installing ${missing[*]}"
-  if [[ $(id -u) -eq 0 ]]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
-    echo "tests/run.sh: need root or sudo to install: apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+# kcat: the independent Kafka client the tests check ferry against; the KDC programs and
+# MIT's client tools: the throw-away Kerberos realm of the GSSAPI tests.
+deploy/install-packages.sh kcat krb5-kdc krb5-admin-server krb5-user
 command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
 
 emulator=${PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}

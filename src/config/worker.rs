@@ -122,6 +122,9 @@ pub struct WorkerConfig {
     pub override_policy: OverridePolicy,
     /// `ferry.status.interval.ms` (30 000): period of the per-connector status line; 0 = off.
     pub status_interval: Duration,
+    /// `ferry.krb5.conf`: the Kerberos configuration for this worker's keytab login, with
+    /// where it was set. Absent → `KRB5_CONFIG`, else `/etc/krb5.conf` (MIT's own rule).
+    pub krb5_conf: Option<(PathBuf, String)>,
     /// Top-level Java client keys (only `bootstrap.servers` and the security block reach sink
     /// consumers).
     pub client_top: BTreeMap<String, Sourced>,
@@ -201,6 +204,9 @@ impl WorkerConfig {
             5_000,
         )?;
         let status_interval = take_ms(&file, &mut props, "ferry.status.interval.ms", 30_000)?;
+        let krb5_conf = props
+            .take("ferry.krb5.conf")
+            .map(|v| (PathBuf::from(v.trim()), file.locate("ferry.krb5.conf")));
         let override_policy = match props.take("connector.client.config.override.policy") {
             None => OverridePolicy::All,
             Some(v) => OverridePolicy::parse(&v).ok_or_else(|| ConfigFileError::Key {
@@ -292,6 +298,7 @@ impl WorkerConfig {
             shutdown_timeout,
             override_policy,
             status_interval,
+            krb5_conf,
             client_top,
             client_consumer,
             notes,

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod emulator;
+pub mod kerberos;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};

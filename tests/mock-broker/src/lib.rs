@@ -14,7 +14,9 @@
 //! data accordingly.
 #![allow(unsafe_code)]
 
+pub mod kdc;
 pub mod pubsub_emulator;
+pub mod sasl_front;
 pub mod ztf;
 
 use std::ffi::{CStr, CString};

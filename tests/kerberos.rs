@@ -1,0 +1,384 @@
+//! SASL GSSAPI end to end: a real MIT KDC, real GSSAPI handshakes with a front before each
+//! mock broker, kcat (its own librdkafka and MIT's kinit) producing, ferry logging in from
+//! the worker file's keytab by itself.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::kerberos::{CLIENT, SecureCluster};
+use common::*;
+
+fn file_connector(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("alerts.properties");
+    write_props(
+        &path,
+        &[
+            ("name", "ztf-file"),
+            ("connector.class", "FileStreamSink"),
+            ("topics", "alerts"),
+            ("file", dir.join("out.txt").to_str().unwrap()),
+        ],
+    );
+    path
+}
+
+fn lines_in(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_ztf_worker_file_logs_in_with_its_keytab_and_delivers_every_record() {
+    let test = "kerberos::the_ztf_worker_file_logs_in_with_its_keytab_and_delivers_every_record";
+    let Some(cluster) = SecureCluster::start(test, 2, Duration::from_secs(600), None) else {
+        return;
+    };
+    let mut sent = Vec::new();
+    for p in 0..2 {
+        let lines = numbered(p, 150);
+        cluster.produce(p, &lines);
+        sent.extend(lines);
+    }
+    let dir = cluster.path();
+    let worker = cluster.ztf_worker(dir, &[], "");
+    let connector = file_connector(dir);
+    // The user's own default cache: ferry must neither read nor create it.
+    let user_cache = dir.join("user-default.cc");
+    let mut ferry = Ferry::spawn_with_env(
+        &ferry_bin(),
+        &[
+            "standalone",
+            "--exit-at-end",
+            worker.to_str().unwrap(),
+            connector.to_str().unwrap(),
+        ],
+        &[("KRB5CCNAME", &format!("FILE:{}", user_cache.display()))],
+        dir,
+        "ferry",
+    );
+    let status = ferry.wait(Duration::from_secs(90));
+    let log = ferry.log();
+    assert!(status.success(), "ferry failed:\n{log}");
+
+    let mut got = lines_in(&dir.join("out.txt"));
+    got.sort();
+    sent.sort();
+    assert_eq!(got, sent, "every record, once");
+    let offsets = offset_file(&dir.join("connect.offsets"));
+    assert_eq!(offsets["ztf-file"]["alerts-0"], 150);
+    assert_eq!(offsets["ztf-file"]["alerts-1"], 150);
+
+    assert!(
+        log.contains("Kerberos login succeeded.") && log.contains(&format!("principal={CLIENT}")),
+        "{log}"
+    );
+    // Every connection ferry and kcat made authenticated, as the client principal.
+    let principals = cluster.authenticated();
+    assert!(principals.len() >= 2, "{:?}", cluster.events());
+    assert!(principals.iter().all(|p| p == CLIENT), "{principals:?}");
+    assert!(
+        !user_cache.exists(),
+        "ferry touched the user's default credential cache"
+    );
+    // No kinit ran on ferry's behalf, and its private cache is gone after exit.
+    assert!(!log.contains("kinit"), "{log}");
+    let pid = ferry.child.id();
+    assert!(
+        !std::env::temp_dir()
+            .join(format!("ferry-krb5-{pid}"))
+            .exists()
+    );
+    assert!(!log.contains("ERROR"), "a clean run logs no ERROR:\n{log}");
+}
+
+struct Negative {
+    name: &'static str,
+    /// Text swapped in the worker file; `{dir}` is the case's directory.
+    replace: Vec<(String, String)>,
+    /// Substrings of the one error line; `{dir}` as above.
+    expect: Vec<&'static str>,
+    /// Prepares the case's directory (e.g. writes a corrupt keytab).
+    setup: fn(&Path),
+    /// A worker file with no security settings at all instead of the ZTF one.
+    plaintext: bool,
+}
+
+impl Negative {
+    fn new(name: &'static str, expect: &[&'static str]) -> Self {
+        Self {
+            name,
+            replace: Vec::new(),
+            expect: expect.to_vec(),
+            setup: |_| {},
+            plaintext: false,
+        }
+    }
+
+    fn swap(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.replace.push((from.into(), to.into()));
+        self
+    }
+}
+
+/// Runs ferry with a broken setup: it must exit 1 within the bound with one `ferry: error:`
+/// line naming the cause, and deliver and commit nothing.
+fn refused(cluster: &SecureCluster, case: &Negative) -> String {
+    let dir = cluster.path().join(case.name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let replace: Vec<(String, String)> = case
+        .replace
+        .iter()
+        .map(|(a, b)| (a.clone(), b.replace("{dir}", d)))
+        .collect();
+    let replace: Vec<(&str, &str)> = replace
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let worker = if case.plaintext {
+        worker_props(&dir, &cluster.bootstrap, &[])
+    } else {
+        cluster.ztf_worker(&dir, &replace, "")
+    };
+    (case.setup)(&dir);
+    let connector = file_connector(&dir);
+    let started = Instant::now();
+    let mut ferry = Ferry::spawn_with_env(
+        &ferry_bin(),
+        &[
+            "standalone",
+            "--exit-at-end",
+            worker.to_str().unwrap(),
+            connector.to_str().unwrap(),
+        ],
+        &[("FERRY_BROKER_TIMEOUT", "10")],
+        &dir,
+        "ferry",
+    );
+    let status = ferry.wait(Duration::from_secs(60));
+    let log = ferry.log();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "{}: exit {status:?}\n{log}",
+        case.name
+    );
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.starts_with("ferry: error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}: one error line:\n{log}", case.name);
+    eprintln!("[{}] {}", case.name, errors[0]);
+    for want in &case.expect {
+        let want = want.replace("{dir}", d);
+        assert!(
+            errors[0].contains(&want),
+            "{}: `{want}` not in\n{}",
+            case.name,
+            errors[0]
+        );
+    }
+    assert!(!log.contains("panicked"), "{log}");
+    // Nothing committed: no offset file, or one that holds no offsets.
+    let offsets = dir.join("connect.offsets");
+    if offsets.exists() {
+        let doc = offset_file(&offsets);
+        assert!(
+            doc.values().all(|c| c.is_empty()),
+            "{}: offsets written: {doc:?}",
+            case.name
+        );
+    }
+    assert!(
+        lines_in(&dir.join("out.txt")).is_empty(),
+        "{}: records delivered",
+        case.name
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(45),
+        "{}: took {:?}",
+        case.name,
+        started.elapsed()
+    );
+    log
+}
+
+#[test]
+fn a_broken_kerberos_setup_gives_one_clear_line_and_commits_nothing() {
+    let test = "kerberos::a_broken_kerberos_setup_gives_one_clear_line_and_commits_nothing";
+    let Some(mut cluster) = SecureCluster::start(test, 1, Duration::from_secs(600), None) else {
+        return;
+    };
+    cluster.produce(0, &numbered(0, 10));
+    let keytab = format!("keyTab=\"{}\"", cluster.client_keytab.display());
+    let other = format!("keyTab=\"{}\"", cluster.other_keytab.display());
+    let mut corrupt = Negative::new(
+        "corrupt-keytab",
+        &["{dir}/corrupt.keytab", "sasl.jaas.config"],
+    )
+    .swap(&keytab, "keyTab=\"{dir}/corrupt.keytab\"");
+    corrupt.setup = |d| std::fs::write(d.join("corrupt.keytab"), b"not a keytab").unwrap();
+    let cases = [
+        Negative::new(
+            "wrong-principal",
+            &[
+                "has no usable key for nobody@FERRY.TEST",
+                "klist -k",
+                "sasl.jaas.config",
+            ],
+        )
+        .swap(
+            format!("principal=\"{CLIENT}\""),
+            "principal=\"nobody@FERRY.TEST\"",
+        ),
+        Negative::new(
+            "missing-keytab",
+            &["{dir}/missing.keytab", "No such file", "sasl.jaas.config"],
+        )
+        .swap(&keytab, "keyTab=\"{dir}/missing.keytab\""),
+        corrupt,
+        Negative::new(
+            "keytab-without-the-principal",
+            &["has no usable key for ferry@FERRY.TEST"],
+        )
+        .swap(&keytab, &other),
+        Negative::new("wrong-service-name", &["kafka-typo/localhost@FERRY.TEST"])
+            .swap("serviceName=\"kafka\"", "serviceName=\"kafka-typo\"")
+            .swap(
+                "sasl.kerberos.service.name=kafka\n",
+                "sasl.kerberos.service.name=kafka-typo\n",
+            ),
+        Negative {
+            plaintext: true,
+            ..Negative::new("plaintext-client", &["localhost", "security.protocol"])
+        },
+    ];
+    for case in &cases {
+        refused(&cluster, case);
+    }
+    // The KDC down: the login itself fails, naming the realm's KDC.
+    cluster.kdc.stop();
+    let kdc = format!("127.0.0.1:{}", cluster.kdc.port());
+    let log = refused(
+        &cluster,
+        &Negative::new(
+            "kdc-down",
+            &["Kerberos login as ferry@FERRY.TEST", "FERRY.TEST"],
+        ),
+    );
+    assert!(log.contains(&kdc), "the KDC's address is named:\n{log}");
+    // No refused run authenticated as anyone else.
+    assert!(cluster.authenticated().iter().all(|p| p == CLIENT));
+}
+
+/// Renewal: tickets live 2 minutes, the run lasts over 6 (`FERRY_KERBEROS_RENEWAL_SECS`
+/// shortens it for a quick look), and the front closes every connection after 45 s so
+/// that ferry must authenticate again and again, long after its first ticket expired.
+#[test]
+fn renewal_keeps_two_minute_tickets_fresh_through_a_six_minute_run() {
+    let test = "kerberos::renewal_keeps_two_minute_tickets_fresh_through_a_six_minute_run";
+    let life = Duration::from_secs(120);
+    let Some(cluster) = SecureCluster::start(test, 2, life, Some(Duration::from_secs(45))) else {
+        return;
+    };
+    let run = Duration::from_secs(
+        std::env::var("FERRY_KERBEROS_RENEWAL_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(370),
+    );
+    let dir = cluster.path();
+    let worker = cluster.ztf_worker(dir, &[], "");
+    let connector = file_connector(dir);
+    let started = Instant::now();
+    let mut ferry = Ferry::spawn(
+        &ferry_bin(),
+        &[
+            "standalone",
+            worker.to_str().unwrap(),
+            connector.to_str().unwrap(),
+        ],
+        dir,
+        "ferry",
+    );
+    // Records keep arriving all along: a batch every 15 s, alternating partitions.
+    let mut sent = Vec::new();
+    let mut batch = 0;
+    while started.elapsed() < run {
+        let p = batch % 2;
+        let lines: Vec<String> = (0..20).map(|n| format!("b{batch}-p{p}-{n}")).collect();
+        cluster.produce(p, &lines);
+        sent.extend(lines);
+        batch += 1;
+        let next = Duration::from_secs(15 * batch as u64);
+        std::thread::sleep(
+            next.saturating_sub(started.elapsed())
+                .min(run.saturating_sub(started.elapsed())),
+        );
+        assert!(
+            ferry.child.try_wait().unwrap().is_none(),
+            "ferry exited early:\n{}",
+            ferry.log()
+        );
+    }
+    // Everything sent must arrive before ferry is stopped.
+    let out = dir.join("out.txt");
+    let all_in = wait_until(Duration::from_secs(60), || {
+        let got: std::collections::BTreeSet<String> = lines_in(&out).into_iter().collect();
+        sent.iter().all(|l| got.contains(l))
+    });
+    ferry.signal("TERM");
+    let status = ferry.wait(Duration::from_secs(30));
+    let log = ferry.log();
+    assert!(all_in, "records were lost; log:\n{log}");
+    assert!(status.success(), "{status:?}\n{log}");
+
+    let renewed = log.matches("Kerberos ticket renewed.").count();
+    let expected = (run.as_secs() / 130).max(1) as usize;
+    assert!(
+        renewed >= expected,
+        "{renewed} renewals in {run:?}, expected ≥ {expected}:\n{log}"
+    );
+    for bad in [
+        "renewal failed",
+        "Authentication",
+        "authentication error",
+        "GSSAPI Error",
+    ] {
+        assert!(!log.contains(bad), "`{bad}` in the log:\n{log}");
+    }
+    let rejected: Vec<String> = cluster
+        .events()
+        .into_iter()
+        .filter(|l| l.starts_with("reject") && l.contains("authentication failed"))
+        .collect();
+    assert!(rejected.is_empty(), "{rejected:?}");
+    // Logins succeeded after the first ticket had expired, so renewed tickets were used.
+    if run > life + Duration::from_secs(10) {
+        let late = cluster
+            .timed_events()
+            .iter()
+            .filter(|(t, l)| {
+                l.starts_with("auth ") && t.duration_since(started) > life + Duration::from_secs(10)
+            })
+            .count();
+        assert!(
+            late > 0,
+            "no authentication after the first ticket expired: {:?}",
+            cluster.events()
+        );
+    }
+    assert!(cluster.authenticated().iter().all(|p| p == CLIENT));
+    eprintln!(
+        "renewal: {renewed} renewals, {} authentications, {} records over {:?}",
+        cluster.authenticated().len(),
+        sent.len(),
+        started.elapsed()
+    );
+}
