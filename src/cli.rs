@@ -1,4 +1,4 @@
-//! Command line: `ferry standalone|validate|quickstart` and the `connect-standalone`
+//! Command line: `ferry standalone|validate|check|quickstart` and the `connect-standalone`
 //! drop-in. Thin wrappers over the herder.
 
 use std::path::PathBuf;
@@ -40,6 +40,14 @@ enum Command {
     /// Check files and print the effective configuration, secrets redacted, with every
     /// unknown, ignored or translated key.
     Validate {
+        /// The worker file, then any connector files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Check the path from files to sink, one line per step (✓/✗ and the cause): files,
+    /// keytab, KDC, ticket, brokers, SASL handshake, topics, sink. Exits 1 on the first
+    /// failure that would keep ferry from running.
+    Check {
         /// The worker file, then any connector files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -86,6 +94,12 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Standalone(args) => standalone(args, cli.log_format),
         Command::Validate { files } => validate(&files, cli.log_format),
+        Command::Check { files } => match files.split_first() {
+            Some((worker, connectors)) if crate::check::run(worker, connectors) => {
+                ExitCode::SUCCESS
+            }
+            _ => ExitCode::FAILURE,
+        },
         Command::Quickstart { records, dir } => quickstart(records, &dir, cli.log_format),
     }
 }

@@ -6,6 +6,7 @@
 //! and tasks), [`herder`] (the control plane the CLI drives).
 
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod convert;

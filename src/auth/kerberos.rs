@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::config::client::ClientProp;
+use crate::config::client::{ClientProp, ClientSettings};
 use crate::config::{ConfigFileError, ConnectorConfig, WorkerConfig};
 
 /// The native keytab login this process makes for its GSSAPI connectors.
@@ -39,8 +39,7 @@ pub struct KerberosPlan {
 /// librdkafka's switch for its own `kinit` refresh; 0 turns it off.
 const RELOGIN_KEY: &str = "sasl.kerberos.min.time.before.relogin";
 
-fn is_gssapi(c: &ConnectorConfig) -> bool {
-    let s = &c.consumer;
+fn is_gssapi(s: &ClientSettings) -> bool {
     s.get("sasl.mechanisms")
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("GSSAPI"))
         && s.get("security.protocol")
@@ -58,13 +57,26 @@ pub fn plan(
     worker: &WorkerConfig,
     connectors: &mut [ConnectorConfig],
 ) -> Result<Option<KerberosPlan>, ConfigFileError> {
+    plan_clients(
+        worker,
+        connectors
+            .iter_mut()
+            .map(|c| (c.name.as_str(), &mut c.consumer)),
+    )
+}
+
+/// [`plan`] over named client settings (a connector's, or the worker's own for
+/// `ferry check` without connector files).
+pub fn plan_clients<'a>(
+    worker: &WorkerConfig,
+    clients: impl IntoIterator<Item = (&'a str, &'a mut ClientSettings)>,
+) -> Result<Option<KerberosPlan>, ConfigFileError> {
     let mut plan: Option<KerberosPlan> = None;
-    for c in connectors.iter_mut().filter(|c| is_gssapi(c)) {
-        let s = &mut c.consumer;
+    for (name, s) in clients.into_iter().filter(|(_, s)| is_gssapi(s)) {
         if s.props.contains_key("sasl.kerberos.kinit.cmd") {
             continue;
         }
-        let off = |s: &crate::config::client::ClientSettings, why: &str| ClientProp {
+        let off = |s: &ClientSettings, why: &str| ClientProp {
             value: "0".into(),
             source: format!(
                 "{} ({why})",
@@ -102,11 +114,11 @@ pub fn plan(
                     source,
                     krb5_conf: worker.krb5_conf.as_ref().map(|(p, _)| p.clone()),
                     service,
-                    connectors: vec![c.name.clone()],
+                    connectors: vec![name.to_string()],
                 });
             }
             Some(p) if p.principal == principal && p.keytab == Path::new(&keytab) => {
-                p.connectors.push(c.name.clone());
+                p.connectors.push(name.to_string());
             }
             Some(p) => {
                 return Err(ConfigFileError::Key {
@@ -114,7 +126,7 @@ pub fn plan(
                     key: "sasl.jaas.config".into(),
                     reason: format!(
                         "connector {} logs in as {principal} ({keytab}) but connector {} as {} ({}); one ferry process holds one Kerberos login: run them in separate processes",
-                        c.name,
+                        name,
                         p.connectors[0],
                         p.principal,
                         p.keytab.display()

@@ -66,9 +66,8 @@ fn reason(e: &libgssapi::error::Error) -> String {
     text.replace('\n', " ")
 }
 
-/// Checks the keytab, then gets the first ticket. Every error is one line naming the
-/// principal, the keytab (and where it was configured) or the KDC, and what to do.
-pub fn login(plan: &KerberosPlan, cache_dir: &Path) -> Result<Login, String> {
+/// The keytab is readable and holds a key for the principal (`Ok`: what was found).
+pub fn check_keytab(plan: &KerberosPlan) -> Result<String, String> {
     let p = &plan.principal;
     let kt = plan.keytab.display();
     if let Err(e) = std::fs::File::open(&plan.keytab) {
@@ -77,22 +76,67 @@ pub fn login(plan: &KerberosPlan, cache_dir: &Path) -> Result<Login, String> {
             plan.source
         ));
     }
-    let wanted = name(p)?;
-    let mechs = mechs()?;
     // With KRB5_KTNAME naming the keytab, acceptor credentials exist exactly when the
     // keytab holds a key for the principal.
-    if let Err(e) = Cred::acquire(Some(&wanted), None, CredUsage::Accept, Some(&mechs)) {
+    if let Err(e) = Cred::acquire(Some(&name(p)?), None, CredUsage::Accept, Some(&mechs()?)) {
         return Err(format!(
             "{}: keytab {kt} has no usable key for {p} ({}); check the principal's spelling and realm, or list the keytab with `klist -k {kt}`",
             plan.source,
             reason(&e)
         ));
     }
-    let lifetime = acquire(&wanted, &mechs).map_err(|e| {
+    Ok(format!("keytab {kt} holds a key for {p}"))
+}
+
+/// Gets (or refreshes) the ticket-granting ticket; returns its expiry.
+pub fn acquire_ticket(plan: &KerberosPlan) -> Result<SystemTime, String> {
+    let p = &plan.principal;
+    let lifetime = acquire(&name(p)?, &mechs()?).map_err(|e| {
         let (_, kdcs) = krb5_conf::describe_kdcs(plan.krb5_conf.as_deref(), p);
-        format!("Kerberos login as {p} with keytab {kt} failed: {e}; {kdcs}")
+        format!(
+            "Kerberos login as {p} with keytab {} failed: {e}; {kdcs}",
+            plan.keytab.display()
+        )
     })?;
-    let expires = SystemTime::now() + lifetime;
+    Ok(SystemTime::now() + lifetime)
+}
+
+/// Whether the realm's KDCs (per krb5.conf) accept a TCP connection.
+pub fn check_kdcs(plan: &KerberosPlan) -> Result<String, String> {
+    let (kdcs, described) = krb5_conf::describe_kdcs(plan.krb5_conf.as_deref(), &plan.principal);
+    if kdcs.is_empty() {
+        // MIT may still find KDCs in DNS; the ticket step tells.
+        return Ok(described);
+    }
+    let answering: Vec<String> = kdcs.iter().filter(|k| reachable(k)).cloned().collect();
+    if answering.is_empty() {
+        Err(format!("no KDC answers: {described}"))
+    } else {
+        Ok(format!("{described}: {} answers", answering.join(", ")))
+    }
+}
+
+fn reachable(kdc: &str) -> bool {
+    let addr = if kdc.contains(':') {
+        kdc.to_string()
+    } else {
+        format!("{kdc}:88")
+    };
+    std::net::ToSocketAddrs::to_socket_addrs(&addr)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok())
+}
+
+/// Checks the keytab, then gets the first ticket. Every error is one line naming the
+/// principal, the keytab (and where it was configured) or the KDC, and what to do.
+pub fn login(plan: &KerberosPlan, cache_dir: &Path) -> Result<Login, String> {
+    let p = &plan.principal;
+    check_keytab(plan)?;
+    let expires = acquire_ticket(plan)?;
+    let lifetime = expires
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
     tracing::info!(
         principal = %p,
         expires = %rfc3339(expires),
@@ -169,28 +213,10 @@ fn renew_loop(
 /// MIT keeps a still-valid ticket when a refresh fails, without saying why; a probe of
 /// the KDCs tells the likely cause.
 fn no_new_ticket_cause(kdcs: &[String]) -> String {
-    let mut refused = Vec::new();
-    for kdc in kdcs {
-        let addr = if kdc.contains(':') {
-            kdc.clone()
-        } else {
-            format!("{kdc}:88")
-        };
-        let reachable = std::net::ToSocketAddrs::to_socket_addrs(&addr)
-            .ok()
-            .and_then(|mut a| a.next())
-            .is_some_and(|a| {
-                std::net::TcpStream::connect_timeout(&a, Duration::from_secs(3)).is_ok()
-            });
-        if reachable {
-            return format!("the KDC at {addr} answers but issued no new ticket (see its log)");
-        }
-        refused.push(addr);
-    }
-    if refused.is_empty() {
-        "no new ticket was issued".into()
-    } else {
-        format!("no KDC answered ({})", refused.join(", "))
+    match kdcs.iter().find(|k| reachable(k)) {
+        Some(k) => format!("the KDC at {k} answers but issued no new ticket (see its log)"),
+        None if kdcs.is_empty() => "no new ticket was issued".into(),
+        None => format!("no KDC answered ({})", kdcs.join(", ")),
     }
 }
 

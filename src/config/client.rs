@@ -789,6 +789,71 @@ mod tests {
     }
 
     #[test]
+    fn scram_pkcs12_and_pem_stores_translate() {
+        let s = consumer_settings(&ClientLayers {
+            consumer: layer("consumer.", &[
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", "SCRAM-SHA-256"),
+                ("sasl.jaas.config", "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"u\" password=\"p\";"),
+                ("ssl.keystore.location", "/etc/client.p12"),
+                ("ssl.keystore.type", "PKCS12"),
+                ("ssl.keystore.password", "kspw"),
+                ("ssl.truststore.certificates", "-----BEGIN CERTIFICATE-----"),
+            ]),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.get("sasl.mechanisms"), Some("SCRAM-SHA-256"));
+        assert_eq!(
+            (s.get("sasl.username"), s.get("sasl.password")),
+            (Some("u"), Some("p"))
+        );
+        assert_eq!(s.get("ssl.keystore.location"), Some("/etc/client.p12"));
+        assert_eq!(s.get("ssl.keystore.password"), Some("kspw"));
+        assert_eq!(s.get("ssl.ca.pem"), Some("-----BEGIN CERTIFICATE-----"));
+        let s = consumer_settings(&ClientLayers {
+            consumer: layer(
+                "consumer.",
+                &[
+                    ("ssl.keystore.certificate.chain", "CERT"),
+                    ("ssl.keystore.key", "KEY"),
+                ],
+            ),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (s.get("ssl.certificate.pem"), s.get("ssl.key.pem")),
+            (Some("CERT"), Some("KEY"))
+        );
+    }
+
+    #[test]
+    fn oauth_unsecured_jwt_and_a_missing_token_endpoint() {
+        let s = consumer_settings(&ClientLayers {
+            consumer: layer("consumer.", &[
+                ("sasl.mechanism", "OAUTHBEARER"),
+                ("sasl.jaas.config", "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"alice\";"),
+            ]),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.get("enable.sasl.oauthbearer.unsecure.jwt"), Some("true"));
+        assert_eq!(s.get("sasl.oauthbearer.config"), Some("principal=alice"));
+        let e = consumer_settings(&ClientLayers {
+            consumer: layer("consumer.", &[
+                ("sasl.mechanism", "OAUTHBEARER"),
+                ("sasl.jaas.config", "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required clientId=\"c\" clientSecret=\"s3cret\";"),
+            ]),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("sasl.oauthbearer.token.endpoint.url"), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+    }
+
+    #[test]
     fn jaas_errors_name_key_and_fix_without_values() {
         let bad = |mechanism: &str, jaas: &str| {
             consumer_settings(&ClientLayers {

@@ -116,7 +116,7 @@ pub struct ConnectorConfig {
     pub class: String,
     pub factory: &'static ConnectorFactory,
     pub connector: Arc<dyn Connector>,
-    /// `tasks.max` (1): number of tasks, each with its own consumer in the group.
+    /// `tasks.max` (1): number of tasks; the connector's one consumer feeds them all.
     pub tasks_max: usize,
     pub subscription: Subscription,
     /// `key.converter` override, else the worker's.
