@@ -224,11 +224,26 @@ fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
     let Some((worker, connectors)) = files.split_first() else {
         return fail(format, "give the worker file first, then connector files");
     };
-    let loaded = match Loaded::load(worker, connectors, &SystemEnvironment) {
+    let mut loaded = match Loaded::load(worker, connectors, &SystemEnvironment) {
         Ok(l) => l,
         Err(e) => return fail(format, e),
     };
-    print!("{}", render(&loaded));
+    // The same decision `standalone` makes, shown rather than acted on.
+    let kerberos = match crate::auth::kerberos::plan(&loaded.worker, &mut loaded.connectors) {
+        Ok(plan) => plan,
+        Err(e) => return fail(format, e),
+    };
+    let mut text = render(&loaded);
+    if let Some(p) = kerberos {
+        text.push_str(&format!(
+            "Kerberos: ferry logs in as {} with keytab {} for {} (krb5.conf: {}), and renews the ticket itself.\n",
+            p.principal,
+            p.keytab.display(),
+            p.connectors.join(", "),
+            crate::auth::krb5_conf::path(p.krb5_conf.as_deref()).display()
+        ));
+    }
+    print!("{text}");
     ExitCode::SUCCESS
 }
 

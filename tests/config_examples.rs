@@ -112,6 +112,14 @@ fn validate_redacts_secrets_and_lists_translations() {
         "{text}"
     );
     assert!(
+        text.contains("Kerberos: ferry logs in as pitt-reader@KAFKA.SECURE with keytab /home/ztf_consumer/pitt-reader.user.keytab"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sasl.kerberos.min.time.before.relogin = 0"),
+        "librdkafka's kinit is off: {text}"
+    );
+    assert!(
         text.contains("[ignored]") && text.contains("plugin.path"),
         "{text}"
     );

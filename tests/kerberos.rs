@@ -107,6 +107,8 @@ struct Negative {
     setup: fn(&Path),
     /// A worker file with no security settings at all instead of the ZTF one.
     plaintext: bool,
+    /// Run ferry as an unprivileged user (root reads any file, whatever its mode).
+    unprivileged: bool,
 }
 
 impl Negative {
@@ -117,6 +119,7 @@ impl Negative {
             expect: expect.to_vec(),
             setup: |_| {},
             plaintext: false,
+            unprivileged: false,
         }
     }
 
@@ -147,16 +150,43 @@ fn refused(cluster: &SecureCluster, case: &Negative) -> String {
         cluster.ztf_worker(&dir, &replace, "")
     };
     (case.setup)(&dir);
+    if case.unprivileged {
+        use std::os::unix::fs::PermissionsExt;
+        let copy = dir.join("unreadable.keytab");
+        std::fs::copy(&cluster.client_keytab, &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o000)).unwrap();
+    }
     let connector = file_connector(&dir);
     let started = Instant::now();
+    let ferry_path = ferry_bin();
+    let mut args = vec![
+        ferry_path.to_str().unwrap(),
+        "standalone",
+        "--exit-at-end",
+        worker.to_str().unwrap(),
+        connector.to_str().unwrap(),
+    ];
+    let as_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    let program = if case.unprivileged && as_root {
+        // nobody: may read the files of this test, not the keytab (mode 0600, root's).
+        let mode = |p: &Path, m: u32| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+        };
+        mode(cluster.path(), 0o755);
+        mode(&dir, 0o777);
+        args.splice(0..0, ["--reuid=65534", "--regid=65534", "--clear-groups"]);
+        std::path::PathBuf::from("setpriv")
+    } else {
+        args.remove(0);
+        ferry_path.clone()
+    };
     let mut ferry = Ferry::spawn_with_env(
-        &ferry_bin(),
-        &[
-            "standalone",
-            "--exit-at-end",
-            worker.to_str().unwrap(),
-            connector.to_str().unwrap(),
-        ],
+        &program,
+        &args,
         &[("FERRY_BROKER_TIMEOUT", "10")],
         &dir,
         "ferry",
@@ -185,6 +215,8 @@ fn refused(cluster: &SecureCluster, case: &Negative) -> String {
         );
     }
     assert!(!log.contains("panicked"), "{log}");
+    let cache = std::env::temp_dir().join(format!("ferry-krb5-{}", ferry.child.id()));
+    assert!(!cache.exists(), "{}: left {}", case.name, cache.display());
     // Nothing committed: no offset file, or one that holds no offsets.
     let offsets = dir.join("connect.offsets");
     if offsets.exists() {
@@ -243,6 +275,17 @@ fn a_broken_kerberos_setup_gives_one_clear_line_and_commits_nothing() {
         )
         .swap(&keytab, "keyTab=\"{dir}/missing.keytab\""),
         corrupt,
+        Negative {
+            unprivileged: true,
+            ..Negative::new(
+                "unreadable-keytab",
+                &[
+                    "{dir}/unreadable.keytab: Permission denied",
+                    "sasl.jaas.config",
+                ],
+            )
+            .swap(&keytab, "keyTab=\"{dir}/unreadable.keytab\"")
+        },
         Negative::new(
             "keytab-without-the-principal",
             &["has no usable key for ferry@FERRY.TEST"],

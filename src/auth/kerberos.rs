@@ -197,9 +197,15 @@ pub fn enter_environment(plan: &KerberosPlan) -> Result<(), String> {
                 )
             })?;
     }
-    let exe = std::env::current_exe().map_err(|e| {
-        format!("cannot find this program to restart it with the Kerberos environment: {e}")
-    })?;
+    // /proc/self/exe is this very binary even if the file was replaced since it started.
+    let proc_exe = Path::new("/proc/self/exe");
+    let exe = if proc_exe.exists() {
+        proc_exe.to_path_buf()
+    } else {
+        std::env::current_exe().map_err(|e| {
+            format!("cannot find this program to restart it with the Kerberos environment: {e}")
+        })?
+    };
     let mut cmd = std::process::Command::new(exe);
     cmd.args(std::env::args_os().skip(1)).envs(&wanted);
     if let Some(arg0) = std::env::args_os().next() {

@@ -27,5 +27,9 @@ pub fn prepare(loaded: &mut Loaded) -> Result<Option<kerberos::KerberosPlan>, St
 /// Logs in for `plan` and keeps the ticket fresh until the returned value is dropped.
 #[cfg(feature = "kerberos")]
 pub fn login(plan: &kerberos::KerberosPlan) -> Result<login::Login, String> {
-    login::login(plan, &kerberos::cache_dir())
+    let dir = kerberos::cache_dir();
+    login::login(plan, &dir).inspect_err(|_| {
+        // A successful login removes it when dropped; a failed one leaves nothing either.
+        let _ = std::fs::remove_dir_all(&dir);
+    })
 }
