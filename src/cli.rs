@@ -235,13 +235,16 @@ fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
     };
     let mut text = render(&loaded);
     if let Some(p) = kerberos {
-        text.push_str(&format!(
-            "Kerberos: ferry logs in as {} with keytab {} for {} (krb5.conf: {}), and renews the ticket itself.\n",
+        let line = format!(
+            "\nKerberos: ferry logs in as {} with keytab {} for {} (krb5.conf: {}), and renews the ticket itself.\n",
             p.principal,
             p.keytab.display(),
             p.connectors.join(", "),
             crate::auth::krb5_conf::path(p.krb5_conf.as_deref()).display()
-        ));
+        );
+        // Before the closing OK line.
+        let at = text.rfind("\nOK: ").unwrap_or(text.len());
+        text.insert_str(at, &line);
     }
     print!("{text}");
     ExitCode::SUCCESS
