@@ -13,14 +13,6 @@ fn expected(partitions: i32, per: usize) -> BTreeSet<String> {
     (0..partitions).flat_map(|p| numbered(p, per)).collect()
 }
 
-fn delivered(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn brokers_down_and_up_mid_run_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -51,7 +43,7 @@ fn brokers_down_and_up_mid_run_lose_nothing() {
     );
     let mut ferry = Ferry::standalone(dir.path(), &worker, &[&connector]);
     assert!(
-        wait_until(Duration::from_secs(60), || delivered(&out).len() >= 3000),
+        wait_until(Duration::from_secs(60), || lines_of(&out).len() >= 3000),
         "{}",
         ferry.log()
     );
@@ -72,7 +64,7 @@ fn brokers_down_and_up_mid_run_lose_nothing() {
     broker.command("up 1").unwrap();
 
     let want = expected(6, 800);
-    let complete = || delivered(&out).into_iter().collect::<BTreeSet<_>>() == want;
+    let complete = || lines_of(&out).into_iter().collect::<BTreeSet<_>>() == want;
     assert!(
         wait_until(Duration::from_secs(90), complete),
         "records missing after the brokers came back:\n{}",
@@ -121,7 +113,7 @@ fn injected_request_errors_delay_but_never_lose_or_skip_commits() {
     );
     let mut ferry = Ferry::standalone(dir.path(), &worker, &[&connector]);
     let want = expected(3, 1000);
-    let complete = || delivered(&out).into_iter().collect::<BTreeSet<_>>() == want;
+    let complete = || lines_of(&out).into_iter().collect::<BTreeSet<_>>() == want;
     assert!(
         wait_until(Duration::from_secs(60), complete),
         "{}",
@@ -145,7 +137,7 @@ fn injected_request_errors_delay_but_never_lose_or_skip_commits() {
         ferry.log()
     );
     assert_eq!(
-        delivered(&out).len(),
+        lines_of(&out).len(),
         3000,
         "no duplicates either: nothing was redelivered"
     );

@@ -25,14 +25,6 @@ fn file_connector(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn lines_in(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
-}
-
 #[test]
 fn the_ztf_worker_file_logs_in_with_its_keytab_and_delivers_every_record() {
     let test = "kerberos::the_ztf_worker_file_logs_in_with_its_keytab_and_delivers_every_record";
@@ -66,7 +58,7 @@ fn the_ztf_worker_file_logs_in_with_its_keytab_and_delivers_every_record() {
     let log = ferry.log();
     assert!(status.success(), "ferry failed:\n{log}");
 
-    let mut got = lines_in(&dir.join("out.txt"));
+    let mut got = lines_of(&dir.join("out.txt"));
     got.sort();
     sent.sort();
     assert_eq!(got, sent, "every record, once");
@@ -228,7 +220,7 @@ fn refused(cluster: &SecureCluster, case: &Negative) -> String {
         );
     }
     assert!(
-        lines_in(&dir.join("out.txt")).is_empty(),
+        lines_of(&dir.join("out.txt")).is_empty(),
         "{}: records delivered",
         case.name
     );
@@ -373,7 +365,7 @@ fn renewal_keeps_two_minute_tickets_fresh_through_a_six_minute_run() {
     // Everything sent must arrive before ferry is stopped.
     let out = dir.join("out.txt");
     let all_in = wait_until(Duration::from_secs(60), || {
-        let got: std::collections::BTreeSet<String> = lines_in(&out).into_iter().collect();
+        let got: std::collections::BTreeSet<String> = lines_of(&out).into_iter().collect();
         sent.iter().all(|l| got.contains(l))
     });
     ferry.signal("TERM");

@@ -3,7 +3,7 @@
 //! broker, which the brokers advertise so clients never go around it. kcat, with its own
 //! librdkafka and MIT's `kinit`, is the independent GSSAPI client.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use ferry_mock_broker::kdc::{self, Kdc};
 
 use super::emulator::skip;
-use super::{Broker, kcat, mock_broker_bin, wait_child};
+use super::{Broker, kcat, mock_broker_bin};
 
 pub const REALM: &str = "FERRY.TEST";
 /// The client principal ferry and kcat log in as.
@@ -193,24 +193,12 @@ impl SecureCluster {
 
     /// Produces one message per line to a partition, through the front, with kcat.
     pub fn produce(&self, partition: i32, lines: &[String]) {
-        let mut child = self
-            .kcat()
-            .args(["-P", "-t", "alerts", "-p", &partition.to_string(), "-q"])
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start kcat");
-        {
-            let mut stdin = child.stdin.take().expect("kcat stdin");
-            for l in lines {
-                writeln!(stdin, "{l}").expect("write to kcat");
-            }
+        if let Err(how) = super::feed_kcat(self.kcat(), "alerts", partition, lines) {
+            panic!(
+                "kcat (GSSAPI) produce failed ({how}); front: {:?}",
+                self.events()
+            );
         }
-        let status = wait_child(&mut child, Duration::from_secs(60));
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "kcat (GSSAPI) produce failed; front: {:?}",
-            self.events()
-        );
     }
 
     /// The ZTF worker file's shape (DESIGN.md): the security block at the top level and

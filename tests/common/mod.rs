@@ -149,17 +149,22 @@ impl Drop for Broker {
 
 /// Produces one message per line to a partition with kcat.
 pub fn produce_lines(bootstrap: &str, topic: &str, partition: i32, lines: &[String]) {
-    let mut child = kcat()
-        .args([
-            "-P",
-            "-b",
-            bootstrap,
-            "-t",
-            topic,
-            "-p",
-            &partition.to_string(),
-            "-q",
-        ])
+    let mut cmd = kcat();
+    cmd.args(["-b", bootstrap]);
+    feed_kcat(cmd, topic, partition, lines)
+        .unwrap_or_else(|status| panic!("kcat produce failed: {status}"));
+}
+
+/// Runs a prepared kcat command as a producer of one message per line to a partition;
+/// `Err` says how it ended if it did not succeed within a minute.
+pub fn feed_kcat(
+    mut cmd: Command,
+    topic: &str,
+    partition: i32,
+    lines: &[String],
+) -> Result<(), String> {
+    let mut child = cmd
+        .args(["-P", "-t", topic, "-p", &partition.to_string(), "-q"])
         .stdin(Stdio::piped())
         .spawn()
         .expect("start kcat");
@@ -169,8 +174,20 @@ pub fn produce_lines(bootstrap: &str, topic: &str, partition: i32, lines: &[Stri
             writeln!(stdin, "{l}").expect("write to kcat");
         }
     }
-    let status = wait_child(&mut child, Duration::from_secs(60));
-    assert!(status.is_some_and(|s| s.success()), "kcat produce failed");
+    match wait_child(&mut child, Duration::from_secs(60)) {
+        Some(s) if s.success() => Ok(()),
+        Some(s) => Err(s.to_string()),
+        None => Err("no exit within 60 s (killed)".into()),
+    }
+}
+
+/// The lines of a file; none if it does not exist (yet).
+pub fn lines_of(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Produces each file as one message (kcat's file mode) to a partition.
