@@ -246,7 +246,8 @@ fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
         let at = text.rfind("\nOK: ").unwrap_or(text.len());
         text.insert_str(at, &line);
     }
-    print!("{text}");
+    // `ferry validate … | head` closes the pipe early; that is not an error, nor a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     ExitCode::SUCCESS
 }
 
@@ -326,13 +327,15 @@ pub fn render(loaded: &Loaded) -> String {
 
 #[cfg(feature = "quickstart")]
 fn quickstart(records: usize, dir: &std::path::Path, format: LogFormat) -> ExitCode {
+    use std::io::Write as _;
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(format, format!("cannot start the async runtime: {e}")),
     };
     match rt.block_on(crate::quickstart::run(records, dir)) {
         Ok(r) => {
-            println!(
+            let _ = writeln!(
+                std::io::stdout(),
                 "ferry quickstart: {} records produced to an embedded Kafka cluster and written by the directory sink as {} files under {} ({{topic}}/{{partition}}/{{offset}}); offsets committed to {}; {:.2} s.",
                 r.produced,
                 r.files,
