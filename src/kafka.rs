@@ -366,6 +366,7 @@ mod tests {
                 })
                 .collect::<BTreeMap<_, _>>(),
             notes: vec![],
+            kerberos_debug: false,
         }
     }
 

@@ -34,6 +34,8 @@ pub struct KerberosPlan {
     pub service: String,
     /// The connectors that use this login.
     pub connectors: Vec<String>,
+    /// `debug=true` in the JAAS entry: MIT's trace goes to standard error.
+    pub debug: bool,
 }
 
 /// librdkafka's switch for its own `kinit` refresh; 0 turns it off.
@@ -115,10 +117,12 @@ pub fn plan_clients<'a>(
                     krb5_conf: worker.krb5_conf.as_ref().map(|(p, _)| p.clone()),
                     service,
                     connectors: vec![name.to_string()],
+                    debug: s.kerberos_debug,
                 });
             }
             Some(p) if p.principal == principal && p.keytab == Path::new(&keytab) => {
                 p.connectors.push(name.to_string());
+                p.debug |= s.kerberos_debug;
             }
             Some(p) => {
                 return Err(ConfigFileError::Key {
@@ -156,6 +160,10 @@ pub fn environment(plan: &KerberosPlan, cache_dir: &Path) -> BTreeMap<&'static s
     );
     if let Some(conf) = &plan.krb5_conf {
         env.insert("KRB5_CONFIG", absolute(conf).display().to_string());
+    }
+    if plan.debug {
+        // Java's Krb5LoginModule debug=true prints its steps; MIT's trace is the twin.
+        env.insert("KRB5_TRACE", "/dev/stderr".to_string());
     }
     env
 }
@@ -269,6 +277,22 @@ mod tests {
         assert_eq!(env["KRB5CCNAME"], "FILE:/run/x/krb5cc");
         assert_eq!(env["KRB5_CLIENT_KTNAME"], "FILE:/etc/ferry/reader.keytab");
         assert_eq!(env["KRB5_CONFIG"], "/etc/ferry/krb5.conf");
+    }
+
+    #[test]
+    fn jaas_debug_turns_on_mit_tracing() {
+        let (w, mut cs) = load(ZTF_WORKER, &[&connector("a", "")]);
+        let plan_without = plan(&w, &mut cs).unwrap().unwrap();
+        assert!(!environment(&plan_without, Path::new("/x")).contains_key("KRB5_TRACE"));
+        let worker =
+            ZTF_WORKER.replace("useTicketCache=false;", "useTicketCache=false debug=true;");
+        let (w, mut cs) = load(&worker, &[&connector("a", "")]);
+        let p = plan(&w, &mut cs).unwrap().unwrap();
+        assert!(p.debug);
+        assert_eq!(
+            environment(&p, Path::new("/x"))["KRB5_TRACE"],
+            "/dev/stderr"
+        );
     }
 
     #[test]

@@ -115,6 +115,9 @@ impl From<&Sourced> for ClientProp {
 pub struct ClientSettings {
     pub props: BTreeMap<String, ClientProp>,
     pub notes: Vec<Note>,
+    /// The Kerberos JAAS entry says `debug=true`: ferry's keytab login turns on MIT's
+    /// trace (`KRB5_TRACE`), as Java's login module prints its debug lines.
+    pub kerberos_debug: bool,
 }
 
 impl ClientSettings {
@@ -519,6 +522,7 @@ fn jaas_settings(
                     option("keyTab", "the keytab file holding the principal's key")?,
                 );
             }
+            out.kerberos_debug = jaas.flag_option("debug", false);
             if let Some(service) = jaas.options.get("serviceName") {
                 match merged.get("sasl.kerberos.service.name") {
                     Some(explicit) if explicit.value.trim() != service => {
