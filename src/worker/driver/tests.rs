@@ -121,7 +121,7 @@ async fn shutdown(h: &Harness) -> Option<Offsets> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn commits_one_past_the_last_delivered_record() {
-    let h = start(Script::default(), Duration::from_secs(3600));
+    let mut h = start(Script::default(), Duration::from_secs(3600));
     h.tx.send(Command::Assigned(vec![tp(0), tp(1)]))
         .await
         .unwrap();
@@ -132,6 +132,12 @@ async fn commits_one_past_the_last_delivered_record() {
     let offsets = shutdown(&h).await.unwrap();
     assert_eq!(offsets, Offsets::from([(tp(0), 5), (tp(1), 12)]));
     assert_eq!(h.store.get("c", "t", 0), Some(5));
+    // The reply comes before the sink is closed and stopped (the consumer need not wait
+    // for that to commit); the driver's end is when the task is Stopped.
+    tokio::time::timeout(Duration::from_secs(5), &mut h.driver)
+        .await
+        .expect("the driver ends after Shutdown")
+        .unwrap();
     assert_eq!(h.status.state(), TaskState::Stopped);
     assert!(h.script.lock().unwrap().stopped);
 }
