@@ -11,6 +11,8 @@
 //! separately as launch → first record.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -172,17 +174,7 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
         "{tasks}-{}",
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let worker = dir.join(format!("worker-{id}.properties"));
-    std::fs::write(
-        &worker,
-        format!(
-            "bootstrap.servers={bootstrap}\nkey.converter=org.apache.kafka.connect.converters.ByteArrayConverter\nvalue.converter=org.apache.kafka.connect.converters.ByteArrayConverter\noffset.storage.file.filename={}\n{}",
-            dir.join(format!("offsets-{id}")).display(),
-            // Extra worker lines for experiments, e.g. "consumer.fetch.max.bytes=52428800".
-            std::env::var("FERRY_BENCH_WORKER_EXTRA").unwrap_or_default().replace(';', "\n")
-        ),
-    )
-    .unwrap();
+    let worker = common::worker_file(dir, bootstrap, &id.to_string());
     let connector = dir.join(format!("null-{id}.properties"));
     std::fs::write(
         &connector,

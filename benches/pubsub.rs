@@ -12,6 +12,8 @@
 //! delivery to the sink to its final commit, which follows the last acknowledgement.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -203,17 +205,7 @@ fn run_ferry(
     dir: &Path,
     id: usize,
 ) -> Run {
-    let worker = dir.join(format!("worker-{id}.properties"));
-    std::fs::write(
-        &worker,
-        format!(
-            "bootstrap.servers={bootstrap}\nkey.converter=org.apache.kafka.connect.converters.ByteArrayConverter\nvalue.converter=org.apache.kafka.connect.converters.ByteArrayConverter\noffset.storage.file.filename={}\n{}",
-            dir.join(format!("offsets-{id}")).display(),
-            // Extra worker lines for experiments, e.g. "consumer.fetch.max.bytes=4194304".
-            std::env::var("FERRY_BENCH_WORKER_EXTRA").unwrap_or_default().replace(';', "\n")
-        ),
-    )
-    .unwrap();
+    let worker = common::worker_file(dir, bootstrap, &id.to_string());
     let connector = dir.join(format!("pubsub-{id}.properties"));
     std::fs::write(
         &connector,
@@ -339,32 +331,23 @@ fn main() {
     eprintln!("  warm-up: {:.0} alerts/s", warm.per_sec());
     let mut samples: Vec<Vec<Run>> = Vec::new();
     for round in 0..repeats {
-        let runs = vec![
+        let mut runs = vec![
             measured(|| run_bare(&emulator, count, None)),
             measured(|| run_bare(&emulator, count, Some(&broker.bootstrap()))),
-            measured(|| {
-                run_ferry(
-                    &broker.bootstrap(),
-                    &emulator,
-                    KAFKA_TOPIC,
-                    count,
-                    1,
-                    dir.path(),
-                    round * 2,
-                )
-            }),
-            measured(|| {
-                run_ferry(
-                    &broker.bootstrap(),
-                    &emulator,
-                    KAFKA_TOPIC,
-                    count,
-                    10,
-                    dir.path(),
-                    round * 2 + 1,
-                )
-            }),
         ];
+        for (i, tasks) in [1, 10].into_iter().enumerate() {
+            runs.push(measured(|| {
+                run_ferry(
+                    &broker.bootstrap(),
+                    &emulator,
+                    KAFKA_TOPIC,
+                    count,
+                    tasks,
+                    dir.path(),
+                    round * 2 + i,
+                )
+            }));
+        }
         for r in &runs {
             eprintln!(
                 "  round {round}: {:<60} {:>8.0} alerts/s, CPU {:.2} s, peak {:.1} MB, machine {:.0} % busy",
