@@ -13,6 +13,8 @@ pub fn factories() -> Vec<&'static ConnectorFactory> {
         &ferry_connector_null::FACTORY,
         #[cfg(feature = "connector-pubsub")]
         &ferry_connector_pubsub::FACTORY,
+        #[cfg(feature = "connector-bigquery")]
+        &ferry_connector_bigquery::FACTORY,
     ]
 }
 

@@ -134,12 +134,12 @@ const CASES: &[Case] = &[
     },
     Case {
         name: "unsupported converter",
-        worker: "value.converter=org.apache.kafka.connect.json.JsonConverter\n",
+        worker: "value.converter=io.confluent.connect.protobuf.ProtobufConverter\n",
         connector: OK_CONNECTOR,
         offsets: None,
         offsets_is_dir: false,
         expect: &[
-            "{dir}/worker.properties:2: value.converter: `org.apache.kafka.connect.json.JsonConverter` is not supported yet",
+            "{dir}/worker.properties:2: value.converter: `io.confluent.connect.protobuf.ProtobufConverter` is not supported yet",
         ],
     },
     Case {

@@ -377,6 +377,27 @@ mod tests {
     }
 
     #[test]
+    fn converter_overrides_replace_the_workers() {
+        let c = load(
+            &worker(W),
+            "name=n\nconnector.class=null\ntopics=t\nvalue.converter=AvroContainerConverter\nkey.converter=JsonConverter\nkey.converter.schemas.enable=false\n",
+        )
+        .unwrap();
+        assert_eq!(c.value_converter, Converter::AvroContainer);
+        assert!(matches!(c.key_converter, Converter::Json(j) if !j.schemas_enable));
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        let err = load(
+            &worker(W),
+            "name=n\nconnector.class=null\ntopics=t\nvalue.converter=io.confluent.connect.avro.AvroConverter\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("sink.properties:4: value.converter: `io.confluent.connect.avro.AvroConverter` (Avro with a schema registry) is not supported yet"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn group_id_precedence() {
         let w = worker(&format!("{W}consumer.group.id=pittgoogle-rubin\n"));
         let c = load(&w, "name=n\nconnector.class=null\ntopics=t\n").unwrap();

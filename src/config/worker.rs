@@ -350,6 +350,24 @@ mod tests {
     }
 
     #[test]
+    fn structured_converters_and_their_settings_load() {
+        let w = load("bootstrap.servers=b\nkey.converter=org.apache.kafka.connect.json.JsonConverter\nkey.converter.schemas.enable=false\nvalue.converter=ferry.converters.AvroContainerConverter\n").unwrap();
+        assert_eq!(
+            w.key_converter,
+            Converter::Json(crate::convert::JsonSettings {
+                schemas_enable: false,
+                ..Default::default()
+            })
+        );
+        assert_eq!(w.value_converter, Converter::AvroContainer);
+        assert!(
+            w.notes.iter().all(|n| !n.key.starts_with("key.converter")),
+            "{:?}",
+            w.notes
+        );
+    }
+
+    #[test]
     fn errors_name_file_line_and_key() {
         let err = load("key.converter=ByteArrayConverter\n").unwrap_err();
         assert!(
@@ -363,10 +381,18 @@ mod tests {
             "worker.properties:2: offset.flush.interval.ms: `soon` is not a number of milliseconds"
         );
         let err = load(
-            "bootstrap.servers=b\nvalue.converter=org.apache.kafka.connect.json.JsonConverter\n",
+            "bootstrap.servers=b\nvalue.converter=io.confluent.connect.protobuf.ProtobufConverter\n",
         )
         .unwrap_err();
-        assert!(err.to_string().starts_with("worker.properties:2: value.converter: `org.apache.kafka.connect.json.JsonConverter` is not supported yet"), "{err}");
+        assert!(err.to_string().starts_with("worker.properties:2: value.converter: `io.confluent.connect.protobuf.ProtobufConverter` is not supported yet; ferry's converters: "), "{err}");
+        let err = load(
+            "bootstrap.servers=b\nvalue.converter=JsonConverter\nvalue.converter.schemas.enable=maybe\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "worker.properties:2: value.converter: JsonConverter schemas.enable `maybe` is not true or false"
+        );
     }
 
     #[test]

@@ -3,16 +3,19 @@
 //! talks to it through a bounded channel, which is the backpressure between Kafka and the
 //! sink.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use ferry_connector_api::{Offsets, SinkRecord, SinkTask, TaskError, TopicPartition};
+use ferry_connector_api::{
+    ErrantRecordReporter, Offsets, RecordError, SinkRecord, SinkTask, TaskError, TopicPartition,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::status::{TaskState, TaskStatus};
+use crate::convert::Decoder;
 use crate::offsets::FileOffsetStore;
 
 /// Messages from the consumer thread.
@@ -50,10 +53,31 @@ pub(crate) struct Driver {
     /// Raised when this task fails, so the consumer pauses the task's partitions.
     pub(crate) failed: Arc<std::sync::atomic::AtomicBool>,
     pub(crate) assigned: BTreeSet<TopicPartition>,
-    /// Per partition, one past the last offset the sink accepted in `put`.
+    /// Decodes keys and values of structured converters before `put`.
+    pub(crate) decoder: Decoder,
+    /// Where records that do not decode go (`errors.tolerance`); the task's own reporter.
+    pub(crate) errant: Arc<dyn ErrantRecordReporter>,
+    /// Per partition, one past the last offset the sink accepted in `put` or the runtime
+    /// skipped (a record that did not decode, under `errors.tolerance=all`).
     pub(crate) consumed: Offsets,
+    /// Per partition, one past the last offset the sink accepted in `put`.
+    pub(crate) given: Offsets,
+    /// Per partition, records the runtime skipped after the last one the sink was given.
+    pub(crate) skipped_tail: BTreeMap<TopicPartition, SkippedTail>,
     /// Last offsets recorded, to skip commits that would change nothing.
     pub(crate) committed: Offsets,
+}
+
+/// Records skipped by the runtime at the end of what a partition has delivered so far. A
+/// sink that tracks acknowledgements itself (a [`Watermark`](ferry_connector_api::Watermark))
+/// never saw them, so its safe offset stops before them; once it has acknowledged
+/// everything it was given, they are safe too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SkippedTail {
+    /// One past the last record the sink was given, if it was given any since assignment.
+    after_given: Option<i64>,
+    /// One past the last skipped record.
+    end: i64,
 }
 
 impl std::fmt::Debug for Driver {
@@ -131,6 +155,8 @@ impl Driver {
                 for tp in &partitions {
                     self.assigned.remove(tp);
                     self.consumed.remove(tp);
+                    self.given.remove(tp);
+                    self.skipped_tail.remove(tp);
                     self.committed.remove(tp);
                 }
                 Ok(false)
@@ -147,8 +173,9 @@ impl Driver {
         }
     }
 
-    /// Hands a batch to the sink, retrying retriable errors with backoff until it is
-    /// accepted or the task is cancelled (then the batch counts as not consumed).
+    /// Decodes a batch, then hands it to the sink, retrying retriable errors with backoff
+    /// until it is accepted or the task is cancelled (then the batch counts as not
+    /// consumed, records skipped while decoding included).
     async fn deliver(&mut self, mut batch: Vec<SinkRecord>) -> Result<(), TaskError> {
         // Records of partitions revoked while they were queued belong to the new owner.
         // Batches come in runs of one partition, so decide once per run.
@@ -164,8 +191,9 @@ impl Driver {
         if batch.is_empty() {
             return Ok(());
         }
+        let (skipped, fatal) = self.decode(&mut batch);
         let mut delay = Duration::from_millis(100);
-        loop {
+        while !batch.is_empty() {
             match self.task.put(&batch).await {
                 Ok(()) => break,
                 Err(e) if e.is_retriable() => {
@@ -194,11 +222,83 @@ impl Driver {
                 .get(i + 1)
                 .is_none_or(|next| !same_partition(&r.topic, r.partition, next));
             if run_ends {
-                self.consumed.insert(r.topic_partition(), r.offset + 1);
+                let tp = r.topic_partition();
+                self.consumed.insert(tp.clone(), r.offset + 1);
+                self.given.insert(tp.clone(), r.offset + 1);
+                self.skipped_tail.remove(&tp);
+            }
+        }
+        for (tp, offset) in skipped {
+            let end = offset + 1;
+            let consumed = self.consumed.entry(tp.clone()).or_insert(end);
+            *consumed = (*consumed).max(end);
+            let after_given = self.given.get(&tp).copied();
+            if after_given.is_none_or(|g| offset >= g) {
+                self.skipped_tail
+                    .entry(tp)
+                    .and_modify(|t| t.end = t.end.max(end))
+                    .or_insert(SkippedTail { after_given, end });
             }
         }
         self.status.add_delivered(batch.len() as u64, bytes);
-        Ok(())
+        fatal.map_or(Ok(()), Err)
+    }
+
+    /// Decodes the batch's keys and values in place. A record that does not decode goes to
+    /// the errant reporter: under `errors.tolerance=all` it leaves the batch and its
+    /// partition and offset are returned; else the batch is cut before it and the
+    /// reporter's error is returned beside, to fail the task once the records before it
+    /// are delivered.
+    fn decode(
+        &mut self,
+        batch: &mut Vec<SinkRecord>,
+    ) -> (Vec<(TopicPartition, i64)>, Option<TaskError>) {
+        if !self.decoder.is_active() {
+            return (Vec::new(), None);
+        }
+        let (decoder, errant) = (&mut self.decoder, &self.errant);
+        // Decoding a batch of alerts takes milliseconds: off the async workers' hands.
+        tokio::task::block_in_place(|| {
+            let mut skipped = Vec::new();
+            let mut fatal = None;
+            batch.retain_mut(|r| {
+                if fatal.is_some() {
+                    // The task fails at this record: nothing from it on is given.
+                    return false;
+                }
+                let Err(e) = decoder.decode(r) else {
+                    return true;
+                };
+                match errant.report(r, &RecordError::new(e.to_string())) {
+                    Ok(()) => {
+                        skipped.push((r.topic_partition(), r.offset));
+                        false
+                    }
+                    Err(e) => {
+                        fatal = Some(e);
+                        false
+                    }
+                }
+            });
+            (skipped, fatal)
+        })
+    }
+
+    /// The sink's safe offsets, extended over records the runtime skipped after everything
+    /// the sink was given (see [`SkippedTail`]).
+    fn extend_over_skipped(&self, mut safe: Offsets) -> Offsets {
+        for (tp, tail) in &self.skipped_tail {
+            let sink_done = match (safe.get(tp), tail.after_given) {
+                (Some(s), Some(given)) => *s >= given,
+                // The sink was given nothing of this partition since it was assigned.
+                (_, None) => true,
+                (None, Some(_)) => false,
+            };
+            if sink_done {
+                safe.insert(tp.clone(), tail.end);
+            }
+        }
+        safe
     }
 
     /// Asks the sink what is safe to commit and records it in the file store. Returns the
@@ -211,7 +311,7 @@ impl Driver {
         )
         .await
         {
-            Ok(Ok(safe)) => safe,
+            Ok(Ok(safe)) => self.extend_over_skipped(safe),
             Ok(Err(e)) if e.is_retriable() => {
                 tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), ?reason, "Flush failed; offsets not committed this time.");
                 return Ok(None);

@@ -8,7 +8,9 @@
 //! and of Kafka Connect's `open`/`put`/`pre_commit`/`close` contract.
 //!
 //! Per connector: one consumer thread (`poll.rs`, `consumer.rs`), one sink driver per task
-//! on the async runtime (`driver.rs`), a bounded channel between them.
+//! on the async runtime (`driver.rs`), a bounded channel between them. The consumer thread
+//! only copies bytes; structured converters (Avro, JSON) decode in each task's driver, so
+//! that decoding runs on as many threads as there are busy tasks.
 
 mod consumer;
 mod driver;
@@ -28,6 +30,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConnectorConfig, WorkerConfig};
+use crate::convert::Decoder;
 use crate::kafka;
 use crate::offsets::FileOffsetStore;
 use status::{ConsumerStatus, TaskState, TaskStatus};
@@ -143,7 +146,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         let task = match connector.connector.create_task(TaskContext {
             connector: name.clone(),
             task_id: id,
-            errant,
+            errant: errant.clone(),
         }) {
             Ok(t) => t,
             Err(e) => {
@@ -168,7 +171,11 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
             cancel: cancel.clone(),
             failed: task_failed.clone(),
             assigned: Default::default(),
+            decoder: Decoder::new(connector.key_converter, connector.value_converter),
+            errant,
             consumed: Default::default(),
+            given: Default::default(),
+            skipped_tail: Default::default(),
             committed: Default::default(),
         };
         handle.drivers.push(env.rt.spawn(driver.run(cmd_rx)));

@@ -1,7 +1,8 @@
-//! The poll loop of a connector's consumer: reads records, converts them, routes each to
-//! the task that owns its partition, and hands batches over. Also discovers topics for
-//! `topics.regex`, reports the end of the data for `--exit-at-end`, and pauses the
-//! partitions of failed tasks.
+//! The poll loop of a connector's consumer: reads records, converts them (bytes or text
+//! only: structured converters decode in each task's driver, not in this one thread),
+//! routes each to the task that owns its partition, and hands batches over. Also discovers
+//! topics for `topics.regex`, reports the end of the data for `--exit-at-end`, and pauses
+//! the partitions of failed tasks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

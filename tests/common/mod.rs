@@ -3,6 +3,7 @@
 //! Every wait is bounded; every process is stopped by PID by the test that started it.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
+pub mod bigquery;
 pub mod emulator;
 pub mod kerberos;
 

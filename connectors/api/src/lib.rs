@@ -10,10 +10,13 @@
 //! * [`Connector`]: validated configuration that creates `tasks.max` tasks.
 //! * [`ConnectorProps`]: the connector's keys, *taken* one by one so that leftovers can be
 //!   reported by name.
+//! * [`data`]: Kafka Connect's data model (schema + data) that structured converters
+//!   produce and sinks map to their destination.
 //! * [`Watermark`]: the contiguous per-partition acknowledgement tracker that sinks with
 //!   out-of-order acknowledgements use to answer `pre_commit`.
 
 mod connector;
+pub mod data;
 mod error;
 mod props;
 mod record;

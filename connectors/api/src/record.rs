@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::data::Structured;
+
 /// A topic and partition; cheap to clone (the topic name is shared).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicPartition {
@@ -37,31 +39,43 @@ impl fmt::Debug for TopicPartition {
 pub type Offsets = BTreeMap<TopicPartition, i64>;
 
 /// A key or value after the converter ran.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Value {
     /// `ByteArrayConverter`: the record's bytes, unchanged.
     Bytes(Bytes),
     /// `StringConverter`: the bytes decoded as UTF-8.
     String(String),
+    /// A structured converter's schema and data (Avro, JSON), with the bytes it read.
+    Structured(Arc<Structured>),
 }
 
 impl Value {
-    /// The value's bytes as they would be written out: raw bytes, or the UTF-8 encoding of a
-    /// string.
+    /// The value's bytes as they would be written out: raw bytes, the UTF-8 encoding of a
+    /// string, or the bytes a structured value was decoded from.
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Value::Bytes(b) => b,
             Value::String(s) => s.as_bytes(),
+            Value::Structured(s) => &s.raw,
         }
     }
 
-    /// The bytes as a shared buffer: a reference-counted clone for raw bytes, a copy of a
-    /// string's UTF-8.
+    /// The bytes as a shared buffer: a reference-counted clone for raw bytes and structured
+    /// values, a copy of a string's UTF-8.
     pub fn to_bytes(&self) -> Bytes {
         match self {
             Value::Bytes(b) => b.clone(),
             Value::String(s) => Bytes::copy_from_slice(s.as_bytes()),
+            Value::Structured(s) => s.raw.clone(),
+        }
+    }
+
+    /// The structured converter's result, if a structured converter made this value.
+    pub fn structured(&self) -> Option<&Structured> {
+        match self {
+            Value::Structured(s) => Some(s),
+            _ => None,
         }
     }
 
@@ -80,6 +94,7 @@ impl fmt::Debug for Value {
         match self {
             Value::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
             Value::String(s) => write!(f, "String({} bytes)", s.len()),
+            Value::Structured(s) => fmt::Debug::fmt(s, f),
         }
     }
 }

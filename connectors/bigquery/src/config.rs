@@ -3,7 +3,6 @@
 //! `ferry.bigquery.*` keys for the mode and the endpoints.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -19,31 +18,10 @@ pub enum Mode {
     Decoded,
 }
 
-/// Where Google credentials come from (`keySource`, with `keyfile`).
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// `keySource=FILE`: `keyfile` is the path of a JSON key.
-    File(PathBuf),
-    /// `keySource=JSON`: `keyfile` is the JSON key itself.
-    Json(String),
-    /// `keySource=APPLICATION_DEFAULT`, or `FILE` without a `keyfile`: Application
-    /// Default Credentials.
-    ApplicationDefault,
-    /// `ferry.bigquery.emulator=true`: none at all.
-    None,
-}
-
-impl fmt::Debug for Credentials {
-    // The JSON holds a private key.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credentials::File(p) => write!(f, "File({})", p.display()),
-            Credentials::Json(_) => f.write_str("Json([redacted])"),
-            Credentials::ApplicationDefault => f.write_str("ApplicationDefault"),
-            Credentials::None => f.write_str("None"),
-        }
-    }
-}
+/// Where Google credentials come from: `keyfile` with `keySource` (`FILE` → a path,
+/// `JSON` → the key itself, `APPLICATION_DEFAULT`), or none for the emulator
+/// (`ferry.bigquery.emulator=true`).
+pub use ferry_gcp_auth::KeySource as Credentials;
 
 /// `timePartitioningType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,9 +80,8 @@ pub struct BigQueryConfig {
     pub partition_decorator: bool,
     /// `convertDoubleSpecialValues` (false).
     pub convert_double_special_values: bool,
-    /// `useStorageWriteApi`: ferry writes with the Storage Write API unless this is
-    /// `false`, which selects `tabledata.insertAll` (the connector's default is false;
-    /// ferry prefers the API BigQuery recommends — see the README).
+    /// `useStorageWriteApi` (false, as in the connector). ferry writes with
+    /// `tabledata.insertAll` either way for now; `true` is noted at start-up.
     pub storage_write_api: bool,
     /// `ferry.bigquery.mode` (`decoded`).
     pub mode: Mode,
@@ -179,7 +156,7 @@ impl BigQueryConfig {
             .map(|s| s.trim().to_ascii_uppercase())
             .unwrap_or_else(|| "FILE".into());
         let credentials = match (emulator, source.as_str(), keyfile) {
-            (true, _, _) => Credentials::None,
+            (true, _, _) => Credentials::Anonymous,
             (false, "FILE", Some(path)) => Credentials::File(PathBuf::from(path.trim())),
             (false, "FILE", None) | (false, "APPLICATION_DEFAULT", None) => {
                 Credentials::ApplicationDefault
@@ -318,7 +295,7 @@ impl BigQueryConfig {
             message_time_partitioning: flag(props, "bigQueryMessageTimePartitioning", false)?,
             partition_decorator: flag(props, "bigQueryPartitionDecorator", true)?,
             convert_double_special_values: flag(props, "convertDoubleSpecialValues", false)?,
-            storage_write_api: flag(props, "useStorageWriteApi", true)?,
+            storage_write_api: flag(props, "useStorageWriteApi", false)?,
             mode,
             rest_endpoint: props
                 .take("ferry.bigquery.endpoint")
@@ -426,7 +403,7 @@ mod tests {
     fn defaults_are_the_connectors() {
         let c = config(&[("project", "p"), ("defaultDataset", "ztf")]).unwrap();
         assert_eq!(c.credentials, Credentials::ApplicationDefault);
-        assert!(c.auto_create_tables && c.partition_decorator && c.storage_write_api);
+        assert!(c.auto_create_tables && c.partition_decorator && !c.storage_write_api);
         assert!(!c.sanitize_topics && !c.allow_new_fields && !c.all_fields_nullable);
         assert_eq!((c.retries, c.retry_wait), (0, Duration::from_millis(1000)));
         assert_eq!(c.partitioning, Partitioning::Day);
@@ -469,7 +446,7 @@ mod tests {
             ("keyfile", "/k"),
         ])
         .unwrap();
-        assert_eq!(c.credentials, Credentials::None);
+        assert_eq!(c.credentials, Credentials::Anonymous);
     }
 
     #[test]

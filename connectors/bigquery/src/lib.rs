@@ -1,9 +1,117 @@
-//! The BigQuery sink, in progress (issue 5). Done so far: [`config`], the connector's keys
-//! with the Kafka Connect BigQuery sink's defaults; [`schema`], the mapping from an Avro
-//! schema (as ZTF's container files carry) to a BigQuery table schema; and [`rows`], Avro
-//! values to BigQuery's JSON rows. The sink is not registered as a connector until it
-//! writes rows.
+//! BigQuery sink, key for key compatible with the Kafka Connect BigQuery sink
+//! (`com.wepay.kafka.connect.bigquery.BigQuerySinkConnector`), with two row shapes:
+//!
+//! * `decoded` (the connector's behaviour): one column per field of the record value as a
+//!   structured converter decoded it — for ZTF, `ferry.converters.AvroContainerConverter`
+//!   reads the schema each alert carries, so the table needs no schema written by hand;
+//! * `raw`: the record's bytes and Kafka metadata, whatever the bytes are.
+//!
+//! Rows go in with `tabledata.insertAll`, `insertId = topic-partition-offset`; `put`
+//! returns once BigQuery acknowledged them.
 
 pub mod config;
+pub mod raw;
+pub mod rest;
 pub mod rows;
 pub mod schema;
+mod task;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferry_connector_api::{
+    ConfigError, Connector, ConnectorFactory, ConnectorProps, SinkTask, TaskContext, TaskError,
+    async_trait,
+};
+
+pub use config::{BigQueryConfig, Credentials, Mode};
+
+/// Registry entry: the connector's class name and its aliases.
+pub const FACTORY: ConnectorFactory = ConnectorFactory {
+    name: "bigquery",
+    class_names: &[
+        "com.wepay.kafka.connect.bigquery.BigQuerySinkConnector",
+        "BigQuerySinkConnector",
+        "bigquery",
+    ],
+    create,
+};
+
+/// How long the start-up check waits for a token and the dataset lookup.
+const PREFLIGHT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn create(props: &mut ConnectorProps) -> Result<Box<dyn Connector>, ConfigError> {
+    let config = BigQueryConfig::from_props(props)?;
+    Ok(Box::new(BigQueryConnector {
+        config: Arc::new(config),
+        rest: Arc::default(),
+        tables: task::Tables::default(),
+    }))
+}
+
+#[derive(Debug)]
+struct BigQueryConnector {
+    config: Arc<BigQueryConfig>,
+    /// Built by the start-up check (it needs credentials), shared by the tasks.
+    rest: Arc<std::sync::OnceLock<rest::Rest>>,
+    tables: task::Tables,
+}
+
+impl BigQueryConnector {
+    fn rest(&self) -> Result<rest::Rest, TaskError> {
+        if let Some(r) = self.rest.get() {
+            return Ok(r.clone());
+        }
+        let creds = ferry_gcp_auth::load(
+            &self.config.credentials,
+            ferry_gcp_auth::KeyNames {
+                file: "keyfile",
+                json: "keyfile (keySource=JSON)",
+            },
+        )
+        .map_err(TaskError::fatal)?;
+        let r = rest::Rest::new(&self.config, creds).map_err(TaskError::fatal)?;
+        Ok(self.rest.get_or_init(|| r).clone())
+    }
+}
+
+#[async_trait]
+impl Connector for BigQueryConnector {
+    async fn preflight(&self) -> Result<(), TaskError> {
+        if self.config.storage_write_api {
+            tracing::warn!(
+                "useStorageWriteApi=true: ferry's BigQuery sink writes with tabledata.insertAll (insertId = topic-partition-offset); the Storage Write API is not built yet."
+            );
+        }
+        tracing::info!(
+            project = %self.config.project,
+            dataset = %self.config.dataset,
+            endpoint = %self.config.rest_endpoint,
+            mode = ?self.config.mode,
+            "Checking the BigQuery dataset and credentials."
+        );
+        let rest = self.rest()?;
+        match tokio::time::timeout(PREFLIGHT_TIMEOUT, rest.check_dataset()).await {
+            Err(_) => Err(TaskError::fatal(format!(
+                "BigQuery at {} did not answer within {} s (ferry.bigquery.endpoint, network, or the credentials' token server)",
+                self.config.rest_endpoint,
+                PREFLIGHT_TIMEOUT.as_secs()
+            ))),
+            Ok(Err(rest::CallError::NotFound(_))) => Err(TaskError::fatal(format!(
+                "dataset {}.{} does not exist (defaultDataset); create it with `bq mk {}:{}` — ferry creates tables, not datasets",
+                self.config.project, self.config.dataset, self.config.project, self.config.dataset
+            ))),
+            Ok(Err(e)) => Err(TaskError::fatal(e.to_string())),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError> {
+        Ok(Box::new(task::BigQuerySinkTask::new(
+            self.config.clone(),
+            self.rest()?,
+            self.tables.clone(),
+            ctx,
+        )))
+    }
+}

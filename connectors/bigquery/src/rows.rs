@@ -1,102 +1,159 @@
-//! Avro values → BigQuery rows as JSON (the `tabledata.insertAll` and Storage Write JSON
-//! encodings), following [`crate::schema`]'s column mapping.
+//! Structured data → BigQuery rows as JSON (the `tabledata.insertAll` encoding), following
+//! [`crate::schema`]'s column mapping.
 //!
 //! INT64 goes as a decimal string (JSON numbers lose precision past 2^53), BYTES as
 //! base64, FLOAT64's non-finite values as `"NaN"`, `"Infinity"`, `"-Infinity"`,
 //! timestamps and dates as strings (the API and the emulator refuse numeric timestamps),
-//! a map as `[{key, value}]`.
+//! a map as `[{key, value}]`, a null array as `[]`.
 
-use apache_avro::types::Value;
 use base64::Engine;
+use ferry_connector_api::data::{Data, Schema, SchemaKind};
 use serde_json::{Map, Value as Json, json};
 
-/// Why a value has no row (a schema the mapping refused would fail first; this is for
-/// values that do not fit their own schema, which a corrupt record can cause).
+/// Why data has no row: it does not follow its own schema (a converter bug or a corrupt
+/// record), or holds a value BigQuery cannot take.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Avro value at {path}: {reason}")]
+#[error("value at {path}: {reason}")]
 pub struct RowError {
     pub path: String,
     pub reason: String,
 }
 
-/// One row from a record value.
-pub fn row(value: &Value) -> Result<Map<String, Json>, RowError> {
-    match value {
-        Value::Record(fields) => record(fields, ""),
-        other => Err(RowError {
-            path: "(top level)".into(),
-            reason: format!("a row needs a record, not {}", variant(other)),
-        }),
+fn err(path: &str, reason: impl Into<String>) -> RowError {
+    RowError {
+        path: if path.is_empty() {
+            "(top level)".into()
+        } else {
+            path.to_string()
+        },
+        reason: reason.into(),
     }
 }
 
-fn record(fields: &[(String, Value)], prefix: &str) -> Result<Map<String, Json>, RowError> {
-    let mut out = Map::with_capacity(fields.len());
-    for (name, v) in fields {
-        out.insert(name.clone(), json_of(v, &format!("{prefix}{name}"))?);
+/// One row from a struct and its schema.
+pub fn row(schema: &Schema, data: &Data) -> Result<Map<String, Json>, RowError> {
+    match (&schema.kind, data) {
+        (SchemaKind::Struct(fields), Data::Struct(values)) if fields.len() == values.len() => {
+            let mut out = Map::with_capacity(fields.len());
+            for (f, v) in fields.iter().zip(values) {
+                out.insert(f.name.clone(), json_of(&f.schema, v, &f.name)?);
+            }
+            Ok(out)
+        }
+        (SchemaKind::Struct(_), _) => Err(err("", "the data does not follow its struct schema")),
+        _ => Err(err("", "a row needs a struct (an Avro record)")),
     }
-    Ok(out)
 }
 
-fn json_of(v: &Value, path: &str) -> Result<Json, RowError> {
-    let b64 = |b: &[u8]| Json::String(base64::engine::general_purpose::STANDARD.encode(b));
-    Ok(match v {
-        Value::Null => Json::Null,
-        Value::Boolean(b) => Json::Bool(*b),
-        Value::Int(i) => json!(i),
-        Value::Long(l) => Json::String(l.to_string()),
-        Value::Float(f) => float(f64::from(*f)),
-        Value::Double(d) => float(*d),
-        Value::Bytes(b) | Value::Fixed(_, b) => b64(b),
-        Value::String(s) | Value::Enum(_, s) => Json::String(s.clone()),
-        Value::Uuid(u) => Json::String(u.to_string()),
-        Value::Union(_, inner) => json_of(inner, path)?,
-        Value::Array(items) => Json::Array(
+/// A row from schemaless data (JsonConverter with `schemas.enable=false`): an object's
+/// entries become columns by name; the table must already have them.
+pub fn schemaless_row(data: &Data) -> Result<Map<String, Json>, RowError> {
+    match data {
+        Data::Map(entries) => {
+            let mut out = Map::with_capacity(entries.len());
+            for (k, v) in entries {
+                let Data::String(name) = k else {
+                    return Err(err("", "a schemaless row needs string keys"));
+                };
+                out.insert(name.clone(), schemaless(v, name)?);
+            }
+            Ok(out)
+        }
+        _ => Err(err("", "a schemaless row needs a JSON object")),
+    }
+}
+
+fn b64(b: &[u8]) -> Json {
+    Json::String(base64::engine::general_purpose::STANDARD.encode(b))
+}
+
+/// `data` as JSON, following `schema`.
+pub fn json_of(schema: &Schema, data: &Data, path: &str) -> Result<Json, RowError> {
+    let mismatch = || err(path, format!("{data:?} does not follow {:?}", schema.kind));
+    Ok(match (&schema.kind, data) {
+        (SchemaKind::Array(_), Data::Null) => Json::Array(Vec::new()),
+        (_, Data::Null) if schema.optional => Json::Null,
+        (_, Data::Null) => return Err(err(path, "null in a required field")),
+        (SchemaKind::Boolean, Data::Boolean(b)) => Json::Bool(*b),
+        (SchemaKind::Int8, Data::Int8(i)) => json!(i),
+        (SchemaKind::Int16, Data::Int16(i)) => json!(i),
+        (SchemaKind::Int32, Data::Int32(i)) => json!(i),
+        (SchemaKind::Int64, Data::Int64(i)) => Json::String(i.to_string()),
+        (SchemaKind::Float32, Data::Float32(f)) => float(f64::from(*f)),
+        (SchemaKind::Float64, Data::Float64(f)) => float(*f),
+        (SchemaKind::String, Data::String(s)) => Json::String(s.clone()),
+        (SchemaKind::Bytes, Data::Bytes(b)) => b64(b),
+        (SchemaKind::Timestamp(_), Data::Timestamp(us)) => Json::String(timestamp(*us, path)?),
+        (SchemaKind::Date, Data::Date(days)) => Json::String(date(*days, path)?),
+        (SchemaKind::Time(_), Data::Time(us)) => Json::String(time_of_day(*us)),
+        (SchemaKind::Decimal { scale, .. }, Data::Decimal(unscaled)) => {
+            Json::String(decimal(unscaled, *scale, path)?)
+        }
+        (SchemaKind::Struct(fields), Data::Struct(values)) if fields.len() == values.len() => {
+            let mut out = Map::with_capacity(fields.len());
+            for (f, v) in fields.iter().zip(values) {
+                out.insert(
+                    f.name.clone(),
+                    json_of(&f.schema, v, &format!("{path}.{}", f.name))?,
+                );
+            }
+            Json::Object(out)
+        }
+        (SchemaKind::Array(items), Data::Array(values)) => Json::Array(
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let p = format!("{path}[{i}]");
+                    if matches!(v, Data::Null) {
+                        // BigQuery arrays hold no NULL element.
+                        return Err(err(
+                            &p,
+                            "a null array element; BigQuery arrays cannot hold NULL",
+                        ));
+                    }
+                    json_of(items, v, &p)
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        (SchemaKind::Map { key, value }, Data::Map(entries)) => Json::Array(
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, (k, v))| {
+                    let p = format!("{path}[{i}]");
+                    Ok(json!({"key": json_of(key, k, &p)?, "value": json_of(value, v, &p)?}))
+                })
+                .collect::<Result<_, RowError>>()?,
+        ),
+        _ => return Err(mismatch()),
+    })
+}
+
+fn schemaless(data: &Data, path: &str) -> Result<Json, RowError> {
+    Ok(match data {
+        Data::Null => Json::Null,
+        Data::Boolean(b) => Json::Bool(*b),
+        Data::Int8(i) => json!(i),
+        Data::Int16(i) => json!(i),
+        Data::Int32(i) => json!(i),
+        Data::Int64(i) => Json::String(i.to_string()),
+        Data::Float32(f) => float(f64::from(*f)),
+        Data::Float64(f) => float(*f),
+        Data::String(s) => Json::String(s.clone()),
+        Data::Bytes(b) | Data::Decimal(b) => b64(b),
+        Data::Timestamp(us) => Json::String(timestamp(*us, path)?),
+        Data::Date(d) => Json::String(date(*d, path)?),
+        Data::Time(us) => Json::String(time_of_day(*us)),
+        Data::Array(items) => Json::Array(
             items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| json_of(item, &format!("{path}[{i}]")))
+                .map(|(i, v)| schemaless(v, &format!("{path}[{i}]")))
                 .collect::<Result<_, _>>()?,
         ),
-        Value::Map(m) => {
-            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            Json::Array(
-                entries
-                    .into_iter()
-                    .map(|(k, v)| {
-                        Ok(json!({"key": k, "value": json_of(v, &format!("{path}.{k}"))?}))
-                    })
-                    .collect::<Result<_, RowError>>()?,
-            )
-        }
-        Value::Record(fields) => Json::Object(record(fields, &format!("{path}."))?),
-        Value::Date(days) => Json::String(date(*days, path)?),
-        Value::TimeMillis(ms) => Json::String(time_of_day(i64::from(*ms) * 1000)),
-        Value::TimeMicros(us) => Json::String(time_of_day(*us)),
-        Value::TimestampMillis(ms) | Value::LocalTimestampMillis(ms) => {
-            Json::String(timestamp(ms.saturating_mul(1000), path)?)
-        }
-        Value::TimestampMicros(us) | Value::LocalTimestampMicros(us) => {
-            Json::String(timestamp(*us, path)?)
-        }
-        Value::TimestampNanos(ns) | Value::LocalTimestampNanos(ns) => {
-            Json::String(timestamp(ns.div_euclid(1000), path)?)
-        }
-        Value::Decimal(_) => {
-            // Its digits need the schema's scale, which a value does not carry.
-            return Err(RowError {
-                path: path.to_string(),
-                reason: "Avro decimal values are not loaded yet".into(),
-            });
-        }
-        Value::BigDecimal(b) => Json::String(b.to_string()),
-        Value::Duration(_) => {
-            return Err(RowError {
-                path: path.to_string(),
-                reason: "Avro durations have no BigQuery type".into(),
-            });
-        }
+        Data::Map(_) => Json::Object(schemaless_row(data).map_err(|e| err(path, e.reason))?),
+        Data::Struct(_) => return Err(err(path, "a struct without its schema")),
     })
 }
 
@@ -111,20 +168,20 @@ fn float(f: f64) -> Json {
 }
 
 /// `YYYY-MM-DD HH:MM:SS.ffffff UTC` from microseconds since the epoch.
-fn timestamp(micros: i64, path: &str) -> Result<String, RowError> {
-    let ts = jiff::Timestamp::from_microsecond(micros).map_err(|e| RowError {
-        path: path.to_string(),
-        reason: format!("timestamp {micros} µs out of range: {e}"),
-    })?;
+pub fn timestamp(micros: i64, path: &str) -> Result<String, RowError> {
+    let ts = jiff::Timestamp::from_microsecond(micros)
+        .map_err(|e| err(path, format!("timestamp {micros} µs out of range: {e}")))?;
     Ok(ts.strftime("%Y-%m-%d %H:%M:%S%.6f UTC").to_string())
 }
 
 fn date(days: i32, path: &str) -> Result<String, RowError> {
     let d = jiff::civil::date(1970, 1, 1)
         .checked_add(jiff::Span::new().days(i64::from(days)))
-        .map_err(|e| RowError {
-            path: path.to_string(),
-            reason: format!("date {days} days from 1970 out of range: {e}"),
+        .map_err(|e| {
+            err(
+                path,
+                format!("date {days} days from 1970 out of range: {e}"),
+            )
         })?;
     Ok(d.to_string())
 }
@@ -140,53 +197,104 @@ fn time_of_day(micros: i64) -> String {
     )
 }
 
-fn variant(v: &Value) -> &'static str {
-    match v {
-        Value::Record(_) => "record",
-        Value::Array(_) => "array",
-        Value::Map(_) => "map",
-        Value::Union(..) => "union",
-        _ => "a scalar",
+/// The decimal string of a two's-complement big-endian unscaled value.
+fn decimal(unscaled: &[u8], scale: u32, path: &str) -> Result<String, RowError> {
+    if unscaled.len() > 16 {
+        return Err(err(
+            path,
+            format!(
+                "a decimal of {} bytes; ferry loads decimals up to 128 bits",
+                unscaled.len()
+            ),
+        ));
     }
+    let negative = unscaled.first().is_some_and(|b| b & 0x80 != 0);
+    let mut buf = [if negative { 0xff } else { 0 }; 16];
+    buf[16 - unscaled.len()..].copy_from_slice(unscaled);
+    let v = i128::from_be_bytes(buf);
+    let digits = v.unsigned_abs().to_string();
+    let scale = scale as usize;
+    let sign = if v < 0 { "-" } else { "" };
+    if scale == 0 {
+        return Ok(format!("{sign}{digits}"));
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    Ok(format!("{sign}{int}.{frac}"))
 }
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use ferry_connector_api::data::{Field, TimeUnit};
+
     use super::*;
+
+    fn f(name: &str, schema: Schema) -> Field {
+        Field {
+            name: name.into(),
+            schema,
+            doc: None,
+        }
+    }
+
+    fn s(kind: SchemaKind) -> Schema {
+        Schema::new(kind)
+    }
 
     #[test]
     fn scalars_records_arrays_and_maps() {
-        let v = Value::Record(vec![
-            ("candid".into(), Value::Long(1_704_217_901_015_015_001)),
-            ("fid".into(), Value::Int(2)),
-            ("magpsf".into(), Value::Float(18.5)),
-            ("rb".into(), Value::Union(0, Box::new(Value::Null))),
-            ("drb".into(), Value::Double(f64::NAN)),
-            ("stamp".into(), Value::Bytes(vec![0x1f, 0x8b, 0])),
-            (
-                "prv".into(),
-                Value::Union(
-                    1,
-                    Box::new(Value::Array(vec![Value::Record(vec![(
-                        "jd".into(),
-                        Value::Double(2459458.5),
-                    )])])),
-                ),
+        let schema = s(SchemaKind::Struct(vec![
+            f("candid", s(SchemaKind::Int64)),
+            f("fid", s(SchemaKind::Int32)),
+            f("magpsf", s(SchemaKind::Float32)),
+            f("rb", s(SchemaKind::Float32).optional()),
+            f("drb", s(SchemaKind::Float64)),
+            f("stamp", s(SchemaKind::Bytes)),
+            f(
+                "prv",
+                s(SchemaKind::Array(Box::new(s(SchemaKind::Struct(vec![f(
+                    "jd",
+                    s(SchemaKind::Float64),
+                )])))))
+                .optional(),
             ),
-            (
-                "tags".into(),
-                Value::Map(
-                    [
-                        ("b".to_string(), Value::Int(2)),
-                        ("a".to_string(), Value::Int(1)),
-                    ]
-                    .into(),
-                ),
+            f(
+                "none",
+                s(SchemaKind::Array(Box::new(s(SchemaKind::Int32)))).optional(),
             ),
-            ("ts".into(), Value::TimestampMicros(1_630_454_400_123_456)),
-            ("day".into(), Value::Date(18_871)),
+            f(
+                "tags",
+                s(SchemaKind::Map {
+                    key: Box::new(s(SchemaKind::String)),
+                    value: Box::new(s(SchemaKind::Int32)),
+                }),
+            ),
+            f("ts", s(SchemaKind::Timestamp(TimeUnit::Micros))),
+            f("day", s(SchemaKind::Date)),
+            f(
+                "price",
+                s(SchemaKind::Decimal {
+                    precision: 9,
+                    scale: 2,
+                }),
+            ),
+        ]));
+        let data = Data::Struct(vec![
+            Data::Int64(1_704_217_901_015_015_001),
+            Data::Int32(2),
+            Data::Float32(18.5),
+            Data::Null,
+            Data::Float64(f64::NAN),
+            Data::Bytes(Bytes::from_static(&[0x1f, 0x8b, 0])),
+            Data::Array(vec![Data::Struct(vec![Data::Float64(2459458.5)])]),
+            Data::Null,
+            Data::Map(vec![(Data::String("a".into()), Data::Int32(1))]),
+            Data::Timestamp(1_630_454_400_123_456),
+            Data::Date(18_871),
+            Data::Decimal(Bytes::from_static(&[0xfe, 0x0c])), // -500 → -5.00
         ]);
-        let r = Json::Object(row(&v).unwrap());
+        let r = Json::Object(row(&schema, &data).unwrap());
         assert_eq!(r["candid"], "1704217901015015001");
         assert_eq!(r["fid"], 2);
         assert_eq!(r["magpsf"], 18.5);
@@ -194,21 +302,43 @@ mod tests {
         assert_eq!(r["drb"], "NaN");
         assert_eq!(r["stamp"], "H4sA");
         assert_eq!(r["prv"], json!([{"jd": 2459458.5}]));
-        assert_eq!(
-            r["tags"],
-            json!([{"key": "a", "value": 1}, {"key": "b", "value": 2}])
-        );
+        assert_eq!(r["none"], json!([]));
+        assert_eq!(r["tags"], json!([{"key": "a", "value": 1}]));
         assert_eq!(r["ts"], "2021-09-01 00:00:00.123456 UTC");
         assert_eq!(r["day"], "2021-09-01");
+        assert_eq!(r["price"], "-5.00");
     }
 
     #[test]
-    fn a_non_record_is_no_row() {
-        assert!(
-            row(&Value::Int(1))
-                .unwrap_err()
-                .to_string()
-                .contains("needs a record")
-        );
+    fn data_that_breaks_its_schema_is_named_by_path() {
+        let schema = s(SchemaKind::Struct(vec![f(
+            "c",
+            s(SchemaKind::Struct(vec![f("jd", s(SchemaKind::Float64))])),
+        )]));
+        let e = row(&schema, &Data::Struct(vec![Data::Struct(vec![Data::Null])])).unwrap_err();
+        assert_eq!(e.path, "c.jd");
+        assert_eq!(e.reason, "null in a required field");
+        let e = row(&schema, &Data::Int32(1)).unwrap_err();
+        assert_eq!(e.path, "(top level)");
+        assert!(row(&s(SchemaKind::Int32), &Data::Int32(1)).is_err());
+    }
+
+    #[test]
+    fn decimals_keep_their_digits() {
+        assert_eq!(decimal(&[0x30, 0x39], 2, "p").unwrap(), "123.45");
+        assert_eq!(decimal(&[0x05], 3, "p").unwrap(), "0.005");
+        assert_eq!(decimal(&[0xff], 0, "p").unwrap(), "-1");
+        assert!(decimal(&[1; 17], 0, "p").is_err());
+    }
+
+    #[test]
+    fn schemaless_objects_become_rows() {
+        let data = Data::Map(vec![
+            (Data::String("id".into()), Data::Int64(7)),
+            (Data::String("name".into()), Data::String("x".into())),
+        ]);
+        let r = schemaless_row(&data).unwrap();
+        assert_eq!(Json::Object(r), json!({"id": "7", "name": "x"}));
+        assert!(schemaless_row(&Data::Int32(1)).is_err());
     }
 }

@@ -1,57 +1,95 @@
-//! Avro schema → BigQuery table schema, so an alert stream whose messages carry their own
-//! schema (ZTF's Avro container files) loads without a schema written by hand.
+//! A record's schema (Kafka Connect's data model, as a structured converter made it) →
+//! BigQuery table columns, so an alert stream whose messages carry their own schema
+//! (ZTF's Avro container files) loads without a schema written by hand.
 //!
-//! | Avro | BigQuery |
+//! | Connect (Avro) | BigQuery |
 //! |---|---|
 //! | `boolean` | `BOOLEAN` |
-//! | `int`, `long` | `INTEGER` |
-//! | `float`, `double` | `FLOAT` |
-//! | `string`, `enum`, `uuid` | `STRING` |
-//! | `bytes`, `fixed` | `BYTES` |
-//! | `decimal` | `BIGNUMERIC` |
-//! | `date` | `DATE` |
-//! | `time-millis`, `time-micros` | `TIME` |
-//! | `timestamp-*`, `local-timestamp-*` | `TIMESTAMP` |
-//! | `record` | `RECORD` with its fields |
+//! | `int8`…`int64` (`int`, `long`) | `INTEGER` |
+//! | `float32`, `float64` | `FLOAT` |
+//! | `string` (`enum`, `uuid`) | `STRING` |
+//! | `bytes` (`fixed`) | `BYTES` |
+//! | `Decimal` | `NUMERIC` (precision ≤ 38, scale ≤ 9), else `BIGNUMERIC` |
+//! | `Date` | `DATE` |
+//! | `Time` | `TIME` |
+//! | `Timestamp` | `TIMESTAMP` |
+//! | `struct` (`record`) | `RECORD` with its fields |
 //! | `array<T>` | `T` in mode `REPEATED` |
-//! | `map<T>` | `REPEATED RECORD {key STRING, value T}` |
-//! | `["null", T]`, `[T, "null"]` | `T` in mode `NULLABLE` (a null array is an empty one) |
+//! | `map<K, V>` | `REPEATED RECORD {key K, value V}` |
+//! | optional (`["null", T]`) | `NULLABLE` (a null array loads as an empty one) |
 //!
-//! A field that is not a union with `null` is `REQUIRED`, as in the Kafka Connect
-//! BigQuery connector. What BigQuery cannot hold is an error naming the field path:
-//! unions of two or more non-null types, arrays of arrays, recursive records.
+//! A field that is not optional is `REQUIRED`, as in the Kafka Connect BigQuery
+//! connector, unless `allBQFieldsNullable=true`. What BigQuery cannot hold is an error
+//! naming the field path: an array of arrays.
 
-use apache_avro::Schema;
-use apache_avro::schema::{Name, RecordSchema, UnionSchema};
-use serde::Serialize;
+use ferry_connector_api::data::{Schema, SchemaKind};
+use serde::{Deserialize, Serialize};
 
 /// One column, as BigQuery's REST API spells a `TableFieldSchema`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Field {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: Kind,
+    #[serde(default = "nullable")]
     pub mode: Mode,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<Field>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+fn nullable() -> Mode {
+    Mode::Nullable
+}
+
+impl Field {
+    /// A column of `kind` in `mode` with no sub-fields.
+    pub fn leaf(name: &str, kind: Kind, mode: Mode) -> Self {
+        Self {
+            name: name.to_string(),
+            kind,
+            mode,
+            fields: Vec::new(),
+            description: None,
+        }
+    }
+
+    /// A `RECORD` column.
+    pub fn record(name: &str, mode: Mode, fields: Vec<Field>) -> Self {
+        Self {
+            fields,
+            ..Self::leaf(name, Kind::Record, mode)
+        }
+    }
+}
+
+/// BigQuery's column types. The table API answers with the legacy names (`INTEGER`,
+/// `FLOAT`, `BOOLEAN`, `RECORD`); the standard SQL aliases are read as the same types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Kind {
+    #[serde(alias = "BOOL")]
     Boolean,
+    #[serde(alias = "INT64")]
     Integer,
+    #[serde(alias = "FLOAT64")]
     Float,
     String,
     Bytes,
+    Numeric,
     Bignumeric,
     Date,
     Time,
+    Datetime,
     Timestamp,
+    Json,
+    Geography,
+    #[serde(alias = "STRUCT")]
     Record,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Mode {
     Nullable,
@@ -59,240 +97,208 @@ pub enum Mode {
     Repeated,
 }
 
-/// Why an Avro schema has no BigQuery table.
+/// Why a schema has no BigQuery table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("Avro field {path}: {reason}")]
+#[error("field {path}: {reason}")]
 pub struct SchemaError {
-    /// Dotted path from the top record, e.g. `candidate.magpsf`.
+    /// Dotted path from the top, e.g. `candidate.magpsf`.
     pub path: String,
     pub reason: String,
 }
 
-/// The columns of a table for records of `schema` (a record schema).
-pub fn table_fields(schema: &Schema) -> Result<Vec<Field>, SchemaError> {
-    let mut names = Names::default();
-    match schema {
-        Schema::Record(r) => record_fields(r, "", &mut names),
+/// The columns for records of `schema` (a struct). `all_nullable` is
+/// `allBQFieldsNullable`: no column is `REQUIRED`.
+pub fn table_fields(schema: &Schema, all_nullable: bool) -> Result<Vec<Field>, SchemaError> {
+    match &schema.kind {
+        SchemaKind::Struct(fields) => fields
+            .iter()
+            .map(|f| {
+                let mut c = column(&f.name, &f.schema, &f.name, all_nullable)?;
+                c.description = f.doc.clone();
+                Ok(c)
+            })
+            .collect(),
         other => Err(SchemaError {
             path: "(top level)".into(),
-            reason: format!("a table needs a record schema, not {}", kind_name(other)),
+            reason: format!(
+                "a table needs a struct (an Avro record), not {}",
+                kind_name(other)
+            ),
         }),
     }
 }
 
-/// Named types seen so far (Avro refers to a record by name after its first definition).
-#[derive(Default)]
-struct Names {
-    defined: Vec<(Name, RecordSchema)>,
-    open: Vec<Name>,
-}
-
-fn record_fields(
-    r: &RecordSchema,
-    prefix: &str,
-    names: &mut Names,
-) -> Result<Vec<Field>, SchemaError> {
-    if names.open.contains(&r.name) {
-        return Err(SchemaError {
-            path: prefix.trim_end_matches('.').to_string(),
-            reason: format!(
-                "record {} contains itself; BigQuery has no recursive types",
-                r.name
-            ),
-        });
-    }
-    if !names.defined.iter().any(|(n, _)| n == &r.name) {
-        names.defined.push((r.name.clone(), r.clone()));
-    }
-    names.open.push(r.name.clone());
-    let out = r
-        .fields
-        .iter()
-        .map(|f| field(&f.name, &f.schema, &format!("{prefix}{}", f.name), names))
-        .collect();
-    names.open.pop();
-    out
-}
-
-fn field(name: &str, schema: &Schema, path: &str, names: &mut Names) -> Result<Field, SchemaError> {
-    let err = |reason: String| SchemaError {
-        path: path.to_string(),
-        reason,
-    };
-    let (schema, mode) = match schema {
-        Schema::Union(u) => (non_null(u).map_err(err)?, Mode::Nullable),
-        s => (s, Mode::Required),
-    };
-    let mut f = column(name, schema, path, names)?;
-    if f.mode == Mode::Repeated {
-        // BigQuery has no NULLABLE REPEATED; a null array loads as an empty one.
-        return Ok(f);
-    }
-    f.mode = mode;
-    Ok(f)
-}
-
-/// The single non-null branch of a union with null.
-fn non_null(u: &UnionSchema) -> Result<&Schema, String> {
-    let others: Vec<&Schema> = u
-        .variants()
-        .iter()
-        .filter(|s| !matches!(s, Schema::Null))
-        .collect();
-    match others.as_slice() {
-        [one] => Ok(one),
-        [] => Err("a union of only null has no BigQuery type".into()),
-        many => Err(format!(
-            "a union of {} types ({}); BigQuery columns hold one type, so only [\"null\", T] unions map",
-            many.len(),
-            many.iter()
-                .map(|s| kind_name(s))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
-}
-
-fn column(
+/// One column for a value of `schema`.
+pub fn column(
     name: &str,
     schema: &Schema,
     path: &str,
-    names: &mut Names,
+    all_nullable: bool,
 ) -> Result<Field, SchemaError> {
-    let leaf = |kind| Field {
-        name: name.to_string(),
-        kind,
-        mode: Mode::Required,
-        fields: Vec::new(),
+    let mode = if schema.optional || all_nullable {
+        Mode::Nullable
+    } else {
+        Mode::Required
     };
-    Ok(match schema {
-        Schema::Boolean => leaf(Kind::Boolean),
-        Schema::Int | Schema::Long => leaf(Kind::Integer),
-        Schema::Float | Schema::Double => leaf(Kind::Float),
-        Schema::String | Schema::Enum(_) | Schema::Uuid(_) => leaf(Kind::String),
-        Schema::Bytes | Schema::Fixed(_) | Schema::Duration(_) => leaf(Kind::Bytes),
-        Schema::Decimal(_) | Schema::BigDecimal => leaf(Kind::Bignumeric),
-        Schema::Date => leaf(Kind::Date),
-        Schema::TimeMillis | Schema::TimeMicros => leaf(Kind::Time),
-        Schema::TimestampMillis
-        | Schema::TimestampMicros
-        | Schema::TimestampNanos
-        | Schema::LocalTimestampMillis
-        | Schema::LocalTimestampMicros
-        | Schema::LocalTimestampNanos => leaf(Kind::Timestamp),
-        Schema::Record(r) => Field {
-            fields: record_fields(r, &format!("{path}."), names)?,
-            ..leaf(Kind::Record)
-        },
-        Schema::Ref { name: n } => {
-            let r = names
-                .defined
-                .iter()
-                .find(|(d, _)| d == n)
-                .map(|(_, r)| r.clone())
-                .ok_or_else(|| SchemaError {
-                    path: path.to_string(),
-                    reason: format!("refers to {n}, which is not defined before it"),
-                })?;
-            Field {
-                fields: record_fields(&r, &format!("{path}."), names)?,
-                ..leaf(Kind::Record)
-            }
+    let leaf = |kind| Field::leaf(name, kind, mode);
+    Ok(match &schema.kind {
+        SchemaKind::Boolean => leaf(Kind::Boolean),
+        SchemaKind::Int8 | SchemaKind::Int16 | SchemaKind::Int32 | SchemaKind::Int64 => {
+            leaf(Kind::Integer)
         }
-        Schema::Array(a) => {
-            let items = match a.items.as_ref() {
-                Schema::Union(u) => non_null(u).map_err(|reason| SchemaError {
-                    path: path.to_string(),
-                    reason: format!("array items: {reason}"),
-                })?,
-                s => s,
-            };
-            if matches!(items, Schema::Array(_)) {
+        SchemaKind::Float32 | SchemaKind::Float64 => leaf(Kind::Float),
+        SchemaKind::String => leaf(Kind::String),
+        SchemaKind::Bytes => leaf(Kind::Bytes),
+        SchemaKind::Decimal { precision, scale } if *precision <= 38 && *scale <= 9 => {
+            leaf(Kind::Numeric)
+        }
+        SchemaKind::Decimal { .. } => leaf(Kind::Bignumeric),
+        SchemaKind::Date => leaf(Kind::Date),
+        SchemaKind::Time(_) => leaf(Kind::Time),
+        SchemaKind::Timestamp(_) => leaf(Kind::Timestamp),
+        SchemaKind::Struct(fields) => Field::record(
+            name,
+            mode,
+            fields
+                .iter()
+                .map(|f| {
+                    let mut c = column(
+                        &f.name,
+                        &f.schema,
+                        &format!("{path}.{}", f.name),
+                        all_nullable,
+                    )?;
+                    c.description = f.doc.clone();
+                    Ok(c)
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        SchemaKind::Array(items) => {
+            if matches!(items.kind, SchemaKind::Array(_)) {
                 return Err(SchemaError {
                     path: path.to_string(),
                     reason: "an array of arrays; BigQuery has no nested REPEATED without a RECORD between".into(),
                 });
             }
+            // BigQuery has no NULLABLE REPEATED; a null array loads as an empty one.
             Field {
                 mode: Mode::Repeated,
-                ..column(name, items, path, names)?
+                ..column(name, items, path, all_nullable)?
             }
         }
-        Schema::Map(m) => Field {
-            mode: Mode::Repeated,
-            fields: vec![
-                Field {
-                    name: "key".into(),
-                    kind: Kind::String,
-                    mode: Mode::Required,
-                    fields: Vec::new(),
-                },
-                field("value", &m.types, &format!("{path}.value"), names)?,
+        SchemaKind::Map { key, value } => Field::record(
+            name,
+            Mode::Repeated,
+            vec![
+                column("key", key, &format!("{path}.key"), all_nullable)?,
+                column("value", value, &format!("{path}.value"), all_nullable)?,
             ],
-            ..leaf(Kind::Record)
-        },
-        Schema::Union(u) => {
-            // A union inside an array item or map value: same rule, nullable.
-            let inner = non_null(u).map_err(|reason| SchemaError {
-                path: path.to_string(),
-                reason,
-            })?;
-            Field {
-                mode: Mode::Nullable,
-                ..column(name, inner, path, names)?
-            }
-        }
-        Schema::Null => {
-            return Err(SchemaError {
-                path: path.to_string(),
-                reason: "a field that is always null has no BigQuery type".into(),
-            });
-        }
+        ),
     })
 }
 
-fn kind_name(s: &Schema) -> String {
-    match s {
-        Schema::Record(r) => format!("record {}", r.name),
-        Schema::Ref { name } => format!("record {name}"),
-        other => format!("{:?}", apache_avro::schema::SchemaKind::from(other)).to_lowercase(),
+fn kind_name(k: &SchemaKind) -> String {
+    match k {
+        SchemaKind::Struct(_) => "a struct".into(),
+        SchemaKind::Array(_) => "an array".into(),
+        SchemaKind::Map { .. } => "a map".into(),
+        other => format!("{other:?}").to_lowercase(),
     }
+}
+
+/// Columns of `wanted` that `table` lacks, as dotted paths (nested records included).
+pub fn missing_columns(table: &[Field], wanted: &[Field]) -> Vec<String> {
+    let mut out = Vec::new();
+    missing_into(table, wanted, "", &mut out);
+    out
+}
+
+fn missing_into(table: &[Field], wanted: &[Field], prefix: &str, out: &mut Vec<String>) {
+    for w in wanted {
+        match table.iter().find(|t| t.name.eq_ignore_ascii_case(&w.name)) {
+            None => out.push(format!("{prefix}{}", w.name)),
+            Some(t) if t.kind == Kind::Record && w.kind == Kind::Record => {
+                missing_into(&t.fields, &w.fields, &format!("{prefix}{}.", w.name), out);
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// `table` with the columns of `wanted` it lacks added, as `NULLABLE` (BigQuery adds no
+/// `REQUIRED` column to a table with rows), for `allowNewBigQueryFields=true`.
+pub fn with_new_columns(table: &[Field], wanted: &[Field]) -> Vec<Field> {
+    let mut out = table.to_vec();
+    for w in wanted {
+        match out
+            .iter_mut()
+            .find(|t| t.name.eq_ignore_ascii_case(&w.name))
+        {
+            None => out.push(relaxed(w.clone())),
+            Some(t) if t.kind == Kind::Record && w.kind == Kind::Record => {
+                t.fields = with_new_columns(&t.fields, &w.fields);
+            }
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+fn relaxed(mut f: Field) -> Field {
+    if f.mode == Mode::Required {
+        f.mode = Mode::Nullable;
+    }
+    f.fields = f.fields.into_iter().map(relaxed).collect();
+    f
 }
 
 #[cfg(test)]
 mod tests {
+    use ferry_connector_api::data::{Field as ConnectField, TimeUnit};
+
     use super::*;
 
-    /// The shape of a ZTF alert (schema 3.3/4.02), cut down: nested candidate record,
-    /// a nullable array of records, nullable scalars, cutout bytes.
-    const ALERT: &str = r#"{
-      "type": "record", "name": "alert", "namespace": "ztf",
-      "fields": [
-        {"name": "schemavsn", "type": "string"},
-        {"name": "objectId", "type": "string"},
-        {"name": "candid", "type": "long"},
-        {"name": "candidate", "type": {"type": "record", "name": "candidate", "fields": [
-            {"name": "jd", "type": "double"},
-            {"name": "fid", "type": "int"},
-            {"name": "magpsf", "type": "float"},
-            {"name": "ra", "type": "double"},
-            {"name": "isdiffpos", "type": "string"},
-            {"name": "rb", "type": ["null", "float"], "default": null}
-        ]}},
-        {"name": "prv_candidates", "type": ["null", {"type": "array", "items": {
-            "type": "record", "name": "prv_candidate", "fields": [
-              {"name": "jd", "type": "double"},
-              {"name": "magpsf", "type": ["null", "float"], "default": null}
-            ]}}], "default": null},
-        {"name": "cutoutScience", "type": ["null", {"type": "record", "name": "cutout", "fields": [
-            {"name": "fileName", "type": "string"},
-            {"name": "stampData", "type": "bytes"}
-        ]}], "default": null},
-        {"name": "cutoutTemplate", "type": ["null", "cutout"], "default": null}
-      ]}"#;
+    fn f(name: &str, schema: Schema) -> ConnectField {
+        ConnectField {
+            name: name.into(),
+            schema,
+            doc: None,
+        }
+    }
 
-    fn fields(json: &str) -> Result<Vec<Field>, SchemaError> {
-        table_fields(&Schema::parse_str(json).unwrap())
+    fn s(kind: SchemaKind) -> Schema {
+        Schema::new(kind)
+    }
+
+    /// The shape of a ZTF alert, cut down: nested candidate record, a nullable array of
+    /// records, nullable scalars, cutout bytes.
+    fn alert() -> Schema {
+        let cutout = s(SchemaKind::Struct(vec![
+            f("fileName", s(SchemaKind::String)),
+            f("stampData", s(SchemaKind::Bytes)),
+        ]))
+        .optional();
+        s(SchemaKind::Struct(vec![
+            f("objectId", s(SchemaKind::String)),
+            f("candid", s(SchemaKind::Int64)),
+            f(
+                "candidate",
+                s(SchemaKind::Struct(vec![
+                    f("jd", s(SchemaKind::Float64)),
+                    f("magpsf", s(SchemaKind::Float32)),
+                    f("rb", s(SchemaKind::Float32).optional()),
+                ])),
+            ),
+            f(
+                "prv_candidates",
+                s(SchemaKind::Array(Box::new(s(SchemaKind::Struct(vec![f(
+                    "jd",
+                    s(SchemaKind::Float64),
+                )])))))
+                .optional(),
+            ),
+            f("cutoutScience", cutout),
+        ]))
     }
 
     fn find<'a>(fields: &'a [Field], name: &str) -> &'a Field {
@@ -301,72 +307,104 @@ mod tests {
 
     #[test]
     fn a_ztf_shaped_alert_maps_to_nested_and_repeated_columns() {
-        let f = fields(ALERT).unwrap();
-        assert_eq!(find(&f, "candid").kind, Kind::Integer);
-        assert_eq!(find(&f, "candid").mode, Mode::Required);
-        let cand = find(&f, "candidate");
+        let c = table_fields(&alert(), false).unwrap();
+        assert_eq!(
+            (find(&c, "candid").kind, find(&c, "candid").mode),
+            (Kind::Integer, Mode::Required)
+        );
+        let cand = find(&c, "candidate");
         assert_eq!((cand.kind, cand.mode), (Kind::Record, Mode::Required));
         assert_eq!(find(&cand.fields, "magpsf").kind, Kind::Float);
         assert_eq!(find(&cand.fields, "rb").mode, Mode::Nullable);
-        let prv = find(&f, "prv_candidates");
+        let prv = find(&c, "prv_candidates");
         assert_eq!((prv.kind, prv.mode), (Kind::Record, Mode::Repeated));
-        assert_eq!(find(&prv.fields, "magpsf").mode, Mode::Nullable);
-        // The second cutout refers to the first by name.
-        let tmpl = find(&f, "cutoutTemplate");
-        assert_eq!((tmpl.kind, tmpl.mode), (Kind::Record, Mode::Nullable));
-        assert_eq!(find(&tmpl.fields, "stampData").kind, Kind::Bytes);
-        let json = serde_json::to_value(&f).unwrap();
+        let cut = find(&c, "cutoutScience");
+        assert_eq!((cut.kind, cut.mode), (Kind::Record, Mode::Nullable));
+        assert_eq!(find(&cut.fields, "stampData").kind, Kind::Bytes);
+        let json = serde_json::to_value(&c).unwrap();
         assert_eq!(
-            json[2],
+            json[1],
             serde_json::json!({"name": "candid", "type": "INTEGER", "mode": "REQUIRED"})
         );
+        let all = table_fields(&alert(), true).unwrap();
+        assert_eq!(find(&all, "candid").mode, Mode::Nullable);
+        assert_eq!(find(&all, "prv_candidates").mode, Mode::Repeated);
     }
 
     #[test]
-    fn logical_types_maps_and_enums() {
-        let f = fields(
-            r#"{"type": "record", "name": "r", "fields": [
-            {"name": "ts", "type": {"type": "long", "logicalType": "timestamp-micros"}},
-            {"name": "day", "type": {"type": "int", "logicalType": "date"}},
-            {"name": "band", "type": {"type": "enum", "name": "band", "symbols": ["g", "r", "i"]}},
-            {"name": "tags", "type": {"type": "map", "values": "long"}},
-            {"name": "hash", "type": {"type": "fixed", "name": "h", "size": 4}}
-        ]}"#,
+    fn logical_types_and_maps() {
+        let c = table_fields(
+            &s(SchemaKind::Struct(vec![
+                f("ts", s(SchemaKind::Timestamp(TimeUnit::Micros))),
+                f("day", s(SchemaKind::Date)),
+                f(
+                    "price",
+                    s(SchemaKind::Decimal {
+                        precision: 10,
+                        scale: 2,
+                    }),
+                ),
+                f(
+                    "tags",
+                    s(SchemaKind::Map {
+                        key: Box::new(s(SchemaKind::String)),
+                        value: Box::new(s(SchemaKind::Int64)),
+                    }),
+                ),
+            ])),
+            false,
         )
         .unwrap();
-        assert_eq!(find(&f, "ts").kind, Kind::Timestamp);
-        assert_eq!(find(&f, "day").kind, Kind::Date);
-        assert_eq!(find(&f, "band").kind, Kind::String);
-        let tags = find(&f, "tags");
+        assert_eq!(find(&c, "ts").kind, Kind::Timestamp);
+        assert_eq!(find(&c, "day").kind, Kind::Date);
+        assert_eq!(find(&c, "price").kind, Kind::Numeric);
+        let tags = find(&c, "tags");
         assert_eq!((tags.kind, tags.mode), (Kind::Record, Mode::Repeated));
         assert_eq!(find(&tags.fields, "value").kind, Kind::Integer);
-        assert_eq!(find(&f, "hash").kind, Kind::Bytes);
     }
 
     #[test]
     fn what_bigquery_cannot_hold_is_named_by_path() {
-        let e = fields(
-            r#"{"type": "record", "name": "r", "fields": [
-            {"name": "c", "type": {"type": "record", "name": "c", "fields": [
-                {"name": "v", "type": ["null", "string", "long"]}]}}]}"#,
+        let e = table_fields(
+            &s(SchemaKind::Struct(vec![f(
+                "c",
+                s(SchemaKind::Struct(vec![f(
+                    "m",
+                    s(SchemaKind::Array(Box::new(s(SchemaKind::Array(Box::new(
+                        s(SchemaKind::Int32),
+                    )))))),
+                )])),
+            )])),
+            false,
         )
         .unwrap_err();
-        assert_eq!(e.path, "c.v");
-        assert!(e.reason.contains("union of 2 types"), "{e}");
-        let e = fields(r#"{"type": "record", "name": "r", "fields": [
-            {"name": "m", "type": {"type": "array", "items": {"type": "array", "items": "int"}}}]}"#)
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("Avro field m: an array of arrays"),
-            "{e}"
+        assert_eq!(e.path, "c.m");
+        assert!(e.reason.starts_with("an array of arrays"), "{e}");
+        assert!(table_fields(&s(SchemaKind::String), false).is_err());
+    }
+
+    #[test]
+    fn new_columns_are_found_and_added_nullable() {
+        let old = table_fields(&alert(), false).unwrap();
+        let mut wider = alert();
+        if let SchemaKind::Struct(fields) = &mut wider.kind {
+            fields.push(f("schemavsn", s(SchemaKind::String)));
+            if let SchemaKind::Struct(c) = &mut fields[2].schema.kind {
+                c.push(f("drb", s(SchemaKind::Float32)));
+            }
+        }
+        let new = table_fields(&wider, false).unwrap();
+        assert_eq!(
+            missing_columns(&old, &new),
+            vec!["candidate.drb", "schemavsn"]
         );
-        let e = fields(
-            r#"{"type": "record", "name": "node", "fields": [
-            {"name": "next", "type": ["null", "node"]}]}"#,
-        )
-        .unwrap_err();
-        assert!(e.reason.contains("contains itself"), "{e}");
-        assert!(fields(r#""string""#).is_err());
+        let merged = with_new_columns(&old, &new);
+        assert!(missing_columns(&merged, &new).is_empty());
+        assert_eq!(find(&merged, "schemavsn").mode, Mode::Nullable);
+        assert_eq!(
+            find(&find(&merged, "candidate").fields, "drb").mode,
+            Mode::Nullable
+        );
+        assert_eq!(find(&merged, "candid").mode, Mode::Required, "kept as is");
     }
 }

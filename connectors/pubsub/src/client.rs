@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ferry_connector_api::TaskError;
-use google_cloud_auth::credentials::{self, Credentials};
+use google_cloud_auth::credentials::Credentials;
 use google_cloud_gax::error::rpc::Code;
 use google_cloud_gax::retry_policy::{RetryPolicy, RetryPolicyExt};
 use google_cloud_gax::retry_result::RetryResult;
@@ -62,49 +62,19 @@ pub(crate) fn credentials(
     config: &PubSubConfig,
     endpoint: &Endpoint,
 ) -> Result<Credentials, TaskError> {
-    if endpoint.emulator {
-        return Ok(credentials::anonymous::Builder::new().build());
-    }
-    let from_json = |json: &str, origin: &str| -> Result<Credentials, TaskError> {
-        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
-            fatal(format!(
-                "{origin} is not JSON ({e}); give a service account key or an authorized_user file"
-            ))
-        })?;
-        let kind = value
-            .get("type")
-            .and_then(|t| t.as_str())
-            .unwrap_or_default()
-            .to_string();
-        let built = match kind.as_str() {
-            "service_account" => credentials::service_account::Builder::new(value).build(),
-            "authorized_user" => credentials::user_account::Builder::new(value).build(),
-            "external_account" => credentials::external_account::Builder::new(value).build(),
-            "impersonated_service_account" => {
-                credentials::impersonated::Builder::new(value).build()
-            }
-            other => {
-                return Err(fatal(format!(
-                    "{origin} has credential type `{other}`; ferry reads service_account, authorized_user, external_account and impersonated_service_account"
-                )));
-            }
-        };
-        built.map_err(|e| fatal(format!("{origin} cannot be used: {e}")))
+    let source = if endpoint.emulator {
+        &CredentialSource::Anonymous
+    } else {
+        &config.credentials
     };
-    match &config.credentials {
-        CredentialSource::File(path) => {
-            let json = std::fs::read_to_string(path).map_err(|e| {
-                fatal(format!("cannot read gcp.credentials.file.path {}: {e}", path.display()))
-            })?;
-            from_json(&json, &format!("gcp.credentials.file.path {}", path.display()))
-        }
-        CredentialSource::Json(json) => from_json(json, "gcp.credentials.json"),
-        CredentialSource::ApplicationDefault => credentials::Builder::default().build().map_err(|e| {
-            fatal(format!(
-                "no Google credentials: set gcp.credentials.file.path or gcp.credentials.json, or GOOGLE_APPLICATION_CREDENTIALS, or run `gcloud auth application-default login` ({e})"
-            ))
-        }),
-    }
+    ferry_gcp_auth::load(
+        source,
+        ferry_gcp_auth::KeyNames {
+            file: "gcp.credentials.file.path",
+            json: "gcp.credentials.json",
+        },
+    )
+    .map_err(fatal)
 }
 
 /// Retries what Google's client retries (transient transport and server errors), and

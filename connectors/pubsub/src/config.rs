@@ -1,7 +1,6 @@
 //! The connector's keys, named and defaulted as in Google's `CloudPubSubSinkConnector`
 //! (github.com/googleapis/java-pubsub-group-kafka-connector).
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,28 +20,9 @@ pub enum OrderingKeySource {
     Partition,
 }
 
-/// Where Google credentials come from.
-#[derive(Clone, PartialEq, Eq)]
-pub enum CredentialSource {
-    /// `gcp.credentials.file.path`: a JSON key file.
-    File(PathBuf),
-    /// `gcp.credentials.json`: the JSON itself.
-    Json(String),
-    /// Application Default Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's ADC
-    /// file, or the metadata server.
-    ApplicationDefault,
-}
-
-impl fmt::Debug for CredentialSource {
-    // The JSON holds a private key.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CredentialSource::File(p) => write!(f, "File({})", p.display()),
-            CredentialSource::Json(_) => f.write_str("Json([redacted])"),
-            CredentialSource::ApplicationDefault => f.write_str("ApplicationDefault"),
-        }
-    }
-}
+/// Where Google credentials come from: `gcp.credentials.file.path`,
+/// `gcp.credentials.json`, else Application Default Credentials.
+pub use ferry_gcp_auth::KeySource as CredentialSource;
 
 /// The Pub/Sub sink's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

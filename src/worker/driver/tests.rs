@@ -7,6 +7,9 @@ use std::sync::{Arc, Mutex};
 use ferry_connector_api::{Value, async_trait};
 
 use super::*;
+use crate::config::connector::{ErrorPolicy, ErrorTolerance};
+use crate::convert::{Converter, JsonSettings};
+use crate::worker::errant::Errant;
 
 /// What the scripted sink answers to each `put`, in order; Ok once the script runs out.
 #[derive(Debug, Default)]
@@ -15,6 +18,8 @@ struct Script {
     /// Offsets `pre_commit` returns; None → everything consumed.
     safe: Option<Offsets>,
     received: Vec<i64>,
+    /// How many received values a structured converter had decoded.
+    structured: usize,
     stopped: bool,
 }
 
@@ -28,6 +33,10 @@ impl SinkTask for ScriptedSink {
         let answer = s.puts.pop_front().unwrap_or(Ok(()));
         if answer.is_ok() {
             s.received.extend(records.iter().map(|r| r.offset));
+            s.structured += records
+                .iter()
+                .filter(|r| r.value.as_ref().is_some_and(|v| v.structured().is_some()))
+                .count();
         }
         answer
     }
@@ -74,6 +83,21 @@ struct Harness {
 }
 
 fn start(script: Script, flush_interval: Duration) -> Harness {
+    start_decoding(
+        script,
+        flush_interval,
+        Converter::ByteArray,
+        ErrorTolerance::None,
+    )
+}
+
+/// A driver whose values go through `value_converter`, with `errors.tolerance`.
+fn start_decoding(
+    script: Script,
+    flush_interval: Duration,
+    value_converter: Converter,
+    tolerance: ErrorTolerance,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FileOffsetStore::open(&dir.path().join("offsets")).unwrap());
     let script = Arc::new(Mutex::new(script));
@@ -93,7 +117,19 @@ fn start(script: Script, flush_interval: Duration) -> Harness {
         cancel: cancel.clone(),
         failed: failed.clone(),
         assigned: Default::default(),
+        decoder: Decoder::new(Converter::ByteArray, value_converter),
+        errant: Arc::new(Errant {
+            policy: ErrorPolicy {
+                tolerance,
+                log_enable: true,
+                log_include_messages: false,
+                retry_delay_max: Duration::from_millis(200),
+            },
+            status: status.clone(),
+        }),
         consumed: Default::default(),
+        given: Default::default(),
+        skipped_tail: Default::default(),
         committed: Default::default(),
     };
     let driver = tokio::spawn(driver.run(rx));
@@ -270,4 +306,171 @@ async fn cancelling_during_retries_abandons_the_batch_uncommitted() {
         h.status.records.load(std::sync::atomic::Ordering::Relaxed),
         0
     );
+}
+
+/// JSON without schemas: `{"n": <offset>}` decodes, the offsets in `bad` hold non-JSON.
+fn json_records(p: i32, offsets: std::ops::Range<i64>, bad: &[i64]) -> Vec<SinkRecord> {
+    offsets
+        .map(|o| {
+            let text = if bad.contains(&o) {
+                format!("ZTF alert {o}")
+            } else {
+                format!("{{\"n\": {o}}}")
+            };
+            SinkRecord {
+                topic: "t".into(),
+                partition: p,
+                offset: o,
+                timestamp: None,
+                key: None,
+                value: Some(Value::Bytes(bytes::Bytes::from(text))),
+                headers: vec![],
+            }
+        })
+        .collect()
+}
+
+fn plain_json() -> Converter {
+    Converter::Json(JsonSettings {
+        schemas_enable: false,
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn values_reach_the_sink_decoded() {
+    let h = start_decoding(
+        Script::default(),
+        Duration::from_secs(3600),
+        plain_json(),
+        ErrorTolerance::None,
+    );
+    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Records(json_records(0, 0..3, &[])))
+        .await
+        .unwrap();
+    assert_eq!(shutdown(&h).await.unwrap()[&tp(0)], 3);
+    let s = h.script.lock().unwrap();
+    assert_eq!((s.received.clone(), s.structured), (vec![0, 1, 2], 3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_that_does_not_decode_fails_the_task_under_tolerance_none() {
+    let h = start_decoding(
+        Script::default(),
+        Duration::from_secs(3600),
+        plain_json(),
+        ErrorTolerance::None,
+    );
+    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Records(json_records(0, 0..2, &[])))
+        .await
+        .unwrap();
+    h.tx.send(Command::Records(json_records(0, 2..5, &[3])))
+        .await
+        .unwrap();
+    assert_eq!(shutdown(&h).await, None, "a failed task commits nothing");
+    let TaskState::Failed(line) = h.status.state() else {
+        panic!("the task should have failed: {:?}", h.status.state())
+    };
+    assert!(
+        line.starts_with("record topic=t partition=0 offset=3 (11 bytes) cannot be delivered: value.converter JsonConverter: not JSON: "),
+        "{line}"
+    );
+    assert!(
+        line.contains("; set value.converter=org.apache.kafka.connect.converters.ByteArrayConverter to pass bytes through"),
+        "{line}"
+    );
+    assert!(!line.contains('\n'), "one line: {line}");
+    // Everything before the bad record was delivered; nothing from it on.
+    assert_eq!(h.script.lock().unwrap().received, vec![0, 1, 2]);
+    assert_eq!(h.store.get("c", "t", 0), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_that_does_not_decode_is_skipped_under_tolerance_all_and_counts_as_consumed() {
+    let h = start_decoding(
+        Script::default(),
+        Duration::from_secs(3600),
+        plain_json(),
+        ErrorTolerance::All,
+    );
+    h.tx.send(Command::Assigned(vec![tp(0), tp(1)]))
+        .await
+        .unwrap();
+    // Skipped in the middle and at the end of a run; a batch entirely skipped.
+    h.tx.send(Command::Records(json_records(0, 0..5, &[1, 4])))
+        .await
+        .unwrap();
+    h.tx.send(Command::Records(json_records(1, 7..9, &[7, 8])))
+        .await
+        .unwrap();
+    let offsets = shutdown(&h).await.unwrap();
+    assert_eq!(offsets, Offsets::from([(tp(0), 5), (tp(1), 9)]));
+    assert_eq!(h.script.lock().unwrap().received, vec![0, 2, 3]);
+    assert_eq!(
+        h.status.skipped.load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+    assert_eq!(
+        h.status.records.load(std::sync::atomic::Ordering::Relaxed),
+        3,
+        "skipped records are not counted as delivered"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn skipped_records_after_what_the_sink_acknowledged_become_committable() {
+    // A sink that acknowledges like a Watermark: everything it was given (0..3), or less.
+    for (acked, expected) in [(3, 5), (2, 2)] {
+        let script = Script {
+            safe: Some(Offsets::from([(tp(0), acked)])),
+            ..Default::default()
+        };
+        let h = start_decoding(
+            script,
+            Duration::from_secs(3600),
+            plain_json(),
+            ErrorTolerance::All,
+        );
+        h.tx.send(Command::Assigned(vec![tp(0), tp(1)]))
+            .await
+            .unwrap();
+        h.tx.send(Command::Records(json_records(0, 0..5, &[3, 4])))
+            .await
+            .unwrap();
+        // The sink was never given a record of partition 1 and says nothing of it.
+        h.tx.send(Command::Records(json_records(1, 0..2, &[0, 1])))
+            .await
+            .unwrap();
+        let offsets = shutdown(&h).await.unwrap();
+        assert_eq!(
+            offsets,
+            Offsets::from([(tp(0), expected), (tp(1), 2)]),
+            "sink acknowledged up to {acked}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_skipped_in_a_batch_that_is_then_abandoned_are_not_consumed() {
+    let script = Script {
+        puts: (0..1000)
+            .map(|_| Err(TaskError::retriable("down")))
+            .collect(),
+        ..Default::default()
+    };
+    let h = start_decoding(
+        script,
+        Duration::from_secs(3600),
+        plain_json(),
+        ErrorTolerance::All,
+    );
+    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Records(json_records(0, 0..3, &[2])))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.cancel.cancel();
+    assert_eq!(shutdown(&h).await, None);
 }

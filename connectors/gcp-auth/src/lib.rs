@@ -1,0 +1,138 @@
+//! Google credentials for ferry's Google sinks. Pub/Sub and BigQuery name their keys
+//! differently (`gcp.credentials.file.path` vs `keyfile` + `keySource`) but load the same
+//! kinds of credentials with Google's `google-cloud-auth`; this crate is that loader, so
+//! both sinks accept the same files and fail with the same lines. It depends on no ferry
+//! crate: connectors use it beside `ferry-connector-api`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use google_cloud_auth::credentials::{self, CacheableResource, Credentials};
+use http::{Extensions, HeaderMap};
+
+/// Where credentials come from.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A JSON key file.
+    File(PathBuf),
+    /// The JSON key itself.
+    Json(String),
+    /// Application Default Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's ADC
+    /// file, or the metadata server.
+    ApplicationDefault,
+    /// None (an emulator).
+    Anonymous,
+}
+
+impl fmt::Debug for KeySource {
+    // The JSON holds a private key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::File(p) => write!(f, "File({})", p.display()),
+            KeySource::Json(_) => f.write_str("Json([redacted])"),
+            KeySource::ApplicationDefault => f.write_str("ApplicationDefault"),
+            KeySource::Anonymous => f.write_str("Anonymous"),
+        }
+    }
+}
+
+/// How the connector's keys are spelt, for error lines.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyNames {
+    /// The key naming a key file (`gcp.credentials.file.path`, `keyfile`).
+    pub file: &'static str,
+    /// The key holding the JSON itself (`gcp.credentials.json`, `keyfile` with
+    /// `keySource=JSON`).
+    pub json: &'static str,
+}
+
+/// Loads credentials from `source`. The error is one line naming the key and the fix; it
+/// never quotes the key's content.
+pub fn load(source: &KeySource, names: KeyNames) -> Result<Credentials, String> {
+    match source {
+        KeySource::Anonymous => Ok(credentials::anonymous::Builder::new().build()),
+        KeySource::File(path) => {
+            let json = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {} {}: {e}", names.file, path.display()))?;
+            from_json(&json, &format!("{} {}", names.file, path.display()))
+        }
+        KeySource::Json(json) => from_json(json, names.json),
+        KeySource::ApplicationDefault => credentials::Builder::default().build().map_err(|e| {
+            format!(
+                "no Google credentials: set {} (or {}), or GOOGLE_APPLICATION_CREDENTIALS, or run `gcloud auth application-default login` ({e})",
+                names.file, names.json
+            )
+        }),
+    }
+}
+
+fn from_json(json: &str, origin: &str) -> Result<Credentials, String> {
+    // serde_json's message names a line and column, never the text.
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        format!("{origin} is not JSON ({e}); give a service account key or an authorized_user file")
+    })?;
+    let kind = value
+        .get("type")
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let built = match kind.as_str() {
+        "service_account" => credentials::service_account::Builder::new(value).build(),
+        "authorized_user" => credentials::user_account::Builder::new(value).build(),
+        "external_account" => credentials::external_account::Builder::new(value).build(),
+        "impersonated_service_account" => credentials::impersonated::Builder::new(value).build(),
+        other => {
+            return Err(format!(
+                "{origin} has credential type `{other}`; ferry reads service_account, authorized_user, external_account and impersonated_service_account"
+            ));
+        }
+    };
+    built.map_err(|e| format!("{origin} cannot be used: {e}"))
+}
+
+/// The headers that authorize one request (`authorization: Bearer …`, quota project), for
+/// REST calls made without Google's generated clients. Tokens are cached and refreshed by
+/// the credentials.
+pub async fn headers(creds: &Credentials) -> Result<HeaderMap, String> {
+    match creds.headers(Extensions::new()).await {
+        Ok(CacheableResource::New { data, .. }) => Ok(data),
+        // Only returned when asked with an entity tag, which this never does.
+        Ok(CacheableResource::NotModified) => Ok(HeaderMap::new()),
+        Err(e) => Err(format!("cannot get a Google access token: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAMES: KeyNames = KeyNames {
+        file: "keyfile",
+        json: "keyfile (keySource=JSON)",
+    };
+
+    #[test]
+    fn errors_name_the_key_and_never_the_secret() {
+        let e = load(&KeySource::Json("{\"private_key\": 12 oops".into()), NAMES).unwrap_err();
+        assert!(e.starts_with("keyfile (keySource=JSON) is not JSON"), "{e}");
+        assert!(!e.contains("private_key"), "{e}");
+        let e = load(&KeySource::Json("{\"type\": \"magic\"}".into()), NAMES).unwrap_err();
+        assert!(e.contains("credential type `magic`"), "{e}");
+        let e = load(&KeySource::File("/nonexistent/k.json".into()), NAMES).unwrap_err();
+        assert!(
+            e.starts_with("cannot read keyfile /nonexistent/k.json"),
+            "{e}"
+        );
+        assert_eq!(
+            format!("{:?}", KeySource::Json("secret".into())),
+            "Json([redacted])"
+        );
+    }
+
+    #[tokio::test]
+    async fn anonymous_credentials_add_no_authorization() {
+        let creds = load(&KeySource::Anonymous, NAMES).unwrap();
+        let h = headers(&creds).await.unwrap();
+        assert!(h.get("authorization").is_none());
+    }
+}
