@@ -225,6 +225,44 @@ fn missing_into(table: &[Field], wanted: &[Field], prefix: &str, out: &mut Vec<S
     }
 }
 
+/// Columns whose type in `wanted` differs from the table's (BigQuery cannot change a
+/// column's type), as `path: TABLE_TYPE in the table, RECORD_TYPE in the record`.
+pub fn changed_columns(table: &[Field], wanted: &[Field]) -> Vec<String> {
+    let mut out = Vec::new();
+    changed_into(table, wanted, "", &mut out);
+    out
+}
+
+fn changed_into(table: &[Field], wanted: &[Field], prefix: &str, out: &mut Vec<String>) {
+    for w in wanted {
+        let Some(t) = table.iter().find(|t| t.name.eq_ignore_ascii_case(&w.name)) else {
+            continue;
+        };
+        let repeated = |f: &Field| f.mode == Mode::Repeated;
+        if t.kind != w.kind || repeated(t) != repeated(w) {
+            let show = |f: &Field| {
+                let kind = serde_json::to_value(f.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                if repeated(f) {
+                    format!("REPEATED {kind}")
+                } else {
+                    kind
+                }
+            };
+            out.push(format!(
+                "{prefix}{}: {} in the table, {} in the record",
+                w.name,
+                show(t),
+                show(w)
+            ));
+        } else if t.kind == Kind::Record {
+            changed_into(&t.fields, &w.fields, &format!("{prefix}{}.", w.name), out);
+        }
+    }
+}
+
 /// `table` with the columns of `wanted` it lacks added, as `NULLABLE` (BigQuery adds no
 /// `REQUIRED` column to a table with rows), for `allowNewBigQueryFields=true`.
 pub fn with_new_columns(table: &[Field], wanted: &[Field]) -> Vec<Field> {
@@ -406,5 +444,26 @@ mod tests {
             Mode::Nullable
         );
         assert_eq!(find(&merged, "candid").mode, Mode::Required, "kept as is");
+    }
+
+    #[test]
+    fn a_changed_type_is_named_with_both_types() {
+        let old = table_fields(&alert(), false).unwrap();
+        let mut changed = alert();
+        if let SchemaKind::Struct(fields) = &mut changed.kind {
+            fields[1].schema = s(SchemaKind::String);
+            if let SchemaKind::Struct(c) = &mut fields[2].schema.kind {
+                c[0].schema = s(SchemaKind::Array(Box::new(s(SchemaKind::Float64))));
+            }
+        }
+        let new = table_fields(&changed, false).unwrap();
+        assert_eq!(
+            changed_columns(&old, &new),
+            vec![
+                "candid: INTEGER in the table, STRING in the record",
+                "candidate.jd: FLOAT in the table, REPEATED FLOAT in the record"
+            ]
+        );
+        assert!(changed_columns(&old, &old).is_empty());
     }
 }

@@ -255,6 +255,13 @@ impl BigQuerySinkTask {
             }
             Some(fields) => fields,
         };
+        let changed = schema::changed_columns(&fields, &wanted);
+        if !changed.is_empty() {
+            return Err(Failure::Record(format!(
+                "its schema changed a column's type, which BigQuery cannot do: table {name} {}; send such records to a new table (topic2TableMap)",
+                changed.join("; ")
+            )));
+        }
         let missing = schema::missing_columns(&fields, &wanted);
         let fields = if missing.is_empty() {
             fields
