@@ -425,7 +425,7 @@ fn avro_file(schema: &str, fields: Vec<(&str, apache_avro::types::Value)>) -> Ve
             .map(|(n, v)| (n.to_string(), v))
             .collect(),
     );
-    writer.append(record).unwrap();
+    writer.append_value(record).unwrap();
     writer.into_inner().unwrap()
 }
 
