@@ -606,3 +606,153 @@ fn a_missing_topic_or_credential_is_one_clear_line_at_startup() {
         "{error}"
     );
 }
+
+/// JSON values through `JsonConverter`, as Google's connector maps them
+/// (`CloudPubSubSinkTask.handleValue`): without schemas a value has no schema, so its data
+/// is the value's Java text and `messageBodyName` plays no part; with a struct schema the
+/// `cps_message_body` field is the data and the other fields are attributes. A struct
+/// Google's connector refuses (a nested struct) is a record error under
+/// `errors.tolerance`.
+#[test]
+fn json_values_map_by_googles_rules_for_schemaless_maps_and_structs() {
+    let Some(emulator) =
+        emulator_or_skip("json_values_map_by_googles_rules_for_schemaless_maps_and_structs")
+    else {
+        return;
+    };
+    emulator.create_topic_and_subscription(PROJECT, "json-schemaless", "json-schemaless-check");
+    emulator.create_topic_and_subscription(PROJECT, "json-struct", "json-struct-check");
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("jsonless", 1);
+    broker.create_topic("jsonstruct", 1);
+    let schemaless = [
+        r#"{"cps_message_body":"hello","source":"ztf"}"#,
+        r#""hello""#,
+        "42",
+        "2459457.5",
+        r#"["a",1,null]"#,
+    ];
+    produce_lines(
+        &broker.bootstrap,
+        "jsonless",
+        0,
+        &schemaless.map(str::to_string),
+    );
+    let fields = r#"[{"field":"cps_message_body","type":"string"},{"field":"source","type":"string"},{"field":"candid","type":"int64"},{"field":"magpsf","type":"float","optional":true}]"#;
+    let nested = r#"[{"field":"cps_message_body","type":"string"},{"field":"candidate","type":"struct","fields":[{"field":"ra","type":"double"}]}]"#;
+    let enveloped = [
+        format!(
+            r#"{{"schema":{{"type":"struct","fields":{fields}}},"payload":{{"cps_message_body":"hello","source":"ztf","candid":1703222170415010089,"magpsf":18.5}}}}"#
+        ),
+        format!(
+            r#"{{"schema":{{"type":"struct","fields":{nested}}},"payload":{{"cps_message_body":"x","candidate":{{"ra":1.5}}}}}}"#
+        ),
+        format!(
+            r#"{{"schema":{{"type":"struct","fields":{fields}}},"payload":{{"cps_message_body":"again","source":"ztf","candid":2,"magpsf":null}}}}"#
+        ),
+    ];
+    produce_lines(&broker.bootstrap, "jsonstruct", 0, &enveloped);
+
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let json = (
+        "value.converter",
+        "org.apache.kafka.connect.json.JsonConverter",
+    );
+    let a = connector(
+        dir.path(),
+        "jsonless",
+        "jsonless",
+        &emulator,
+        "json-schemaless",
+        &[json, ("value.converter.schemas.enable", "false")],
+    );
+    let b = connector(
+        dir.path(),
+        "jsonstruct",
+        "jsonstruct",
+        &emulator,
+        "json-struct",
+        &[json, ("errors.tolerance", "all")],
+    );
+    let log = run_to_end(dir.path(), &[], &worker, &[&a, &b], Duration::from_secs(90));
+
+    let pulled = emulator.pull_all(
+        PROJECT,
+        "json-schemaless-check",
+        schemaless.len(),
+        Duration::from_secs(30),
+    );
+    assert!(
+        pulled.iter().all(|m| m.attributes.is_empty()),
+        "no attributes from a value without a schema: {pulled:?}"
+    );
+    assert_eq!(
+        numbers_in(&pulled),
+        [
+            // java.util.HashMap's toString, in its iteration order.
+            "{cps_message_body=hello, source=ztf}",
+            "hello",
+            "42",
+            "2459457.5",
+            "[a, 1, null]",
+        ]
+        .map(str::to_string)
+        .into_iter()
+        .collect()
+    );
+
+    let pulled = emulator.pull_all(PROJECT, "json-struct-check", 2, Duration::from_secs(30));
+    let mut got: Vec<(String, BTreeMap<String, String>)> = pulled
+        .iter()
+        .map(|m| {
+            (
+                String::from_utf8(m.data.clone()).unwrap(),
+                m.attributes.clone(),
+            )
+        })
+        .collect();
+    got.sort();
+    let attrs = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        got,
+        vec![
+            (
+                "again".to_string(),
+                attrs(&[("candid", "2"), ("source", "ztf")])
+            ),
+            (
+                "hello".to_string(),
+                attrs(&[
+                    ("candid", "1703222170415010089"),
+                    ("magpsf", "18.5"),
+                    ("source", "ztf")
+                ])
+            ),
+        ]
+    );
+    let skipped = log
+        .lines()
+        .find(|l| l.contains("Skipping a record"))
+        .expect("a line naming the refused record");
+    assert!(
+        skipped.contains("topic=jsonstruct")
+            && skipped.contains("offset=1")
+            && skipped.contains("`candidate` is a struct"),
+        "{skipped}"
+    );
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-jsonstruct", "jsonstruct", 1),
+        vec![3],
+        "the offset advances past the refused record"
+    );
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-jsonless", "jsonless", 1),
+        vec![schemaless.len() as i64]
+    );
+}

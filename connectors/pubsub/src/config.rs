@@ -62,9 +62,10 @@ pub struct PubSubConfig {
     pub metadata_publish: bool,
     /// `headers.publish` (false): Kafka headers as attributes.
     pub headers_publish: bool,
-    /// `messageBodyName` (`cps_message_body`): the field of a structured value that
-    /// becomes the message data. ferry's values are bytes or strings (no structured
-    /// converter yet), which are the data as a whole.
+    /// `messageBodyName` (`cps_message_body`): the struct field (or the key of a map with
+    /// a schema) whose value becomes the message data; the other fields become attributes.
+    /// Values without a schema (schemaless JSON) and byte or string values are the data
+    /// as a whole, as in Google's connector.
     pub message_body_name: String,
     /// `orderingKeySource` (`none`).
     pub ordering_key_source: OrderingKeySource,

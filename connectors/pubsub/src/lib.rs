@@ -1,6 +1,8 @@
 //! Google Cloud Pub/Sub sink, key for key compatible with Google's
 //! `CloudPubSubSinkConnector`: each Kafka record becomes one Pub/Sub message whose data is
-//! the record value's bytes, unchanged, with Kafka metadata as attributes.
+//! the record value's bytes, unchanged, with Kafka metadata as attributes — or, for values
+//! a structured converter decoded, data and attributes by Google's rules for structs,
+//! maps and primitives (`messageBodyName`).
 //!
 //! Publishing uses Google's official Rust client (`google-cloud-pubsub`), which batches
 //! by count, bytes and delay as Google's Java connector does and retries transient errors
@@ -11,7 +13,9 @@
 mod client;
 mod config;
 mod flow;
+mod java;
 mod mapping;
+mod structured;
 mod task;
 
 use std::sync::Arc;

@@ -1,14 +1,21 @@
-//! A Kafka record → a Pub/Sub message, exactly as Google's connector maps it: the value's
-//! bytes unchanged as data; attribute `key`; with `metadata.publish`, `kafka.topic`,
-//! `kafka.partition`, `kafka.offset`, `kafka.timestamp`; with `headers.publish`, headers
-//! as attributes (keys under 257 bytes, values under 1025 bytes, at most 100 attributes).
+//! A Kafka record → a Pub/Sub message, as Google's connector maps it: the data is the
+//! value's bytes unchanged (ByteArray and String converters) or, for a structured value
+//! (JSON, Avro), what Google's rules make of it (see [`structured`](crate::structured)):
+//! the `messageBodyName` field as data and the other fields as attributes. Then attribute
+//! `key` (the key's text); with `metadata.publish`, `kafka.topic`, `kafka.partition`,
+//! `kafka.offset`, `kafka.timestamp`; with `headers.publish`, headers as attributes (keys
+//! under 257 bytes, values under 1025 bytes, at most 100 attributes). Later attributes
+//! replace earlier ones of the same name, as in Google's connector.
 
 use std::collections::HashMap;
 
-use ferry_connector_api::{RecordError, SinkRecord};
+use bytes::Bytes;
+use ferry_connector_api::data::Data;
+use ferry_connector_api::{RecordError, SinkRecord, Value};
 use google_cloud_pubsub::model::Message;
 
 use crate::config::{MAX_MESSAGE_BYTES, OrderingKeySource, PubSubConfig};
+use crate::{java, structured};
 
 /// Pub/Sub's attribute limits.
 const MAX_ATTRIBUTES: usize = 100;
@@ -28,26 +35,47 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The key as Google's connector writes it (`key.toString()`): a structured key's Java
+/// text, raw bytes as UTF-8 (Java would print an object address); `None` for a null key.
+fn key_text(key: &Value) -> Option<String> {
+    match key {
+        Value::Structured(s) if matches!(s.data, Data::Null) => None,
+        Value::Structured(s) => Some(java::text(s.schema.as_deref(), &s.data)),
+        other => Some(text(other.as_bytes())),
+    }
+}
+
+/// The message data and the attributes the value makes.
+fn value_payload(
+    value: Option<&Value>,
+    config: &PubSubConfig,
+) -> Result<(Bytes, Vec<(String, String)>), RecordError> {
+    match value {
+        None => Ok((Bytes::new(), Vec::new())),
+        Some(Value::Structured(s)) => {
+            let p = structured::payload(s, &config.message_body_name)?;
+            Ok((p.data.unwrap_or_default(), p.attributes))
+        }
+        Some(other) => Ok((other.to_bytes(), Vec::new())),
+    }
+}
+
 /// Maps one record, or says why Pub/Sub would refuse it.
 pub(crate) fn to_message(
     record: &SinkRecord,
     config: &PubSubConfig,
 ) -> Result<Mapped, RecordError> {
-    let data = record
-        .value
-        .as_ref()
-        .map(|v| v.to_bytes())
-        .unwrap_or_default();
-    let mut attributes: HashMap<String, String> = HashMap::new();
-    if let Some(key) = &record.key {
-        let key = text(key.as_bytes());
+    let (data, value_attributes) = value_payload(record.value.as_ref(), config)?;
+    let mut attributes: HashMap<String, String> = value_attributes.into_iter().collect();
+    let key = record.key.as_ref().and_then(key_text);
+    if let Some(key) = &key {
         if key.len() > MAX_ATTRIBUTE_VALUE_BYTES {
             return Err(RecordError::new(format!(
                 "its key is {} bytes; Pub/Sub attribute values (the `key` attribute) are limited to {MAX_ATTRIBUTE_VALUE_BYTES} bytes",
                 key.len()
             )));
         }
-        attributes.insert("key".into(), key);
+        attributes.insert("key".into(), key.clone());
     }
     if config.metadata_publish {
         attributes.insert("kafka.topic".into(), record.topic.to_string());
@@ -68,6 +96,25 @@ pub(crate) fn to_message(
             }
         }
     }
+    // Headers were filtered to fit; a structured value's fields were not (Google's
+    // connector publishes them, and Pub/Sub refuses the message).
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(RecordError::new(format!(
+            "it makes {} attributes (its value's fields, key and metadata); Pub/Sub allows {MAX_ATTRIBUTES}",
+            attributes.len()
+        )));
+    }
+    if let Some((k, v)) = attributes
+        .iter()
+        .find(|(k, v)| k.len() > MAX_ATTRIBUTE_KEY_BYTES || v.len() > MAX_ATTRIBUTE_VALUE_BYTES)
+    {
+        return Err(RecordError::new(format!(
+            "its attribute `{}` has a {}-byte name and a {}-byte value; Pub/Sub allows {MAX_ATTRIBUTE_KEY_BYTES} and {MAX_ATTRIBUTE_VALUE_BYTES}",
+            k.chars().take(64).collect::<String>(),
+            k.len(),
+            v.len()
+        )));
+    }
     if data.is_empty() && attributes.is_empty() {
         return Err(RecordError::new(
             "Pub/Sub needs data or attributes and the record has a null or empty value and no key; set metadata.publish=true to publish such records",
@@ -75,7 +122,7 @@ pub(crate) fn to_message(
     }
     let ordering_key = match config.ordering_key_source {
         OrderingKeySource::None => None,
-        OrderingKeySource::Key => record.key.as_ref().map(|k| text(k.as_bytes())),
+        OrderingKeySource::Key => key.filter(|k| !k.is_empty()),
         OrderingKeySource::Partition => Some(record.partition.to_string()),
     };
     if let Some(k) = &ordering_key
@@ -111,9 +158,10 @@ pub(crate) fn to_message(
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
 
-    use bytes::Bytes;
-    use ferry_connector_api::{ConnectorProps, Header, TimestampType, Value};
+    use ferry_connector_api::data::{Field, Schema, SchemaKind, Structured};
+    use ferry_connector_api::{ConnectorProps, Header, TimestampType};
 
     use super::*;
 
@@ -232,6 +280,217 @@ mod tests {
                 &config(&[("metadata.publish", "true")])
             )
             .is_ok()
+        );
+    }
+
+    fn structured(schema: Option<Schema>, data: Data) -> Value {
+        Value::Structured(Arc::new(Structured {
+            schema: schema.map(Arc::new),
+            data,
+            raw: Bytes::from_static(b"{\"raw\": true}"),
+        }))
+    }
+
+    fn string_field(name: &str) -> Field {
+        Field {
+            name: name.into(),
+            schema: Schema::new(SchemaKind::String),
+            doc: None,
+        }
+    }
+
+    fn s(t: &str) -> Data {
+        Data::String(t.into())
+    }
+
+    fn with_value(value: Value) -> SinkRecord {
+        SinkRecord {
+            value: Some(value),
+            ..record(None, None)
+        }
+    }
+
+    fn attributes(m: &Mapped) -> BTreeMap<&str, &str> {
+        m.message
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn a_struct_publishes_its_body_field_as_data_and_its_other_fields_as_attributes() {
+        let schema = Schema::new(SchemaKind::Struct(vec![
+            string_field("cps_message_body"),
+            string_field("source"),
+        ]));
+        let value = structured(
+            Some(schema.clone()),
+            Data::Struct(vec![s("hello"), s("ztf")]),
+        );
+        let m = to_message(&with_value(value.clone()), &config(&[])).unwrap();
+        assert_eq!(&m.message.data[..], b"hello");
+        assert_eq!(attributes(&m), BTreeMap::from([("source", "ztf")]));
+        // Record attributes come after the value's and win a clash, as in Google's code.
+        let clash = Schema::new(SchemaKind::Struct(vec![
+            string_field("cps_message_body"),
+            string_field("kafka.topic"),
+            string_field("key"),
+        ]));
+        let mut r = with_value(structured(
+            Some(clash),
+            Data::Struct(vec![s("x"), s("from the value"), s("from the value")]),
+        ));
+        r.key = Some(Value::Bytes(Bytes::from_static(b"ZTF21abc")));
+        let m = to_message(&r, &config(&[("metadata.publish", "true")])).unwrap();
+        let a = attributes(&m);
+        assert_eq!(a["kafka.topic"], "ztf_20210901_programid1");
+        assert_eq!(a["key"], "ZTF21abc");
+        // Another body name: no field matches, so every field is an attribute and the
+        // data is empty, which Pub/Sub accepts because there are attributes.
+        let m = to_message(&with_value(value), &config(&[("messageBodyName", "alert")])).unwrap();
+        assert!(m.message.data.is_empty());
+        assert_eq!(
+            attributes(&m),
+            BTreeMap::from([("cps_message_body", "hello"), ("source", "ztf")])
+        );
+    }
+
+    #[test]
+    fn a_struct_without_the_body_field_is_all_attributes() {
+        let schema = Schema::new(SchemaKind::Struct(vec![
+            string_field("objectId"),
+            Field {
+                name: "candid".into(),
+                schema: Schema::new(SchemaKind::Int64),
+                doc: None,
+            },
+        ]));
+        let r = with_value(structured(
+            Some(schema),
+            Data::Struct(vec![s("ZTF21abc"), Data::Int64(1_703_222_170_415_010_089)]),
+        ));
+        let m = to_message(&r, &config(&[])).unwrap();
+        assert!(m.message.data.is_empty());
+        assert_eq!(
+            attributes(&m),
+            BTreeMap::from([("objectId", "ZTF21abc"), ("candid", "1703222170415010089")])
+        );
+        // All fields null and nothing else to publish: Pub/Sub would refuse the message.
+        let empty = Schema::new(SchemaKind::Struct(vec![Field {
+            schema: Schema::new(SchemaKind::String).optional(),
+            ..string_field("note")
+        }]));
+        let err = to_message(
+            &with_value(structured(Some(empty), Data::Struct(vec![Data::Null]))),
+            &config(&[]),
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("needs data or attributes"), "{err}");
+    }
+
+    #[test]
+    fn a_schemaless_map_is_published_as_its_java_text_without_attributes() {
+        let r = with_value(structured(
+            None,
+            Data::Map(vec![
+                (s("cps_message_body"), s("hello")),
+                (s("source"), s("ztf")),
+            ]),
+        ));
+        let m = to_message(&r, &config(&[])).unwrap();
+        assert_eq!(&m.message.data[..], b"{cps_message_body=hello, source=ztf}");
+        assert!(m.message.attributes.is_empty());
+    }
+
+    #[test]
+    fn primitive_structured_values_use_googles_encoding() {
+        let m = to_message(
+            &with_value(structured(
+                Some(Schema::new(SchemaKind::Int32)),
+                Data::Int32(258),
+            )),
+            &config(&[]),
+        )
+        .unwrap();
+        assert_eq!(&m.message.data[..], &[0, 0, 1, 2]);
+        let m = to_message(
+            &with_value(structured(None, Data::Int64(258))),
+            &config(&[]),
+        )
+        .unwrap();
+        assert_eq!(&m.message.data[..], b"258", "schemaless: its text");
+        let m = to_message(
+            &with_value(structured(
+                Some(Schema::new(SchemaKind::String)),
+                s("hello"),
+            )),
+            &config(&[]),
+        )
+        .unwrap();
+        assert_eq!(&m.message.data[..], b"hello");
+        let m = to_message(
+            &with_value(structured(
+                Some(Schema::new(SchemaKind::Float64)),
+                Data::Float64(1.0),
+            )),
+            &config(&[]),
+        )
+        .unwrap();
+        assert_eq!(&m.message.data[..], &1.0f64.to_be_bytes());
+    }
+
+    #[test]
+    fn a_structured_key_is_its_java_text() {
+        let mut r = record(None, Some(b"v"));
+        r.key = Some(structured(None, s("ZTF21abc")));
+        let m = to_message(&r, &config(&[("orderingKeySource", "key")])).unwrap();
+        assert_eq!(m.message.attributes["key"], "ZTF21abc", "not the JSON text");
+        assert_eq!(m.message.ordering_key, "ZTF21abc");
+        r.key = Some(structured(None, Data::Null));
+        let m = to_message(&r, &config(&[("orderingKeySource", "key")])).unwrap();
+        assert!(!m.message.attributes.contains_key("key"), "a null key");
+        assert!(m.ordering_key.is_none());
+    }
+
+    #[test]
+    fn values_pubsub_or_google_would_refuse_are_record_errors() {
+        let nested = Schema::new(SchemaKind::Struct(vec![Field {
+            name: "candidate".into(),
+            schema: Schema::new(SchemaKind::Struct(vec![])),
+            doc: None,
+        }]));
+        let err = to_message(
+            &with_value(structured(
+                Some(nested),
+                Data::Struct(vec![Data::Struct(vec![])]),
+            )),
+            &config(&[]),
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("`candidate` is a struct"), "{err}");
+        let many = (0..101).map(|i| string_field(&format!("f{i}"))).collect();
+        let err = to_message(
+            &with_value(structured(
+                Some(Schema::new(SchemaKind::Struct(many))),
+                Data::Struct((0..101).map(|_| s("v")).collect()),
+            )),
+            &config(&[]),
+        )
+        .unwrap_err();
+        assert!(err.reason.contains("101 attributes"), "{err}");
+        let err = to_message(
+            &with_value(structured(
+                Some(Schema::new(SchemaKind::Struct(vec![string_field("long")]))),
+                Data::Struct(vec![s(&"x".repeat(1025))]),
+            )),
+            &config(&[]),
+        )
+        .unwrap_err();
+        assert!(
+            err.reason
+                .contains("`long` has a 4-byte name and a 1025-byte value"),
+            "{err}"
         );
     }
 }
