@@ -265,10 +265,11 @@ fn a_record_that_is_not_avro_fails_the_task_under_tolerance_none_and_is_skipped_
         bq.check(&["count", "--table", &format!("{DATASET}.strict")]),
         "strict",
     );
-    assert_eq!(
-        count.trim(),
-        bad_offset.to_string(),
-        "rows before the bad record"
+    // The records before it reached the sink, which buffers rows until a request is full
+    // or a flush; a failed task flushes nothing more, so they load after a restart.
+    assert!(
+        count.trim().parse::<usize>().unwrap() <= bad_offset,
+        "no row of the bad record or after it: {count}"
     );
     assert!(
         committed(&broker.bootstrap, "connect-bq-none", topic, 1)[0] <= bad_offset as i64,

@@ -207,7 +207,7 @@ impl Converter {
 /// A key or value that its converter could not decode: the record error's reason.
 #[derive(Debug, thiserror::Error)]
 #[error("{setting} {converter}: {problem}{}", hint(self.setting, self.problem.hint()))]
-pub(crate) struct DecodeError {
+pub struct DecodeError {
     /// `key.converter` or `value.converter`.
     setting: &'static str,
     /// The converter's simple class name.
@@ -309,8 +309,9 @@ impl Side {
 }
 
 /// A task's decoder for its structured converters, with their schema caches. Lives in the
-/// task's driver, so tasks decode in parallel and each keeps its own cache.
-pub(crate) struct Decoder {
+/// task's driver, so tasks decode in parallel and each keeps its own cache. Public for
+/// the benchmarks.
+pub struct Decoder {
     key: Option<Side>,
     value: Option<Side>,
 }
@@ -326,7 +327,7 @@ impl fmt::Debug for Decoder {
 }
 
 impl Decoder {
-    pub(crate) fn new(key: Converter, value: Converter) -> Self {
+    pub fn new(key: Converter, value: Converter) -> Self {
         Self {
             key: Side::new("key.converter", key),
             value: Side::new("value.converter", value),
@@ -334,12 +335,12 @@ impl Decoder {
     }
 
     /// Whether any record needs decoding (not for ByteArray and String converters).
-    pub(crate) fn is_active(&self) -> bool {
+    pub fn is_active(&self) -> bool {
         self.key.is_some() || self.value.is_some()
     }
 
     /// Decodes the record's key and value in place.
-    pub(crate) fn decode(&mut self, record: &mut SinkRecord) -> Result<(), DecodeError> {
+    pub fn decode(&mut self, record: &mut SinkRecord) -> Result<(), DecodeError> {
         if let Some(side) = &mut self.key {
             side.decode(&mut record.key)?;
         }
