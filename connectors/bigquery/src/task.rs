@@ -465,8 +465,16 @@ impl SinkTask for BigQuerySinkTask {
                 Ok(row) => {
                     // serde_json cannot fail on a map of JSON values.
                     let row = serde_json::to_string(&row).unwrap_or_default();
+                    // The row holds what BigQuery needs; the record is kept for its
+                    // coordinates and bytes (errors.tolerance), without its decoded form.
+                    let undecoded =
+                        |v: &Option<Value>| v.as_ref().map(|v| Value::Bytes(v.to_bytes()));
                     let pending = Pending {
-                        record: r.clone(),
+                        record: SinkRecord {
+                            key: undecoded(&r.key),
+                            value: undecoded(&r.value),
+                            ..r.clone()
+                        },
                         row,
                     };
                     // A partition's records go to one table, in order.
