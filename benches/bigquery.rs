@@ -165,6 +165,7 @@ struct Run {
     records: u64,
     secs: f64,
     peak_rss_mb: f64,
+    cpu_seconds: f64,
 }
 
 impl Run {
@@ -214,6 +215,7 @@ fn decoders(alerts: &[Vec<u8>], n: usize) -> (Run, Run) {
         records: n as u64,
         secs: start.elapsed().as_secs_f64(),
         peak_rss_mb: 0.0,
+        cpu_seconds: 0.0,
     };
     let start = Instant::now();
     for i in 0..n {
@@ -227,6 +229,7 @@ fn decoders(alerts: &[Vec<u8>], n: usize) -> (Run, Run) {
         records: n as u64,
         secs: start.elapsed().as_secs_f64(),
         peak_rss_mb: 0.0,
+        cpu_seconds: 0.0,
     };
     (ferry, naive)
 }
@@ -329,6 +332,7 @@ fn run_bare(rest: &str, count: usize, table: &str) -> Run {
         records: count as u64,
         secs: v["secs"].as_f64().unwrap(),
         peak_rss_mb: v["peak_rss_mb"].as_f64().unwrap(),
+        cpu_seconds: 0.0,
     }
 }
 
@@ -366,7 +370,7 @@ fn run_ferry(
         .spawn()
         .unwrap();
     let launched = now_ms();
-    let (mut records, mut first_ms, mut stopped_ms, mut rss) = (0, 0, 0, 0.0);
+    let (mut records, mut first_ms, mut stopped_ms, mut rss, mut cpu) = (0, 0, 0, 0.0, 0.0);
     for line in BufReader::new(child.stderr.take().unwrap()).lines() {
         let line = line.unwrap();
         let Ok(v) = serde_json::from_str::<Json>(&line) else {
@@ -380,6 +384,7 @@ fn run_ferry(
             }
             Some("ferry stopped.") => {
                 rss = v["peak_rss_mb"].as_str().unwrap().parse().unwrap();
+                cpu = v["cpu_seconds"].as_str().unwrap().parse().unwrap();
             }
             _ if v["level"] == "ERROR" || v["level"] == "WARN" => eprintln!("ferry: {line}"),
             _ => {}
@@ -393,6 +398,7 @@ fn run_ferry(
         records,
         secs: (stopped_ms - first_ms).max(1) as f64 / 1000.0,
         peak_rss_mb: rss,
+        cpu_seconds: cpu,
     }
 }
 
@@ -486,10 +492,11 @@ fn main() {
         }
         for r in &runs {
             eprintln!(
-                "  round {round}: {:<62} {:>7.0} alerts/s, peak {:.1} MB",
+                "  round {round}: {:<62} {:>7.0} alerts/s, peak {:.1} MB, ferry CPU {:.1} s",
                 r.label,
                 r.per_sec(),
-                r.peak_rss_mb
+                r.peak_rss_mb,
+                r.cpu_seconds
             );
         }
         samples.push(runs);

@@ -329,10 +329,11 @@ impl BigQuerySinkTask {
         }
     }
 
-    /// Sends every buffered row, request by request, retrying retriable errors
-    /// `bigQueryRetry` times, handing refused rows to `errors.tolerance`. On an error the
-    /// rows not acknowledged stay buffered, in order.
-    async fn send_all(&mut self) -> Result<(), TaskError> {
+    /// Sends buffered rows, request by request, retrying retriable errors `bigQueryRetry`
+    /// times, handing refused rows to `errors.tolerance`. `full_only`: only whole requests
+    /// (500 rows or 9 MB); the rest waits for more rows. On an error the rows not
+    /// acknowledged stay buffered, in order.
+    async fn send(&mut self, full_only: bool) -> Result<(), TaskError> {
         for i in 0..self.buffer.len() {
             loop {
                 let (table, rows) = &mut self.buffer[i];
@@ -347,6 +348,10 @@ impl BigQuerySinkTask {
                     }
                     size += rows[n].row.len();
                     n += 1;
+                }
+                let full = n == MAX_ROWS_PER_REQUEST || n < rows.len();
+                if full_only && !full {
+                    break;
                 }
                 let mut chunk: Vec<Pending> = rows.drain(..n).collect();
                 let table = table.clone();
@@ -494,9 +499,10 @@ impl SinkTask for BigQuerySinkTask {
             self.seen.insert(r.topic_partition(), r.offset);
         }
         let (rows, bytes) = self.buffered();
-        let lingered = self.since.is_some_and(|t| t.elapsed() >= LINGER);
-        if rows >= MAX_ROWS_PER_REQUEST || bytes >= MAX_BYTES_PER_REQUEST || lingered {
-            self.send_all().await?;
+        if self.since.is_some_and(|t| t.elapsed() >= LINGER) {
+            self.send(false).await?;
+        } else if rows >= MAX_ROWS_PER_REQUEST || bytes >= MAX_BYTES_PER_REQUEST {
+            self.send(true).await?;
         }
         Ok(())
     }
@@ -504,7 +510,7 @@ impl SinkTask for BigQuerySinkTask {
     /// Sends every buffered row; the runtime's `pre_commit` calls this before it returns
     /// the consumed offsets.
     async fn flush(&mut self) -> Result<(), TaskError> {
-        self.send_all().await
+        self.send(false).await
     }
 
     async fn close(&mut self, partitions: &[TopicPartition]) -> Result<(), TaskError> {
