@@ -214,6 +214,321 @@ fn raw_mode_loads_every_record_with_its_bytes_and_metadata() {
     assert!(out.contains(&format!("OK {} rows", sent.len())), "{out}");
 }
 
+/// The keys that send rows through the Storage Write API of `bq` instead of insertAll.
+fn storage_write(bq: &BigQueryEmulator) -> [(&'static str, &str); 2] {
+    [
+        ("useStorageWriteApi", "true"),
+        ("ferry.bigquery.storage.endpoint", bq.grpc.as_str()),
+    ]
+}
+
+#[test]
+fn ztf_alerts_load_through_the_storage_write_api() {
+    let Some(bq) = emulator_or_skip("ztf_alerts_load_through_the_storage_write_api") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (alerts, files) = alerts_dir(dir.path());
+    let mut broker = Broker::start(1, 0);
+    let topic = "ztf_20260112_programid1";
+    let sent = produce_alerts(&mut broker, topic, 3, &files);
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let [sw, endpoint] = storage_write(&bq);
+    let c = connector(
+        dir.path(),
+        "bq-alerts-sw",
+        topic,
+        &bq,
+        &[
+            ("tasks.max", "2"),
+            ("value.converter", "ferry.converters.AvroContainerConverter"),
+            ("topic2TableMap", &format!("{topic}:alerts_sw")),
+            sw,
+            endpoint,
+        ],
+    );
+    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    assert!(log.contains("Created the BigQuery table"), "{log}");
+    assert!(log.contains("Created a COMMITTED write stream"), "{log}");
+    let out = checked(
+        bq.check(&[
+            "ztf",
+            "--table",
+            &format!("{DATASET}.alerts_sw"),
+            "--alerts",
+            alerts.to_str().unwrap(),
+        ]),
+        "decoded alerts through Storage Write",
+    );
+    assert!(
+        out.contains(&format!("OK {} rows", sent.len())),
+        "check.py: {out}"
+    );
+    let per_partition: Vec<i64> = (0..3)
+        .map(|p| sent.keys().filter(|(q, _)| *q == p).count() as i64)
+        .collect();
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-bq-alerts-sw", topic, 3),
+        per_partition
+    );
+}
+
+#[test]
+fn raw_mode_through_the_storage_write_api_loads_every_record_with_its_bytes() {
+    let test = "raw_mode_through_the_storage_write_api_loads_every_record_with_its_bytes";
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (_, files) = alerts_dir(dir.path());
+    let mut broker = Broker::start(1, 0);
+    let topic = "ztf_raw_sw";
+    let sent: BTreeMap<(i32, i64), Vec<u8>> = produce_alerts(&mut broker, topic, 2, &files)
+        .into_iter()
+        .map(|(at, f)| (at, std::fs::read(f).unwrap()))
+        .collect();
+    let expect = dir.path().join("expect.jsonl");
+    std::fs::write(&expect, expectation(topic, &sent)).unwrap();
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let [sw, endpoint] = storage_write(&bq);
+    let c = connector(
+        dir.path(),
+        "bq-raw-sw",
+        topic,
+        &bq,
+        &[
+            ("ferry.bigquery.mode", "raw"),
+            ("timePartitioningType", "NONE"),
+            sw,
+            endpoint,
+        ],
+    );
+    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    assert!(log.contains("Created a COMMITTED write stream"), "{log}");
+    let out = checked(
+        bq.check(&[
+            "raw",
+            "--table",
+            &format!("{DATASET}.{topic}"),
+            "--expect",
+            expect.to_str().unwrap(),
+        ]),
+        "raw table through Storage Write",
+    );
+    assert!(out.contains(&format!("OK {} rows", sent.len())), "{out}");
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-bq-raw-sw", topic, 2),
+        (0..2)
+            .map(|p| sent.keys().filter(|(q, _)| *q == p).count() as i64)
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_row_bigquery_refuses_through_the_storage_write_api_is_handled_by_errors_tolerance() {
+    let test =
+        "a_row_bigquery_refuses_through_the_storage_write_api_is_handled_by_errors_tolerance";
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    let topic = "people";
+    broker.create_topic(topic, 1);
+    // The third has no id: ferry encodes it (the column is there, only left out), and
+    // BigQuery refuses it as a row error of the append.
+    let lines: Vec<String> = [
+        r#"{"id": 1, "name": "a"}"#,
+        r#"{"id": 2, "name": "b"}"#,
+        r#"{"name": "c"}"#,
+        r#"{"id": 4, "name": "d"}"#,
+    ]
+    .map(str::to_string)
+    .to_vec();
+    produce_lines(&broker.bootstrap, topic, 0, &lines);
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    bq.create_table(
+        DATASET,
+        "people_sw",
+        serde_json::json!([
+            {"name": "id", "type": "INTEGER", "mode": "REQUIRED"},
+            {"name": "name", "type": "STRING", "mode": "NULLABLE"},
+        ]),
+    );
+    let [sw, endpoint] = storage_write(&bq);
+    let c = connector(
+        dir.path(),
+        "bq-refused-sw",
+        topic,
+        &bq,
+        &[
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("value.converter.schemas.enable", "false"),
+            ("topic2TableMap", "people:people_sw"),
+            ("errors.tolerance", "all"),
+            sw,
+            endpoint,
+        ],
+    );
+    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    assert!(
+        log.contains("Skipping a record")
+            && log.contains("offset=2")
+            && log.contains("BigQuery refused its row for test.ztf.people_sw")
+            && log.contains("Missing required field"),
+        "{log}"
+    );
+    let rows = bq.query(&format!(
+        "SELECT id, name FROM `{}.{DATASET}.people_sw` ORDER BY id",
+        bq.project
+    ));
+    let got: Vec<(String, String)> = rows["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["f"][0]["v"].as_str().unwrap().to_string(),
+                r["f"][1]["v"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [("1", "a"), ("2", "b"), ("4", "d")].map(|(i, n)| (i.to_string(), n.to_string()))
+    );
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-bq-refused-sw", topic, 1),
+        vec![4]
+    );
+}
+
+/// A TCP proxy in front of the emulator's gRPC port that passes everything on, except that
+/// it cuts the connection in place of the server's `cut_at`-th non-empty HTTP/2 DATA frame
+/// (counted over all connections): the server has acted on the request, and its answer is
+/// lost. Returns the proxy's `http://` address; its threads end with the test process.
+fn answer_losing_proxy(upstream: &str, cut_at: usize) -> String {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = format!("http://{}", listener.local_addr().unwrap());
+    let frames = Arc::new(AtomicUsize::new(0));
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_in, &mut s_out);
+            });
+            let frames = frames.clone();
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (server, client);
+                let mut buf: Vec<u8> = Vec::new();
+                let mut chunk = [0u8; 16 * 1024];
+                loop {
+                    let n = match from.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    buf.extend_from_slice(&chunk[..n]);
+                    // Whole frames only: 9-byte header (24-bit length, type, flags, stream).
+                    while buf.len() >= 9 {
+                        let len = (usize::from(buf[0]) << 16)
+                            | (usize::from(buf[1]) << 8)
+                            | usize::from(buf[2]);
+                        if buf.len() < 9 + len {
+                            break;
+                        }
+                        if buf[3] == 0
+                            && len > 0
+                            && frames.fetch_add(1, Ordering::SeqCst) + 1 == cut_at
+                        {
+                            let _ = to.shutdown(Shutdown::Both);
+                            let _ = from.shutdown(Shutdown::Both);
+                            return;
+                        }
+                        if to.write_all(&buf[..9 + len]).is_err() {
+                            return;
+                        }
+                        buf.drain(..9 + len);
+                    }
+                }
+                let _ = to.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn an_append_whose_answer_is_lost_is_sent_again_at_its_offset_and_written_once() {
+    let test = "an_append_whose_answer_is_lost_is_sent_again_at_its_offset_and_written_once";
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    let topic = "lost";
+    broker.create_topic(topic, 1);
+    let lines = numbered(0, 50);
+    produce_lines(&broker.bootstrap, topic, 0, &lines);
+    let sent: BTreeMap<(i32, i64), Vec<u8>> = lines
+        .into_iter()
+        .enumerate()
+        .map(|(o, l)| ((0, o as i64), l.into_bytes()))
+        .collect();
+    let expect = dir.path().join("expect.jsonl");
+    std::fs::write(&expect, expectation(topic, &sent)).unwrap();
+    // DATA frames from the server: CreateWriteStream's answer, then the first append's.
+    let proxy = answer_losing_proxy(&bq.grpc, 2);
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = connector(
+        dir.path(),
+        "bq-lost",
+        topic,
+        &bq,
+        &[
+            ("ferry.bigquery.mode", "raw"),
+            ("useStorageWriteApi", "true"),
+            ("ferry.bigquery.storage.endpoint", &proxy),
+            ("bigQueryRetry", "3"),
+            ("bigQueryRetryWait", "200"),
+        ],
+    );
+    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    assert!(
+        log.contains("BigQuery append failed; retrying")
+            && log.contains("BigQuery already had the rows of an unanswered append"),
+        "{log}"
+    );
+    // Exactly once: no --allow-duplicates.
+    let out = checked(
+        bq.check(&[
+            "raw",
+            "--table",
+            &format!("{DATASET}.{topic}"),
+            "--expect",
+            expect.to_str().unwrap(),
+        ]),
+        "after a lost answer",
+    );
+    assert!(out.contains(&format!("OK {} rows", sent.len())), "{out}");
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-bq-lost", topic, 1),
+        vec![50]
+    );
+}
+
 /// A decoded-mode topic with a record that is not Avro in the middle.
 fn mixed_topic(broker: &mut Broker, dir: &Path, topic: &str) -> usize {
     let (_, files) = alerts_dir(dir);
@@ -436,6 +751,29 @@ fn a_schema_that_adds_a_field_widens_the_table_and_one_that_changes_a_type_is_re
     let Some(bq) = emulator_or_skip(test) else {
         return;
     };
+    widen_and_refuse(&bq, "bq-evolving", &[]);
+}
+
+#[test]
+fn a_table_widened_under_the_storage_write_api_gets_a_new_stream_that_knows_its_columns() {
+    let test =
+        "a_table_widened_under_the_storage_write_api_gets_a_new_stream_that_knows_its_columns";
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    let log = widen_and_refuse(&bq, "bq-evolving-sw", &storage_write(&bq));
+    // One stream for the first columns, one after `band` was added.
+    assert_eq!(
+        log.matches("Created a COMMITTED write stream").count(),
+        2,
+        "{log}"
+    );
+}
+
+/// Three Avro schemas in one topic: v1, v2 adding a nullable `band`, one changing `id`'s
+/// type, then v1 again. The table is widened for v2, the changed record is refused by
+/// errors.tolerance=all, and rows 1, 2 and 4 load. Returns ferry's log.
+fn widen_and_refuse(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)]) -> String {
     use apache_avro::types::Value as A;
     let v1 = r#"{"type":"record","name":"obs","fields":[{"name":"id","type":"long"},{"name":"mag","type":"double"}]}"#;
     let v2 = r#"{"type":"record","name":"obs","fields":[{"name":"id","type":"long"},{"name":"mag","type":"double"},{"name":"band","type":["null","string"],"default":null}]}"#;
@@ -471,17 +809,13 @@ fn a_schema_that_adds_a_field_widens_the_table_and_one_that_changes_a_type_is_re
     broker.create_topic(topic, 1);
     produce_files(&broker.bootstrap, topic, 0, &files);
     let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
-    let c = connector(
-        dir.path(),
-        "bq-evolving",
-        topic,
-        &bq,
-        &[
-            ("value.converter", "ferry.converters.AvroContainerConverter"),
-            ("allowNewBigQueryFields", "true"),
-            ("errors.tolerance", "all"),
-        ],
-    );
+    let mut pairs = vec![
+        ("value.converter", "ferry.converters.AvroContainerConverter"),
+        ("allowNewBigQueryFields", "true"),
+        ("errors.tolerance", "all"),
+    ];
+    pairs.extend_from_slice(extra);
+    let c = connector(dir.path(), name, topic, bq, &pairs);
     let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
     assert!(log.contains("Added columns"), "{log}");
     assert!(
@@ -519,6 +853,7 @@ fn a_schema_that_adds_a_field_widens_the_table_and_one_that_changes_a_type_is_re
             ("4".into(), serde_json::Value::Null)
         ]
     );
+    log
 }
 
 #[test]
@@ -526,6 +861,34 @@ fn kill_9_mid_run_and_restart_loses_no_row() {
     let Some(bq) = emulator_or_skip("kill_9_mid_run_and_restart_loses_no_row") else {
         return;
     };
+    // insertId (topic-partition-offset) de-duplicates a retry within BigQuery's window.
+    kill_9_and_restart(&bq, "bq-kill", &[]);
+}
+
+#[test]
+fn kill_9_mid_run_and_restart_with_the_storage_write_api_loses_no_row() {
+    let Some(bq) =
+        emulator_or_skip("kill_9_mid_run_and_restart_with_the_storage_write_api_loses_no_row")
+    else {
+        return;
+    };
+    // No insertId here: the new run's stream writes again every row the first one got in
+    // after its last commit, and nothing else.
+    let grpc = bq.grpc.clone();
+    kill_9_and_restart(
+        &bq,
+        "bq-kill-sw",
+        &[
+            ("useStorageWriteApi", "true"),
+            ("ferry.bigquery.storage.endpoint", &grpc),
+        ],
+    );
+}
+
+/// Raw mode, 4 × 5 000 records over two tasks: ferry is killed (SIGKILL) once the table is
+/// partly loaded, then run again to the end. Every record must be in the table; the only
+/// extra rows allowed are copies of rows in it at the kill past the committed offsets.
+fn kill_9_and_restart(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)]) {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = Broker::start(1, 0);
     let topic = "numbers";
@@ -542,13 +905,10 @@ fn kill_9_mid_run_and_restart_loses_no_row() {
     let expect = dir.path().join("expect.jsonl");
     std::fs::write(&expect, expectation(topic, &sent)).unwrap();
     let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
-    let c = connector(
-        dir.path(),
-        "bq-kill",
-        topic,
-        &bq,
-        &[("ferry.bigquery.mode", "raw"), ("tasks.max", "2")],
-    );
+    let mut pairs = vec![("ferry.bigquery.mode", "raw"), ("tasks.max", "2")];
+    pairs.extend_from_slice(extra);
+    let c = connector(dir.path(), name, topic, bq, &pairs);
+    let group = format!("connect-{name}");
     let table = format!("{DATASET}.{topic}");
     let rows_now = || {
         let out = bq.check(&["count", "--table", &table]);
@@ -566,11 +926,11 @@ fn kill_9_mid_run_and_restart_loses_no_row() {
     first.wait(Duration::from_secs(10));
     assert!(started, "never saw a partial table: {}", first.log());
     let at_kill = rows_now();
-    let committed_at_kill: i64 = committed(&broker.bootstrap, "connect-bq-kill", topic, 4)
+    let committed_at_kill: i64 = committed(&broker.bootstrap, &group, topic, 4)
         .iter()
         .map(|&o| o.max(0))
         .sum();
-    eprintln!("killed at {at_kill} rows, {committed_at_kill} offsets committed");
+    eprintln!("{name}: killed at {at_kill} rows, {committed_at_kill} offsets committed");
 
     run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(180));
     let out = checked(
@@ -584,7 +944,7 @@ fn kill_9_mid_run_and_restart_loses_no_row() {
         ]),
         "after restart",
     );
-    eprintln!("check.py: {}", out.trim());
+    eprintln!("{name}: check.py: {}", out.trim());
     let duplicates: usize = out
         .split_whitespace()
         .find_map(|w| w.strip_prefix("duplicates="))
@@ -594,8 +954,7 @@ fn kill_9_mid_run_and_restart_loses_no_row() {
         out.contains(&format!("OK {} rows", sent.len() + duplicates)),
         "every record once, plus the duplicates: {out}"
     );
-    // Only rows inserted after the last commit can come again, and insertId
-    // (topic-partition-offset) de-duplicates a retry within BigQuery's window.
+    // Only rows inserted after the last commit can come again.
     assert!(
         duplicates <= at_kill.saturating_sub(committed_at_kill as usize),
         "{duplicates} duplicates; {at_kill} rows at the kill, {committed_at_kill} committed"

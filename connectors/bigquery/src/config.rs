@@ -80,15 +80,19 @@ pub struct BigQueryConfig {
     pub partition_decorator: bool,
     /// `convertDoubleSpecialValues` (false).
     pub convert_double_special_values: bool,
-    /// `useStorageWriteApi` (false, as in the connector). ferry writes with
-    /// `tabledata.insertAll` either way for now; `true` is noted at start-up.
+    /// `useStorageWriteApi` (false, as in the connector): rows go in through the Storage
+    /// Write API (a `COMMITTED` stream per task and table, see `storage`) instead of
+    /// `tabledata.insertAll`.
     pub storage_write_api: bool,
     /// `ferry.bigquery.mode` (`decoded`).
     pub mode: Mode,
     /// `ferry.bigquery.endpoint` (`https://bigquery.googleapis.com`): the REST API.
     pub rest_endpoint: String,
-    /// `ferry.bigquery.storage.endpoint` (`https://bigquerystorage.googleapis.com`): gRPC.
+    /// `ferry.bigquery.storage.endpoint` (`https://bigquerystorage.googleapis.com`): gRPC,
+    /// for `useStorageWriteApi=true`; with the emulator, its gRPC address (plaintext).
     pub storage_endpoint: String,
+    /// `ferry.bigquery.emulator` (false): no credentials, and a plaintext Storage endpoint.
+    pub emulator: bool,
 }
 
 /// Keys of the BigQuery connector that ferry accepts and that change nothing here, with
@@ -248,6 +252,7 @@ impl BigQueryConfig {
                 ));
             }
         };
+        let storage_write_api = flag(props, "useStorageWriteApi", false)?;
         let non_empty = |props: &mut ConnectorProps, key: &str| {
             props
                 .take(key)
@@ -295,14 +300,22 @@ impl BigQueryConfig {
             message_time_partitioning: flag(props, "bigQueryMessageTimePartitioning", false)?,
             partition_decorator: flag(props, "bigQueryPartitionDecorator", true)?,
             convert_double_special_values: flag(props, "convertDoubleSpecialValues", false)?,
-            storage_write_api: flag(props, "useStorageWriteApi", false)?,
+            storage_write_api,
             mode,
             rest_endpoint: props
                 .take("ferry.bigquery.endpoint")
                 .unwrap_or_else(|| "https://bigquery.googleapis.com".into()),
-            storage_endpoint: props
-                .take("ferry.bigquery.storage.endpoint")
-                .unwrap_or_else(|| "https://bigquerystorage.googleapis.com".into()),
+            storage_endpoint: match props.take("ferry.bigquery.storage.endpoint") {
+                Some(e) => e,
+                None if emulator && storage_write_api => {
+                    return Err(ConfigError::missing(
+                        "ferry.bigquery.storage.endpoint",
+                        "useStorageWriteApi=true with ferry.bigquery.emulator=true needs the emulator's gRPC address (http://host:port)",
+                    ));
+                }
+                None => "https://bigquerystorage.googleapis.com".into(),
+            },
+            emulator,
         };
         for (key, _) in NO_EFFECT {
             props.take(key);
@@ -409,6 +422,37 @@ mod tests {
         assert_eq!(c.partitioning, Partitioning::Day);
         assert_eq!(c.mode, Mode::Decoded);
         assert_eq!(c.rest_endpoint, "https://bigquery.googleapis.com");
+    }
+
+    #[test]
+    fn the_storage_write_api_needs_the_emulators_grpc_address() {
+        let c = config(&[
+            ("project", "p"),
+            ("defaultDataset", "d"),
+            ("useStorageWriteApi", "true"),
+        ])
+        .unwrap();
+        assert!(c.storage_write_api && !c.emulator);
+        assert_eq!(c.storage_endpoint, "https://bigquerystorage.googleapis.com");
+        let e = config(&[
+            ("project", "p"),
+            ("defaultDataset", "d"),
+            ("useStorageWriteApi", "true"),
+            ("ferry.bigquery.emulator", "true"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.key(), "ferry.bigquery.storage.endpoint");
+        assert!(e.to_string().contains("gRPC address"), "{e}");
+        let c = config(&[
+            ("project", "p"),
+            ("defaultDataset", "d"),
+            ("useStorageWriteApi", "true"),
+            ("ferry.bigquery.emulator", "true"),
+            ("ferry.bigquery.storage.endpoint", "http://127.0.0.1:9060"),
+        ])
+        .unwrap();
+        assert!(c.emulator);
+        assert_eq!(c.storage_endpoint, "http://127.0.0.1:9060");
     }
 
     #[test]

@@ -6,14 +6,17 @@
 //!   reads the schema each alert carries, so the table needs no schema written by hand;
 //! * `raw`: the record's bytes and Kafka metadata, whatever the bytes are.
 //!
-//! Rows go in with `tabledata.insertAll`, `insertId = topic-partition-offset`; `put`
-//! returns once BigQuery acknowledged them.
+//! Rows go in with `tabledata.insertAll`, `insertId = topic-partition-offset`, or with
+//! `useStorageWriteApi=true` through the Storage Write API (a `COMMITTED` stream per task
+//! and table, at explicit offsets: [`storage`]); either way `put`/`flush` return once
+//! BigQuery acknowledged the rows. Tables are created and widened over REST.
 
 pub mod config;
 pub mod raw;
 pub mod rest;
 pub mod rows;
 pub mod schema;
+mod storage;
 mod task;
 
 use std::sync::Arc;
@@ -44,7 +47,7 @@ fn create(props: &mut ConnectorProps) -> Result<Box<dyn Connector>, ConfigError>
     let config = BigQueryConfig::from_props(props)?;
     Ok(Box::new(BigQueryConnector {
         config: Arc::new(config),
-        rest: Arc::default(),
+        clients: Arc::default(),
         tables: task::Tables::default(),
     }))
 }
@@ -52,15 +55,23 @@ fn create(props: &mut ConnectorProps) -> Result<Box<dyn Connector>, ConfigError>
 #[derive(Debug)]
 struct BigQueryConnector {
     config: Arc<BigQueryConfig>,
-    /// Built by the start-up check (it needs credentials), shared by the tasks.
-    rest: Arc<std::sync::OnceLock<rest::Rest>>,
+    /// Built by the start-up check (they need credentials), shared by the tasks.
+    clients: Arc<std::sync::OnceLock<Clients>>,
     tables: task::Tables,
 }
 
+/// The connector's clients, sharing one set of credentials.
+#[derive(Debug, Clone)]
+struct Clients {
+    rest: rest::Rest,
+    /// With `useStorageWriteApi=true`.
+    storage: Option<storage::Client>,
+}
+
 impl BigQueryConnector {
-    fn rest(&self) -> Result<rest::Rest, TaskError> {
-        if let Some(r) = self.rest.get() {
-            return Ok(r.clone());
+    fn clients(&self) -> Result<Clients, TaskError> {
+        if let Some(c) = self.clients.get() {
+            return Ok(c.clone());
         }
         let creds = ferry_gcp_auth::load(
             &self.config.credentials,
@@ -70,8 +81,16 @@ impl BigQueryConnector {
             },
         )
         .map_err(TaskError::fatal)?;
-        let r = rest::Rest::new(&self.config, creds).map_err(TaskError::fatal)?;
-        Ok(self.rest.get_or_init(|| r).clone())
+        let storage = if self.config.storage_write_api {
+            Some(storage::Client::new(&self.config, creds.clone()).map_err(TaskError::fatal)?)
+        } else {
+            None
+        };
+        let rest = rest::Rest::new(&self.config, creds).map_err(TaskError::fatal)?;
+        Ok(self
+            .clients
+            .get_or_init(|| Clients { rest, storage })
+            .clone())
     }
 }
 
@@ -88,19 +107,15 @@ impl Connector for BigQueryConnector {
     }
 
     async fn preflight(&self) -> Result<(), TaskError> {
-        if self.config.storage_write_api {
-            tracing::warn!(
-                "useStorageWriteApi=true: ferry's BigQuery sink writes with tabledata.insertAll (insertId = topic-partition-offset); the Storage Write API is not built yet."
-            );
-        }
         tracing::info!(
             project = %self.config.project,
             dataset = %self.config.dataset,
             endpoint = %self.config.rest_endpoint,
             mode = ?self.config.mode,
+            writes = if self.config.storage_write_api { "Storage Write API, a COMMITTED stream per task and table" } else { "tabledata.insertAll" },
             "Checking the BigQuery dataset and credentials."
         );
-        let rest = self.rest()?;
+        let rest = self.clients()?.rest;
         match tokio::time::timeout(PREFLIGHT_TIMEOUT, rest.check_dataset()).await {
             Err(_) => Err(TaskError::fatal(format!(
                 "BigQuery at {} did not answer within {} s (ferry.bigquery.endpoint, network, or the credentials' token server)",
@@ -117,9 +132,11 @@ impl Connector for BigQueryConnector {
     }
 
     fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError> {
+        let clients = self.clients()?;
         Ok(Box::new(task::BigQuerySinkTask::new(
             self.config.clone(),
-            self.rest()?,
+            clients.rest,
+            clients.storage,
             self.tables.clone(),
             ctx,
         )))

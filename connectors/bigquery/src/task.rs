@@ -1,5 +1,7 @@
 //! The sink task: turns records into rows, makes sure their table exists with the
-//! columns they need, and inserts them with `tabledata.insertAll`.
+//! columns they need, and inserts them with `tabledata.insertAll` (rows as JSON) or, with
+//! `useStorageWriteApi=true`, appends them through the Storage Write API (rows as protocol
+//! buffers, [`crate::storage`]).
 //!
 //! Rows are buffered across `put`s and sent when a request's worth is ready (500 rows or
 //! 9 MB), when the oldest has waited [`LINGER`], and always in `flush`. The runtime's
@@ -13,7 +15,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_connector_api::data::Schema;
+use bytes::Bytes;
+use ferry_connector_api::data::{Data, Schema, Structured};
 use ferry_connector_api::{
     RecordError, SinkRecord, SinkTask, TaskContext, TaskError, TopicPartition, Value, async_trait,
 };
@@ -24,8 +27,10 @@ use crate::raw;
 use crate::rest::{CallError, Rest};
 use crate::rows;
 use crate::schema::{self, Field, Kind};
+use crate::storage::{self, AppendError, Appended, RowType, TableWriter};
 
 /// insertAll takes at most 50 000 rows and 10 MB per request; Google recommends 500 rows.
+/// Storage Write appends have no row limit; they take as many, so both paths batch alike.
 const MAX_ROWS_PER_REQUEST: usize = 500;
 /// Bytes of row JSON per request, below the 10 MB limit with room for the envelope.
 const MAX_BYTES_PER_REQUEST: usize = 9 * 1024 * 1024;
@@ -40,6 +45,9 @@ pub(crate) struct TableState {
     fields: Vec<Field>,
     /// (value schema, key schema) pairs whose rows are known to fit `fields`.
     checked: Vec<(Arc<Schema>, Option<Arc<Schema>>)>,
+    /// `fields` as a protocol buffer message (Storage Write), made on first use; a new
+    /// one when the columns change.
+    row_type: Option<Arc<RowType>>,
 }
 
 /// Rows wait at most this long for a full request, as long as records keep coming (a
@@ -49,12 +57,43 @@ const LINGER: Duration = Duration::from_secs(1);
 /// A row ready to go, serialized, with the record it came from.
 struct Pending {
     record: SinkRecord,
-    row: String,
+    row: Encoded,
+}
+
+/// A serialized row.
+enum Encoded {
+    /// For insertAll: JSON text.
+    Json(String),
+    /// For the Storage Write API: a protocol buffer of `row_type`.
+    Proto { row: Bytes, row_type: Arc<RowType> },
+}
+
+impl Encoded {
+    fn len(&self) -> usize {
+        match self {
+            Encoded::Json(row) => row.len(),
+            Encoded::Proto { row, .. } => row.len(),
+        }
+    }
+
+    /// Whether the two can go in one request: one writer schema per append.
+    fn goes_with(&self, other: &Encoded) -> bool {
+        match (self, other) {
+            (Encoded::Proto { row_type: a, .. }, Encoded::Proto { row_type: b, .. }) => {
+                Arc::ptr_eq(a, b)
+            }
+            _ => true,
+        }
+    }
 }
 
 pub(crate) struct BigQuerySinkTask {
     config: Arc<BigQueryConfig>,
     rest: Rest,
+    /// With `useStorageWriteApi=true`: rows are appended through it, not insertAll.
+    storage: Option<storage::Client>,
+    /// The task's write stream on each table it wrote to (Storage Write).
+    writers: HashMap<String, TableWriter>,
     tables: Tables,
     ctx: TaskContext,
     /// Per partition, the last offset buffered, acknowledged or skipped, so that a batch the
@@ -80,12 +119,15 @@ impl BigQuerySinkTask {
     pub(crate) fn new(
         config: Arc<BigQueryConfig>,
         rest: Rest,
+        storage: Option<storage::Client>,
         tables: Tables,
         ctx: TaskContext,
     ) -> Self {
         Self {
             config,
             rest,
+            storage,
+            writers: HashMap::new(),
             tables,
             ctx,
             seen: HashMap::new(),
@@ -114,11 +156,29 @@ impl BigQuerySinkTask {
         self.ctx.errant.report(r, &RecordError::new(reason))
     }
 
+    /// Rows and bytes per request: insertAll's, or the Storage Write API's.
+    fn limits(&self) -> (usize, usize) {
+        match &self.storage {
+            None => (MAX_ROWS_PER_REQUEST, MAX_BYTES_PER_REQUEST),
+            Some(_) if self.config.emulator => {
+                (MAX_ROWS_PER_REQUEST, storage::MAX_EMULATOR_REQUEST_BYTES)
+            }
+            Some(_) => (MAX_ROWS_PER_REQUEST, storage::MAX_REQUEST_BYTES),
+        }
+    }
+
     /// The row of one record, after making sure its table can take it.
-    async fn row_of(&self, table: &str, r: &SinkRecord) -> Result<Map<String, Json>, Failure> {
+    async fn row_of(&self, table: &str, r: &SinkRecord) -> Result<Encoded, Failure> {
+        let invalid = |e: rows::RowError| Failure::Record(e.to_string());
         if self.config.mode == Mode::Raw {
             self.ensure_table(table, None, raw::table_fields()).await?;
-            return raw::row(r).map_err(|e| Failure::Record(e.to_string()));
+            return match self.row_type(table).await? {
+                Some(row_type) => {
+                    let row = storage::raw_row(&row_type, r).map_err(invalid)?;
+                    self.proto(row, row_type)
+                }
+                None => Ok(Encoded::Json(json_text(raw::row(r).map_err(invalid)?))),
+            };
         }
         let value = match &r.value {
             Some(Value::Structured(s)) => s,
@@ -137,7 +197,7 @@ impl BigQuerySinkTask {
             Some(Value::Structured(k)) => k.schema.clone(),
             _ => None,
         };
-        let mut row = match &value.schema {
+        match &value.schema {
             Some(schema) => {
                 let mut wanted = schema::table_fields(schema, self.config.all_fields_nullable)
                     .map_err(|e| {
@@ -146,16 +206,95 @@ impl BigQuerySinkTask {
                 self.kafka_columns(r, &mut wanted)?;
                 self.ensure_table(table, Some((schema.clone(), key_schema)), wanted)
                     .await?;
-                rows::row(schema, &value.data)
+            }
+            None => self.ensure_existing(table).await?,
+        }
+        match self.row_type(table).await? {
+            Some(row_type) => {
+                let row = self.proto_row(&row_type, r, value)?;
+                self.proto(row, row_type)
             }
             None => {
-                self.ensure_existing(table).await?;
-                rows::schemaless_row(&value.data)
+                let mut row = match &value.schema {
+                    Some(schema) => rows::row(schema, &value.data),
+                    None => rows::schemaless_row(&value.data),
+                }
+                .map_err(invalid)?;
+                self.add_kafka_values(r, &mut row)?;
+                Ok(Encoded::Json(json_text(row)))
             }
         }
-        .map_err(|e| Failure::Record(e.to_string()))?;
-        self.add_kafka_values(r, &mut row)?;
-        Ok(row)
+    }
+
+    /// A protocol buffer row, unless it is too big for any request.
+    fn proto(&self, row: Bytes, row_type: Arc<RowType>) -> Result<Encoded, Failure> {
+        let (_, max) = self.limits();
+        if row.len() > max {
+            return Err(Failure::Record(format!(
+                "its row is {} bytes; a Storage Write request takes at most {max} bytes of rows",
+                row.len()
+            )));
+        }
+        Ok(Encoded::Proto { row, row_type })
+    }
+
+    /// The Storage Write row of a decoded record, with the `kafkaDataFieldName` and
+    /// `kafkaKeyFieldName` columns.
+    fn proto_row(
+        &self,
+        row_type: &RowType,
+        r: &SinkRecord,
+        value: &Structured,
+    ) -> Result<Bytes, Failure> {
+        let invalid = |e: rows::RowError| Failure::Record(e.to_string());
+        let mut w = row_type.writer();
+        match &value.schema {
+            Some(schema) => w.fields_of(schema, &value.data),
+            None => w.entries_of(&value.data),
+        }
+        .map_err(invalid)?;
+        if let Some(name) = &self.config.kafka_data_field {
+            let entry = |k: &str, v: Data| (Data::String(k.to_string()), v);
+            let meta = Data::Map(vec![
+                entry("topic", Data::String(r.topic.to_string())),
+                entry("partition", Data::Int32(r.partition)),
+                entry("offset", Data::Int64(r.offset)),
+                entry(
+                    "insertTime",
+                    Data::Timestamp(jiff::Timestamp::now().as_microsecond()),
+                ),
+            ]);
+            w.column(name, None, &meta).map_err(invalid)?;
+        }
+        if let Some(name) = &self.config.kafka_key_field {
+            match &r.key {
+                None => Ok(()),
+                Some(Value::Structured(k)) => w.column(name, k.schema.as_deref(), &k.data),
+                Some(Value::String(s)) => w.column(name, None, &Data::String(s.clone())),
+                Some(v) => w.column(name, None, &Data::Bytes(v.to_bytes())),
+            }
+            .map_err(|e| Failure::Record(format!("its key: {e}")))?;
+        }
+        Ok(w.finish())
+    }
+
+    /// The table's protocol buffer message, with the Storage Write API (else `None`). The
+    /// table is known: `ensure_table` or `ensure_existing` ran.
+    async fn row_type(&self, table: &str) -> Result<Option<Arc<RowType>>, Failure> {
+        if self.storage.is_none() {
+            return Ok(None);
+        }
+        let mut tables = self.tables.lock().await;
+        let state = tables.entry(table.to_string()).or_default();
+        if let Some(row_type) = &state.row_type {
+            return Ok(Some(row_type.clone()));
+        }
+        let row_type =
+            Arc::new(RowType::new(&state.fields).map_err(|e| {
+                Failure::Fatal(format!("table {}: {e}", self.rest.table_name(table)))
+            })?);
+        state.row_type = Some(row_type.clone());
+        Ok(Some(row_type))
     }
 
     /// The columns `kafkaDataFieldName` and `kafkaKeyFieldName` add.
@@ -298,7 +437,10 @@ impl BigQuerySinkTask {
             )));
         };
         let state = tables.entry(table.to_string()).or_default();
-        state.fields = fields;
+        if state.fields != fields {
+            state.row_type = None;
+            state.fields = fields;
+        }
         if let Some(pair) = schemas {
             state.checked.push(pair);
         }
@@ -317,7 +459,7 @@ impl BigQuerySinkTask {
                     table.to_string(),
                     TableState {
                         fields,
-                        checked: Vec::new(),
+                        ..TableState::default()
                     },
                 );
                 Ok(())
@@ -334,28 +476,32 @@ impl BigQuerySinkTask {
     /// (500 rows or 9 MB); the rest waits for more rows. On an error the rows not
     /// acknowledged stay buffered, in order.
     async fn send(&mut self, full_only: bool) -> Result<(), TaskError> {
+        let (max_rows, max_bytes) = self.limits();
         for i in 0..self.buffer.len() {
             loop {
                 let (table, rows) = &mut self.buffer[i];
                 if rows.is_empty() {
                     break;
                 }
-                let mut size = 0;
-                let mut n = 0;
-                while n < rows.len() && n < MAX_ROWS_PER_REQUEST {
-                    if n > 0 && size + rows[n].row.len() > MAX_BYTES_PER_REQUEST {
-                        break;
-                    }
-                    size += rows[n].row.len();
-                    n += 1;
-                }
-                let full = n == MAX_ROWS_PER_REQUEST || n < rows.len();
+                // An append that got no answer goes again first, unchanged.
+                let (n, full) = match self
+                    .writers
+                    .get(table.as_str())
+                    .and_then(TableWriter::pinned)
+                {
+                    Some(pinned) => (pinned.min(rows.len()), true),
+                    None => chunk_len(rows, max_rows, max_bytes),
+                };
                 if full_only && !full {
                     break;
                 }
                 let mut chunk: Vec<Pending> = rows.drain(..n).collect();
                 let table = table.clone();
-                let sent = self.insert_chunk(&table, &mut chunk).await;
+                let sent = if self.storage.is_some() {
+                    self.append_chunk(&table, &mut chunk).await
+                } else {
+                    self.insert_chunk(&table, &mut chunk).await
+                };
                 // What is left (refused as stopped, or all of it after an error) goes back
                 // in front.
                 let rows = &mut self.buffer[i].1;
@@ -369,6 +515,9 @@ impl BigQuerySinkTask {
         if self.buffer.is_empty() {
             self.since = None;
         }
+        for writer in self.writers.values_mut() {
+            writer.close_if_idle();
+        }
         Ok(())
     }
 
@@ -379,16 +528,19 @@ impl BigQuerySinkTask {
         table: &str,
         chunk: &mut Vec<Pending>,
     ) -> Result<(), TaskError> {
-        let request: Vec<(String, &str)> = chunk
-            .iter()
-            .map(|p| {
-                let r = &p.record;
-                (
-                    format!("{}-{}-{}", r.topic, r.partition, r.offset),
-                    p.row.as_str(),
-                )
-            })
-            .collect();
+        let mut request: Vec<(String, &str)> = Vec::with_capacity(chunk.len());
+        for p in chunk.iter() {
+            let r = &p.record;
+            let Encoded::Json(row) = &p.row else {
+                return Err(TaskError::fatal(
+                    "a Storage Write row among insertAll rows (a bug in ferry)",
+                ));
+            };
+            request.push((
+                format!("{}-{}-{}", r.topic, r.partition, r.offset),
+                row.as_str(),
+            ));
+        }
         let mut attempt = 0u32;
         let rejections = loop {
             match self.rest.insert_all(table, &request).await {
@@ -421,6 +573,66 @@ impl BigQuerySinkTask {
                 self.rest.table_name(table)
             )));
         }
+        self.refuse(table, chunk, own)
+    }
+
+    /// One Storage Write append. Leaves in `chunk` the rows to send again, as
+    /// `insert_chunk` does.
+    async fn append_chunk(
+        &mut self,
+        table: &str,
+        chunk: &mut Vec<Pending>,
+    ) -> Result<(), TaskError> {
+        let Some(client) = &self.storage else {
+            return Err(TaskError::fatal("no Storage Write client (a bug in ferry)"));
+        };
+        let mut row_type = None;
+        let mut rows = Vec::with_capacity(chunk.len());
+        for p in chunk.iter() {
+            if let Encoded::Proto { row, row_type: t } = &p.row {
+                row_type.get_or_insert_with(|| t.clone());
+                rows.push(row.clone());
+            }
+        }
+        let (Some(row_type), true) = (row_type, rows.len() == chunk.len()) else {
+            return Err(TaskError::fatal(
+                "a row for insertAll among Storage Write rows (a bug in ferry)",
+            ));
+        };
+        let writer = self.writers.entry(table.to_string()).or_insert_with(|| {
+            TableWriter::new(client.clone(), &self.ctx.connector, self.ctx.task_id, table)
+        });
+        let mut attempt = 0u32;
+        let appended = loop {
+            match writer.append(&row_type, rows.clone()).await {
+                Ok(appended) => break appended,
+                Err(AppendError::Retriable(m)) if attempt < self.config.retries => {
+                    attempt += 1;
+                    let wait = self.config.retry_wait + jitter(self.config.retry_wait);
+                    tracing::warn!(connector = %self.ctx.connector, task = self.ctx.task_id, attempt, retry_in_ms = wait.as_millis() as u64, error = %m, "BigQuery append failed; retrying (bigQueryRetry).");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(AppendError::Retriable(m)) => return Err(TaskError::retriable(m)),
+                Err(AppendError::Fatal(m)) => return Err(TaskError::fatal(m)),
+            }
+        };
+        match appended {
+            Appended::Written => {
+                chunk.clear();
+                Ok(())
+            }
+            Appended::Refused(refused) => self.refuse(table, chunk, refused.into_iter().collect()),
+        }
+    }
+
+    /// Hands the rows BigQuery refused (by index in `chunk`) to `errors.tolerance`, and
+    /// leaves the others in `chunk` to go again.
+    fn refuse(
+        &self,
+        table: &str,
+        chunk: &mut Vec<Pending>,
+        mut own: HashMap<usize, String>,
+    ) -> Result<(), TaskError> {
         let mut again = Vec::with_capacity(chunk.len());
         for (i, p) in std::mem::take(chunk).into_iter().enumerate() {
             match own.remove(&i) {
@@ -449,6 +661,26 @@ enum Failure {
     Call(CallError),
 }
 
+/// How many rows of `rows` make the next request, and whether that is a whole one (the
+/// limits are reached, or rows are left over).
+fn chunk_len(rows: &VecDeque<Pending>, max_rows: usize, max_bytes: usize) -> (usize, bool) {
+    let mut size = 0;
+    let mut n = 0;
+    while n < rows.len() && n < max_rows {
+        if n > 0 && (size + rows[n].row.len() > max_bytes || !rows[n].row.goes_with(&rows[0].row)) {
+            break;
+        }
+        size += rows[n].row.len();
+        n += 1;
+    }
+    (n, n == max_rows || n < rows.len())
+}
+
+fn json_text(row: Map<String, Json>) -> String {
+    // serde_json cannot fail on a map of JSON values.
+    serde_json::to_string(&row).unwrap_or_default()
+}
+
 fn base64_of(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -468,8 +700,6 @@ impl SinkTask for BigQuerySinkTask {
             let table = self.config.table_for(&r.topic).map_err(TaskError::fatal)?;
             match self.row_of(&table, r).await {
                 Ok(row) => {
-                    // serde_json cannot fail on a map of JSON values.
-                    let row = serde_json::to_string(&row).unwrap_or_default();
                     // The row holds what BigQuery needs; the record is kept for its
                     // coordinates and bytes (errors.tolerance), without its decoded form.
                     let undecoded =
@@ -499,9 +729,10 @@ impl SinkTask for BigQuerySinkTask {
             self.seen.insert(r.topic_partition(), r.offset);
         }
         let (rows, bytes) = self.buffered();
+        let (max_rows, max_bytes) = self.limits();
         if self.since.is_some_and(|t| t.elapsed() >= LINGER) {
             self.send(false).await?;
-        } else if rows >= MAX_ROWS_PER_REQUEST || bytes >= MAX_BYTES_PER_REQUEST {
+        } else if rows >= max_rows || bytes >= max_bytes {
             self.send(true).await?;
         }
         Ok(())
@@ -519,5 +750,61 @@ impl SinkTask for BigQuerySinkTask {
             self.seen.remove(tp);
         }
         Ok(())
+    }
+
+    /// Finalizes the task's write streams (their rows are committed already).
+    async fn stop(&mut self) -> Result<(), TaskError> {
+        for (_, mut writer) in self.writers.drain() {
+            writer.retire().await;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(rows: Vec<Encoded>) -> VecDeque<Pending> {
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, row)| Pending {
+                record: SinkRecord {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: i as i64,
+                    timestamp: None,
+                    key: None,
+                    value: None,
+                    headers: Vec::new(),
+                },
+                row,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn requests_end_at_the_row_and_byte_limits_and_at_a_new_writer_schema() {
+        let a = Arc::new(RowType::new(&raw::table_fields()).unwrap());
+        let b = Arc::new(RowType::new(&raw::table_fields()).unwrap());
+        let proto = |t: &Arc<RowType>, n: usize| Encoded::Proto {
+            row: Bytes::from(vec![0u8; n]),
+            row_type: t.clone(),
+        };
+        let rows = pending(vec![
+            proto(&a, 10),
+            proto(&a, 10),
+            proto(&a, 10),
+            proto(&b, 10),
+        ]);
+        assert_eq!(chunk_len(&rows, 500, 1000), (3, true), "not across schemas");
+        assert_eq!(chunk_len(&rows, 2, 1000), (2, true));
+        assert_eq!(chunk_len(&rows, 500, 25), (2, true));
+        let rows = pending(vec![proto(&b, 10)]);
+        assert_eq!(chunk_len(&rows, 500, 1000), (1, false), "waits for more");
+        let rows = pending(vec![proto(&a, 50), proto(&a, 1)]);
+        assert_eq!(chunk_len(&rows, 500, 25), (1, true), "a big row goes alone");
+        let rows = pending(vec![Encoded::Json("{}".into()), Encoded::Json("{}".into())]);
+        assert_eq!(chunk_len(&rows, 500, 1000), (2, false));
     }
 }
