@@ -10,7 +10,10 @@
 //!  "connectors":{"ztf-sink":{"ztf_20210107_programid1":{"0":1234,"1":999}}}}
 //! ```
 //!
-//! Offsets are Kafka's commit convention: the next offset to read.
+//! Offsets are Kafka's commit convention: the next offset to read. A sink's commit metadata
+//! (see `SinkTask::commit_metadata`) is kept beside its offset in `"metadata"`, same
+//! nesting, written and dropped together with the offset; the key is optional, so files
+//! without it (and ferry versions that ignore it) read the same.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -18,7 +21,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use ferry_connector_api::Offsets;
+use ferry_connector_api::{OffsetAndMetadata, TopicPartition};
 use serde::{Deserialize, Serialize};
 
 const FORMAT: &str = "ferry-offsets";
@@ -53,7 +56,13 @@ struct Document {
     version: u32,
     /// connector → topic → partition → next offset.
     connectors: BTreeMap<String, BTreeMap<String, BTreeMap<i32, i64>>>,
+    /// connector → topic → partition → the sink's metadata for that offset.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: BTreeMap<String, BTreeMap<String, BTreeMap<i32, String>>>,
 }
+
+/// Per partition, a position to commit with its metadata.
+pub type Commits = BTreeMap<TopicPartition, OffsetAndMetadata>;
 
 /// The worker's file offset store; shared by all tasks.
 #[derive(Debug)]
@@ -73,6 +82,7 @@ impl FileOffsetStore {
                     format: FORMAT.into(),
                     version: VERSION,
                     connectors: BTreeMap::new(),
+                    metadata: BTreeMap::new(),
                 };
                 write_atomically(path, &doc)?;
                 doc
@@ -94,28 +104,54 @@ impl FileOffsetStore {
         &self.path
     }
 
-    /// The stored offset of a partition for a connector.
-    pub fn get(&self, connector: &str, topic: &str, partition: i32) -> Option<i64> {
+    /// The stored position of a partition for a connector.
+    pub fn get(&self, connector: &str, topic: &str, partition: i32) -> Option<OffsetAndMetadata> {
         let doc = self.doc.lock().unwrap_or_else(|p| p.into_inner());
-        doc.connectors
-            .get(connector)?
-            .get(topic)?
-            .get(&partition)
-            .copied()
+        let offset = *doc.connectors.get(connector)?.get(topic)?.get(&partition)?;
+        let metadata = doc
+            .metadata
+            .get(connector)
+            .and_then(|t| t.get(topic))
+            .and_then(|p| p.get(&partition))
+            .cloned();
+        Some(OffsetAndMetadata { offset, metadata })
     }
 
-    /// Records offsets for a connector and rewrites the file if anything changed.
-    pub fn commit(&self, connector: &str, offsets: &Offsets) -> Result<(), OffsetStoreError> {
+    /// Records positions for a connector and rewrites the file if anything changed. A
+    /// position without metadata drops what was stored for the partition.
+    pub fn commit(&self, connector: &str, commits: &Commits) -> Result<(), OffsetStoreError> {
         // A poisoned lock only means another task panicked mid-update of the in-memory copy;
         // the file on disk is intact, and the next write replaces it whole.
         let mut doc = self.doc.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = doc.connectors.entry(connector.to_string()).or_default();
+        let Document {
+            connectors,
+            metadata,
+            ..
+        } = &mut *doc;
+        let offsets = connectors.entry(connector.to_string()).or_default();
+        let notes = metadata.entry(connector.to_string()).or_default();
         let mut changed = false;
-        for (tp, &offset) in offsets {
-            let slot = entry.entry(tp.topic.to_string()).or_default();
-            if slot.insert(tp.partition, offset) != Some(offset) {
+        for (tp, c) in commits {
+            let slot = offsets.entry(tp.topic.to_string()).or_default();
+            if slot.insert(tp.partition, c.offset) != Some(c.offset) {
                 changed = true;
             }
+            let before = match &c.metadata {
+                Some(m) => notes
+                    .entry(tp.topic.to_string())
+                    .or_default()
+                    .insert(tp.partition, m.clone()),
+                None => notes
+                    .get_mut(tp.topic.as_ref())
+                    .and_then(|p| p.remove(&tp.partition)),
+            };
+            if before != c.metadata {
+                changed = true;
+            }
+        }
+        notes.retain(|_, p| !p.is_empty());
+        if notes.is_empty() {
+            metadata.remove(connector);
         }
         if changed {
             write_atomically(&self.path, &doc)?;
@@ -197,11 +233,20 @@ mod tests {
 
     use super::*;
 
-    fn offsets(pairs: &[(&str, i32, i64)]) -> Offsets {
+    fn offsets(pairs: &[(&str, i32, i64)]) -> Commits {
         pairs
             .iter()
-            .map(|(t, p, o)| (TopicPartition::new(*t, *p), *o))
+            .map(|(t, p, o)| {
+                (
+                    TopicPartition::new(*t, *p),
+                    OffsetAndMetadata::new(*o, None),
+                )
+            })
             .collect()
+    }
+
+    fn offset(store: &FileOffsetStore, c: &str, t: &str, p: i32) -> Option<i64> {
+        store.get(c, t, p).map(|c| c.offset)
     }
 
     #[test]
@@ -216,13 +261,62 @@ mod tests {
         store.commit("b", &offsets(&[("t", 0, 99)])).unwrap();
         store.commit("a", &offsets(&[("t", 0, 12)])).unwrap();
         let reopened = FileOffsetStore::open(&path).unwrap();
-        assert_eq!(reopened.get("a", "t", 0), Some(12));
-        assert_eq!(reopened.get("a", "t", 1), Some(5));
-        assert_eq!(reopened.get("b", "t", 0), Some(99));
-        assert_eq!(reopened.get("c", "t", 0), None);
+        assert_eq!(offset(&reopened, "a", "t", 0), Some(12));
+        assert_eq!(offset(&reopened, "a", "t", 1), Some(5));
+        assert_eq!(offset(&reopened, "b", "t", 0), Some(99));
+        assert_eq!(offset(&reopened, "c", "t", 0), None);
         let text = fs::read_to_string(&path).unwrap();
         assert!(text.contains("\"format\": \"ferry-offsets\"") && text.contains("\"version\": 1"));
+        assert!(
+            !text.contains("metadata"),
+            "no metadata key when no sink stored any: {text}"
+        );
         assert!(!dir.path().join("sub/connect.offsets.tmp").exists());
+    }
+
+    #[test]
+    fn metadata_travels_with_its_offset_and_is_dropped_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connect.offsets");
+        let store = FileOffsetStore::open(&path).unwrap();
+        let at = |o: i64, m: Option<&str>| {
+            [(
+                TopicPartition::new("t", 0),
+                OffsetAndMetadata::new(o, m.map(String::from)),
+            )]
+            .into_iter()
+            .collect::<Commits>()
+        };
+        store.commit("a", &at(10, Some("stream s row 7"))).unwrap();
+        let reopened = FileOffsetStore::open(&path).unwrap();
+        assert_eq!(
+            reopened.get("a", "t", 0),
+            Some(OffsetAndMetadata::new(10, Some("stream s row 7".into())))
+        );
+        // A later offset without metadata must not leave the old metadata beside it.
+        reopened.commit("a", &at(12, None)).unwrap();
+        let again = FileOffsetStore::open(&path).unwrap();
+        assert_eq!(
+            again.get("a", "t", 0),
+            Some(OffsetAndMetadata::new(12, None))
+        );
+        assert!(!fs::read_to_string(&path).unwrap().contains("stream s"));
+    }
+
+    #[test]
+    fn a_file_without_metadata_reads_as_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connect.offsets");
+        fs::write(
+            &path,
+            r#"{"format":"ferry-offsets","version":1,"connectors":{"a":{"t":{"0":4}}}}"#,
+        )
+        .unwrap();
+        let store = FileOffsetStore::open(&path).unwrap();
+        assert_eq!(
+            store.get("a", "t", 0),
+            Some(OffsetAndMetadata::new(4, None))
+        );
     }
 
     #[test]

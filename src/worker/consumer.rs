@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_connector_api::{Offsets, SinkRecord, TopicPartition};
+use ferry_connector_api::{Assigned, OffsetAndMetadata, SinkRecord, TopicPartition};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
@@ -26,7 +26,7 @@ use super::driver::Command;
 use super::routing::Routing;
 use super::status::{ConsumerStatus, TaskStatus, lock, now_ms};
 use crate::kafka::{RateLimiter, forward_log};
-use crate::offsets::FileOffsetStore;
+use crate::offsets::{Commits, FileOffsetStore};
 
 /// How often a repeated consumer error is logged.
 pub(crate) const ERROR_LOG_PERIOD: Duration = Duration::from_secs(60);
@@ -77,10 +77,10 @@ pub(crate) struct Shared {
     /// Offsets partitions were assigned at when taken from the file store.
     pub(crate) file_starts: Mutex<HashMap<TopicPartition, i64>>,
     /// What the group has acknowledged, per assigned partition.
-    pub(crate) group_committed: Mutex<Offsets>,
-    /// Offsets resumed from the file store, to be committed to the group too, so that the
+    pub(crate) group_committed: Mutex<Commits>,
+    /// Positions resumed from the file store, to be committed to the group too, so that the
     /// group never lags behind the file after a restart or rebalance.
-    pub(crate) resync: Mutex<Offsets>,
+    pub(crate) resync: Mutex<Commits>,
 }
 
 /// The librdkafka context of a connector's consumer.
@@ -139,6 +139,61 @@ pub(crate) fn to_tpl(
     Ok(tpl)
 }
 
+/// The positions as a list to commit, metadata included.
+fn commit_tpl(commits: &Commits) -> KafkaResult<TopicPartitionList> {
+    let mut tpl = TopicPartitionList::new();
+    for (tp, c) in commits {
+        tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(c.offset))?;
+        if let (Some(m), Some(mut e)) = (&c.metadata, tpl.find_partition(&tp.topic, tp.partition)) {
+            e.set_metadata(m);
+        }
+    }
+    Ok(tpl)
+}
+
+/// How long assignment waits for the group's committed positions of partitions the file
+/// store does not have.
+const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The group's committed positions of `parts`, with their metadata; empty when the group
+/// does not answer in time (librdkafka then resumes from the committed offsets itself,
+/// without metadata for the tasks).
+fn group_positions(
+    consumer: &BaseConsumer<ConnectorConsumerContext>,
+    parts: &[TopicPartition],
+    connector: &str,
+) -> HashMap<TopicPartition, OffsetAndMetadata> {
+    let Ok(tpl) = to_tpl(parts.iter().map(|tp| (tp.clone(), None))) else {
+        return HashMap::new();
+    };
+    let committed = match consumer.committed_offsets(tpl, COMMITTED_TIMEOUT) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(connector, error = %e, "Could not read the group's committed offsets; resuming from them without the sink's commit metadata.");
+            return HashMap::new();
+        }
+    };
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| {
+            let Offset::Offset(offset) = e.offset() else {
+                return None;
+            };
+            // rust-rdkafka panics on metadata that is not UTF-8, which only another
+            // client could have written; such metadata is none of ferry's.
+            let metadata =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| e.metadata().to_string()))
+                    .ok()
+                    .filter(|m| !m.is_empty());
+            Some((
+                TopicPartition::new(e.topic(), e.partition()),
+                OffsetAndMetadata::new(offset, metadata),
+            ))
+        })
+        .collect()
+}
+
 fn list(parts: &[TopicPartition]) -> String {
     const SHOWN: usize = 16;
     let mut s: Vec<String> = parts.iter().take(SHOWN).map(ToString::to_string).collect();
@@ -166,8 +221,8 @@ impl Shared {
     pub(crate) fn flush_tasks(
         &self,
         tasks: impl IntoIterator<Item = usize>,
-        make: impl Fn(usize, oneshot::Sender<Option<Offsets>>) -> Command,
-    ) -> (Offsets, bool) {
+        make: impl Fn(usize, oneshot::Sender<Option<Commits>>) -> Command,
+    ) -> (Commits, bool) {
         let mut replies = Vec::new();
         let mut complete = true;
         for task in tasks {
@@ -195,7 +250,7 @@ impl Shared {
             }
             out
         });
-        let mut merged = Offsets::new();
+        let mut merged = Commits::new();
         for answer in answers {
             match answer {
                 Some(Some(offsets)) => merged.extend(offsets),
@@ -206,27 +261,28 @@ impl Shared {
         (merged, complete)
     }
 
-    /// Commits to the group whatever it does not have yet of `offsets` (plus offsets
-    /// resumed from the file store). A refused commit is retried by the next call.
+    /// Commits to the group whatever it does not have yet of `offsets` (plus positions
+    /// resumed from the file store), each with its metadata. A refused commit is retried
+    /// by the next call.
     pub(crate) fn commit_sync(
         &self,
         consumer: &BaseConsumer<ConnectorConsumerContext>,
-        offsets: &Offsets,
+        offsets: &Commits,
         why: &str,
     ) {
-        let missing: Offsets = {
+        let missing: Commits = {
             let acked = lock(&self.group_committed);
             let mut wanted = lock(&self.resync).clone();
-            wanted.extend(offsets.iter().map(|(tp, o)| (tp.clone(), *o)));
+            wanted.extend(offsets.iter().map(|(tp, c)| (tp.clone(), c.clone())));
             wanted
                 .into_iter()
-                .filter(|(tp, o)| acked.get(tp) != Some(o))
+                .filter(|(tp, c)| acked.get(tp) != Some(c))
                 .collect()
         };
         if missing.is_empty() {
             return;
         }
-        let tpl = to_tpl(missing.iter().map(|(tp, o)| (tp.clone(), Some(*o))));
+        let tpl = commit_tpl(&missing);
         match tpl.and_then(|tpl| consumer.commit(&tpl, CommitMode::Sync)) {
             Ok(()) => {
                 self.status
@@ -258,20 +314,36 @@ impl Shared {
         cooperative: bool,
     ) {
         let parts = partitions_of(tpl);
-        // Resume order: the file store, else the group's committed offset (librdkafka's
-        // default for an unset offset), else auto.offset.reset.
-        let mut from_file = 0;
+        // Resume order: the file store, else the group's committed offset, else
+        // auto.offset.reset. Each position set here goes to the task with its metadata.
+        let mut positions: HashMap<TopicPartition, OffsetAndMetadata> = HashMap::new();
         if let Some(store) = &self.store {
             let mut starts = lock(&self.file_starts);
             for tp in &parts {
-                if let Some(o) = store.get(&self.connector, &tp.topic, tp.partition)
+                if let Some(c) = store.get(&self.connector, &tp.topic, tp.partition)
                     && tpl
-                        .set_partition_offset(&tp.topic, tp.partition, Offset::Offset(o))
+                        .set_partition_offset(&tp.topic, tp.partition, Offset::Offset(c.offset))
                         .is_ok()
                 {
-                    starts.insert(tp.clone(), o);
-                    lock(&self.resync).insert(tp.clone(), o);
-                    from_file += 1;
+                    starts.insert(tp.clone(), c.offset);
+                    lock(&self.resync).insert(tp.clone(), c.clone());
+                    positions.insert(tp.clone(), c);
+                }
+            }
+        }
+        let from_file = positions.len();
+        let rest: Vec<TopicPartition> = parts
+            .iter()
+            .filter(|tp| !positions.contains_key(*tp))
+            .cloned()
+            .collect();
+        if !rest.is_empty() {
+            for (tp, c) in group_positions(consumer, &rest, &self.connector) {
+                if tpl
+                    .set_partition_offset(&tp.topic, tp.partition, Offset::Offset(c.offset))
+                    .is_ok()
+                {
+                    positions.insert(tp, c);
                 }
             }
         }
@@ -291,6 +363,13 @@ impl Shared {
         let groups = lock(&self.dispatch).routing.add(&parts);
         tracing::info!(connector = %self.connector, partitions = %list(&parts), tasks = groups.len(), resumed_from_file = from_file, "Partitions assigned.");
         for (task, ps) in groups {
+            let ps = ps
+                .into_iter()
+                .map(|partition| Assigned {
+                    committed: positions.get(&partition).cloned(),
+                    partition,
+                })
+                .collect();
             if !self.send_within(task, Command::Assigned(ps), self.flush_timeout)
                 && !self.stopping.load(Ordering::Relaxed)
             {

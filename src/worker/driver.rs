@@ -8,35 +8,65 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use ferry_connector_api::{
-    ErrantRecordReporter, Offsets, RecordError, SinkRecord, SinkTask, TaskError, TopicPartition,
+    Assigned, CommitRequester, ErrantRecordReporter, OffsetAndMetadata, Offsets, RecordError,
+    SinkRecord, SinkTask, TaskError, TopicPartition,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::status::{TaskState, TaskStatus};
 use crate::convert::Decoder;
-use crate::offsets::FileOffsetStore;
+use crate::offsets::{Commits, FileOffsetStore};
 
 /// Messages from the consumer thread.
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Records in offset order per partition.
     Records(Vec<SinkRecord>),
-    Assigned(Vec<TopicPartition>),
+    Assigned(Vec<Assigned>),
     /// Flush, answer the offsets to commit (None: nothing safe to commit), then close the
     /// partitions.
-    Revoked(Vec<TopicPartition>, oneshot::Sender<Option<Offsets>>),
+    Revoked(Vec<TopicPartition>, oneshot::Sender<Option<Commits>>),
     /// Flush, answer the offsets to commit, stop the task.
-    Shutdown(oneshot::Sender<Option<Offsets>>),
+    Shutdown(oneshot::Sender<Option<Commits>>),
 }
 
 /// Why offsets are being committed, for the log line.
 #[derive(Debug, Clone, Copy)]
 enum Reason {
     Interval,
+    /// The task asked (`CommitRequester`).
+    Requested,
     Revoke,
     Shutdown,
+}
+
+/// How many more checkpoints a revoke or shutdown runs for a task that keeps requesting
+/// commits (a sink that can only deliver some records once their destination is recorded
+/// in a commit, such as a new BigQuery write stream).
+const REQUESTED_ROUNDS: usize = 3;
+
+/// A task's commit requests: set by the task, taken by its driver.
+#[derive(Debug, Default)]
+pub(crate) struct CommitRequests {
+    pending: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl CommitRequester for CommitRequests {
+    fn request_commit(&self) {
+        self.pending.store(true, Ordering::Release);
+        self.notify.notify_one();
+    }
+}
+
+impl CommitRequests {
+    fn take(&self) -> bool {
+        self.pending.swap(false, Ordering::AcqRel)
+    }
 }
 
 pub(crate) struct Driver {
@@ -46,12 +76,14 @@ pub(crate) struct Driver {
     pub(crate) flush_interval: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) retry_delay_max: Duration,
-    /// Offsets for the consumer thread to commit to the group asynchronously.
-    pub(crate) commits: std_mpsc::Sender<Offsets>,
+    /// Positions for the consumer thread to commit to the group asynchronously.
+    pub(crate) commits: std_mpsc::Sender<Commits>,
     /// Cancelled at shutdown: a batch being retried is abandoned (not consumed).
     pub(crate) cancel: CancellationToken,
     /// Raised when this task fails, so the consumer pauses the task's partitions.
-    pub(crate) failed: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) failed: Arc<AtomicBool>,
+    /// The task's requests for an early commit (the same object is in its `TaskContext`).
+    pub(crate) requests: Arc<CommitRequests>,
     pub(crate) assigned: BTreeSet<TopicPartition>,
     /// Decodes keys and values of structured converters before `put`.
     pub(crate) decoder: Decoder,
@@ -64,8 +96,8 @@ pub(crate) struct Driver {
     pub(crate) given: Offsets,
     /// Per partition, records the runtime skipped after the last one the sink was given.
     pub(crate) skipped_tail: BTreeMap<TopicPartition, SkippedTail>,
-    /// Last offsets recorded, to skip commits that would change nothing.
-    pub(crate) committed: Offsets,
+    /// Last positions recorded, to skip commits that would change nothing.
+    pub(crate) committed: Commits,
 }
 
 /// Records skipped by the runtime at the end of what a partition has delivered so far. A
@@ -100,16 +132,14 @@ impl Driver {
                     None => break,
                     Some(cmd) => self.handle(cmd).await,
                 },
-                _ = tick.tick() => match self.checkpoint(Reason::Interval).await {
-                    Ok(Some(offsets)) => {
-                        // The consumer thread may be gone at shutdown; the final commit
-                        // happens through `Shutdown` then.
-                        let _ = self.commits.send(offsets);
+                _ = tick.tick() => self.commit_now(Reason::Interval).await,
+                _ = self.requests.notify.notified() => {
+                    if self.requests.take() {
+                        self.commit_now(Reason::Requested).await
+                    } else {
                         Ok(false)
                     }
-                    Ok(None) => Ok(false),
-                    Err(e) => Err(e),
-                },
+                }
             };
             match result {
                 Ok(true) => return,
@@ -136,6 +166,31 @@ impl Driver {
         }
     }
 
+    /// A checkpoint whose positions go to the consumer thread for the group commit.
+    async fn commit_now(&mut self, reason: Reason) -> Result<bool, TaskError> {
+        if let Some(offsets) = self.checkpoint(reason).await? {
+            // The consumer thread may be gone at shutdown; the final commit happens
+            // through `Shutdown` then.
+            let _ = self.commits.send(offsets);
+        }
+        Ok(false)
+    }
+
+    /// The last checkpoint before partitions go, and the few more the task asks for.
+    async fn final_checkpoint(&mut self, reason: Reason) -> Result<Option<Commits>, TaskError> {
+        self.requests.take();
+        let mut positions = self.checkpoint(reason).await?;
+        for _ in 0..REQUESTED_ROUNDS {
+            if !self.requests.take() {
+                break;
+            }
+            if let Some(more) = self.checkpoint(reason).await? {
+                positions.get_or_insert_with(Commits::new).extend(more);
+            }
+        }
+        Ok(positions)
+    }
+
     /// Returns Ok(true) when the task has stopped.
     async fn handle(&mut self, cmd: Command) -> Result<bool, TaskError> {
         match cmd {
@@ -144,12 +199,13 @@ impl Driver {
                 Ok(false)
             }
             Command::Assigned(partitions) => {
-                self.assigned.extend(partitions.iter().cloned());
+                self.assigned
+                    .extend(partitions.iter().map(|a| a.partition.clone()));
                 self.task.open(&partitions).await?;
                 Ok(false)
             }
             Command::Revoked(partitions, reply) => {
-                let offsets = self.checkpoint(Reason::Revoke).await?;
+                let offsets = self.final_checkpoint(Reason::Revoke).await?;
                 let _ = reply.send(offsets);
                 self.task.close(&partitions).await?;
                 for tp in &partitions {
@@ -162,7 +218,7 @@ impl Driver {
                 Ok(false)
             }
             Command::Shutdown(reply) => {
-                let offsets = self.checkpoint(Reason::Shutdown).await?;
+                let offsets = self.final_checkpoint(Reason::Shutdown).await?;
                 let _ = reply.send(offsets);
                 let partitions: Vec<_> = self.assigned.iter().cloned().collect();
                 self.task.close(&partitions).await?;
@@ -301,10 +357,11 @@ impl Driver {
         safe
     }
 
-    /// Asks the sink what is safe to commit and records it in the file store. Returns the
-    /// offsets for the group commit, or None when there is nothing new or the flush did not
-    /// complete in time (the next interval tries again).
-    async fn checkpoint(&mut self, reason: Reason) -> Result<Option<Offsets>, TaskError> {
+    /// Asks the sink what is safe to commit, and its metadata for it, and records both in
+    /// the file store. Returns the positions for the group commit, or None when there is
+    /// nothing to commit or the flush did not complete in time (the next interval tries
+    /// again).
+    async fn checkpoint(&mut self, reason: Reason) -> Result<Option<Commits>, TaskError> {
         let safe = match tokio::time::timeout(
             self.flush_timeout,
             self.task.pre_commit(&self.consumed),
@@ -324,18 +381,22 @@ impl Driver {
         };
         // Never past what was consumed, never for a partition this task does not own, never
         // backwards.
-        let safe: Offsets = safe
+        let safe: Commits = safe
             .into_iter()
             .filter_map(|(tp, o)| {
                 let o = o.min(*self.consumed.get(&tp)?);
-                let forward = self.committed.get(&tp).is_none_or(|c| o >= *c);
+                let forward = self.committed.get(&tp).is_none_or(|c| o >= c.offset);
                 (forward && self.assigned.contains(&tp)).then_some((tp, o))
             })
+            .map(|(tp, o)| {
+                let metadata = self.task.commit_metadata(&tp, o);
+                (tp, OffsetAndMetadata::new(o, metadata))
+            })
             .collect();
-        let changed: Offsets = safe
+        let changed: Commits = safe
             .iter()
             .filter(|(tp, o)| self.committed.get(*tp) != Some(*o))
-            .map(|(tp, o)| (tp.clone(), *o))
+            .map(|(tp, c)| (tp.clone(), c.clone()))
             .collect();
         if !changed.is_empty() {
             let written = match &self.store {
@@ -355,6 +416,10 @@ impl Driver {
                 offsets = %summarize(&changed),
                 "Committing offsets."
             );
+            // Told even when the file write failed: the group commit records the positions
+            // too, and a task that waits for its positions to be recorded (a new write
+            // stream) would otherwise hold its records until the file can be written.
+            self.task.committed(&changed);
             if written {
                 self.committed.extend(changed);
             }
@@ -373,8 +438,7 @@ impl Driver {
             "Task failed; its partitions are paused until the group rebalances or ferry restarts, and its offsets stay at the last commit."
         );
         self.status.set_state(TaskState::Failed(line));
-        self.failed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.failed.store(true, Ordering::Relaxed);
         if let Err(e) = self.task.stop().await {
             tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), "Sink task did not stop cleanly.");
         }
@@ -388,12 +452,12 @@ fn same_partition(topic: &Arc<str>, partition: i32, r: &SinkRecord) -> bool {
 }
 
 /// `topic-partition=offset` pairs, the first few of them.
-fn summarize(offsets: &Offsets) -> String {
+fn summarize(offsets: &Commits) -> String {
     const SHOWN: usize = 8;
     let mut s: Vec<String> = offsets
         .iter()
         .take(SHOWN)
-        .map(|(tp, o)| format!("{tp}={o}"))
+        .map(|(tp, c)| format!("{tp}={}", c.offset))
         .collect();
     if offsets.len() > SHOWN {
         s.push(format!("… {} more", offsets.len() - SHOWN));

@@ -143,10 +143,12 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
             policy: connector.errors,
             status: status.clone(),
         });
+        let requests = Arc::new(driver::CommitRequests::default());
         let task = match connector.connector.create_task(TaskContext {
             connector: name.clone(),
             task_id: id,
             errant: errant.clone(),
+            commits: requests.clone(),
         }) {
             Ok(t) => t,
             Err(e) => {
@@ -170,6 +172,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
             commits: commit_tx.clone(),
             cancel: cancel.clone(),
             failed: task_failed.clone(),
+            requests,
             assigned: Default::default(),
             decoder: Decoder::new(connector.key_converter, connector.value_converter),
             errant,

@@ -11,7 +11,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ferry_connector_api::{Header, Offsets, SinkRecord, TimestampType, TopicPartition};
+use ferry_connector_api::{Header, SinkRecord, TimestampType, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
@@ -122,7 +122,7 @@ fn to_record(
 pub(crate) fn run(
     consumer: BaseConsumer<ConnectorConsumerContext>,
     settings: PollSettings,
-    commits: std_mpsc::Receiver<Offsets>,
+    commits: std_mpsc::Receiver<crate::offsets::Commits>,
     cancel: CancellationToken,
 ) {
     let shared = consumer.context().0.clone();

@@ -12,6 +12,27 @@ pub struct TaskContext {
     pub task_id: usize,
     /// Records the sink cannot deliver go here (see [`ErrantRecordReporter`]).
     pub errant: Arc<dyn ErrantRecordReporter>,
+    /// Asks for an early commit (see [`CommitRequester`]).
+    pub commits: Arc<dyn CommitRequester>,
+}
+
+/// Asks the runtime to commit the task's offsets soon rather than at the next
+/// `offset.flush.interval.ms` (Kafka Connect's `SinkTaskContext.requestCommit()`): the
+/// runtime then calls `pre_commit`, stores the offsets with their metadata and tells the
+/// task through [`SinkTask::committed`](crate::SinkTask::committed). A request made while
+/// partitions are being revoked or the task is stopping is honoured before they go (a
+/// few rounds at most).
+pub trait CommitRequester: Send + Sync + Debug {
+    fn request_commit(&self);
+}
+
+/// A [`CommitRequester`] that ignores requests, for tasks run outside the runtime (tests,
+/// tools).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCommitRequests;
+
+impl CommitRequester for NoCommitRequests {
+    fn request_commit(&self) {}
 }
 
 /// A validated sink connector configuration that creates tasks.

@@ -23,10 +23,12 @@ mod record;
 mod task;
 mod watermark;
 
-pub use connector::{Connector, ConnectorFactory, TaskContext};
+pub use connector::{CommitRequester, Connector, ConnectorFactory, NoCommitRequests, TaskContext};
 pub use error::{ConfigError, RecordError, TaskError};
 pub use props::ConnectorProps;
-pub use record::{Header, Offsets, SinkRecord, TimestampType, TopicPartition, Value};
+pub use record::{
+    Assigned, Header, OffsetAndMetadata, Offsets, SinkRecord, TimestampType, TopicPartition, Value,
+};
 pub use task::{ErrantRecordReporter, SinkTask};
 pub use watermark::Watermark;
 

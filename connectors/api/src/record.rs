@@ -38,6 +38,41 @@ impl fmt::Debug for TopicPartition {
 /// (last delivered offset + 1).
 pub type Offsets = BTreeMap<TopicPartition, i64>;
 
+/// A committed position: the next offset to read, and the text the sink asked to store
+/// beside it (Kafka's offset commit metadata, Kafka Connect's `OffsetAndMetadata`). ferry
+/// keeps the two together in the offset file and in the group commit, so a sink reads
+/// back exactly the metadata it gave for that offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OffsetAndMetadata {
+    pub offset: i64,
+    pub metadata: Option<String>,
+}
+
+impl OffsetAndMetadata {
+    pub fn new(offset: i64, metadata: Option<String>) -> Self {
+        Self { offset, metadata }
+    }
+}
+
+/// A partition given to a task, with where reading resumes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assigned {
+    pub partition: TopicPartition,
+    /// The committed position reading resumes from (the offset file's, else the group's),
+    /// with its metadata; `None` when there is none and `auto.offset.reset` decides.
+    pub committed: Option<OffsetAndMetadata>,
+}
+
+impl Assigned {
+    /// A partition with no committed position.
+    pub fn new(partition: TopicPartition) -> Self {
+        Self {
+            partition,
+            committed: None,
+        }
+    }
+}
+
 /// A key or value after the converter ran.
 #[derive(Clone, PartialEq)]
 #[non_exhaustive]

@@ -1,6 +1,10 @@
 use std::fmt::Debug;
 
-use crate::{Offsets, RecordError, SinkRecord, TaskError, TopicPartition};
+use std::collections::BTreeMap;
+
+use crate::{
+    Assigned, OffsetAndMetadata, Offsets, RecordError, SinkRecord, TaskError, TopicPartition,
+};
 
 /// Kafka Connect's `SinkTask` contract.
 ///
@@ -14,8 +18,9 @@ use crate::{Offsets, RecordError, SinkRecord, TaskError, TopicPartition};
 /// runtime is multi-threaded); long waits should be `async`.
 #[crate::async_trait]
 pub trait SinkTask: Send + Debug {
-    /// Partitions newly assigned to this task.
-    async fn open(&mut self, _partitions: &[TopicPartition]) -> Result<(), TaskError> {
+    /// Partitions newly assigned to this task, each with the position it resumes from and
+    /// the metadata [`commit_metadata`](SinkTask::commit_metadata) gave for that position.
+    async fn open(&mut self, _partitions: &[Assigned]) -> Result<(), TaskError> {
         Ok(())
     }
 
@@ -44,6 +49,25 @@ pub trait SinkTask: Send + Debug {
         self.flush().await?;
         Ok(consumed.clone())
     }
+
+    /// Text to store beside `offset`, which the last `pre_commit` made committable for
+    /// `partition` (Kafka's offset commit metadata). It comes back in
+    /// [`open`](SinkTask::open) when reading resumes from exactly that offset. A sink that
+    /// writes to a destination with its own positions (a BigQuery write stream) stores them
+    /// here, so that after a restart it knows which redelivered records the destination
+    /// already holds. Kept short: brokers refuse more than `offset.metadata.max.bytes`
+    /// (4 096 by default). `None`: no metadata (the default), and any stored for the
+    /// partition before is dropped.
+    fn commit_metadata(&self, _partition: &TopicPartition, _offset: i64) -> Option<String> {
+        None
+    }
+
+    /// The runtime has recorded these positions, with the metadata
+    /// [`commit_metadata`](SinkTask::commit_metadata) gave: in the offset file, which is
+    /// what a restart reads first (a failed file write is logged as an error and retried),
+    /// and in the group commit, which follows asynchronously and is all there is when the
+    /// worker has no `offset.storage.file.filename`. Only positions that changed.
+    fn committed(&mut self, _positions: &BTreeMap<TopicPartition, OffsetAndMetadata>) {}
 
     /// Partitions taken away from this task (after a final `pre_commit`); drop any state
     /// held for them.

@@ -294,6 +294,7 @@ mod tests {
                 connector: "c".into(),
                 task_id: 0,
                 errant: Arc::new(NoErrors),
+                commits: Arc::new(ferry_connector_api::NoCommitRequests),
             })
             .unwrap();
         let payload = Bytes::from(vec![0u8, 159, 146, 150, b'O', b'b', b'j', 1]);

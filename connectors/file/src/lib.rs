@@ -200,6 +200,7 @@ mod tests {
                 connector: "c".into(),
                 task_id,
                 errant: Arc::new(NoErrors),
+                commits: Arc::new(ferry_connector_api::NoCommitRequests),
             })
             .unwrap()
     }
@@ -241,6 +242,7 @@ mod tests {
                 connector: "c".into(),
                 task_id: 0,
                 errant: Arc::new(NoErrors),
+                commits: Arc::new(ferry_connector_api::NoCommitRequests),
             })
             .unwrap_err();
         assert!(!err.is_retriable());

@@ -87,6 +87,7 @@ mod tests {
                 connector: "bench".into(),
                 task_id: 0,
                 errant: Arc::new(NoErrors),
+                commits: Arc::new(ferry_connector_api::NoCommitRequests),
             })
             .unwrap();
         let rec = SinkRecord {

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_connector_api::{
-    Offsets, SinkRecord, SinkTask, TaskContext, TaskError, TopicPartition, Watermark, async_trait,
+    Assigned, Offsets, SinkRecord, SinkTask, TaskContext, TaskError, TopicPartition, Watermark,
+    async_trait,
 };
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -229,7 +230,7 @@ impl PubSubSinkTask {
 
 #[async_trait]
 impl SinkTask for PubSubSinkTask {
-    async fn open(&mut self, _partitions: &[TopicPartition]) -> Result<(), TaskError> {
+    async fn open(&mut self, _partitions: &[Assigned]) -> Result<(), TaskError> {
         self.publisher().await.map(|_| ())
     }
 

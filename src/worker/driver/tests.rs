@@ -20,6 +20,10 @@ struct Script {
     received: Vec<i64>,
     /// How many received values a structured converter had decoded.
     structured: usize,
+    /// `commit_metadata` answers `<prefix> <offset>` for partition 0.
+    metadata_prefix: Option<String>,
+    /// What `open` was given.
+    opened: Vec<Assigned>,
     stopped: bool,
 }
 
@@ -41,9 +45,20 @@ impl SinkTask for ScriptedSink {
         answer
     }
 
+    async fn open(&mut self, partitions: &[Assigned]) -> Result<(), TaskError> {
+        self.0.lock().unwrap().opened.extend_from_slice(partitions);
+        Ok(())
+    }
+
     async fn pre_commit(&mut self, consumed: &Offsets) -> Result<Offsets, TaskError> {
         let s = self.0.lock().unwrap();
         Ok(s.safe.clone().unwrap_or_else(|| consumed.clone()))
+    }
+
+    fn commit_metadata(&self, partition: &TopicPartition, offset: i64) -> Option<String> {
+        let s = self.0.lock().unwrap();
+        let prefix = s.metadata_prefix.as_ref()?;
+        (partition.partition == 0).then(|| format!("{prefix} {offset}"))
     }
 
     async fn stop(&mut self) -> Result<(), TaskError> {
@@ -72,7 +87,7 @@ fn records(p: i32, offsets: std::ops::Range<i64>) -> Vec<SinkRecord> {
 
 struct Harness {
     tx: mpsc::Sender<Command>,
-    commits: std_mpsc::Receiver<Offsets>,
+    commits: std_mpsc::Receiver<Commits>,
     script: Arc<Mutex<Script>>,
     status: Arc<TaskStatus>,
     cancel: CancellationToken,
@@ -116,6 +131,7 @@ fn start_decoding(
         commits: commit_tx,
         cancel: cancel.clone(),
         failed: failed.clone(),
+        requests: Default::default(),
         assigned: Default::default(),
         decoder: Decoder::new(Converter::ByteArray, value_converter),
         errant: Arc::new(Errant {
@@ -146,7 +162,12 @@ fn start_decoding(
     }
 }
 
+/// The final positions' offsets.
 async fn shutdown(h: &Harness) -> Option<Offsets> {
+    shutdown_with_metadata(h).await.map(|c| offsets_of(&c))
+}
+
+async fn shutdown_with_metadata(h: &Harness) -> Option<Commits> {
     let (reply, rx) = oneshot::channel();
     h.tx.send(Command::Shutdown(reply)).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), rx)
@@ -155,10 +176,24 @@ async fn shutdown(h: &Harness) -> Option<Offsets> {
         .unwrap()
 }
 
+fn offsets_of(c: &Commits) -> Offsets {
+    c.iter().map(|(tp, c)| (tp.clone(), c.offset)).collect()
+}
+
+/// Partitions assigned with no committed position.
+fn assigned(parts: &[TopicPartition]) -> Vec<Assigned> {
+    parts.iter().cloned().map(Assigned::new).collect()
+}
+
+/// The offset file's offset of partition `p`.
+fn stored(h: &Harness, p: i32) -> Option<i64> {
+    h.store.get("c", "t", p).map(|c| c.offset)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn commits_one_past_the_last_delivered_record() {
     let mut h = start(Script::default(), Duration::from_secs(3600));
-    h.tx.send(Command::Assigned(vec![tp(0), tp(1)]))
+    h.tx.send(Command::Assigned(assigned(&[tp(0), tp(1)])))
         .await
         .unwrap();
     h.tx.send(Command::Records(records(0, 0..5))).await.unwrap();
@@ -167,7 +202,7 @@ async fn commits_one_past_the_last_delivered_record() {
         .unwrap();
     let offsets = shutdown(&h).await.unwrap();
     assert_eq!(offsets, Offsets::from([(tp(0), 5), (tp(1), 12)]));
-    assert_eq!(h.store.get("c", "t", 0), Some(5));
+    assert_eq!(stored(&h, 0), Some(5));
     // The reply comes before the sink is closed and stopped (the consumer need not wait
     // for that to commit); the driver's end is when the task is Stopped.
     tokio::time::timeout(Duration::from_secs(5), &mut h.driver)
@@ -176,6 +211,41 @@ async fn commits_one_past_the_last_delivered_record() {
         .unwrap();
     assert_eq!(h.status.state(), TaskState::Stopped);
     assert!(h.script.lock().unwrap().stopped);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sinks_commit_metadata_is_stored_with_its_offset_and_given_back_at_open() {
+    let script = Script {
+        metadata_prefix: Some("stream-a".into()),
+        ..Default::default()
+    };
+    let h = start(script, Duration::from_secs(3600));
+    let resumed = Assigned {
+        partition: tp(0),
+        committed: Some(OffsetAndMetadata::new(3, Some("stream-a 3".into()))),
+    };
+    h.tx.send(Command::Assigned(vec![
+        resumed.clone(),
+        Assigned::new(tp(1)),
+    ]))
+    .await
+    .unwrap();
+    h.tx.send(Command::Records(records(0, 3..7))).await.unwrap();
+    h.tx.send(Command::Records(records(1, 0..2))).await.unwrap();
+    let commits = shutdown_with_metadata(&h).await.unwrap();
+    assert_eq!(
+        commits,
+        Commits::from([
+            (tp(0), OffsetAndMetadata::new(7, Some("stream-a 7".into()))),
+            (tp(1), OffsetAndMetadata::new(2, None)),
+        ])
+    );
+    assert_eq!(h.store.get("c", "t", 0), commits.get(&tp(0)).cloned());
+    assert_eq!(h.store.get("c", "t", 1), commits.get(&tp(1)).cloned());
+    assert_eq!(
+        h.script.lock().unwrap().opened,
+        vec![resumed, Assigned::new(tp(1))]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,7 +258,9 @@ async fn a_retriable_error_redelivers_the_same_batch_before_anything_is_committe
         ..Default::default()
     };
     let h = start(script, Duration::from_secs(3600));
-    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Assigned(assigned(&[tp(0)])))
+        .await
+        .unwrap();
     h.tx.send(Command::Records(records(0, 0..3))).await.unwrap();
     let offsets = shutdown(&h).await.unwrap();
     assert_eq!(
@@ -206,20 +278,22 @@ async fn a_sink_that_acknowledges_less_holds_the_commit_back() {
         ..Default::default()
     };
     let h = start(script, Duration::from_millis(50));
-    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Assigned(assigned(&[tp(0)])))
+        .await
+        .unwrap();
     h.tx.send(Command::Records(records(0, 0..5))).await.unwrap();
     let periodic = tokio::task::spawn_blocking(move || {
         h.commits
             .recv_timeout(Duration::from_secs(5))
-            .map(|o| (o, h))
+            .map(|c| (offsets_of(&c), h))
     })
     .await
     .unwrap();
     let (offsets, h) = periodic.expect("a periodic commit");
     // Only what the sink acknowledged, and nothing for a partition the task does not own.
     assert_eq!(offsets, Offsets::from([(tp(0), 2)]));
-    assert_eq!(h.store.get("c", "t", 0), Some(2));
-    assert_eq!(h.store.get("c", "t", 9), None);
+    assert_eq!(stored(&h, 0), Some(2));
+    assert_eq!(stored(&h, 9), None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -229,7 +303,9 @@ async fn a_sink_claiming_more_than_it_was_given_is_clamped() {
         ..Default::default()
     };
     let h = start(script, Duration::from_secs(3600));
-    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Assigned(assigned(&[tp(0)])))
+        .await
+        .unwrap();
     h.tx.send(Command::Records(records(0, 0..5))).await.unwrap();
     assert_eq!(shutdown(&h).await.unwrap()[&tp(0)], 5);
 }
@@ -241,7 +317,9 @@ async fn a_fatal_error_fails_the_task_and_commits_nothing_more() {
         ..Default::default()
     };
     let h = start(script, Duration::from_secs(3600));
-    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Assigned(assigned(&[tp(0)])))
+        .await
+        .unwrap();
     h.tx.send(Command::Records(records(0, 0..2))).await.unwrap();
     h.tx.send(Command::Records(records(0, 2..4))).await.unwrap();
     assert_eq!(
@@ -255,7 +333,7 @@ async fn a_fatal_error_fails_the_task_and_commits_nothing_more() {
         "the consumer is told to pause the task's partitions"
     );
     assert!(!h.cancel.is_cancelled(), "the other tasks keep running");
-    assert_eq!(h.store.get("c", "t", 0), None);
+    assert_eq!(stored(&h, 0), None);
     assert!(h.script.lock().unwrap().stopped);
     drop(h.tx);
     tokio::time::timeout(Duration::from_secs(5), h.driver)
@@ -267,7 +345,7 @@ async fn a_fatal_error_fails_the_task_and_commits_nothing_more() {
 #[tokio::test(flavor = "multi_thread")]
 async fn records_of_revoked_partitions_are_not_delivered() {
     let h = start(Script::default(), Duration::from_secs(3600));
-    h.tx.send(Command::Assigned(vec![tp(0), tp(1)]))
+    h.tx.send(Command::Assigned(assigned(&[tp(0), tp(1)])))
         .await
         .unwrap();
     h.tx.send(Command::Records(records(1, 0..2))).await.unwrap();
@@ -275,7 +353,10 @@ async fn records_of_revoked_partitions_are_not_delivered() {
     h.tx.send(Command::Revoked(vec![tp(1)], reply))
         .await
         .unwrap();
-    assert_eq!(rx.await.unwrap(), Some(Offsets::from([(tp(1), 2)])));
+    assert_eq!(
+        rx.await.unwrap().map(|c| offsets_of(&c)),
+        Some(Offsets::from([(tp(1), 2)]))
+    );
     // Queued before the revoke reached the consumer thread: belongs to the new owner now.
     h.tx.send(Command::Records(records(1, 2..4))).await.unwrap();
     h.tx.send(Command::Records(records(0, 0..1))).await.unwrap();
@@ -293,7 +374,9 @@ async fn cancelling_during_retries_abandons_the_batch_uncommitted() {
         ..Default::default()
     };
     let h = start(script, Duration::from_secs(3600));
-    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Assigned(assigned(&[tp(0)])))
+        .await
+        .unwrap();
     h.tx.send(Command::Records(records(0, 0..3))).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     h.cancel.cancel();
@@ -345,7 +428,9 @@ async fn values_reach_the_sink_decoded() {
         plain_json(),
         ErrorTolerance::None,
     );
-    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Assigned(assigned(&[tp(0)])))
+        .await
+        .unwrap();
     h.tx.send(Command::Records(json_records(0, 0..3, &[])))
         .await
         .unwrap();
@@ -362,7 +447,9 @@ async fn a_record_that_does_not_decode_fails_the_task_under_tolerance_none() {
         plain_json(),
         ErrorTolerance::None,
     );
-    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Assigned(assigned(&[tp(0)])))
+        .await
+        .unwrap();
     h.tx.send(Command::Records(json_records(0, 0..2, &[])))
         .await
         .unwrap();
@@ -384,7 +471,7 @@ async fn a_record_that_does_not_decode_fails_the_task_under_tolerance_none() {
     assert!(!line.contains('\n'), "one line: {line}");
     // Everything before the bad record was delivered; nothing from it on.
     assert_eq!(h.script.lock().unwrap().received, vec![0, 1, 2]);
-    assert_eq!(h.store.get("c", "t", 0), None);
+    assert_eq!(stored(&h, 0), None);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -395,7 +482,7 @@ async fn a_record_that_does_not_decode_is_skipped_under_tolerance_all_and_counts
         plain_json(),
         ErrorTolerance::All,
     );
-    h.tx.send(Command::Assigned(vec![tp(0), tp(1)]))
+    h.tx.send(Command::Assigned(assigned(&[tp(0), tp(1)])))
         .await
         .unwrap();
     // Skipped in the middle and at the end of a run; a batch entirely skipped.
@@ -433,7 +520,7 @@ async fn skipped_records_after_what_the_sink_acknowledged_become_committable() {
             plain_json(),
             ErrorTolerance::All,
         );
-        h.tx.send(Command::Assigned(vec![tp(0), tp(1)]))
+        h.tx.send(Command::Assigned(assigned(&[tp(0), tp(1)])))
             .await
             .unwrap();
         h.tx.send(Command::Records(json_records(0, 0..5, &[3, 4])))
@@ -466,7 +553,9 @@ async fn records_skipped_in_a_batch_that_is_then_abandoned_are_not_consumed() {
         plain_json(),
         ErrorTolerance::All,
     );
-    h.tx.send(Command::Assigned(vec![tp(0)])).await.unwrap();
+    h.tx.send(Command::Assigned(assigned(&[tp(0)])))
+        .await
+        .unwrap();
     h.tx.send(Command::Records(json_records(0, 0..3, &[2])))
         .await
         .unwrap();
