@@ -508,7 +508,7 @@ fn an_append_whose_answer_is_lost_is_sent_again_at_its_offset_and_written_once()
     let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
     assert!(
         log.contains("BigQuery append failed; retrying")
-            && log.contains("BigQuery already had the rows of an unanswered append"),
+            && log.contains("BigQuery already had these rows in the write stream"),
         "{log}"
     );
     // Exactly once: no --allow-duplicates.
@@ -861,19 +861,20 @@ fn kill_9_mid_run_and_restart_loses_no_row() {
     let Some(bq) = emulator_or_skip("kill_9_mid_run_and_restart_loses_no_row") else {
         return;
     };
-    // insertId (topic-partition-offset) de-duplicates a retry within BigQuery's window.
-    kill_9_and_restart(&bq, "bq-kill", &[]);
+    // insertId (topic-partition-offset) de-duplicates a retry within BigQuery's window, on
+    // a best-effort basis: duplicates are allowed, up to the rows past the last commit.
+    kill_9_and_restart(&bq, "bq-kill", &[], Restart::Bounded);
 }
 
 #[test]
-fn kill_9_mid_run_and_restart_with_the_storage_write_api_loses_no_row() {
-    let Some(bq) =
-        emulator_or_skip("kill_9_mid_run_and_restart_with_the_storage_write_api_loses_no_row")
-    else {
+fn kill_9_mid_run_and_restart_with_the_storage_write_api_writes_every_row_once() {
+    let Some(bq) = emulator_or_skip(
+        "kill_9_mid_run_and_restart_with_the_storage_write_api_writes_every_row_once",
+    ) else {
         return;
     };
-    // No insertId here: the new run's stream writes again every row the first one got in
-    // after its last commit, and nothing else.
+    // The restarted tasks continue the partitions' streams from the commit metadata in the
+    // offset file: rows BigQuery got after the last commit are found, not written again.
     let grpc = bq.grpc.clone();
     kill_9_and_restart(
         &bq,
@@ -882,13 +883,44 @@ fn kill_9_mid_run_and_restart_with_the_storage_write_api_loses_no_row() {
             ("useStorageWriteApi", "true"),
             ("ferry.bigquery.storage.endpoint", &grpc),
         ],
+        Restart::ExactlyOnce,
     );
+}
+
+#[test]
+fn kill_9_and_restart_from_the_groups_commits_alone_writes_every_row_once() {
+    let test = "kill_9_and_restart_from_the_groups_commits_alone_writes_every_row_once";
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    // The offset file is deleted at the kill: the streams' positions come back from the
+    // metadata of the consumer group's commits.
+    let grpc = bq.grpc.clone();
+    kill_9_and_restart(
+        &bq,
+        "bq-kill-group",
+        &[
+            ("useStorageWriteApi", "true"),
+            ("ferry.bigquery.storage.endpoint", &grpc),
+        ],
+        Restart::ExactlyOnceWithoutTheFile,
+    );
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restart {
+    /// Duplicates allowed, at most the rows past the commit at the kill.
+    Bounded,
+    /// No duplicate, and rows past the commit at the kill (so the check means something).
+    ExactlyOnce,
+    /// The same, with the offset file removed before the restart.
+    ExactlyOnceWithoutTheFile,
 }
 
 /// Raw mode, 4 × 5 000 records over two tasks: ferry is killed (SIGKILL) once the table is
 /// partly loaded, then run again to the end. Every record must be in the table; the only
 /// extra rows allowed are copies of rows in it at the kill past the committed offsets.
-fn kill_9_and_restart(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)]) {
+fn kill_9_and_restart(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)], how: Restart) {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = Broker::start(1, 0);
     let topic = "numbers";
@@ -904,7 +936,12 @@ fn kill_9_and_restart(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)])
     }
     let expect = dir.path().join("expect.jsonl");
     std::fs::write(&expect, expectation(topic, &sent)).unwrap();
-    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    // Commits 2 s apart: the kill lands between commits with rows in BigQuery past them.
+    let worker = worker_props(
+        dir.path(),
+        &broker.bootstrap,
+        &[("offset.flush.interval.ms", "2000")],
+    );
     let mut pairs = vec![("ferry.bigquery.mode", "raw"), ("tasks.max", "2")];
     pairs.extend_from_slice(extra);
     let c = connector(dir.path(), name, topic, bq, &pairs);
@@ -926,13 +963,38 @@ fn kill_9_and_restart(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)])
     first.wait(Duration::from_secs(10));
     assert!(started, "never saw a partial table: {}", first.log());
     let at_kill = rows_now();
-    let committed_at_kill: i64 = committed(&broker.bootstrap, &group, topic, 4)
+    let offsets = dir.path().join("connect.offsets");
+    let in_file: i64 = offset_file(&offsets)
+        .get(name)
+        .map_or(0, |parts| parts.values().sum());
+    let in_group: i64 = committed(&broker.bootstrap, &group, topic, 4)
         .iter()
         .map(|&o| o.max(0))
         .sum();
-    eprintln!("{name}: killed at {at_kill} rows, {committed_at_kill} offsets committed");
+    eprintln!(
+        "{name}: killed at {at_kill} rows; offsets committed: {in_file} in the file, {in_group} in the group"
+    );
+    let resumed_from = if how == Restart::ExactlyOnceWithoutTheFile {
+        std::fs::remove_file(&offsets).unwrap();
+        in_group
+    } else {
+        in_file
+    };
+    if how != Restart::Bounded {
+        assert!(
+            at_kill > resumed_from as usize,
+            "the kill should leave rows past the commit ({at_kill} rows, {resumed_from} committed); the test proves nothing otherwise"
+        );
+    }
 
-    run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(180));
+    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(180));
+    if how != Restart::Bounded {
+        assert!(
+            log.contains("Resuming the partition's write stream")
+                && log.contains("not written twice"),
+            "{log}"
+        );
+    }
     let out = checked(
         bq.check(&[
             "raw",
@@ -954,9 +1016,13 @@ fn kill_9_and_restart(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)])
         out.contains(&format!("OK {} rows", sent.len() + duplicates)),
         "every record once, plus the duplicates: {out}"
     );
-    // Only rows inserted after the last commit can come again.
-    assert!(
-        duplicates <= at_kill.saturating_sub(committed_at_kill as usize),
-        "{duplicates} duplicates; {at_kill} rows at the kill, {committed_at_kill} committed"
-    );
+    if how == Restart::Bounded {
+        // Only rows inserted after the last commit can come again.
+        assert!(
+            duplicates <= at_kill.saturating_sub(resumed_from as usize),
+            "{duplicates} duplicates; {at_kill} rows at the kill, {resumed_from} committed"
+        );
+    } else {
+        assert_eq!(duplicates, 0, "{out}");
+    }
 }

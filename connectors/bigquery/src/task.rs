@@ -11,14 +11,15 @@
 //! alerts), and one insertAll request per batch ran at a third of the speed of full
 //! requests (benches/bigquery).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use ferry_connector_api::data::{Data, Schema, Structured};
 use ferry_connector_api::{
-    RecordError, SinkRecord, SinkTask, TaskContext, TaskError, TopicPartition, Value, async_trait,
+    Assigned, OffsetAndMetadata, Offsets, RecordError, SinkRecord, SinkTask, TaskContext,
+    TaskError, TopicPartition, Value, async_trait,
 };
 use serde_json::{Map, Value as Json, json};
 
@@ -27,7 +28,7 @@ use crate::raw;
 use crate::rest::{CallError, Rest};
 use crate::rows;
 use crate::schema::{self, Field, Kind};
-use crate::storage::{self, AppendError, Appended, RowType, TableWriter};
+use crate::storage::{self, Appended, RowType, Streams};
 
 /// insertAll takes at most 50 000 rows and 10 MB per request; Google recommends 500 rows.
 /// Storage Write appends have no row limit; they take as many, so both paths batch alike.
@@ -60,6 +61,13 @@ struct Pending {
     row: Encoded,
 }
 
+/// Where buffered rows go: a table, and with the Storage Write API the partition's stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Lane {
+    table: String,
+    partition: Option<TopicPartition>,
+}
+
 /// A serialized row.
 enum Encoded {
     /// For insertAll: JSON text.
@@ -90,18 +98,17 @@ impl Encoded {
 pub(crate) struct BigQuerySinkTask {
     config: Arc<BigQueryConfig>,
     rest: Rest,
-    /// With `useStorageWriteApi=true`: rows are appended through it, not insertAll.
-    storage: Option<storage::Client>,
-    /// The task's write stream on each table it wrote to (Storage Write).
-    writers: HashMap<String, TableWriter>,
+    /// With `useStorageWriteApi=true`: rows are appended to a write stream per partition,
+    /// not inserted with insertAll.
+    streams: Option<Streams>,
     tables: Tables,
     ctx: TaskContext,
     /// Per partition, the last offset buffered, acknowledged or skipped, so that a batch the
     /// runtime hands over again after a retriable error is not buffered twice.
     seen: HashMap<TopicPartition, i64>,
-    /// Rows not yet acknowledged, per table, in record order. Only acknowledged or
+    /// Rows not yet acknowledged, per lane, in record order. Only acknowledged or
     /// skipped rows leave it.
-    buffer: Vec<(String, VecDeque<Pending>)>,
+    buffer: Vec<(Lane, VecDeque<Pending>)>,
     /// When the oldest buffered row came.
     since: Option<Instant>,
 }
@@ -123,11 +130,11 @@ impl BigQuerySinkTask {
         tables: Tables,
         ctx: TaskContext,
     ) -> Self {
+        let streams = storage.map(|c| Streams::new(c, &ctx.connector, ctx.task_id));
         Self {
             config,
             rest,
-            storage,
-            writers: HashMap::new(),
+            streams,
             tables,
             ctx,
             seen: HashMap::new(),
@@ -158,7 +165,7 @@ impl BigQuerySinkTask {
 
     /// Rows and bytes per request: insertAll's, or the Storage Write API's.
     fn limits(&self) -> (usize, usize) {
-        match &self.storage {
+        match &self.streams {
             None => (MAX_ROWS_PER_REQUEST, MAX_BYTES_PER_REQUEST),
             Some(_) if self.config.emulator => {
                 (MAX_ROWS_PER_REQUEST, storage::MAX_EMULATOR_REQUEST_BYTES)
@@ -281,7 +288,7 @@ impl BigQuerySinkTask {
     /// The table's protocol buffer message, with the Storage Write API (else `None`). The
     /// table is known: `ensure_table` or `ensure_existing` ran.
     async fn row_type(&self, table: &str) -> Result<Option<Arc<RowType>>, Failure> {
-        if self.storage.is_none() {
+        if self.streams.is_none() {
             return Ok(None);
         }
         let mut tables = self.tables.lock().await;
@@ -479,28 +486,22 @@ impl BigQuerySinkTask {
         let (max_rows, max_bytes) = self.limits();
         for i in 0..self.buffer.len() {
             loop {
-                let (table, rows) = &mut self.buffer[i];
+                let (lane, rows) = &mut self.buffer[i];
                 if rows.is_empty() {
                     break;
                 }
-                // An append that got no answer goes again first, unchanged.
-                let (n, full) = match self
-                    .writers
-                    .get(table.as_str())
-                    .and_then(TableWriter::pinned)
-                {
-                    Some(pinned) => (pinned.min(rows.len()), true),
-                    None => chunk_len(rows, max_rows, max_bytes),
-                };
+                let (n, full) = chunk_len(rows, max_rows, max_bytes);
                 if full_only && !full {
                     break;
                 }
                 let mut chunk: Vec<Pending> = rows.drain(..n).collect();
-                let table = table.clone();
-                let sent = if self.storage.is_some() {
-                    self.append_chunk(&table, &mut chunk).await
-                } else {
-                    self.insert_chunk(&table, &mut chunk).await
+                let lane = lane.clone();
+                let sent = match &lane.partition {
+                    Some(tp) => self.append_chunk(&lane.table, tp, &mut chunk).await,
+                    None => self
+                        .insert_chunk(&lane.table, &mut chunk)
+                        .await
+                        .map(|()| true),
                 };
                 // What is left (refused as stopped, or all of it after an error) goes back
                 // in front.
@@ -508,15 +509,19 @@ impl BigQuerySinkTask {
                 for p in chunk.into_iter().rev() {
                     rows.push_front(p);
                 }
-                sent?;
+                if !sent? {
+                    // This lane waits for the commit that records its stream; the others
+                    // go on.
+                    break;
+                }
             }
         }
         self.buffer.retain(|(_, q)| !q.is_empty());
         if self.buffer.is_empty() {
             self.since = None;
         }
-        for writer in self.writers.values_mut() {
-            writer.close_if_idle();
+        if let Some(streams) = &mut self.streams {
+            streams.close_idle_calls();
         }
         Ok(())
     }
@@ -576,16 +581,15 @@ impl BigQuerySinkTask {
         self.refuse(table, chunk, own)
     }
 
-    /// One Storage Write append. Leaves in `chunk` the rows to send again, as
-    /// `insert_chunk` does.
+    /// One Storage Write append of `tp`'s rows. Leaves in `chunk` the rows to send again,
+    /// as `insert_chunk` does. False: none was sent, the partition's new stream waits for
+    /// a commit to record it.
     async fn append_chunk(
         &mut self,
         table: &str,
+        tp: &TopicPartition,
         chunk: &mut Vec<Pending>,
-    ) -> Result<(), TaskError> {
-        let Some(client) = &self.storage else {
-            return Err(TaskError::fatal("no Storage Write client (a bug in ferry)"));
-        };
+    ) -> Result<bool, TaskError> {
         let mut row_type = None;
         let mut rows = Vec::with_capacity(chunk.len());
         for p in chunk.iter() {
@@ -594,35 +598,31 @@ impl BigQuerySinkTask {
                 rows.push(row.clone());
             }
         }
-        let (Some(row_type), true) = (row_type, rows.len() == chunk.len()) else {
+        let (Some(row_type), true, Some(streams)) =
+            (row_type, rows.len() == chunk.len(), self.streams.as_mut())
+        else {
             return Err(TaskError::fatal(
                 "a row for insertAll among Storage Write rows (a bug in ferry)",
             ));
         };
-        let writer = self.writers.entry(table.to_string()).or_insert_with(|| {
-            TableWriter::new(client.clone(), &self.ctx.connector, self.ctx.task_id, table)
-        });
-        let mut attempt = 0u32;
-        let appended = loop {
-            match writer.append(&row_type, rows.clone()).await {
-                Ok(appended) => break appended,
-                Err(AppendError::Retriable(m)) if attempt < self.config.retries => {
-                    attempt += 1;
-                    let wait = self.config.retry_wait + jitter(self.config.retry_wait);
-                    tracing::warn!(connector = %self.ctx.connector, task = self.ctx.task_id, attempt, retry_in_ms = wait.as_millis() as u64, error = %m, "BigQuery append failed; retrying (bigQueryRetry).");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(AppendError::Retriable(m)) => return Err(TaskError::retriable(m)),
-                Err(AppendError::Fatal(m)) => return Err(TaskError::fatal(m)),
+        let (retries, wait) = (self.config.retries, self.config.retry_wait);
+        match streams
+            .append(tp, table, &row_type, rows, retries, wait)
+            .await?
+        {
+            Appended::Written => chunk.clear(),
+            Appended::Prefix(n) => {
+                chunk.drain(..n);
             }
-        };
-        match appended {
-            Appended::Written => {
-                chunk.clear();
-                Ok(())
+            Appended::Held => {
+                self.ctx.commits.request_commit();
+                return Ok(false);
             }
-            Appended::Refused(refused) => self.refuse(table, chunk, refused.into_iter().collect()),
+            Appended::Refused(refused) => {
+                self.refuse(table, chunk, refused.into_iter().collect())?
+            }
         }
+        Ok(true)
     }
 
     /// Hands the rows BigQuery refused (by index in `chunk`) to `errors.tolerance`, and
@@ -712,10 +712,15 @@ impl SinkTask for BigQuerySinkTask {
                         },
                         row,
                     };
-                    // A partition's records go to one table, in order.
-                    match self.buffer.iter_mut().find(|(t, _)| *t == table) {
+                    // A partition's records go to one table, in order; with the Storage
+                    // Write API each partition has a lane (a stream) of its own.
+                    let lane = Lane {
+                        table,
+                        partition: self.streams.is_some().then(|| r.topic_partition()),
+                    };
+                    match self.buffer.iter_mut().find(|(l, _)| *l == lane) {
                         Some((_, rows)) => rows.push_back(pending),
-                        None => self.buffer.push((table, VecDeque::from([pending]))),
+                        None => self.buffer.push((lane, VecDeque::from([pending]))),
                     }
                     self.since.get_or_insert_with(Instant::now);
                 }
@@ -738,10 +743,60 @@ impl SinkTask for BigQuerySinkTask {
         Ok(())
     }
 
-    /// Sends every buffered row; the runtime's `pre_commit` calls this before it returns
-    /// the consumed offsets.
+    /// Sends every buffered row that can go: all of them, but those waiting for their new
+    /// write stream to be recorded by a commit.
     async fn flush(&mut self) -> Result<(), TaskError> {
         self.send(false).await
+    }
+
+    /// Flushes, then returns the consumed offsets, but for a partition with rows still
+    /// buffered (a new write stream not yet recorded), the offset of its first such row.
+    async fn pre_commit(&mut self, consumed: &Offsets) -> Result<Offsets, TaskError> {
+        self.flush().await?;
+        let mut safe = consumed.clone();
+        for (lane, rows) in &self.buffer {
+            if let (Some(tp), Some(first)) = (&lane.partition, rows.front()) {
+                safe.insert(tp.clone(), first.record.offset);
+            }
+        }
+        Ok(safe)
+    }
+
+    /// New write streams recorded by this commit take their rows from now on; another
+    /// commit is asked for, so that they go (and are committed) soon.
+    fn committed(&mut self, positions: &BTreeMap<TopicPartition, OffsetAndMetadata>) {
+        if let Some(streams) = &mut self.streams
+            && streams.committed(positions)
+        {
+            self.ctx.commits.request_commit();
+        }
+    }
+
+    /// With the Storage Write API, takes up the write streams the partitions' last commits
+    /// name, so that redelivered records already in them are not written again.
+    async fn open(&mut self, partitions: &[Assigned]) -> Result<(), TaskError> {
+        let config = self.config.clone();
+        if let Some(streams) = &mut self.streams {
+            streams.open(partitions, |topic| config.table_for(topic).ok());
+        }
+        Ok(())
+    }
+
+    /// The partition's write stream and the row position after its rows (Storage Write
+    /// API). True of `offset` when every record before it has its row in the stream, and
+    /// none after it: `pre_commit` flushed, and rows still buffered (held for a new
+    /// stream) start at or after `offset`.
+    fn commit_metadata(&self, partition: &TopicPartition, offset: i64) -> Option<String> {
+        let first_buffered = self
+            .buffer
+            .iter()
+            .find(|(l, _)| l.partition.as_ref() == Some(partition))
+            .and_then(|(_, q)| q.front())
+            .map(|p| p.record.offset);
+        if first_buffered.is_some_and(|first| first < offset) {
+            return None;
+        }
+        self.streams.as_ref()?.metadata(partition)
     }
 
     async fn close(&mut self, partitions: &[TopicPartition]) -> Result<(), TaskError> {
@@ -749,13 +804,10 @@ impl SinkTask for BigQuerySinkTask {
         for tp in partitions {
             self.seen.remove(tp);
         }
-        Ok(())
-    }
-
-    /// Finalizes the task's write streams (their rows are committed already).
-    async fn stop(&mut self) -> Result<(), TaskError> {
-        for (_, mut writer) in self.writers.drain() {
-            writer.retire().await;
+        self.buffer
+            .retain(|(l, _)| l.partition.as_ref().is_none_or(|p| !partitions.contains(p)));
+        if let Some(streams) = &mut self.streams {
+            streams.close(partitions);
         }
         Ok(())
     }

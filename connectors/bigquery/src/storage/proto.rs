@@ -36,6 +36,7 @@ use prost::encoding::{WireType, encode_key, encode_varint};
 use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FieldDescriptorProto};
 use serde_json::Value as Json;
+use sha2::Digest;
 
 use crate::rows::{self, RowError};
 use crate::schema::{Field, Kind, Mode};
@@ -46,6 +47,9 @@ use crate::schema::{Field, Kind, Mode};
 pub(crate) struct RowType {
     descriptor: DescriptorProto,
     columns: Columns,
+    /// The descriptor's SHA-256, first 8 bytes in hex: tells a restarted task whether the
+    /// stream it resumes was made for the table's columns as they are now.
+    fingerprint: String,
 }
 
 /// Why a table's columns have no proto message.
@@ -90,10 +94,17 @@ const ROW: &str = "Row";
 impl RowType {
     pub(crate) fn new(fields: &[Field]) -> Result<Self, DescriptorError> {
         let (descriptor, columns) = message(ROW, fields, "")?;
+        let digest = sha2::Sha256::digest(prost::Message::encode_to_vec(&descriptor));
+        let fingerprint = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         Ok(Self {
             descriptor,
             columns,
+            fingerprint,
         })
+    }
+
+    pub(crate) fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The writer schema: a proto2 message whose nested types are named relatively.

@@ -1,13 +1,16 @@
-//! One task's writes to one table: a `COMMITTED` stream, appended to at explicit offsets
-//! over one long-lived `AppendRows` call, one request in flight at a time.
+//! One partition's writes: a `COMMITTED` stream, appended to at explicit offsets over one
+//! long-lived `AppendRows` call, one request in flight at a time.
 //!
-//! The offset is what makes a retry safe. Rows are appended at the stream's next offset;
-//! when no answer comes (a timeout, a broken connection), the same rows are sent again at
-//! the same offset, alone — the task keeps them at the front of its buffer, [`pinned`]
-//! tells it how many — and BigQuery either writes them (the first attempt was lost) or
-//! answers `ALREADY_EXISTS` (it was written): either way they are in the table once.
-//!
-//! [`pinned`]: TableWriter::pinned
+//! The stream's row offsets are what make writes idempotent. The task appends a
+//! partition's rows in record order, so each record has one position in its stream, and
+//! the position after the last row is stored in the Kafka commit beside the record offset
+//! (see [`Position`]). Whenever ferry cannot be sure how far the stream got — an append
+//! whose answer was lost, a stream resumed after a restart or a rebalance — the writer is
+//! *unsettled*: it appends the next rows at the position they had, and BigQuery's answer
+//! says where the stream ends. `ALREADY_EXISTS` means the first row is in; the writer then
+//! asks about the last row alone, and if the end lies between, finds it by bisection with
+//! one-row appends (each either finds its row in, lands exactly at the end, or lies beyond
+//! it: `OUT_OF_RANGE`). Rows found in the stream count as written and are never sent twice.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,18 +29,23 @@ const APPEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// For CreateWriteStream and FinalizeWriteStream.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// An `AppendRows` call unused this long is closed; the next append opens another. A
-/// quiet topic (or yesterday's table) holds no call open on the server, and the next append
-/// does not find one the server has dropped meanwhile.
+/// quiet partition (or yesterday's topic) holds no call open on the server, and the next
+/// append does not find one the server has dropped meanwhile.
 const IDLE_CALL: Duration = Duration::from_secs(60);
 
 /// What became of an append.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Appended {
-    /// Every row is in the table.
+    /// Every row is in the table (written now, or found there).
     Written,
+    /// The first `n` rows are in the table; the others go again.
+    Prefix(usize),
     /// None is: BigQuery refused these rows (index in the request, reason); the others
     /// may go again.
     Refused(Vec<(usize, String)>),
+    /// None was sent: the partition's stream is new, and rows go to it only once a commit
+    /// has recorded it ([`StreamWriter::registered`]), so that a restart knows it.
+    Held,
 }
 
 /// Why an append did not end with an answer about its rows.
@@ -47,12 +55,23 @@ pub(crate) enum AppendError {
     Fatal(String),
 }
 
-/// What an answer (or its absence) means; decided in [`judge`], applied in `append`.
+/// Where a partition's stream stands: `row` rows of the partition's records before the
+/// committed offset are in `stream`, made for a row message with `fingerprint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Position {
+    pub(crate) stream: String,
+    pub(crate) row: i64,
+    pub(crate) fingerprint: String,
+}
+
+/// What an answer (or its absence) says; decided in [`judge`].
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     Written,
-    /// `ALREADY_EXISTS` for rows whose earlier append went unanswered: it was written.
-    AlreadyWritten,
+    /// `ALREADY_EXISTS`: the stream holds a row at the request's offset.
+    Exists,
+    /// `OUT_OF_RANGE`: the request's offset lies beyond the stream's end.
+    Beyond,
     Refused(Vec<(usize, String)>),
     /// Try again on a new connection; the rows may or may not be in.
     Retry(String),
@@ -65,20 +84,29 @@ enum Verdict {
 #[derive(Debug)]
 struct Stream {
     name: String,
-    /// Every row appended to the stream follows this message.
-    row_type: Arc<RowType>,
+    /// Every row appended to the stream follows this message; `None` for a resumed stream
+    /// before its first append (known only by `fingerprint`).
+    row_type: Option<Arc<RowType>>,
+    fingerprint: String,
     /// Where the next rows go.
     offset: i64,
-    /// Rows appended at `offset` with no answer yet: they go again, alone, at `offset`.
-    unsure: Option<usize>,
+    /// Whether the stream may hold rows at and past `offset` (see the module's text).
+    unsettled: bool,
+    /// Resumed from a commit and not yet answered: an error naming the stream means it is
+    /// gone.
+    resumed: bool,
+    /// Recorded in a commit. Rows go only to a recorded stream: rows in a stream no commit
+    /// names could not be found again after a crash, and would be written twice.
+    registered: bool,
 }
 
 #[derive(Debug)]
-pub(crate) struct TableWriter {
+pub(crate) struct StreamWriter {
     client: Client,
-    /// The connector's name and the task's number, for log lines.
+    /// `connector`, `task`, `partition`: for log lines.
     connector: String,
     task: usize,
+    partition: String,
     table: String,
     stream: Option<Stream>,
     connection: Option<Connection>,
@@ -86,17 +114,60 @@ pub(crate) struct TableWriter {
     used: Instant,
 }
 
-impl TableWriter {
-    pub(crate) fn new(client: Client, connector: &str, task: usize, table: &str) -> Self {
+impl StreamWriter {
+    pub(crate) fn new(
+        client: Client,
+        connector: &str,
+        task: usize,
+        partition: &str,
+        table: &str,
+    ) -> Self {
         Self {
             client,
             connector: connector.to_string(),
             task,
+            partition: partition.to_string(),
             table: table.to_string(),
             stream: None,
             connection: None,
             used: Instant::now(),
         }
+    }
+
+    /// A writer continuing the stream of a commit: its next rows go at `at.row`.
+    pub(crate) fn resume(mut self, at: Position) -> Self {
+        tracing::info!(connector = %self.connector, task = self.task, partition = %self.partition, stream = %at.stream, row = at.row, "Resuming the partition's write stream where the last commit left it.");
+        self.stream = Some(Stream {
+            name: at.stream,
+            row_type: None,
+            fingerprint: at.fingerprint,
+            offset: at.row,
+            unsettled: true,
+            resumed: true,
+            registered: true,
+        });
+        self
+    }
+
+    /// A commit recorded `stream` for the partition. True if that made the writer's new
+    /// stream usable.
+    pub(crate) fn registered(&mut self, stream: &str) -> bool {
+        match &mut self.stream {
+            Some(s) if s.name == stream && !s.registered => {
+                s.registered = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The stream's position, for the commit metadata; `None` before any stream.
+    pub(crate) fn position(&self) -> Option<Position> {
+        self.stream.as_ref().map(|s| Position {
+            stream: s.name.clone(),
+            row: s.offset,
+            fingerprint: s.fingerprint.clone(),
+        })
     }
 
     /// Closes the `AppendRows` call if it has been idle for [`IDLE_CALL`].
@@ -106,11 +177,6 @@ impl TableWriter {
         }
     }
 
-    /// How many rows the next append must hold: those of an append that got no answer.
-    pub(crate) fn pinned(&self) -> Option<usize> {
-        self.stream.as_ref().and_then(|s| s.unsure)
-    }
-
     /// Appends `rows`, encoded as `row_type`, and returns once BigQuery answered about
     /// them.
     pub(crate) async fn append(
@@ -118,78 +184,240 @@ impl TableWriter {
         row_type: &Arc<RowType>,
         rows: Vec<Bytes>,
     ) -> Result<Appended, AppendError> {
-        let n = rows.len();
         let table = self.client.table_name(&self.table);
         self.close_if_idle();
-        if let Some(s) = &self.stream {
-            if s.unsure.is_some_and(|pinned| pinned != n)
-                || (s.unsure.is_some() && !Arc::ptr_eq(&s.row_type, row_type))
-            {
-                return Err(AppendError::Fatal(format!(
-                    "appending to {table}: the rows of an unanswered append must go again alone and unchanged (a bug in ferry)"
-                )));
+        self.fit_stream(row_type, &table).await;
+        if self.stream.is_none() {
+            let name = self.create_stream(&table).await?;
+            self.connection = None;
+            self.stream = Some(Stream {
+                name,
+                row_type: Some(row_type.clone()),
+                fingerprint: row_type.fingerprint().to_string(),
+                offset: 0,
+                unsettled: false,
+                resumed: false,
+                registered: false,
+            });
+        }
+        if self.stream.as_ref().is_some_and(|s| !s.registered) {
+            return Ok(Appended::Held);
+        }
+        let n = rows.len();
+        let first = self.send(&rows, 0, n, &table).await?;
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(AppendError::Fatal(format!(
+                "appending to {table}: no stream (a bug in ferry)"
+            )));
+        };
+        match first {
+            Verdict::Written => {
+                stream.offset += n as i64;
+                stream.unsettled = false;
+                Ok(Appended::Written)
             }
-            if !Arc::ptr_eq(&s.row_type, row_type) {
+            Verdict::Refused(refused) => {
+                // Refused rows were judged at the stream's end: nothing lies past it.
+                stream.unsettled = false;
+                Ok(Appended::Refused(refused))
+            }
+            Verdict::Exists => {
+                if !stream.unsettled {
+                    tracing::warn!(connector = %self.connector, task = self.task, partition = %self.partition, stream = %stream.name, offset = stream.offset, "The write stream already has rows where ferry appends; another writer was on this partition (a rebalance). Skipping the rows it holds.");
+                    stream.unsettled = true;
+                }
+                self.find_end(&rows, &table).await
+            }
+            Verdict::Beyond => Err(self.shorter_than_committed(&table)),
+            other => Err(self.failed(other, &table)),
+        }
+    }
+
+    /// Makes `self.stream` fit for rows of `row_type`: a stream made for other columns is
+    /// retired (finalized), so that a new one is created for the table as it is now.
+    async fn fit_stream(&mut self, row_type: &Arc<RowType>, table: &str) {
+        let Some(s) = &mut self.stream else { return };
+        match &s.row_type {
+            Some(t) if Arc::ptr_eq(t, row_type) => {}
+            None if s.fingerprint == row_type.fingerprint() => s.row_type = Some(row_type.clone()),
+            None => {
+                tracing::warn!(connector = %self.connector, task = self.task, partition = %self.partition, table = %table, stream = %s.name, "The table's columns changed since the last commit's write stream was made; a new stream takes the partition's rows, and rows written after that commit may be in the table twice.");
+                self.stream = None;
+                self.connection = None;
+            }
+            Some(_) => {
                 // The table gained columns: a stream created now knows them.
                 self.retire().await;
             }
         }
-        let stream = match &mut self.stream {
-            Some(s) => s,
-            None => {
-                let name = match tokio::time::timeout(
-                    CALL_TIMEOUT,
-                    self.client.create_stream(&self.table),
-                )
-                .await
-                {
-                    Err(_) => {
-                        return Err(AppendError::Retriable(format!(
-                            "creating a write stream on {table}: no answer within {} s",
-                            CALL_TIMEOUT.as_secs()
-                        )));
-                    }
-                    Ok(Err(status)) => {
-                        let line = format!(
-                            "creating a write stream on {table}: {:?}: {}",
-                            status.code(),
-                            status.message()
-                        );
-                        return Err(if is_retriable_call(&status) {
-                            AppendError::Retriable(line)
-                        } else {
-                            AppendError::Fatal(line)
-                        });
-                    }
-                    Ok(Ok(name)) => name,
-                };
-                tracing::info!(connector = %self.connector, task = self.task, table = %table, stream = %name, "Created a COMMITTED write stream (Storage Write API).");
-                self.connection = None;
-                self.stream.insert(Stream {
-                    name,
-                    row_type: row_type.clone(),
-                    offset: 0,
-                    unsure: None,
+    }
+
+    async fn create_stream(&mut self, table: &str) -> Result<String, AppendError> {
+        match tokio::time::timeout(CALL_TIMEOUT, self.client.create_stream(&self.table)).await {
+            Err(_) => Err(AppendError::Retriable(format!(
+                "creating a write stream on {table}: no answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            ))),
+            Ok(Err(status)) => {
+                let line = format!(
+                    "creating a write stream on {table}: {:?}: {}",
+                    status.code(),
+                    status.message()
+                );
+                Err(if is_retriable_call(&status) {
+                    AppendError::Retriable(line)
+                } else {
+                    AppendError::Fatal(line)
                 })
             }
+            Ok(Ok(name)) => {
+                tracing::info!(connector = %self.connector, task = self.task, partition = %self.partition, table = %table, stream = %name, "Created a COMMITTED write stream (Storage Write API).");
+                Ok(name)
+            }
+        }
+    }
+
+    /// The first row is in the stream: finds how many of `rows` are, appending those that
+    /// land exactly at its end. Each probe is one row.
+    async fn find_end(&mut self, rows: &[Bytes], table: &str) -> Result<Appended, AppendError> {
+        let n = rows.len();
+        if n == 1 {
+            return Ok(self.found(1));
+        }
+        match self.send(rows, n - 1, n, table).await? {
+            Verdict::Exists => return Ok(self.found(n)),
+            Verdict::Written => return Ok(self.settle(n)),
+            Verdict::Beyond => {}
+            other => return Err(self.failed(other, table)),
+        }
+        // The end lies after row 0 and before row n-1: at row lo..=hi.
+        let (mut lo, mut hi) = (1, n - 2);
+        while lo <= hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.send(rows, mid, mid + 1, table).await? {
+                Verdict::Exists => lo = mid + 1,
+                Verdict::Beyond => hi = mid - 1,
+                Verdict::Written => {
+                    // Rows up to mid are in now; the rest follow as a normal append.
+                    self.settle(mid + 1);
+                    return Ok(Appended::Prefix(mid + 1));
+                }
+                other => return Err(self.failed(other, table)),
+            }
+        }
+        Err(AppendError::Fatal(format!(
+            "appending to {table}: the write stream's answers about its end contradict each other (a bug in ferry, or another writer on the stream)"
+        )))
+    }
+
+    /// All `n` rows of the request were found in the stream, which may hold more.
+    fn found(&mut self, n: usize) -> Appended {
+        if let Some(s) = &mut self.stream {
+            tracing::info!(connector = %self.connector, task = self.task, partition = %self.partition, stream = %s.name, row = s.offset, rows = n, "BigQuery already had these rows in the write stream (an append whose answer was lost, or a run before a restart); not written twice.");
+            s.offset += n as i64;
+        }
+        Appended::Written
+    }
+
+    /// The stream ends after `n` more rows (the last was just appended).
+    fn settle(&mut self, n: usize) -> Appended {
+        if let Some(s) = &mut self.stream {
+            s.offset += n as i64;
+            s.unsettled = false;
+            tracing::info!(connector = %self.connector, task = self.task, partition = %self.partition, stream = %s.name, row = s.offset, "Found where the write stream ends; rows before it were already in the table and are not written twice.");
+        }
+        Appended::Written
+    }
+
+    /// `OUT_OF_RANGE` at the position the last commit (or ferry's own count) gave: the
+    /// stream holds fewer rows than it should. Nothing can be done about rows BigQuery no
+    /// longer has; ferry goes on with a new stream rather than stop the partition.
+    fn shorter_than_committed(&mut self, table: &str) -> AppendError {
+        let stream = self.stream.take();
+        self.connection = None;
+        let (name, offset) = stream.map_or((String::new(), 0), |s| (s.name, s.offset));
+        tracing::error!(connector = %self.connector, task = self.task, partition = %self.partition, table = %table, stream = %name, row = offset, "The write stream holds fewer rows than the offsets committed to Kafka say it should; BigQuery lost rows ferry had acknowledged. Going on with a new stream.");
+        AppendError::Retriable(format!(
+            "appending to {table}: stream {name} ends before row {offset}; a new stream takes the rows"
+        ))
+    }
+
+    /// An error verdict as the append's error, dropping what it makes useless.
+    fn failed(&mut self, verdict: Verdict, table: &str) -> AppendError {
+        let Some(stream) = &mut self.stream else {
+            return AppendError::Fatal(format!("appending to {table}: no stream (a bug in ferry)"));
         };
-        let was_unsure = stream.unsure.is_some();
+        let what = format!(
+            "appending to {table} at row {} of stream {}",
+            stream.offset, stream.name
+        );
+        match verdict {
+            Verdict::Retry(reason) => {
+                // The rows may be in: the next append finds out.
+                stream.unsettled = true;
+                self.connection = None;
+                AppendError::Retriable(format!("{what}: {reason}"))
+            }
+            Verdict::StreamGone(reason) => self.gone(what, reason),
+            Verdict::Fatal(reason) if stream.resumed => {
+                // A resumed stream that cannot be appended to (finalized, unknown to this
+                // server): the same as gone.
+                self.gone(what, reason)
+            }
+            Verdict::Fatal(reason) => {
+                self.connection = None;
+                AppendError::Fatal(format!("{what}: {reason}"))
+            }
+            Verdict::Written | Verdict::Exists | Verdict::Beyond | Verdict::Refused(_) => {
+                AppendError::Fatal(format!("{what}: an answer out of place (a bug in ferry)"))
+            }
+        }
+    }
+
+    fn gone(&mut self, what: String, reason: String) -> AppendError {
+        if let Some(s) = self.stream.take()
+            && s.unsettled
+        {
+            tracing::warn!(connector = %self.connector, task = self.task, partition = %self.partition, stream = %s.name, "The write stream is gone before ferry knew how far it got; a new stream takes the rows, and rows written to the old one since the last commit may be in the table twice.");
+        }
+        self.connection = None;
+        AppendError::Retriable(format!("{what}: {reason}"))
+    }
+
+    /// Sends `rows[from..to]` at their positions and judges the answer; a probe when
+    /// `to - from` is one row of several.
+    async fn send(
+        &mut self,
+        rows: &[Bytes],
+        from: usize,
+        to: usize,
+        table: &str,
+    ) -> Result<Verdict, AppendError> {
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(AppendError::Fatal(format!(
+                "appending to {table}: no stream (a bug in ferry)"
+            )));
+        };
+        let Some(row_type) = stream.row_type.clone() else {
+            return Err(AppendError::Fatal(format!(
+                "appending to {table}: a stream with no row type (a bug in ferry)"
+            )));
+        };
         let request = AppendRowsRequest {
             write_stream: stream.name.clone(),
-            offset: Some(stream.offset),
+            offset: Some(stream.offset + from as i64),
             trace_id: concat!("ferry/", env!("CARGO_PKG_VERSION")).to_string(),
             rows: Some(Rows::ProtoRows(ProtoData {
                 // Once per call: later requests on it follow the same schema.
                 writer_schema: self.connection.is_none().then(|| ProtoSchema {
-                    proto_descriptor: Some(stream.row_type.descriptor().clone()),
+                    proto_descriptor: Some(row_type.descriptor().clone()),
                 }),
                 rows: Some(ProtoRows {
-                    serialized_rows: rows,
+                    serialized_rows: rows[from..to].to_vec(),
                 }),
             })),
             ..Default::default()
         };
-        stream.unsure = Some(n);
         let answer = match tokio::time::timeout(
             APPEND_TIMEOUT,
             exchange(&self.client, &mut self.connection, request),
@@ -203,43 +431,16 @@ impl TableWriter {
             ))),
         };
         self.used = Instant::now();
-        let what = format!(
-            "appending {n} rows to {table} at offset {} of stream {}",
-            stream.offset, stream.name
-        );
-        match judge(answer, was_unsure, n) {
-            Verdict::Written => {
-                stream.offset += n as i64;
-                stream.unsure = None;
-                Ok(Appended::Written)
-            }
-            Verdict::AlreadyWritten => {
-                tracing::info!(connector = %self.connector, task = self.task, table = %table, stream = %stream.name, offset = stream.offset, rows = n, "BigQuery already had the rows of an unanswered append; not written twice.");
-                stream.offset += n as i64;
-                stream.unsure = None;
-                Ok(Appended::Written)
-            }
-            Verdict::Refused(rows) => {
-                stream.unsure = None;
-                Ok(Appended::Refused(rows))
-            }
-            Verdict::Retry(reason) => {
-                self.connection = None;
-                Err(AppendError::Retriable(format!("{what}: {reason}")))
-            }
-            Verdict::StreamGone(reason) => {
-                if was_unsure {
-                    tracing::warn!(connector = %self.connector, task = self.task, table = %table, stream = %stream.name, rows = n, "The write stream is gone with an append unanswered; its rows go to a new stream and may be in the table twice.");
-                }
-                self.connection = None;
-                self.stream = None;
-                Err(AppendError::Retriable(format!("{what}: {reason}")))
-            }
-            Verdict::Fatal(reason) => {
-                self.connection = None;
-                Err(AppendError::Fatal(format!("{what}: {reason}")))
-            }
+        let verdict = judge(answer, to - from);
+        if let Some(s) = &mut self.stream
+            && !matches!(
+                verdict,
+                Verdict::Retry(_) | Verdict::StreamGone(_) | Verdict::Fatal(_)
+            )
+        {
+            s.resumed = false;
         }
+        Ok(verdict)
     }
 
     /// Ends the stream: closes the call and finalizes it (best effort: its rows are
@@ -283,9 +484,8 @@ async fn exchange(
     Ok(answer)
 }
 
-/// What the answer to an append of `n` rows means. `was_unsure`: these rows went before,
-/// at the same offset, and got no answer.
-fn judge(answer: Result<AppendRowsResponse, Status>, was_unsure: bool, n: usize) -> Verdict {
+/// What the answer to an append of `n` rows means.
+fn judge(answer: Result<AppendRowsResponse, Status>, n: usize) -> Verdict {
     let (code, message, row_errors) = match answer {
         Err(status) if is_retriable_call(&status) => {
             return Verdict::Retry(format!("{:?}: {}", status.code(), status.message()));
@@ -306,10 +506,8 @@ fn judge(answer: Result<AppendRowsResponse, Status>, was_unsure: bool, n: usize)
     };
     let line = format!("{code:?}: {message}");
     match code {
-        Code::AlreadyExists if was_unsure => Verdict::AlreadyWritten,
-        Code::AlreadyExists | Code::OutOfRange => Verdict::Fatal(format!(
-            "{line} (the stream's offsets disagree with ferry's count; a bug, or another writer on the stream)"
-        )),
+        Code::AlreadyExists => Verdict::Exists,
+        Code::OutOfRange => Verdict::Beyond,
         Code::InvalidArgument if !row_errors.is_empty() => {
             let refused: Vec<(usize, String)> = row_errors
                 .into_iter()
@@ -328,6 +526,34 @@ fn judge(answer: Result<AppendRowsResponse, Status>, was_unsure: bool, n: usize)
         c if is_retriable(c) => Verdict::Retry(line),
         _ => Verdict::Fatal(line),
     }
+}
+
+/// The commit metadata of a position: `ferry.bigquery/1 row=<n> schema=<fingerprint>
+/// stream=<name>`, the stream last (resource names have no spaces, but it is the longest).
+pub(crate) fn metadata(at: &Position) -> String {
+    format!(
+        "{METADATA_TAG} row={} schema={} stream={}",
+        at.row, at.fingerprint, at.stream
+    )
+}
+
+const METADATA_TAG: &str = "ferry.bigquery/1";
+
+/// A position read back from commit metadata; `None` for anything else (another
+/// connector's, or a damaged one).
+pub(crate) fn parse_metadata(text: &str) -> Option<Position> {
+    let mut words = text.split(' ');
+    if words.next()? != METADATA_TAG {
+        return None;
+    }
+    let row = words.next()?.strip_prefix("row=")?.parse().ok()?;
+    let fingerprint = words.next()?.strip_prefix("schema=")?.to_string();
+    let stream = words.next()?.strip_prefix("stream=")?.to_string();
+    (words.next().is_none() && row >= 0 && !stream.is_empty()).then_some(Position {
+        stream,
+        row,
+        fingerprint,
+    })
 }
 
 #[cfg(test)]
@@ -370,15 +596,19 @@ mod tests {
     }
 
     #[test]
-    fn a_result_is_written_and_already_exists_only_after_a_lost_answer() {
-        assert_eq!(judge(result(), false, 3), Verdict::Written);
-        let exists = || error(Code::AlreadyExists, "Offset 0 exists", &[]);
-        assert_eq!(judge(exists(), true, 3), Verdict::AlreadyWritten);
-        assert!(
-            matches!(judge(exists(), false, 3), Verdict::Fatal(m) if m.contains("Offset 0 exists"))
+    fn offsets_before_and_past_the_end_are_told_apart() {
+        assert_eq!(judge(result(), 3), Verdict::Written);
+        assert_eq!(
+            judge(error(Code::AlreadyExists, "Offset 0 exists", &[]), 3),
+            Verdict::Exists
         );
-        let beyond = error(Code::OutOfRange, "Offset 9 is beyond the end", &[]);
-        assert!(matches!(judge(beyond, true, 3), Verdict::Fatal(_)));
+        assert_eq!(
+            judge(
+                error(Code::OutOfRange, "Offset 9 is beyond the end", &[]),
+                3
+            ),
+            Verdict::Beyond
+        );
     }
 
     #[test]
@@ -392,29 +622,55 @@ mod tests {
             ],
         );
         assert_eq!(
-            judge(e, false, 3),
+            judge(e, 3),
             Verdict::Refused(vec![(1, "Missing required field: id.".into())])
         );
         let bad = error(Code::InvalidArgument, "Stream is finalized", &[]);
         assert_eq!(
-            judge(bad, false, 3),
+            judge(bad, 3),
             Verdict::Fatal("InvalidArgument: Stream is finalized".into())
         );
     }
 
     #[test]
     fn transient_failures_retry_and_a_lost_stream_is_replaced() {
-        let e = judge(Err(Status::unavailable("connection refused")), false, 3);
+        let e = judge(Err(Status::unavailable("connection refused")), 3);
         assert_eq!(e, Verdict::Retry("Unavailable: connection refused".into()));
         let cut = Status::unknown("error reading a body from connection");
-        assert!(matches!(judge(Err(cut), true, 3), Verdict::Retry(_)));
+        assert!(matches!(judge(Err(cut), 3), Verdict::Retry(_)));
         let answered = error(Code::Unknown, "no idea", &[]);
-        assert!(matches!(judge(answered, false, 3), Verdict::Fatal(_)));
-        let e = judge(error(Code::Internal, "backend", &[]), true, 3);
+        assert!(matches!(judge(answered, 3), Verdict::Fatal(_)));
+        let e = judge(error(Code::Internal, "backend", &[]), 3);
         assert!(matches!(e, Verdict::Retry(_)));
-        let e = judge(Err(Status::not_found("stream expired")), true, 3);
+        let e = judge(Err(Status::not_found("stream expired")), 3);
         assert!(matches!(e, Verdict::StreamGone(_)));
-        let e = judge(Err(Status::permission_denied("no")), false, 3);
+        let e = judge(Err(Status::permission_denied("no")), 3);
         assert_eq!(e, Verdict::Fatal("PermissionDenied: no".into()));
+    }
+
+    #[test]
+    fn positions_survive_the_commit_metadata_and_nothing_else_passes_for_one() {
+        let at = Position {
+            stream: "projects/p/datasets/d/tables/t/streams/abc".into(),
+            row: 1234,
+            fingerprint: "0123456789abcdef".into(),
+        };
+        let text = metadata(&at);
+        assert_eq!(
+            text,
+            "ferry.bigquery/1 row=1234 schema=0123456789abcdef stream=projects/p/datasets/d/tables/t/streams/abc"
+        );
+        assert_eq!(parse_metadata(&text), Some(at));
+        for other in [
+            "",
+            "ferry.bigquery/2 row=1 schema=x stream=s",
+            "ferry.bigquery/1 row=-1 schema=x stream=s",
+            "ferry.bigquery/1 row=1 schema=x",
+            "ferry.bigquery/1 row=1 schema=x stream=s extra",
+            "ferry.bigquery/1 stream=s row=1 schema=x",
+            "some other sink's metadata",
+        ] {
+            assert_eq!(parse_metadata(other), None, "{other}");
+        }
     }
 }

@@ -1,0 +1,149 @@
+//! A task's write streams: one [`StreamWriter`] per partition it owns, resumed from the
+//! commit metadata when a partition is assigned, and described in it at every commit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use ferry_connector_api::{Assigned, OffsetAndMetadata, TaskError, TopicPartition};
+
+use super::client::Client;
+use super::proto::RowType;
+use super::writer::{self, AppendError, Appended, StreamWriter};
+
+#[derive(Debug)]
+pub(crate) struct Streams {
+    client: Client,
+    connector: String,
+    task: usize,
+    writers: HashMap<TopicPartition, StreamWriter>,
+}
+
+impl Streams {
+    pub(crate) fn new(client: Client, connector: &str, task: usize) -> Self {
+        Self {
+            client,
+            connector: connector.to_string(),
+            task,
+            writers: HashMap::new(),
+        }
+    }
+
+    /// Takes up the streams that the commits of newly assigned partitions name, when the
+    /// stream is on the partition's table (`table_of` the topic) and the metadata was
+    /// written for the offset reading resumes from.
+    pub(crate) fn open(
+        &mut self,
+        partitions: &[Assigned],
+        table_of: impl Fn(&str) -> Option<String>,
+    ) {
+        for a in partitions {
+            let Some(committed) = &a.committed else {
+                continue;
+            };
+            let Some(at) = committed
+                .metadata
+                .as_deref()
+                .and_then(writer::parse_metadata)
+            else {
+                continue;
+            };
+            let Some(table) = table_of(&a.partition.topic) else {
+                continue;
+            };
+            let prefix = format!("{}/streams/", self.client.table_path(&table));
+            if !at.stream.starts_with(&prefix) {
+                tracing::info!(connector = %self.connector, task = self.task, partition = %a.partition, stream = %at.stream, table = %self.client.table_name(&table), "The last commit's write stream is on another table (topic2TableMap changed?); a new stream takes the partition's rows.");
+                continue;
+            }
+            let w = self.writer(&a.partition, &table).resume(at);
+            self.writers.insert(a.partition.clone(), w);
+        }
+    }
+
+    fn writer(&self, tp: &TopicPartition, table: &str) -> StreamWriter {
+        StreamWriter::new(
+            self.client.clone(),
+            &self.connector,
+            self.task,
+            &tp.to_string(),
+            table,
+        )
+    }
+
+    /// Appends `rows` of `tp` (going to `table`), retrying retriable failures `retries`
+    /// times `wait` (+ up to 20 %) apart.
+    pub(crate) async fn append(
+        &mut self,
+        tp: &TopicPartition,
+        table: &str,
+        row_type: &Arc<RowType>,
+        rows: Vec<Bytes>,
+        retries: u32,
+        wait: Duration,
+    ) -> Result<Appended, TaskError> {
+        if !self.writers.contains_key(tp) {
+            let w = self.writer(tp, table);
+            self.writers.insert(tp.clone(), w);
+        }
+        let Some(w) = self.writers.get_mut(tp) else {
+            return Err(TaskError::fatal("no stream writer (a bug in ferry)"));
+        };
+        let mut attempt = 0u32;
+        loop {
+            match w.append(row_type, rows.clone()).await {
+                Ok(appended) => return Ok(appended),
+                Err(AppendError::Retriable(m)) if attempt < retries => {
+                    attempt += 1;
+                    let wait = wait.mul_f64(1.0 + fastrand::f64() * 0.2);
+                    tracing::warn!(connector = %self.connector, task = self.task, partition = %tp, attempt, retry_in_ms = wait.as_millis() as u64, error = %m, "BigQuery append failed; retrying (bigQueryRetry).");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(AppendError::Retriable(m)) => return Err(TaskError::retriable(m)),
+                Err(AppendError::Fatal(m)) => return Err(TaskError::fatal(m)),
+            }
+        }
+    }
+
+    /// The commit metadata for `tp`: its stream and the position after its rows.
+    pub(crate) fn metadata(&self, tp: &TopicPartition) -> Option<String> {
+        self.writers
+            .get(tp)?
+            .position()
+            .map(|at| writer::metadata(&at))
+    }
+
+    /// Marks new streams recorded by a commit as usable; true if any was.
+    pub(crate) fn committed<'a>(
+        &mut self,
+        positions: impl IntoIterator<Item = (&'a TopicPartition, &'a OffsetAndMetadata)>,
+    ) -> bool {
+        let mut any = false;
+        for (tp, c) in positions {
+            let Some(at) = c.metadata.as_deref().and_then(writer::parse_metadata) else {
+                continue;
+            };
+            if let Some(w) = self.writers.get_mut(tp)
+                && w.registered(&at.stream)
+            {
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Forgets revoked partitions' writers. Their streams stay open for the partitions'
+    /// next owner, which resumes them from the commit.
+    pub(crate) fn close(&mut self, partitions: &[TopicPartition]) {
+        for tp in partitions {
+            self.writers.remove(tp);
+        }
+    }
+
+    pub(crate) fn close_idle_calls(&mut self) {
+        for w in self.writers.values_mut() {
+            w.close_if_idle();
+        }
+    }
+}
