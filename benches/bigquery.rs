@@ -321,6 +321,8 @@ fn check_and_drop(rest: &str, table: &str, count: usize) {
 struct Emulator {
     child: Child,
     rest: String,
+    /// The Storage Write API (gRPC).
+    grpc: String,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -412,6 +414,7 @@ fn start_emulator() -> Result<Emulator, String> {
     let mut emulator = Emulator {
         child,
         rest: format!("http://127.0.0.1:{}", ports[0]),
+        grpc: format!("http://127.0.0.1:{}", ports[1]),
         log,
         _dir: dir,
     };
@@ -536,6 +539,7 @@ fn bare_loader() {
 struct Setup {
     bootstrap: String,
     rest: String,
+    grpc: String,
     count: usize,
     dir: tempfile::TempDir,
 }
@@ -564,7 +568,14 @@ fn log_ms(v: &Json) -> f64 {
 
 /// ferry from the mock cluster into table `table`; timed from its first record (its own
 /// `first_record_ms`) to "Connector stopped." (after the last insertAll and commit).
-fn run_ferry(s: &Setup, tasks: usize, mode: &str, table: &str) -> Run {
+/// How ferry writes: `tabledata.insertAll`, or the Storage Write API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writes {
+    InsertAll,
+    StorageWrite,
+}
+
+fn run_ferry(s: &Setup, tasks: usize, mode: &str, writes: Writes, table: &str) -> Run {
     let worker = common::worker_file(s.dir.path(), &s.bootstrap, table);
     let connector = s.dir.path().join(format!("{table}.properties"));
     let decoded = if mode == "decoded" {
@@ -574,10 +585,17 @@ fn run_ferry(s: &Setup, tasks: usize, mode: &str, table: &str) -> Run {
     } else {
         String::new()
     };
+    let storage = match writes {
+        Writes::InsertAll => String::new(),
+        Writes::StorageWrite => format!(
+            "useStorageWriteApi=true\nferry.bigquery.storage.endpoint={}\n",
+            s.grpc
+        ),
+    };
     std::fs::write(
         &connector,
         format!(
-            "name={table}\nconnector.class=bigquery\ntasks.max={tasks}\ntopics={KAFKA_TOPIC}\nproject={PROJECT}\ndefaultDataset={DATASET}\nferry.bigquery.endpoint={}\nferry.bigquery.emulator=true\nferry.bigquery.mode={mode}\ntopic2TableMap={KAFKA_TOPIC}:{table}\ntimePartitioningType=NONE\n{decoded}{}\n",
+            "name={table}\nconnector.class=bigquery\ntasks.max={tasks}\ntopics={KAFKA_TOPIC}\nproject={PROJECT}\ndefaultDataset={DATASET}\nferry.bigquery.endpoint={}\nferry.bigquery.emulator=true\nferry.bigquery.mode={mode}\ntopic2TableMap={KAFKA_TOPIC}:{table}\ntimePartitioningType=NONE\n{decoded}{storage}{}\n",
             s.rest,
             // Extra connector lines for experiments, e.g. "errors.tolerance=all".
             std::env::var("FERRY_BENCH_CONNECTOR_EXTRA")
@@ -643,7 +661,13 @@ fn run_ferry(s: &Setup, tasks: usize, mode: &str, table: &str) -> Run {
     check_and_drop(&s.rest, table, s.count);
     let first = stopped["first_record_ms"].as_f64().unwrap();
     Run {
-        label: format!("ferry: mock Kafka → BigQuery sink, {mode}, tasks.max={tasks}"),
+        label: format!(
+            "ferry: mock Kafka → BigQuery sink, {mode}, tasks.max={tasks}, {}",
+            match writes {
+                Writes::InsertAll => "insertAll",
+                Writes::StorageWrite => "Storage Write API",
+            }
+        ),
         records,
         secs: (log_ms(&stopped) - first).max(1.0) / 1000.0,
         peak_rss_mb: exited["peak_rss_mb"].as_str().unwrap().parse().unwrap(),
@@ -778,6 +802,7 @@ fn main() {
     let setup = Setup {
         bootstrap: broker.bootstrap(),
         rest,
+        grpc: emulator.grpc.clone(),
         count,
         dir: tempfile::tempdir().unwrap(),
     };
@@ -789,18 +814,24 @@ fn main() {
     for round in 0..repeats {
         let pid = Some(emulator.child.id());
         let mut runs = Vec::new();
-        // Each mode's baseline first: columns 0 and 3 for `rows_of`.
-        for (tasks, mode) in [
-            (0, "decoded"),
-            (1, "decoded"),
-            (4, "decoded"),
-            (0, "raw"),
-            (1, "raw"),
-        ] {
-            let table = format!("{mode}_{tasks}_{round}");
+        // Each mode's baseline first: columns 0 and 4 for `rows_of`.
+        use Writes::{InsertAll, StorageWrite};
+        for (i, (tasks, mode, writes)) in [
+            (0, "decoded", InsertAll),
+            (1, "decoded", InsertAll),
+            (4, "decoded", InsertAll),
+            (1, "decoded", StorageWrite),
+            (0, "raw", InsertAll),
+            (1, "raw", InsertAll),
+            (1, "raw", StorageWrite),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let table = format!("{mode}_{i}_{round}");
             runs.push(measured(pid, || match tasks {
                 0 => run_bare(&setup, count, mode, &table),
-                _ => run_ferry(&setup, tasks, mode, &table),
+                _ => run_ferry(&setup, tasks, mode, writes, &table),
             }));
         }
         print_round(round, &runs);
@@ -812,7 +843,7 @@ fn main() {
         "{count} {kind} over {} partitions into the local-bigquery emulator, {repeats} rounds (every run's table counted afterwards):\n\n| loader | alerts/s (median) | ratio vs bare loader, same mode | peak RSS (max) | CPU per alert (median) | machine CPU busy (median) | emulator CPU per alert (median) | emulator busy at that rate (% of one core) |\n|---|---:|---:|---:|---:|---:|---:|---:|",
         count.div_ceil(ALERTS_PER_PARTITION).max(8)
     );
-    rows_of(&samples, &[0, 0, 0, 3, 3], true, &mut table);
+    rows_of(&samples, &[0, 0, 0, 0, 4, 4, 4], true, &mut table);
     let _ = writeln!(
         table,
         "\nCPU per alert: ferry's whole process (start-up included), the bare loader's timed part only. The emulator's busy share is its CPU per alert times the rate, in % of one core: one Python process, whose DuckDB threads can take it past 100 %; table creation and the count are in it too. The bare loader's RSS holds every pre-built row.\n\nMachine: {cores} cores, load average {load_before} before, {} after; {:.0} s in all.",
