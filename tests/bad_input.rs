@@ -143,6 +143,26 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
+        name: "Confluent's AvroConverter without its registry",
+        worker: "value.converter=io.confluent.connect.avro.AvroConverter\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/worker.properties:2: value.converter: AvroConverter needs schema.registry.url",
+        ],
+    },
+    Case {
+        name: "registry credentials that are not user:secret, and never printed",
+        worker: "value.converter=io.confluent.connect.avro.AvroConverter\nvalue.converter.schema.registry.url=https://registry.example:8081\nvalue.converter.basic.auth.credentials.source=USER_INFO\nvalue.converter.basic.auth.user.info=hunter2-without-a-colon\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "value.converter: AvroConverter basic.auth.user.info must be <user>:<password> (the value is not shown)",
+        ],
+    },
+    Case {
         name: "transforms would be silently skipped",
         worker: "",
         connector: "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfile={dir}/out.txt\ntransforms=InsertSource\ntransforms.InsertSource.type=org.apache.kafka.connect.transforms.InsertField$Value\n",

@@ -1026,3 +1026,233 @@ fn kill_9_and_restart(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)],
         assert_eq!(duplicates, 0, "{out}");
     }
 }
+
+/// Schema v1 of the Confluent tests' records, and v2, which adds an optional `band`.
+const OBS_V1: &str = r#"{"type":"record","name":"obs","namespace":"test.confluent","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"},{"name":"mag","type":["null","double"],"default":null},{"name":"tags","type":{"type":"array","items":"string"}}]}"#;
+const OBS_V2: &str = r#"{"type":"record","name":"obs","namespace":"test.confluent","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"},{"name":"mag","type":["null","double"],"default":null},{"name":"tags","type":{"type":"array","items":"string"}},{"name":"band","type":["null","string"],"default":null}]}"#;
+
+/// Frames `records` (plain values, one object each) for schema `id` with
+/// tests/bigquery/confluent_frame.py — fastavro, not ferry — and returns the files.
+fn confluent_frames(
+    bq: &BigQueryEmulator,
+    dir: &Path,
+    tag: &str,
+    schema: &str,
+    id: i32,
+    records: &[serde_json::Value],
+) -> Vec<PathBuf> {
+    let schema_path = dir.join(format!("{tag}.avsc"));
+    std::fs::write(&schema_path, schema).unwrap();
+    let lines = dir.join(format!("{tag}.jsonl"));
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&lines, text).unwrap();
+    let out = dir.join(tag);
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/bigquery/confluent_frame.py");
+    let status = std::process::Command::new(bq.python())
+        .arg(script)
+        .arg(&schema_path)
+        .arg(id.to_string())
+        .arg(&lines)
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "confluent_frame.py failed");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// `n` records of v1 (or v2 with a band) with ids from `first`.
+fn observations(first: i64, n: i64, v2: bool) -> Vec<serde_json::Value> {
+    (first..first + n)
+        .map(|i| {
+            let mut r = serde_json::json!({
+                "id": i,
+                "name": format!("obj-{i}"),
+                // Never a whole number, so that its text is the same in Rust and BigQuery.
+                "mag": if i % 3 == 0 { serde_json::Value::Null } else { serde_json::json!((2 * i + 1) as f64 / 8.0) },
+                "tags": (0..1 + i % 3).map(|t| format!("t{t}")).collect::<Vec<_>>(),
+            });
+            if v2 {
+                r["band"] = serde_json::json!(if i % 2 == 0 { "g" } else { "r" });
+            }
+            r
+        })
+        .collect()
+}
+
+/// `SELECT id, name, mag, ARRAY_LENGTH(tags), band` of a table, ordered by id, as text.
+fn observation_rows(bq: &BigQueryEmulator, table: &str, with_band: bool) -> Vec<String> {
+    let band = if with_band { "band" } else { "NULL" };
+    let reply = bq.query(&format!(
+        "SELECT id, name, mag, ARRAY_LENGTH(tags), {band} FROM `{}.{DATASET}.{table}` ORDER BY id",
+        bq.project
+    ));
+    reply["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| {
+                    let cells: Vec<String> = r["f"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|c| c["v"].as_str().unwrap_or("null").to_string())
+                        .collect();
+                    cells.join("|")
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What `observation_rows` must read for the records of `observations`.
+fn expected_rows(records: &[serde_json::Value]) -> Vec<String> {
+    let mut rows: Vec<(i64, String)> = records
+        .iter()
+        .map(|r| {
+            let id = r["id"].as_i64().unwrap();
+            let mag = match r["mag"].as_f64() {
+                Some(m) => format!("{m}"),
+                None => "null".into(),
+            };
+            let band = r["band"].as_str().unwrap_or("null");
+            let tags = r["tags"].as_array().unwrap().len();
+            (
+                id,
+                format!("{id}|{}|{mag}|{tags}|{band}", r["name"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
+#[test]
+fn confluent_avro_records_load_with_their_schemas_from_the_registry() {
+    let test = "confluent_avro_records_load_with_their_schemas_from_the_registry";
+    let Some(registry) = common::registry::SchemaRegistry::start_or_skip(test) else {
+        return;
+    };
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = registry.register("observations-value", OBS_V1);
+    let v2 = registry.register("observations-value", OBS_V2);
+    assert_ne!(v1, v2);
+    let first = observations(0, 10, false);
+    let second = observations(10, 10, true);
+    let mut files = confluent_frames(&bq, dir.path(), "v1", OBS_V1, v1, &first);
+    // Offset 10: an id the registry does not have; offset 11: not Confluent-framed at all.
+    let unknown = dir.path().join("unknown.bin");
+    let mut framed = std::fs::read(&files[0]).unwrap();
+    framed[1..5].copy_from_slice(&(v2 + 1000).to_be_bytes());
+    std::fs::write(&unknown, framed).unwrap();
+    let plain = dir.path().join("plain.bin");
+    std::fs::write(&plain, b"{\"id\": 99}").unwrap();
+    files.push(unknown);
+    files.push(plain);
+    files.extend(confluent_frames(&bq, dir.path(), "v2", OBS_V2, v2, &second));
+    let mut broker = Broker::start(1, 0);
+    let topic = "observations";
+    broker.create_topic(topic, 1);
+    produce_files(&broker.bootstrap, topic, 0, &files);
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = connector(
+        dir.path(),
+        "bq-confluent",
+        topic,
+        &bq,
+        &[
+            ("value.converter", "io.confluent.connect.avro.AvroConverter"),
+            ("value.converter.schema.registry.url", &registry.url),
+            ("allowNewBigQueryFields", "true"),
+            ("errors.tolerance", "all"),
+            ("timePartitioningType", "NONE"),
+        ],
+    );
+    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    assert!(
+        log.contains("offset=10")
+            && log.contains(&format!(
+                "schema id {} is not in the schema registry",
+                v2 + 1000
+            )),
+        "{log}"
+    );
+    assert!(
+        log.contains("offset=11") && log.contains("not in Confluent's wire format"),
+        "{log}"
+    );
+    let mut all = first.clone();
+    all.extend(second);
+    assert_eq!(observation_rows(&bq, topic, true), expected_rows(&all));
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-bq-confluent", topic, 1),
+        vec![22]
+    );
+}
+
+#[test]
+fn an_unreachable_schema_registry_holds_records_back_instead_of_skipping_them() {
+    let test = "an_unreachable_schema_registry_holds_records_back_instead_of_skipping_them";
+    let Some(registry) = common::registry::SchemaRegistry::start_or_skip(test) else {
+        return;
+    };
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let id = registry.register("frozen-value", OBS_V1);
+    let records = observations(0, 30, false);
+    let files = confluent_frames(&bq, dir.path(), "v1", OBS_V1, id, &records);
+    let mut broker = Broker::start(1, 0);
+    let topic = "frozen";
+    broker.create_topic(topic, 2);
+    produce_files(&broker.bootstrap, topic, 0, &files[..15]);
+    produce_files(&broker.bootstrap, topic, 1, &files[15..]);
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = connector(
+        dir.path(),
+        "bq-frozen-registry",
+        topic,
+        &bq,
+        &[
+            ("value.converter", "io.confluent.connect.avro.AvroConverter"),
+            ("value.converter.schema.registry.url", &registry.url),
+            // A skip would be allowed: the test proves none happens.
+            ("errors.tolerance", "all"),
+            ("errors.retry.delay.max.ms", "2000"),
+            ("timePartitioningType", "NONE"),
+        ],
+    );
+    // Frozen: connections are accepted by the kernel and never answered, so each fetch
+    // waits out ferry's 10 s request timeout, as with a hung registry.
+    registry.signal("STOP");
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&c]);
+    let held = wait_until(Duration::from_secs(60), || {
+        ferry.log().contains("Records cannot be decoded yet")
+    });
+    registry.signal("CONT");
+    assert!(held, "{}", ferry.log());
+    let table = format!("{DATASET}.{topic}");
+    let loaded = wait_until(Duration::from_secs(90), || {
+        let out = bq.check(&["count", "--table", &table]);
+        String::from_utf8_lossy(&out.stdout).trim() == records.len().to_string()
+    });
+    ferry.signal("TERM");
+    let status = ferry.wait(Duration::from_secs(30));
+    let log = ferry.log();
+    assert!(loaded && status.success(), "{status:?}\n{log}");
+    assert!(!log.contains("Skipping a record"), "{log}");
+    assert_eq!(observation_rows(&bq, topic, false), expected_rows(&records));
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-bq-frozen-registry", topic, 2),
+        vec![15, 15]
+    );
+}

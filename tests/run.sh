@@ -33,6 +33,17 @@ elif ((bq_status != 0)); then
   exit 1
 fi
 
+# The schema registry of the Confluent Avro converter's tests (a Confluent-compatible
+# registry built from crates.io, see tests/schema-registry/README.md; a no-op once built).
+sr_status=0
+tests/schema-registry/install.sh >/dev/null || sr_status=$?
+if ((sr_status == 3)); then
+  echo "tests/run.sh: the schema registry cannot be built here (see SKIP above): its tests will be skipped."
+elif ((sr_status != 0)); then
+  echo "tests/run.sh: installing the schema registry failed (tests/schema-registry/install.sh exit $sr_status)" >&2
+  exit 1
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"

@@ -225,8 +225,12 @@ impl ConnectorConfig {
                 None => Ok(inherited),
             }
         };
-        let key_converter = converter(&mut props, "key.converter", worker.key_converter)?;
-        let value_converter = converter(&mut props, "value.converter", worker.value_converter)?;
+        let key_converter = converter(&mut props, "key.converter", worker.key_converter.clone())?;
+        let value_converter = converter(
+            &mut props,
+            "value.converter",
+            worker.value_converter.clone(),
+        )?;
         let tolerance = match props.take("errors.tolerance").as_deref().map(str::trim) {
             None | Some("none") => ErrorTolerance::None,
             Some("all") => ErrorTolerance::All,
@@ -392,8 +396,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            err.to_string().starts_with("sink.properties:4: value.converter: `io.confluent.connect.avro.AvroConverter` (Avro with a schema registry) is not supported yet"),
+            err.to_string().starts_with(
+                "sink.properties:4: value.converter: AvroConverter needs schema.registry.url"
+            ),
             "{err}"
+        );
+        let c = load(
+            &worker(W),
+            "name=n\nconnector.class=null\ntopics=t\nvalue.converter=io.confluent.connect.avro.AvroConverter\nvalue.converter.schema.registry.url=http://registry:8081\nvalue.converter.basic.auth.credentials.source=USER_INFO\nvalue.converter.basic.auth.user.info=key:s3cret\n",
+        );
+        let c = c.unwrap();
+        assert!(
+            matches!(&c.value_converter, Converter::ConfluentAvro(s) if s.urls == ["http://registry:8081"] && s.auth.is_some()),
+            "{:?}",
+            c.value_converter
         );
     }
 

@@ -47,14 +47,25 @@ pub fn is_secret_key(key: &str) -> bool {
         "token.value",
         "api.key",
         "apikey",
+        // Confluent's schema registry credentials: basic.auth.user.info=<key>:<secret>.
+        "user.info",
     ]
     .iter()
     .any(|s| k.contains(s))
 }
 
-/// The value to print for a key: the value itself, or `[redacted]`.
-pub fn display_value<'a>(key: &str, value: &'a str) -> &'a str {
-    if is_secret_key(key) { REDACTED } else { value }
+/// The value to print for a key: the value itself, or `[redacted]`; a URL's user info
+/// (`https://user:password@host`, as in `schema.registry.url`) is redacted too.
+pub fn display_value<'a>(key: &str, value: &'a str) -> std::borrow::Cow<'a, str> {
+    if is_secret_key(key) {
+        return REDACTED.into();
+    }
+    match (value.find("://"), value.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme && !value[scheme + 3..at].contains('/') => {
+            format!("{}{REDACTED}@{}", &value[..scheme + 3], &value[at + 1..]).into()
+        }
+        _ => value.into(),
+    }
 }
 
 #[cfg(test)]
@@ -90,5 +101,23 @@ mod tests {
         assert_eq!(format!("{s} {s:?}"), "[redacted] [redacted]");
         assert_eq!(s.expose(), "hunter2");
         assert_eq!(display_value("sasl.password", "hunter2"), "[redacted]");
+        assert_eq!(
+            display_value(
+                "value.converter.schema.registry.url",
+                "https://key:hunter2@registry:8081"
+            ),
+            "https://[redacted]@registry:8081"
+        );
+        assert_eq!(
+            display_value(
+                "value.converter.schema.registry.url",
+                "http://registry:8081"
+            ),
+            "http://registry:8081"
+        );
+        assert_eq!(
+            display_value("value.converter.basic.auth.user.info", "key:hunter2"),
+            "[redacted]"
+        );
     }
 }

@@ -57,7 +57,7 @@ impl AvroError {
 }
 
 /// A writer schema parsed once: apache-avro's to decode with, ferry's for the sink.
-struct Writer {
+pub(super) struct Writer {
     /// Holds the schema with its named types resolved, ready to decode datums. Built with
     /// an empty single-object header, so that it reads a bare datum. (A
     /// `GenericDatumReader` borrows its schema, so it would be rebuilt for every record,
@@ -75,7 +75,7 @@ impl fmt::Debug for Writer {
 }
 
 impl Writer {
-    fn parse(text: &[u8]) -> Result<Self, AvroError> {
+    pub(super) fn parse(text: &[u8]) -> Result<Self, AvroError> {
         let json: serde_json::Value = serde_json::from_slice(text)
             .map_err(|e| AvroError::Schema(format!("avro.schema is not JSON: {e}")))?;
         let avro = AvroSchema::parse(&json).map_err(|e| AvroError::Schema(e.to_string()))?;
@@ -93,6 +93,26 @@ impl Writer {
             .build()
             .map_err(|e| AvroError::Schema(e.to_string()))?;
         Ok(Self { reader, schema })
+    }
+
+    pub(super) fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// Decodes one bare datum, which must fill `bytes` exactly.
+    pub(super) fn decode_datum(&self, bytes: &[u8]) -> Result<Data, AvroError> {
+        let mut rest = bytes;
+        let value = self
+            .reader
+            .read_value(&mut rest)
+            .map_err(|e| AvroError::Datum(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(AvroError::Datum(format!(
+                "{} bytes are left after the record",
+                rest.len()
+            )));
+        }
+        to_data(value, &self.schema).map_err(|e| AvroError::Datum(e.to_string()))
     }
 }
 
@@ -131,18 +151,7 @@ impl ContainerDecoder {
                 Cow::Owned(block)
             }
         };
-        let mut rest: &[u8] = &block;
-        let value = writer
-            .reader
-            .read_value(&mut rest)
-            .map_err(|e| AvroError::Datum(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(AvroError::Datum(format!(
-                "{} bytes are left in the block after the record",
-                rest.len()
-            )));
-        }
-        let data = to_data(value, &writer.schema).map_err(|e| AvroError::Datum(e.to_string()))?;
+        let data = writer.decode_datum(&block)?;
         Ok(Structured {
             schema: Some(writer.schema.clone()),
             data,

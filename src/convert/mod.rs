@@ -10,6 +10,7 @@
 //!   `errors.tolerance` like a record the sink cannot deliver.
 
 mod avro;
+mod confluent;
 mod json;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,8 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use ferry_connector_api::data::SchemaKind;
 use ferry_connector_api::{SinkRecord, Value};
+
+pub use confluent::{BasicAuth, RegistrySettings};
 
 /// Size of the blocks small record bytes are copied into.
 const ARENA_BLOCK: usize = 256 * 1024;
@@ -32,11 +35,12 @@ const DEFAULT_SCHEMA_CACHE: usize = 1000;
 const KNOWN: &str = "org.apache.kafka.connect.converters.ByteArrayConverter (bytes unchanged), \
 org.apache.kafka.connect.storage.StringConverter (UTF-8 text), \
 org.apache.kafka.connect.json.JsonConverter (JSON, with schemas.enable), \
-ferry.converters.AvroContainerConverter (one Avro container file per record, as ZTF alerts); \
-the short names ByteArrayConverter, StringConverter, JsonConverter and AvroContainerConverter work too";
+ferry.converters.AvroContainerConverter (one Avro container file per record, as ZTF alerts), \
+io.confluent.connect.avro.AvroConverter (Avro framed with a schema id, schemas from schema.registry.url); \
+the short names ByteArrayConverter, StringConverter, JsonConverter, AvroContainerConverter and AvroConverter work too";
 
 /// The converters ferry implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Converter {
     /// `org.apache.kafka.connect.converters.ByteArrayConverter`: bytes unchanged.
     ByteArray,
@@ -49,6 +53,9 @@ pub enum Converter {
     AvroContainer,
     /// `org.apache.kafka.connect.json.JsonConverter`.
     Json(JsonSettings),
+    /// `io.confluent.connect.avro.AvroConverter`: Confluent's wire format (a zero byte,
+    /// the schema's registry id, the Avro datum); schemas from `schema.registry.url`.
+    ConfluentAvro(Arc<RegistrySettings>),
 }
 
 /// `JsonConverter`'s settings (`*.converter.<setting>`).
@@ -114,10 +121,7 @@ impl Converter {
                 Converter::Json(Self::json_settings(settings)?)
             }
             "io.confluent.connect.avro.AvroConverter" | "AvroConverter" => {
-                return Err(format!(
-                    "`{}` (Avro with a schema registry) is not supported yet; for records that are each a whole Avro container file (ZTF alerts) use ferry.converters.AvroContainerConverter. ferry's converters: {KNOWN}",
-                    class.trim()
-                ));
+                Converter::ConfluentAvro(Arc::new(RegistrySettings::parse(settings)?))
             }
             other => {
                 return Err(format!(
@@ -155,23 +159,24 @@ impl Converter {
         })
     }
 
-    pub fn class_name(self) -> &'static str {
+    pub fn class_name(&self) -> &'static str {
         match self {
             Converter::ByteArray => "org.apache.kafka.connect.converters.ByteArrayConverter",
             Converter::String => "org.apache.kafka.connect.storage.StringConverter",
             Converter::AvroContainer => "ferry.converters.AvroContainerConverter",
             Converter::Json(_) => "org.apache.kafka.connect.json.JsonConverter",
+            Converter::ConfluentAvro(_) => "io.confluent.connect.avro.AvroConverter",
         }
     }
 
     /// The class's simple name, as error lines name the converter.
-    fn short_name(self) -> &'static str {
+    fn short_name(&self) -> &'static str {
         let full = self.class_name();
         full.rsplit('.').next().unwrap_or(full)
     }
 
     /// Converts one key or value; `None` (a Kafka null) stays `None`.
-    pub fn convert(self, bytes: Option<&[u8]>) -> Option<Value> {
+    pub fn convert(&self, bytes: Option<&[u8]>) -> Option<Value> {
         self.convert_in(bytes, &mut BytesMut::new())
     }
 
@@ -180,17 +185,17 @@ impl Converter {
     /// block is freed when the last record using it is.
     ///
     /// Structured converters yield the bytes here too; the task's [`Decoder`] decodes them.
-    pub fn convert_in(self, bytes: Option<&[u8]>, arena: &mut BytesMut) -> Option<Value> {
+    pub fn convert_in(&self, bytes: Option<&[u8]>, arena: &mut BytesMut) -> Option<Value> {
         let bytes = bytes?;
         Some(match self {
+            Converter::String => Value::String(String::from_utf8_lossy(bytes).into_owned()),
             // Large values get an allocation of their own: a block would hold only a few of
             // them and stay alive as long as the last one.
-            Converter::ByteArray | Converter::AvroContainer | Converter::Json(_)
-                if bytes.len() > ARENA_MAX_VALUE =>
-            {
-                Value::Bytes(Bytes::copy_from_slice(bytes))
-            }
-            Converter::ByteArray | Converter::AvroContainer | Converter::Json(_) => {
+            _ if bytes.len() > ARENA_MAX_VALUE => Value::Bytes(Bytes::copy_from_slice(bytes)),
+            Converter::ByteArray
+            | Converter::AvroContainer
+            | Converter::Json(_)
+            | Converter::ConfluentAvro(_) => {
                 if arena.capacity() - arena.len() < bytes.len() {
                     // Reuses the block in place when every record cut from it has been
                     // dropped (its memory is still in cache), else starts a new one.
@@ -199,7 +204,6 @@ impl Converter {
                 arena.extend_from_slice(bytes);
                 Value::Bytes(arena.split().freeze())
             }
-            Converter::String => Value::String(String::from_utf8_lossy(bytes).into_owned()),
         })
     }
 }
@@ -222,6 +226,16 @@ enum Problem {
     Avro(#[from] avro::AvroError),
     #[error(transparent)]
     Json(#[from] json::JsonError),
+    #[error(transparent)]
+    Registry(#[from] confluent::RegistryError),
+}
+
+impl DecodeError {
+    /// The record may decode later (its schema registry is unreachable): the batch is
+    /// retried instead of the record being handed to `errors.tolerance`.
+    pub fn is_retriable(&self) -> bool {
+        matches!(&self.problem, Problem::Registry(e) if e.is_retriable())
+    }
 }
 
 /// What the operator can change when records are not in the converter's format.
@@ -239,6 +253,7 @@ impl Problem {
         match self {
             Problem::Avro(e) => e.hint(),
             Problem::Json(e) => e.hint(),
+            Problem::Registry(e) => e.hint(),
         }
     }
 }
@@ -260,6 +275,7 @@ fn hint(setting: &str, hint: Hint) -> String {
 enum Format {
     Avro(avro::ContainerDecoder),
     Json(json::JsonDecoder),
+    Confluent(confluent::ConfluentDecoder),
 }
 
 #[derive(Debug)]
@@ -271,9 +287,12 @@ struct Side {
 
 impl Side {
     fn new(setting: &'static str, converter: Converter) -> Option<Self> {
-        let format = match converter {
+        let format = match &converter {
             Converter::AvroContainer => Format::Avro(avro::ContainerDecoder::default()),
-            Converter::Json(settings) => Format::Json(json::JsonDecoder::new(settings)),
+            Converter::Json(settings) => Format::Json(json::JsonDecoder::new(*settings)),
+            Converter::ConfluentAvro(settings) => {
+                Format::Confluent(confluent::ConfluentDecoder::new(settings.clone()))
+            }
             Converter::ByteArray | Converter::String => return None,
         };
         Some(Self {
@@ -293,6 +312,7 @@ impl Side {
         let decoded = match &mut self.format {
             Format::Avro(d) => d.decode(raw).map_err(Problem::from),
             Format::Json(d) => d.decode(raw).map_err(Problem::from),
+            Format::Confluent(d) => d.decode(raw).map_err(Problem::from),
         };
         match decoded {
             Ok(s) => {
@@ -498,8 +518,20 @@ mod tests {
             Converter::AvroContainer,
             Converter::Json(JsonSettings::default()),
         ] {
-            assert_eq!(Converter::parse(c.class_name(), &none), Ok(c));
+            assert_eq!(Converter::parse(c.class_name(), &none), Ok(c.clone()));
             assert_eq!(Converter::parse(c.short_name(), &none), Ok(c));
+        }
+        let registry = BTreeMap::from([(
+            "schema.registry.url".to_string(),
+            "http://registry:8081".to_string(),
+        )]);
+        for class in ["io.confluent.connect.avro.AvroConverter", "AvroConverter"] {
+            let c = Converter::parse(class, &registry).unwrap();
+            assert!(
+                matches!(&c, Converter::ConfluentAvro(s) if s.urls == ["http://registry:8081"]),
+                "{c:?}"
+            );
+            assert_eq!(c.class_name(), "io.confluent.connect.avro.AvroConverter");
         }
     }
 
@@ -516,10 +548,7 @@ mod tests {
             "{err}"
         );
         let err = Converter::parse("io.confluent.connect.avro.AvroConverter", &none).unwrap_err();
-        assert!(
-            err.contains("schema registry") && err.contains("AvroContainerConverter"),
-            "{err}"
-        );
+        assert!(err.contains("needs schema.registry.url"), "{err}");
     }
 
     #[test]

@@ -247,7 +247,28 @@ impl Driver {
         if batch.is_empty() {
             return Ok(());
         }
-        let (skipped, fatal) = self.decode(&mut batch);
+        let mut skipped = Vec::new();
+        let mut delay = Duration::from_millis(100);
+        let fatal = loop {
+            match self.decode(&mut batch, &mut skipped) {
+                Ok(fatal) => break fatal,
+                Err(reason) => {
+                    let wait = jitter(delay);
+                    tracing::warn!(
+                        connector = %self.status.connector,
+                        task = self.status.task_id,
+                        error = %reason,
+                        retry_in_ms = wait.as_millis() as u64,
+                        "Records cannot be decoded yet; retrying the batch."
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = self.cancel.cancelled() => return Ok(()),
+                    }
+                    delay = (delay * 2).min(self.retry_delay_max.max(Duration::from_millis(100)));
+                }
+            }
+        };
         let mut delay = Duration::from_millis(100);
         while !batch.is_empty() {
             match self.task.put(&batch).await {
@@ -302,29 +323,39 @@ impl Driver {
 
     /// Decodes the batch's keys and values in place. A record that does not decode goes to
     /// the errant reporter: under `errors.tolerance=all` it leaves the batch and its
-    /// partition and offset are returned; else the batch is cut before it and the
-    /// reporter's error is returned beside, to fail the task once the records before it
-    /// are delivered.
+    /// partition and offset are added to `skipped`; else the batch is cut before it and
+    /// the reporter's error is returned, to fail the task once the records before it are
+    /// delivered. A record that cannot be decoded *yet* (its schema registry is
+    /// unreachable) stops decoding with the reason as the error: the records from it on
+    /// stay undecoded, and decoding the batch again goes on from there.
     fn decode(
         &mut self,
         batch: &mut Vec<SinkRecord>,
-    ) -> (Vec<(TopicPartition, i64)>, Option<TaskError>) {
+        skipped: &mut Vec<(TopicPartition, i64)>,
+    ) -> Result<Option<TaskError>, String> {
         if !self.decoder.is_active() {
-            return (Vec::new(), None);
+            return Ok(None);
         }
         let (decoder, errant) = (&mut self.decoder, &self.errant);
         // Decoding a batch of alerts takes milliseconds: off the async workers' hands.
         tokio::task::block_in_place(|| {
-            let mut skipped = Vec::new();
             let mut fatal = None;
+            let mut retry = None;
             batch.retain_mut(|r| {
                 if fatal.is_some() {
                     // The task fails at this record: nothing from it on is given.
                     return false;
                 }
+                if retry.is_some() {
+                    return true;
+                }
                 let Err(e) = decoder.decode(r) else {
                     return true;
                 };
+                if e.is_retriable() {
+                    retry = Some(format!("{}: {e}", r.coordinates()));
+                    return true;
+                }
                 match errant.report(r, &RecordError::new(e.to_string())) {
                     Ok(()) => {
                         skipped.push((r.topic_partition(), r.offset));
@@ -336,7 +367,7 @@ impl Driver {
                     }
                 }
             });
-            (skipped, fatal)
+            retry.map_or(Ok(fatal), Err)
         })
     }
 

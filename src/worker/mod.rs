@@ -174,7 +174,10 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
             failed: task_failed.clone(),
             requests,
             assigned: Default::default(),
-            decoder: Decoder::new(connector.key_converter, connector.value_converter),
+            decoder: Decoder::new(
+                connector.key_converter.clone(),
+                connector.value_converter.clone(),
+            ),
             errant,
             consumed: Default::default(),
             given: Default::default(),
@@ -229,8 +232,8 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         };
     let settings = poll::PollSettings {
         subscription: connector.subscription.clone(),
-        key_converter: connector.key_converter,
-        value_converter: connector.value_converter,
+        key_converter: connector.key_converter.clone(),
+        value_converter: connector.value_converter.clone(),
         metadata_refresh: connector
             .consumer
             .get("topic.metadata.refresh.interval.ms")

@@ -6,6 +6,7 @@
 pub mod bigquery;
 pub mod emulator;
 pub mod kerberos;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -431,4 +432,53 @@ pub fn offset_file(path: &Path) -> BTreeMap<String, BTreeMap<String, i64>> {
 /// Lines `p<partition>-<n>` for n in 0..count: the value names its own offset.
 pub fn numbered(partition: i32, count: usize) -> Vec<String> {
     (0..count).map(|n| format!("p{partition}-{n}")).collect()
+}
+
+/// A TCP proxy on 127.0.0.1 passing everything to `upstream` (`host:port`) and counting
+/// the bytes clients send through it. Returns its `host:port` and the counter; its
+/// threads end with the test process.
+pub fn counting_proxy(upstream: &str) -> (String, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use std::net::{Shutdown, TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let upstream = upstream.to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+    let addr = listener.local_addr().expect("proxy address").to_string();
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(&upstream) else {
+                continue;
+            };
+            let (mut from_client, mut to_server) = match (client.try_clone(), server.try_clone()) {
+                (Ok(c), Ok(s)) => (c, s),
+                _ => continue,
+            };
+            let counter = counter.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64 * 1024];
+                loop {
+                    match std::io::Read::read(&mut from_client, &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            counter.fetch_add(n as u64, Ordering::Relaxed);
+                            if to_server.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                let _ = to_server.shutdown(Shutdown::Write);
+            });
+            let (mut from_server, mut to_client) = (server, client);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_server, &mut to_client);
+                let _ = to_client.shutdown(Shutdown::Write);
+            });
+        }
+    });
+    (addr, sent)
 }
