@@ -14,6 +14,8 @@ use google_cloud_pubsub::client::{Publisher, TopicAdmin};
 use google_cloud_pubsub::error::PublishError;
 
 use crate::config::{CredentialSource, PubSubConfig};
+use crate::gzip::{GzipError, GzipPublisher};
+use crate::publish::{AnyPublisher, PublishFailure};
 
 /// How long the start-up check waits for a token (a metadata server that does not answer
 /// would otherwise hold ferry for close to a minute) and for the topic lookup.
@@ -96,8 +98,22 @@ impl RetryPolicy for PerAttempt {
 }
 
 /// A publisher for the configured topic with Google's batching and timeout settings (a
-/// batch goes early when half the flow-control budget is in it).
+/// batch goes early when half the flow-control budget is in it): Google's client, or with
+/// `enableCompression=true` ferry's gzip publisher.
 pub(crate) async fn publisher(
+    config: &PubSubConfig,
+    endpoint: &Endpoint,
+    creds: Credentials,
+) -> Result<AnyPublisher, TaskError> {
+    if config.enable_compression {
+        return GzipPublisher::new(config, endpoint, creds).map(AnyPublisher::Gzip);
+    }
+    google_publisher(config, endpoint, creds)
+        .await
+        .map(AnyPublisher::Google)
+}
+
+async fn google_publisher(
     config: &PubSubConfig,
     endpoint: &Endpoint,
     creds: Credentials,
@@ -196,8 +212,37 @@ pub(crate) enum Failure {
     Fatal,
 }
 
+/// Codes that refuse what was sent, or who sent it: trying again changes nothing.
+fn is_fatal_code(code: Code) -> bool {
+    matches!(
+        code,
+        Code::InvalidArgument
+            | Code::NotFound
+            | Code::PermissionDenied
+            | Code::Unauthenticated
+            | Code::FailedPrecondition
+            | Code::Unimplemented
+    )
+}
+
 /// The one place that classifies publish errors.
-pub(crate) fn classify(error: &PublishError) -> Failure {
+pub(crate) fn classify(error: &PublishFailure) -> Failure {
+    match error {
+        PublishFailure::Google(e) => classify_google(e),
+        PublishFailure::Gzip(GzipError::Paused) => Failure::Retry,
+        PublishFailure::Gzip(GzipError::Shutdown) => Failure::Fatal,
+        PublishFailure::Gzip(GzipError::Rpc { code, .. }) => {
+            // tonic's codes, by their numbers (gRPC's, as are gax's).
+            if is_fatal_code(Code::from(*code as i32)) {
+                Failure::Fatal
+            } else {
+                Failure::Retry
+            }
+        }
+    }
+}
+
+fn classify_google(error: &PublishError) -> Failure {
     match error {
         PublishError::OrderingKeyPaused => Failure::Retry,
         PublishError::Shutdown => Failure::Fatal,
@@ -206,14 +251,10 @@ pub(crate) fn classify(error: &PublishError) -> Failure {
                 return Failure::Retry;
             }
             if let Some(status) = e.status() {
-                return match status.code {
-                    Code::InvalidArgument
-                    | Code::NotFound
-                    | Code::PermissionDenied
-                    | Code::Unauthenticated
-                    | Code::FailedPrecondition
-                    | Code::Unimplemented => Failure::Fatal,
-                    _ => Failure::Retry,
+                return if is_fatal_code(status.code) {
+                    Failure::Fatal
+                } else {
+                    Failure::Retry
                 };
             }
             match e.http_status_code() {
@@ -326,17 +367,59 @@ mod tests {
     fn publish_errors_are_classified_once() {
         use google_cloud_gax::error::rpc::Status;
         let rpc = |code: Code| {
-            PublishError::Rpc(std::sync::Arc::new(google_cloud_pubsub::Error::service(
-                Status::default().set_code(code).set_message("x"),
+            PublishFailure::Google(PublishError::Rpc(std::sync::Arc::new(
+                google_cloud_pubsub::Error::service(
+                    Status::default().set_code(code).set_message("x"),
+                ),
             )))
         };
-        assert_eq!(classify(&rpc(Code::Unavailable)), Failure::Retry);
-        assert_eq!(classify(&rpc(Code::DeadlineExceeded)), Failure::Retry);
-        assert_eq!(classify(&rpc(Code::ResourceExhausted)), Failure::Retry);
-        assert_eq!(classify(&rpc(Code::InvalidArgument)), Failure::Fatal);
-        assert_eq!(classify(&rpc(Code::NotFound)), Failure::Fatal);
-        assert_eq!(classify(&rpc(Code::PermissionDenied)), Failure::Fatal);
-        assert_eq!(classify(&PublishError::OrderingKeyPaused), Failure::Retry);
-        assert_eq!(classify(&PublishError::Shutdown), Failure::Fatal);
+        // ferry's gzip publisher reports tonic's codes.
+        let gzip = |code: tonic::Code| {
+            PublishFailure::Gzip(GzipError::Rpc {
+                code,
+                message: "x".into(),
+            })
+        };
+        for (google, tonic_code, expected) in [
+            (Code::Unavailable, tonic::Code::Unavailable, Failure::Retry),
+            (
+                Code::DeadlineExceeded,
+                tonic::Code::DeadlineExceeded,
+                Failure::Retry,
+            ),
+            (
+                Code::ResourceExhausted,
+                tonic::Code::ResourceExhausted,
+                Failure::Retry,
+            ),
+            (
+                Code::InvalidArgument,
+                tonic::Code::InvalidArgument,
+                Failure::Fatal,
+            ),
+            (Code::NotFound, tonic::Code::NotFound, Failure::Fatal),
+            (
+                Code::PermissionDenied,
+                tonic::Code::PermissionDenied,
+                Failure::Fatal,
+            ),
+        ] {
+            assert_eq!(classify(&rpc(google)), expected, "{google:?}");
+            assert_eq!(classify(&gzip(tonic_code)), expected, "{tonic_code:?}");
+        }
+        let google = |e| PublishFailure::Google(e);
+        assert_eq!(
+            classify(&google(PublishError::OrderingKeyPaused)),
+            Failure::Retry
+        );
+        assert_eq!(classify(&google(PublishError::Shutdown)), Failure::Fatal);
+        assert_eq!(
+            classify(&PublishFailure::Gzip(GzipError::Paused)),
+            Failure::Retry
+        );
+        assert_eq!(
+            classify(&PublishFailure::Gzip(GzipError::Shutdown)),
+            Failure::Fatal
+        );
     }
 }

@@ -13,8 +13,10 @@
 mod client;
 mod config;
 mod flow;
+mod gzip;
 mod java;
 mod mapping;
+mod publish;
 mod structured;
 mod task;
 
@@ -81,9 +83,10 @@ impl Connector for PubSubConnector {
 
     async fn preflight(&self) -> Result<(), TaskError> {
         if self.config.enable_compression {
-            tracing::warn!(
+            tracing::info!(
                 topic = %self.config.topic_path(),
-                "enableCompression=true: Google's Rust Pub/Sub client cannot compress publish requests; publishing uncompressed."
+                threshold_bytes = self.config.compression_bytes_threshold,
+                "enableCompression=true: publish requests over compressionBytesThreshold go gzip-compressed (ferry's gRPC publisher; Google's Rust client cannot compress)."
             );
         }
         tracing::info!(

@@ -11,14 +11,13 @@ use ferry_connector_api::{
 };
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use google_cloud_pubsub::client::Publisher;
-use google_cloud_pubsub::error::PublishError;
 use tokio::task::JoinHandle;
 
 use crate::client::{self, Endpoint, Failure};
 use crate::config::PubSubConfig;
 use crate::flow::{FlowControl, Permit};
 use crate::mapping::{self, Mapped};
+use crate::publish::{AnyPublisher as Publisher, PublishFailure};
 
 /// Back-off between republishing a message whose publish failed after the client's own
 /// retries (`maxTotalTimeoutMs`): doubling from 1 s up to this.
@@ -40,7 +39,7 @@ struct Flight {
 /// returned its permit, so neither waits for this task to look.
 enum Outcome {
     Acked(TopicPartition, i64),
-    Failed(Box<Flight>, PublishError),
+    Failed(Box<Flight>, PublishFailure),
 }
 
 pub(crate) struct PubSubSinkTask {
@@ -116,7 +115,7 @@ impl PubSubSinkTask {
 
     /// Starts a publish, at once or after `delay`.
     fn launch(&mut self, publisher: Publisher, flight: Flight, delay: Option<Duration>) {
-        let finish = |flight: Flight, result: Result<String, PublishError>| match result {
+        let finish = |flight: Flight, result: Result<String, PublishFailure>| match result {
             Ok(_) => Outcome::Acked(flight.record.topic_partition(), flight.record.offset),
             Err(e) => Outcome::Failed(Box::new(flight), e),
         };
