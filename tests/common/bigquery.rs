@@ -9,7 +9,7 @@
 //! come back base64-encoded twice. check.py detects and undoes this; `rows`/`records`
 //! return what the emulator says.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -241,60 +241,23 @@ impl BigQueryEmulator {
     /// One REST call with curl, `path` under `{rest}/bigquery/v2` (e.g.
     /// `/projects/test/datasets`): the HTTP status and the JSON body (Null if empty).
     pub fn api(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let mut cmd = Command::new("curl");
-        cmd.args([
-            "-sS",
-            "--max-time",
-            "60",
-            "-X",
+        let text = body.map(Value::to_string);
+        let (status, body) = super::curl(
             method,
-            "-w",
-            "\n%{http_code}",
-        ])
-        .arg(format!("{}/bigquery/v2{path}", self.rest));
-        if body.is_some() {
-            // The body goes through stdin: rows of alerts are too big for an argument.
-            cmd.args([
-                "-H",
-                "Content-Type: application/json",
-                "--data-binary",
-                "@-",
-            ]);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start curl");
-        {
-            let mut stdin = child.stdin.take().expect("curl stdin");
-            if let Some(body) = body {
-                // curl reads all of `@-` before it sends anything, so this cannot block
-                // on its output.
-                stdin
-                    .write_all(body.to_string().as_bytes())
-                    .expect("write the request body to curl");
-            }
-        }
-        let out = child.wait_with_output().expect("curl output");
+            &format!("{}/bigquery/v2{path}", self.rest),
+            &[],
+            text.as_deref().map(|t| ("application/json", t.as_bytes())),
+            60,
+        );
         assert!(
-            out.status.success(),
-            "curl {method} {path} failed ({}): {}\nemulator log:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
+            status != 0,
+            "curl {method} {path} failed: {body}\nemulator log:\n{}",
             self.log_tail()
         );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let (body, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-        let status: u16 = status
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("curl {method} {path}: no HTTP status in {text:?}"));
         let value = if body.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(body)
+            serde_json::from_str(&body)
                 .unwrap_or_else(|e| panic!("{method} {path} -> {status}: not JSON ({e}): {body}"))
         };
         (status, value)

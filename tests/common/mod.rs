@@ -482,3 +482,51 @@ pub fn counting_proxy(upstream: &str) -> (String, std::sync::Arc<std::sync::atom
     });
     (addr, sent)
 }
+
+/// One HTTP request with curl — the tests' independent HTTP client — sending `body` (if
+/// any) through stdin with `content_type`, extra `headers` as `Name: value`. Returns the
+/// status and the body; status 0 when curl got no HTTP answer (the body is then curl's
+/// error). Bounded by curl's `--max-time`.
+pub fn curl(
+    method: &str,
+    url: &str,
+    headers: &[&str],
+    body: Option<(&str, &[u8])>,
+    max_time_s: u32,
+) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", &max_time_s.to_string(), "-X", method])
+        .args(["-w", "\n%{http_code}"]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    if let Some((content_type, _)) = body {
+        // Through stdin: rows of alerts are too big for an argument.
+        cmd.args(["-H", &format!("Content-Type: {content_type}")])
+            .args(["--data-binary", "@-"]);
+    }
+    let mut child = cmd
+        .arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start curl");
+    {
+        let mut stdin = child.stdin.take().expect("curl stdin");
+        if let Some((_, bytes)) = body {
+            // curl reads all of `@-` before it sends anything, so this cannot block on its
+            // output.
+            stdin
+                .write_all(bytes)
+                .expect("write the request body to curl");
+        }
+    }
+    let out = child.wait_with_output().expect("curl output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (reply, status) = text.rsplit_once('\n').unwrap_or(("", &text));
+    match status.trim().parse::<u16>() {
+        Ok(status) if status != 0 => (status, reply.to_string()),
+        _ => (0, String::from_utf8_lossy(&out.stderr).trim().to_string()),
+    }
+}

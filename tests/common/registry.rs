@@ -7,7 +7,6 @@
 //! number can run at once. Dropping it stops both processes by PID; if the test is
 //! panicking, the last lines of both logs are printed first.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -432,53 +431,16 @@ impl SchemaRegistry {
     }
 }
 
-/// One HTTP request with curl: `(status, body)`; status 0 if curl got no HTTP answer (the
-/// body is then curl's error).
+/// One HTTP request to the registry with curl: `(status, body)`, status 0 without an
+/// HTTP answer.
 fn request(url: &str, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-sS",
-        "--max-time",
-        "30",
-        "-X",
+    super::curl(
         method,
-        "-H",
-        "Accept: application/vnd.schemaregistry.v1+json, application/json",
-        "-w",
-        "\n%{http_code}",
-    ])
-    .arg(format!("{url}{path}"));
-    if body.is_some() {
-        cmd.args([
-            "-H",
-            "Content-Type: application/vnd.schemaregistry.v1+json",
-            "--data-binary",
-            "@-",
-        ]);
-    }
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start curl");
-    {
-        let mut stdin = child.stdin.take().expect("curl stdin");
-        if let Some(body) = body {
-            // curl reads all of `@-` before it sends anything, so this cannot block on
-            // its output.
-            stdin
-                .write_all(body.as_bytes())
-                .expect("write the request body to curl");
-        }
-    }
-    let out = child.wait_with_output().expect("curl output");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (reply, status) = text.rsplit_once('\n').unwrap_or(("", &text));
-    match status.trim().parse::<u16>() {
-        Ok(status) if status != 0 => (status, reply.to_string()),
-        _ => (0, String::from_utf8_lossy(&out.stderr).trim().to_string()),
-    }
+        &format!("{url}{path}"),
+        &["Accept: application/vnd.schemaregistry.v1+json, application/json"],
+        body.map(|b| ("application/vnd.schemaregistry.v1+json", b.as_bytes())),
+        30,
+    )
 }
 
 impl Drop for SchemaRegistry {
