@@ -577,6 +577,11 @@ enum Writes {
 
 fn run_ferry(s: &Setup, tasks: usize, mode: &str, writes: Writes, table: &str) -> Run {
     let worker = common::worker_file(s.dir.path(), &s.bootstrap, table);
+    // The emulator takes seconds for one request of ZTF rows (it decodes them in Python):
+    // the defaults (5 s to flush, 5 s to stop) are meant for a real BigQuery.
+    let mut text = std::fs::read_to_string(&worker).unwrap();
+    text.push_str("\noffset.flush.timeout.ms=60000\ntask.shutdown.graceful.timeout.ms=120000\n");
+    std::fs::write(&worker, text).unwrap();
     let connector = s.dir.path().join(format!("{table}.properties"));
     let decoded = if mode == "decoded" {
         // allowNewBigQueryFields: one of the 52 alerts is ZTF schema 3.2, two columns short

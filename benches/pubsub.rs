@@ -201,7 +201,7 @@ fn run_ferry(
     emulator: &Emulator,
     kafka_topic: &str,
     count: usize,
-    tasks: usize,
+    (tasks, compression): (usize, bool),
     dir: &Path,
     id: usize,
 ) -> Run {
@@ -210,7 +210,7 @@ fn run_ferry(
     std::fs::write(
         &connector,
         format!(
-            "name=bench-{id}\nconnector.class=com.google.pubsub.kafka.sink.CloudPubSubSinkConnector\ntasks.max={tasks}\ntopics={kafka_topic}\ncps.project={PROJECT}\ncps.topic={TOPIC}\ncps.endpoint={}\ncps.useEmulator=true\nmetadata.publish=true\n{}",
+            "name=bench-{id}\nconnector.class=com.google.pubsub.kafka.sink.CloudPubSubSinkConnector\ntasks.max={tasks}\ntopics={kafka_topic}\ncps.project={PROJECT}\ncps.topic={TOPIC}\ncps.endpoint={}\ncps.useEmulator=true\nmetadata.publish=true\nenableCompression={compression}\n{}",
             emulator.host,
             // Extra connector lines for experiments, e.g. "maxOutstandingRequestBytes=8000000".
             std::env::var("FERRY_BENCH_CONNECTOR_EXTRA").unwrap_or_default().replace(';', "\n")
@@ -226,7 +226,14 @@ fn run_ferry(
         .spawn()
         .unwrap();
     let mut run = Run {
-        label: format!("ferry: mock Kafka → Pub/Sub sink, tasks.max={tasks}"),
+        label: format!(
+            "ferry: mock Kafka → Pub/Sub sink, tasks.max={tasks}{}",
+            if compression {
+                ", enableCompression=true"
+            } else {
+                ""
+            }
+        ),
         records: 0,
         first_ms: 0,
         last_ms: 0,
@@ -335,16 +342,19 @@ fn main() {
             measured(|| run_bare(&emulator, count, None)),
             measured(|| run_bare(&emulator, count, Some(&broker.bootstrap()))),
         ];
-        for (i, tasks) in [1, 10].into_iter().enumerate() {
+        // With compression: ferry's own gzip publisher (ZTF alerts barely compress: their
+        // cutouts are gzipped FITS already), so this row shows its cost.
+        let ferry_runs = [(1, false), (10, false), (1, true)];
+        for (i, setting) in ferry_runs.into_iter().enumerate() {
             runs.push(measured(|| {
                 run_ferry(
                     &broker.bootstrap(),
                     &emulator,
                     KAFKA_TOPIC,
                     count,
-                    tasks,
+                    setting,
                     dir.path(),
-                    round * 2 + i,
+                    round * ferry_runs.len() + i,
                 )
             }));
         }

@@ -907,6 +907,143 @@ fn kill_9_and_restart_from_the_groups_commits_alone_writes_every_row_once() {
     );
 }
 
+#[test]
+fn a_restart_finds_where_the_stream_ends_inside_a_request_and_writes_every_row_once() {
+    let test = "a_restart_finds_where_the_stream_ends_inside_a_request_and_writes_every_row_once";
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    // The first run gets its records a few at a time, so they go in small appends, and is
+    // killed between commits; the second gets them all at once, so its first request
+    // covers the stream's end and the writer must find it by bisection.
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    let topic = "trickle";
+    broker.create_topic(topic, 1);
+    let lines = numbered(0, 300);
+    let worker = worker_props(
+        dir.path(),
+        &broker.bootstrap,
+        &[("offset.flush.interval.ms", "600000")],
+    );
+    let grpc = bq.grpc.clone();
+    let c = connector(
+        dir.path(),
+        "bq-trickle",
+        topic,
+        &bq,
+        &[
+            ("ferry.bigquery.mode", "raw"),
+            ("useStorageWriteApi", "true"),
+            ("ferry.bigquery.storage.endpoint", &grpc),
+        ],
+    );
+    let table = format!("{DATASET}.{topic}");
+    let rows_now = || {
+        let out = bq.check(&["count", "--table", &table]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<usize>()
+            .unwrap_or(0)
+    };
+    let mut first = Ferry::standalone(dir.path(), &worker, &[&c]);
+    for chunk in lines[..120].chunks(12) {
+        produce_lines(&broker.bootstrap, topic, 0, chunk);
+        std::thread::sleep(Duration::from_millis(1300));
+    }
+    let written = wait_until(Duration::from_secs(30), || rows_now() >= 100);
+    first.signal("KILL");
+    first.wait(Duration::from_secs(10));
+    assert!(written, "the first run wrote too little: {}", first.log());
+    let at_kill = rows_now();
+    let committed_at_kill =
+        offset_file(&dir.path().join("connect.offsets"))["bq-trickle"][&format!("{topic}-0")];
+    assert!(
+        (at_kill as i64) > committed_at_kill,
+        "{at_kill} rows, {committed_at_kill} committed: nothing past the commit"
+    );
+    produce_lines(&broker.bootstrap, topic, 0, &lines[120..]);
+    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    assert!(
+        log.contains("Found where the write stream ends"),
+        "no bisection: {log}"
+    );
+    let sent: BTreeMap<(i32, i64), Vec<u8>> = lines
+        .into_iter()
+        .enumerate()
+        .map(|(o, l)| ((0, o as i64), l.into_bytes()))
+        .collect();
+    let expect = dir.path().join("expect.jsonl");
+    std::fs::write(&expect, expectation(topic, &sent)).unwrap();
+    // Exactly once: no --allow-duplicates.
+    let out = checked(
+        bq.check(&[
+            "raw",
+            "--table",
+            &table,
+            "--expect",
+            expect.to_str().unwrap(),
+        ]),
+        "after the restart",
+    );
+    assert!(out.contains(&format!("OK {} rows", sent.len())), "{out}");
+}
+
+#[test]
+fn a_task_with_more_partitions_than_the_server_has_call_slots_loads_them_all() {
+    let test = "a_task_with_more_partitions_than_the_server_has_call_slots_loads_them_all";
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    // The emulator serves 16 calls at once; a task that kept an AppendRows call open per
+    // partition would wait forever for its next CreateWriteStream.
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    let topic = "wide";
+    let partitions = 24;
+    broker.create_topic(topic, partitions);
+    let mut sent: BTreeMap<(i32, i64), Vec<u8>> = BTreeMap::new();
+    for p in 0..partitions {
+        let lines = numbered(p, 20);
+        produce_lines(&broker.bootstrap, topic, p, &lines);
+        for (o, l) in lines.into_iter().enumerate() {
+            sent.insert((p, o as i64), l.into_bytes());
+        }
+    }
+    let expect = dir.path().join("expect.jsonl");
+    std::fs::write(&expect, expectation(topic, &sent)).unwrap();
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let grpc = bq.grpc.clone();
+    let c = connector(
+        dir.path(),
+        "bq-wide",
+        topic,
+        &bq,
+        &[
+            ("ferry.bigquery.mode", "raw"),
+            ("useStorageWriteApi", "true"),
+            ("ferry.bigquery.storage.endpoint", &grpc),
+        ],
+    );
+    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    assert_eq!(
+        log.matches("Created a COMMITTED write stream").count(),
+        partitions as usize,
+        "{log}"
+    );
+    let out = checked(
+        bq.check(&[
+            "raw",
+            "--table",
+            &format!("{DATASET}.{topic}"),
+            "--expect",
+            expect.to_str().unwrap(),
+        ]),
+        "a table of many partitions",
+    );
+    assert!(out.contains(&format!("OK {} rows", sent.len())), "{out}");
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Restart {
     /// Duplicates allowed, at most the rows past the commit at the kill.

@@ -738,7 +738,11 @@ impl SinkTask for BigQuerySinkTask {
         if self.since.is_some_and(|t| t.elapsed() >= LINGER) {
             self.send(false).await?;
         } else if rows >= max_rows || bytes >= max_bytes {
-            self.send(true).await?;
+            // insertAll has a lane per table: whole requests fill quickly, so only those
+            // go. The Storage Write API has one per partition, and a request's worth may
+            // be spread over many of them: then everything goes, so that what a task holds
+            // stays near one request.
+            self.send(self.streams.is_none()).await?;
         }
         Ok(())
     }

@@ -12,6 +12,12 @@ use super::client::Client;
 use super::proto::RowType;
 use super::writer::{self, AppendError, Appended, StreamWriter};
 
+/// `AppendRows` calls a task keeps open. A task appends to one stream at a time, so an
+/// open call only saves setting one up again (a round trip and the writer schema) the next
+/// time its partition has rows; a server serves a bounded number of calls at once (the
+/// emulator: 16), and a task with many partitions would otherwise hold one per partition.
+const MAX_OPEN_CALLS: usize = 4;
+
 #[derive(Debug)]
 pub(crate) struct Streams {
     client: Client,
@@ -93,7 +99,10 @@ impl Streams {
         let mut attempt = 0u32;
         loop {
             match w.append(row_type, rows.clone()).await {
-                Ok(appended) => return Ok(appended),
+                Ok(appended) => {
+                    self.close_extra_calls();
+                    return Ok(appended);
+                }
                 Err(AppendError::Retriable(m)) if attempt < retries => {
                     attempt += 1;
                     let wait = wait.mul_f64(1.0 + fastrand::f64() * 0.2);
@@ -138,6 +147,24 @@ impl Streams {
     pub(crate) fn close(&mut self, partitions: &[TopicPartition]) {
         for tp in partitions {
             self.writers.remove(tp);
+        }
+    }
+
+    /// Closes the least recently used calls beyond [`MAX_OPEN_CALLS`].
+    fn close_extra_calls(&mut self) {
+        let mut open: Vec<(std::time::Instant, TopicPartition)> = self
+            .writers
+            .iter()
+            .filter_map(|(tp, w)| w.call_used().map(|t| (t, tp.clone())))
+            .collect();
+        if open.len() <= MAX_OPEN_CALLS {
+            return;
+        }
+        open.sort();
+        for (_, tp) in open.iter().take(open.len() - MAX_OPEN_CALLS) {
+            if let Some(w) = self.writers.get_mut(tp) {
+                w.close_call();
+            }
         }
     }
 

@@ -177,6 +177,16 @@ impl StreamWriter {
         }
     }
 
+    /// When its open `AppendRows` call was last used; `None` without one.
+    pub(crate) fn call_used(&self) -> Option<Instant> {
+        self.connection.as_ref().map(|_| self.used)
+    }
+
+    /// Closes the `AppendRows` call; the next append opens another.
+    pub(crate) fn close_call(&mut self) {
+        self.connection = None;
+    }
+
     /// Appends `rows`, encoded as `row_type`, and returns once BigQuery answered about
     /// them.
     pub(crate) async fn append(
