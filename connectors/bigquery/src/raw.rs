@@ -2,11 +2,14 @@
 //! metadata, whatever the bytes are — the replay and audit table of an alert stream.
 
 use base64::Engine;
-use ferry_connector_api::SinkRecord;
+use bytes::Bytes;
+use ferry_connector_api::data::Data;
+use ferry_connector_api::{SinkRecord, Value};
 use serde_json::{Map, Value as Json, json};
 
 use crate::rows::{RowError, timestamp};
 use crate::schema::{Field, Kind, Mode};
+use crate::storage::RowType;
 
 /// The raw table: `topic`, `partition`, `offset`, `timestamp`, `key`, `value`, `headers`.
 pub fn table_fields() -> Vec<Field> {
@@ -66,6 +69,36 @@ pub fn row(record: &SinkRecord) -> Result<Map<String, Json>, RowError> {
         ),
     );
     Ok(r)
+}
+
+/// The raw row of `record` as a protocol buffer of `row_type` (the Storage Write API).
+pub(crate) fn proto_row(row_type: &RowType, r: &SinkRecord) -> Result<Bytes, RowError> {
+    let mut w = row_type.writer();
+    let bytes = |v: &Option<Value>| v.as_ref().map_or(Data::Null, |v| Data::Bytes(v.to_bytes()));
+    w.column("topic", None, &Data::String(r.topic.to_string()))?;
+    w.column("partition", None, &Data::Int32(r.partition))?;
+    w.column("offset", None, &Data::Int64(r.offset))?;
+    let ts = r.timestamp.map_or(Data::Null, |(ms, _)| {
+        Data::Timestamp(ms.saturating_mul(1000))
+    });
+    w.column("timestamp", None, &ts)?;
+    w.column("key", None, &bytes(&r.key))?;
+    w.column("value", None, &bytes(&r.value))?;
+    let headers = r
+        .headers
+        .iter()
+        .map(|h| {
+            Data::Map(vec![
+                (Data::String("key".into()), Data::String(h.key.clone())),
+                (
+                    Data::String("value".into()),
+                    h.value.clone().map_or(Data::Null, Data::Bytes),
+                ),
+            ])
+        })
+        .collect();
+    w.column("headers", None, &Data::Array(headers))?;
+    Ok(w.finish())
 }
 
 #[cfg(test)]

@@ -181,7 +181,7 @@ impl BigQuerySinkTask {
             self.ensure_table(table, None, raw::table_fields()).await?;
             return match self.row_type(table).await? {
                 Some(row_type) => {
-                    let row = storage::raw_row(&row_type, r).map_err(invalid)?;
+                    let row = raw::proto_row(&row_type, r).map_err(invalid)?;
                     self.proto(row, row_type)
                 }
                 None => Ok(Encoded::Json(json_text(raw::row(r).map_err(invalid)?))),

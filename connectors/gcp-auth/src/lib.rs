@@ -1,8 +1,9 @@
 //! Google credentials for ferry's Google sinks. Pub/Sub and BigQuery name their keys
 //! differently (`gcp.credentials.file.path` vs `keyfile` + `keySource`) but load the same
 //! kinds of credentials with Google's `google-cloud-auth`; this crate is that loader, so
-//! both sinks accept the same files and fail with the same lines. It depends on no ferry
-//! crate: connectors use it beside `ferry-connector-api`.
+//! both sinks accept the same files and fail with the same lines. It also writes the
+//! routing header both sinks' gRPC calls carry. It depends on no ferry crate: connectors
+//! use it beside `ferry-connector-api`.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -102,9 +103,34 @@ pub async fn headers(creds: &Credentials) -> Result<HeaderMap, String> {
     }
 }
 
+/// The `x-goog-request-params` value `key=value` Google's front ends route a gRPC call by,
+/// the value percent-encoded but for unreserved characters, as Google's clients write it.
+pub fn request_params(key: &str, value: &str) -> String {
+    const UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    format!(
+        "{key}={}",
+        percent_encoding::utf8_percent_encode(value, UNRESERVED)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn routing_values_are_percent_encoded() {
+        assert_eq!(
+            request_params(
+                "write_stream",
+                "projects/p-1/datasets/d_2/tables/t.3/streams/_default"
+            ),
+            "write_stream=projects%2Fp-1%2Fdatasets%2Fd_2%2Ftables%2Ft.3%2Fstreams%2F_default"
+        );
+    }
 
     const NAMES: KeyNames = KeyNames {
         file: "keyfile",

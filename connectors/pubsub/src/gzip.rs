@@ -257,10 +257,7 @@ impl Rpc {
             .map_err(Status::unavailable)?;
         let mut request = tonic::Request::new(request);
         *request.metadata_mut() = MetadataMap::from_headers(headers);
-        let routing = format!(
-            "topic={}",
-            percent_encoding::utf8_percent_encode(&self.topic, percent_encoding::NON_ALPHANUMERIC)
-        );
+        let routing = ferry_gcp_auth::request_params("topic", &self.topic);
         let routing = MetadataValue::try_from(routing)
             .map_err(|e| Status::invalid_argument(format!("routing header: {e}")))?;
         request

@@ -110,7 +110,7 @@ impl Client {
             .map_err(Status::unavailable)?;
         let mut request = Request::new(message);
         *request.metadata_mut() = MetadataMap::from_headers(headers);
-        let routing = MetadataValue::try_from(format!("{key}={}", percent_encode(value)))
+        let routing = MetadataValue::try_from(ferry_gcp_auth::request_params(key, value))
             .map_err(|e| Status::invalid_argument(format!("routing header: {e}")))?;
         request
             .metadata_mut()
@@ -208,31 +208,9 @@ pub(crate) fn is_retriable_call(status: &Status) -> bool {
     is_retriable(status.code()) || status.code() == Code::Unknown
 }
 
-/// A resource name as a routing header value: everything but unreserved characters
-/// percent-encoded, as Google's clients write it.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 16);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn routing_values_are_percent_encoded() {
-        assert_eq!(
-            percent_encode("projects/p-1/datasets/d_2/tables/t.3/streams/_default"),
-            "projects%2Fp-1%2Fdatasets%2Fd_2%2Ftables%2Ft.3%2Fstreams%2F_default"
-        );
-    }
 
     #[test]
     fn transient_codes_are_retried_the_rest_are_not() {

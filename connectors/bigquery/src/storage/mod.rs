@@ -40,7 +40,7 @@ mod streams;
 pub(crate) mod writer;
 
 pub(crate) use client::Client;
-pub(crate) use proto::{RowType, raw_row};
+pub(crate) use proto::RowType;
 pub(crate) use streams::Streams;
 pub(crate) use writer::Appended;
 

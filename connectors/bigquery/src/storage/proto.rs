@@ -30,7 +30,6 @@ use std::fmt;
 
 use base64::Engine;
 use bytes::Bytes;
-use ferry_connector_api::SinkRecord;
 use ferry_connector_api::data::{Data, Schema, SchemaKind, TimeUnit};
 use prost::encoding::{WireType, encode_key, encode_varint};
 use prost_types::field_descriptor_proto::{Label, Type};
@@ -223,38 +222,6 @@ impl RowWriter<'_> {
     pub(crate) fn finish(self) -> Bytes {
         Bytes::from(self.out)
     }
-}
-
-/// The raw-mode row of a record (the columns of [`crate::raw::table_fields`]).
-pub(crate) fn raw_row(row_type: &RowType, r: &SinkRecord) -> Result<Bytes, RowError> {
-    let mut w = row_type.writer();
-    let bytes = |v: &Option<ferry_connector_api::Value>| {
-        v.as_ref().map_or(Data::Null, |v| Data::Bytes(v.to_bytes()))
-    };
-    w.column("topic", None, &Data::String(r.topic.to_string()))?;
-    w.column("partition", None, &Data::Int32(r.partition))?;
-    w.column("offset", None, &Data::Int64(r.offset))?;
-    let ts = r.timestamp.map_or(Data::Null, |(ms, _)| {
-        Data::Timestamp(ms.saturating_mul(1000))
-    });
-    w.column("timestamp", None, &ts)?;
-    w.column("key", None, &bytes(&r.key))?;
-    w.column("value", None, &bytes(&r.value))?;
-    let headers = r
-        .headers
-        .iter()
-        .map(|h| {
-            Data::Map(vec![
-                (Data::String("key".into()), Data::String(h.key.clone())),
-                (
-                    Data::String("value".into()),
-                    h.value.clone().map_or(Data::Null, Data::Bytes),
-                ),
-            ])
-        })
-        .collect();
-    w.column("headers", None, &Data::Array(headers))?;
-    Ok(w.finish())
 }
 
 /// Where a value is, built only when an error names it.
@@ -684,7 +651,7 @@ fn civil(micros: i64) -> Option<String> {
 mod tests {
     use bytes::Bytes;
     use ferry_connector_api::data::Field as ConnectField;
-    use ferry_connector_api::{Header, TimestampType, Value};
+    use ferry_connector_api::{Header, SinkRecord, TimestampType, Value};
     use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage};
     use prost_types::{FileDescriptorProto, FileDescriptorSet};
 
@@ -1043,7 +1010,7 @@ mod tests {
                 },
             ],
         };
-        let row = decode(&rt, &raw_row(&rt, &record).unwrap());
+        let row = decode(&rt, &crate::raw::proto_row(&rt, &record).unwrap());
         let get = |name: &str| row.get_field_by_name(name).unwrap().into_owned();
         assert_eq!(get("topic").as_str(), Some("ztf_20260112_programid1"));
         assert_eq!(get("partition").as_i64(), Some(3));
