@@ -74,23 +74,6 @@ fn cpu_seconds() -> f64 {
     ferry::telemetry::cpu_seconds().unwrap_or(0.0)
 }
 
-/// Busy and total CPU time of the whole machine so far, in clock ticks (`/proc/stat`).
-fn machine_cpu() -> (u64, u64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let ticks: Vec<u64> = stat
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|t| t.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal …
-    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
-    let total: u64 = ticks.iter().take(8).sum();
-    (total - idle, total)
-}
-
 /// User + system CPU seconds of process `pid` so far (`/proc/PID/stat`, 100 ticks/s).
 fn process_cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -156,10 +139,10 @@ impl Run {
 /// Runs `run` and notes how busy the machine, and the emulator (`emulator`, a PID), were
 /// meanwhile.
 fn measured(emulator: Option<u32>, run: impl FnOnce() -> Run) -> Run {
-    let (busy0, total0) = machine_cpu();
+    let (busy0, total0) = common::machine_cpu();
     let emulator0 = emulator.map_or(0.0, process_cpu_seconds);
     let mut r = run();
-    let (busy1, total1) = machine_cpu();
+    let (busy1, total1) = common::machine_cpu();
     r.machine_busy = (busy1 - busy0) as f64 / (total1 - total0).max(1) as f64;
     r.emulator_cpu = emulator.map_or(0.0, process_cpu_seconds) - emulator0;
     r

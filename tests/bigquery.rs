@@ -117,46 +117,61 @@ fn ztf_alerts_load_as_rows_with_no_schema_written_by_hand() {
     else {
         return;
     };
+    ztf_alerts_load(&bq, "bq-alerts", "alerts", &[]);
+}
+
+/// The real ZTF alerts over 3 partitions, decoded by two tasks into `table` with the
+/// connector's `extra` keys: check.py compares every row with the alert files, and every
+/// offset is committed. Returns ferry's log.
+fn ztf_alerts_load(
+    bq: &BigQueryEmulator,
+    name: &str,
+    table: &str,
+    extra: &[(&str, &str)],
+) -> String {
     let dir = tempfile::tempdir().unwrap();
     let (alerts, files) = alerts_dir(dir.path());
     let mut broker = Broker::start(1, 0);
     let topic = "ztf_20260112_programid1";
     let sent = produce_alerts(&mut broker, topic, 3, &files);
     let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
-    let c = connector(
-        dir.path(),
-        "bq-alerts",
-        topic,
-        &bq,
-        &[
-            ("tasks.max", "2"),
-            ("value.converter", "ferry.converters.AvroContainerConverter"),
-            ("topic2TableMap", &format!("{topic}:alerts")),
-        ],
-    );
+    let map = format!("{topic}:{table}");
+    let mut pairs = vec![
+        ("tasks.max", "2"),
+        ("value.converter", "ferry.converters.AvroContainerConverter"),
+        ("topic2TableMap", map.as_str()),
+    ];
+    pairs.extend_from_slice(extra);
+    let c = connector(dir.path(), name, topic, bq, &pairs);
     let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
     assert!(log.contains("Created the BigQuery table"), "{log}");
     let out = checked(
         bq.check(&[
             "ztf",
             "--table",
-            &format!("{DATASET}.alerts"),
+            &format!("{DATASET}.{table}"),
             "--alerts",
             alerts.to_str().unwrap(),
         ]),
-        "decoded alerts",
+        &format!("decoded alerts ({name})"),
     );
     assert!(
         out.contains(&format!("OK {} rows", sent.len())),
         "check.py: {out}"
     );
-    let per_partition: Vec<i64> = (0..3)
-        .map(|p| sent.keys().filter(|(q, _)| *q == p).count() as i64)
-        .collect();
     assert_eq!(
-        committed(&broker.bootstrap, "connect-bq-alerts", topic, 3),
-        per_partition
+        committed(&broker.bootstrap, &format!("connect-{name}"), topic, 3),
+        per_partition(&sent, 3)
     );
+    log
+}
+
+/// How many of `sent`'s records are in each of partitions `0..partitions`: what the group
+/// must have committed once all are delivered.
+fn per_partition<V>(sent: &BTreeMap<(i32, i64), V>, partitions: i32) -> Vec<i64> {
+    (0..partitions)
+        .map(|p| sent.keys().filter(|(q, _)| *q == p).count() as i64)
+        .collect()
 }
 
 /// One JSON line per record for check.py's `raw` mode.
@@ -179,10 +194,21 @@ fn raw_mode_loads_every_record_with_its_bytes_and_metadata() {
     else {
         return;
     };
+    raw_alerts_load(&bq, "bq-raw", "ztf_raw", &[]);
+}
+
+/// The real ZTF alerts over 2 partitions in raw mode with the connector's `extra` keys:
+/// check.py compares every row's bytes and coordinates. Returns ferry's log, the group's
+/// committed offsets and the offsets it should hold.
+fn raw_alerts_load(
+    bq: &BigQueryEmulator,
+    name: &str,
+    topic: &str,
+    extra: &[(&str, &str)],
+) -> (String, Vec<i64>, Vec<i64>) {
     let dir = tempfile::tempdir().unwrap();
     let (_, files) = alerts_dir(dir.path());
     let mut broker = Broker::start(1, 0);
-    let topic = "ztf_raw";
     let sent: BTreeMap<(i32, i64), Vec<u8>> = produce_alerts(&mut broker, topic, 2, &files)
         .into_iter()
         .map(|(at, f)| (at, std::fs::read(f).unwrap()))
@@ -190,17 +216,13 @@ fn raw_mode_loads_every_record_with_its_bytes_and_metadata() {
     let expect = dir.path().join("expect.jsonl");
     std::fs::write(&expect, expectation(topic, &sent)).unwrap();
     let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
-    let c = connector(
-        dir.path(),
-        "bq-raw",
-        topic,
-        &bq,
-        &[
-            ("ferry.bigquery.mode", "raw"),
-            ("timePartitioningType", "NONE"),
-        ],
-    );
-    run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    let mut pairs = vec![
+        ("ferry.bigquery.mode", "raw"),
+        ("timePartitioningType", "NONE"),
+    ];
+    pairs.extend_from_slice(extra);
+    let c = connector(dir.path(), name, topic, bq, &pairs);
+    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
     let out = checked(
         bq.check(&[
             "raw",
@@ -209,9 +231,11 @@ fn raw_mode_loads_every_record_with_its_bytes_and_metadata() {
             "--expect",
             expect.to_str().unwrap(),
         ]),
-        "raw table",
+        &format!("raw table ({name})"),
     );
     assert!(out.contains(&format!("OK {} rows", sent.len())), "{out}");
+    let group = committed(&broker.bootstrap, &format!("connect-{name}"), topic, 2);
+    (log, group, per_partition(&sent, 2))
 }
 
 /// The keys that send rows through the Storage Write API of `bq` instead of insertAll.
@@ -227,50 +251,8 @@ fn ztf_alerts_load_through_the_storage_write_api() {
     let Some(bq) = emulator_or_skip("ztf_alerts_load_through_the_storage_write_api") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (alerts, files) = alerts_dir(dir.path());
-    let mut broker = Broker::start(1, 0);
-    let topic = "ztf_20260112_programid1";
-    let sent = produce_alerts(&mut broker, topic, 3, &files);
-    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
-    let [sw, endpoint] = storage_write(&bq);
-    let c = connector(
-        dir.path(),
-        "bq-alerts-sw",
-        topic,
-        &bq,
-        &[
-            ("tasks.max", "2"),
-            ("value.converter", "ferry.converters.AvroContainerConverter"),
-            ("topic2TableMap", &format!("{topic}:alerts_sw")),
-            sw,
-            endpoint,
-        ],
-    );
-    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
-    assert!(log.contains("Created the BigQuery table"), "{log}");
+    let log = ztf_alerts_load(&bq, "bq-alerts-sw", "alerts_sw", &storage_write(&bq));
     assert!(log.contains("Created a COMMITTED write stream"), "{log}");
-    let out = checked(
-        bq.check(&[
-            "ztf",
-            "--table",
-            &format!("{DATASET}.alerts_sw"),
-            "--alerts",
-            alerts.to_str().unwrap(),
-        ]),
-        "decoded alerts through Storage Write",
-    );
-    assert!(
-        out.contains(&format!("OK {} rows", sent.len())),
-        "check.py: {out}"
-    );
-    let per_partition: Vec<i64> = (0..3)
-        .map(|p| sent.keys().filter(|(q, _)| *q == p).count() as i64)
-        .collect();
-    assert_eq!(
-        committed(&broker.bootstrap, "connect-bq-alerts-sw", topic, 3),
-        per_partition
-    );
 }
 
 #[test]
@@ -279,49 +261,10 @@ fn raw_mode_through_the_storage_write_api_loads_every_record_with_its_bytes() {
     let Some(bq) = emulator_or_skip(test) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (_, files) = alerts_dir(dir.path());
-    let mut broker = Broker::start(1, 0);
-    let topic = "ztf_raw_sw";
-    let sent: BTreeMap<(i32, i64), Vec<u8>> = produce_alerts(&mut broker, topic, 2, &files)
-        .into_iter()
-        .map(|(at, f)| (at, std::fs::read(f).unwrap()))
-        .collect();
-    let expect = dir.path().join("expect.jsonl");
-    std::fs::write(&expect, expectation(topic, &sent)).unwrap();
-    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
-    let [sw, endpoint] = storage_write(&bq);
-    let c = connector(
-        dir.path(),
-        "bq-raw-sw",
-        topic,
-        &bq,
-        &[
-            ("ferry.bigquery.mode", "raw"),
-            ("timePartitioningType", "NONE"),
-            sw,
-            endpoint,
-        ],
-    );
-    let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    let (log, group, expected) =
+        raw_alerts_load(&bq, "bq-raw-sw", "ztf_raw_sw", &storage_write(&bq));
     assert!(log.contains("Created a COMMITTED write stream"), "{log}");
-    let out = checked(
-        bq.check(&[
-            "raw",
-            "--table",
-            &format!("{DATASET}.{topic}"),
-            "--expect",
-            expect.to_str().unwrap(),
-        ]),
-        "raw table through Storage Write",
-    );
-    assert!(out.contains(&format!("OK {} rows", sent.len())), "{out}");
-    assert_eq!(
-        committed(&broker.bootstrap, "connect-bq-raw-sw", topic, 2),
-        (0..2)
-            .map(|p| sent.keys().filter(|(q, _)| *q == p).count() as i64)
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(group, expected);
 }
 
 #[test]
@@ -939,13 +882,7 @@ fn a_restart_finds_where_the_stream_ends_inside_a_request_and_writes_every_row_o
         ],
     );
     let table = format!("{DATASET}.{topic}");
-    let rows_now = || {
-        let out = bq.check(&["count", "--table", &table]);
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse::<usize>()
-            .unwrap_or(0)
-    };
+    let rows_now = || bq.row_count(&table);
     let mut first = Ferry::standalone(dir.path(), &worker, &[&c]);
     for chunk in lines[..120].chunks(12) {
         produce_lines(&broker.bootstrap, topic, 0, chunk);
@@ -1084,13 +1021,7 @@ fn kill_9_and_restart(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)],
     let c = connector(dir.path(), name, topic, bq, &pairs);
     let group = format!("connect-{name}");
     let table = format!("{DATASET}.{topic}");
-    let rows_now = || {
-        let out = bq.check(&["count", "--table", &table]);
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse::<usize>()
-            .unwrap_or(0)
-    };
+    let rows_now = || bq.row_count(&table);
     let mut first = Ferry::standalone(dir.path(), &worker, &[&c]);
     let started = wait_until(Duration::from_secs(90), || {
         let n = rows_now();
@@ -1379,8 +1310,7 @@ fn an_unreachable_schema_registry_holds_records_back_instead_of_skipping_them() 
     assert!(held, "{}", ferry.log());
     let table = format!("{DATASET}.{topic}");
     let loaded = wait_until(Duration::from_secs(90), || {
-        let out = bq.check(&["count", "--table", &table]);
-        String::from_utf8_lossy(&out.stdout).trim() == records.len().to_string()
+        bq.row_count(&table) == records.len()
     });
     ferry.signal("TERM");
     let status = ferry.wait(Duration::from_secs(30));

@@ -783,37 +783,18 @@ fn compressible_records(
     let mut hashes = BTreeMap::new();
     let mut total = 0;
     for p in 0..2 {
-        let mut child = kcat()
-            .args([
-                "-P",
-                "-b",
-                &broker.bootstrap,
-                "-t",
-                topic,
-                "-p",
-                &p.to_string(),
-                "-K",
-                "|",
-                "-q",
-            ])
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            for i in (p as usize..n).step_by(2) {
-                let value: String = (0..80)
-                    .map(|j| {
-                        format!("{{\"alert\":{i},\"seq\":{j},\"band\":\"g\",\"status\":\"ok\"}},")
-                    })
-                    .collect();
-                writeln!(stdin, "obj{}|{value}", i % 5).unwrap();
-                hashes.insert(hex_sha256(value.as_bytes()), i);
-                total += value.len();
-            }
+        let mut lines = Vec::new();
+        for i in (p as usize..n).step_by(2) {
+            let value: String = (0..80)
+                .map(|j| format!("{{\"alert\":{i},\"seq\":{j},\"band\":\"g\",\"status\":\"ok\"}},"))
+                .collect();
+            hashes.insert(hex_sha256(value.as_bytes()), i);
+            total += value.len();
+            lines.push(format!("obj{}|{value}", i % 5));
         }
-        assert!(wait_child(&mut child, Duration::from_secs(30)).is_some_and(|s| s.success()));
+        let mut cmd = kcat();
+        cmd.args(["-b", &broker.bootstrap, "-K", "|"]);
+        feed_kcat(cmd, topic, p, &lines).unwrap();
     }
     (hashes, total)
 }

@@ -18,3 +18,22 @@ pub(crate) fn worker_file(dir: &Path, bootstrap: &str, id: &str) -> PathBuf {
     .expect("write the benchmark's worker file");
     worker
 }
+
+/// Busy and total CPU time of the whole machine so far, in clock ticks (`/proc/stat`).
+// The pipeline bench does not report the machine's load.
+#[allow(dead_code)]
+pub(crate) fn machine_cpu() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal …
+    let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+    let total: u64 = ticks.iter().take(8).sum();
+    (total - idle, total)
+}

@@ -390,6 +390,15 @@ impl BigQueryEmulator {
         emulator_home().join("venv/bin/python")
     }
 
+    /// The row count of `dataset.table` by check.py; 0 while the table does not exist.
+    pub fn row_count(&self, table: &str) -> usize {
+        let out = self.check(&["count", "--table", table]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+
     /// Runs tests/bigquery/check.py with `--rest … --project …` then `args` (a subcommand
     /// and its options); bounded, and killed after `CHECK_TIMEOUT`.
     pub fn check(&self, args: &[&str]) -> Output {
