@@ -1,5 +1,6 @@
-//! Command line: `ferry standalone|validate|check|quickstart` and the `connect-standalone`
-//! drop-in. Thin wrappers over the herder.
+//! Command line: `ferry standalone|validate|check|quickstart|install-aliases` and the
+//! `connect-standalone` drop-in, which is the same executable under another name (a link
+//! made by `ferry install-aliases` or the packages). Thin wrappers over the herder.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,10 @@ use crate::config::providers::SystemEnvironment;
 use crate::config::secret::display_value;
 use crate::herder::{self, Loaded, RunOptions};
 use crate::kafka;
-use crate::telemetry::{self, LogFormat};
+use crate::telemetry::{self, ColorChoice, LogFormat};
+
+/// The names ferry answers to besides its own, as Kafka's scripts are called.
+pub const ALIASES: &[&str] = &["connect-standalone"];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +33,15 @@ struct Cli {
         global = true
     )]
     log_format: LogFormat,
+    /// When log lines are coloured: auto = only on a terminal and without NO_COLOR.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        env = "FERRY_COLOR",
+        global = true
+    )]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,6 +75,13 @@ enum Command {
         #[arg(long, default_value = "ferry-quickstart")]
         dir: PathBuf,
     },
+    /// Make the links through which this executable answers as Kafka's scripts
+    /// (connect-standalone) in a directory: one binary, several names.
+    InstallAliases {
+        /// Where to put the links (default: beside this executable).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// Arguments shared by `ferry standalone` and `connect-standalone`.
@@ -70,7 +90,8 @@ pub struct StandaloneArgs {
     /// Kafka Connect worker file (connect-standalone.properties).
     #[arg(value_name = "WORKER")]
     worker: PathBuf,
-    /// Connector files.
+    /// Connector files; a directory stands for every `*.properties` file in it, in name
+    /// order (e.g. /etc/ferry/connectors).
     #[arg(required = true, value_name = "CONNECTOR")]
     connectors: Vec<PathBuf>,
     /// Stop once every subscribed partition has been read to its end and delivered (like
@@ -87,21 +108,94 @@ pub struct StandaloneArgs {
     broker_timeout: u64,
 }
 
-/// `ferry`'s entry point.
+/// The executable's entry point: `ferry`, or Kafka's script name it was called by.
 pub fn main() -> ExitCode {
+    let called_as = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+    match called_as.as_deref() {
+        Some("connect-standalone") => connect_standalone_main(),
+        _ => ferry_main(),
+    }
+}
+
+fn ferry_main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    if matches!(cli.command, Command::Check { .. }) {
+        // check prints its own ✓/✗ lines; INFO lines between them would only be noise.
+        telemetry::init_with_default(cli.log_format, cli.color, "warn,librdkafka=error");
+    } else {
+        telemetry::init(cli.log_format, cli.color);
+    }
     match cli.command {
         Command::Standalone(args) => standalone(args, cli.log_format),
         Command::Validate { files } => validate(&files, cli.log_format),
-        Command::Check { files } => match files.split_first() {
-            Some((worker, connectors)) if crate::check::run(worker, connectors) => {
-                ExitCode::SUCCESS
+        Command::Check { files } => {
+            let Some((worker, connectors)) = files.split_first() else {
+                return ExitCode::FAILURE;
+            };
+            match connector_files(connectors) {
+                Ok(connectors) if crate::check::run(worker, &connectors) => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::FAILURE,
+                Err(e) => fail(cli.log_format, e),
             }
-            _ => ExitCode::FAILURE,
-        },
+        }
         Command::Quickstart { records, dir } => quickstart(records, &dir, cli.log_format),
+        Command::InstallAliases { dir } => install_aliases(dir, cli.log_format),
     }
+}
+
+/// Links each of [`ALIASES`] to this executable in `dir`; an existing link to it is kept,
+/// anything else of that name is left alone and reported.
+fn install_aliases(dir: Option<PathBuf>, format: LogFormat) -> ExitCode {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return fail(format, format!("cannot tell where this executable is: {e}")),
+    };
+    let Some(dir) = dir.or_else(|| exe.parent().map(PathBuf::from)) else {
+        return fail(format, "give the directory for the links");
+    };
+    // A relative link when the executable is in the same directory, so the pair can move.
+    let target = if exe.parent() == Some(dir.as_path()) {
+        exe.file_name()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| exe.clone())
+    } else {
+        exe.clone()
+    };
+    for alias in ALIASES {
+        let link = dir.join(alias);
+        match std::fs::read_link(&link) {
+            Ok(existing) if existing == target => {
+                println!("{} -> {} (already there)", link.display(), target.display());
+                continue;
+            }
+            _ if link.symlink_metadata().is_ok() => {
+                return fail(
+                    format,
+                    format!(
+                        "{} exists and is not a link to {}; remove it and run ferry install-aliases again",
+                        link.display(),
+                        target.display()
+                    ),
+                );
+            }
+            _ => {}
+        }
+        if let Err(e) = std::os::unix::fs::symlink(&target, &link) {
+            return fail(
+                format,
+                format!(
+                    "cannot link {} -> {}: {e}",
+                    link.display(),
+                    target.display()
+                ),
+            );
+        }
+        println!("{} -> {}", link.display(), target.display());
+    }
+    ExitCode::SUCCESS
 }
 
 /// Kafka's `connect-standalone` script, as a drop-in.
@@ -117,12 +211,14 @@ struct ConnectStandalone {
     daemon: bool,
     #[arg(long, value_enum, default_value = "text", env = "FERRY_LOG_FORMAT")]
     log_format: LogFormat,
+    #[arg(long, value_enum, default_value = "auto", env = "FERRY_COLOR")]
+    color: ColorChoice,
     #[command(flatten)]
     args: StandaloneArgs,
 }
 
 /// `connect-standalone`'s entry point.
-pub fn connect_standalone_main() -> ExitCode {
+fn connect_standalone_main() -> ExitCode {
     // Kafka's script spells the flag `-daemon`; accept that spelling too.
     let args = std::env::args().map(|a| {
         if a == "-daemon" {
@@ -132,7 +228,7 @@ pub fn connect_standalone_main() -> ExitCode {
         }
     });
     let cli = ConnectStandalone::parse_from(args);
-    telemetry::init(cli.log_format);
+    telemetry::init(cli.log_format, cli.color);
     if cli.daemon {
         return fail(
             cli.log_format,
@@ -157,8 +253,39 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// The connector files the arguments name: files as given, directories as the
+/// `*.properties` files in them, sorted by name.
+fn connector_files(args: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for arg in args {
+        if !arg.is_dir() {
+            files.push(arg.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(arg)
+            .map_err(|e| format!("{}: cannot list the directory: {e}", arg.display()))?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "properties"))
+            .collect();
+        if found.is_empty() {
+            return Err(format!(
+                "{}: no connector files (*.properties) in this directory",
+                arg.display()
+            ));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
 fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
-    let mut loaded = match Loaded::load(&args.worker, &args.connectors, &SystemEnvironment) {
+    let connectors = match connector_files(&args.connectors) {
+        Ok(c) => c,
+        Err(e) => return fail(format, e),
+    };
+    let mut loaded = match Loaded::load(&args.worker, &connectors, &SystemEnvironment) {
         Ok(l) => l,
         Err(e) => return fail(format, e),
     };
@@ -224,7 +351,11 @@ fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
     let Some((worker, connectors)) = files.split_first() else {
         return fail(format, "give the worker file first, then connector files");
     };
-    let mut loaded = match Loaded::load(worker, connectors, &SystemEnvironment) {
+    let connectors = match connector_files(connectors) {
+        Ok(c) => c,
+        Err(e) => return fail(format, e),
+    };
+    let mut loaded = match Loaded::load(worker, &connectors, &SystemEnvironment) {
         Ok(l) => l,
         Err(e) => return fail(format, e),
     };

@@ -11,14 +11,59 @@ pub enum LogFormat {
     Json,
 }
 
+/// When log lines carry ANSI colour codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// Only when standard error is a terminal and `NO_COLOR` is unset or empty.
+    #[default]
+    Auto,
+    /// Always, even into a file or a pipe.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour, given what the process sees: `NO_COLOR`'s value, `TERM`'s value
+    /// and whether standard error is a terminal (https://no-color.org: a non-empty
+    /// `NO_COLOR` turns colour off unless the user asks for it on the command line).
+    pub fn resolve(self, no_color: Option<&str>, term: Option<&str>, is_terminal: bool) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                is_terminal && no_color.is_none_or(str::is_empty) && term != Some("dumb")
+            }
+        }
+    }
+
+    fn enabled_here(self) -> bool {
+        use std::io::IsTerminal;
+        let no_color = std::env::var("NO_COLOR").ok();
+        let term = std::env::var("TERM").ok();
+        self.resolve(
+            no_color.as_deref(),
+            term.as_deref(),
+            std::io::stderr().is_terminal(),
+        )
+    }
+}
+
 /// Installs the global subscriber: `RUST_LOG` if set, else INFO for ferry and WARN for
-/// librdkafka's own chatter. Logs go to standard error.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,librdkafka=warn"));
+/// librdkafka's own chatter. Logs go to standard error, coloured only as `color` says.
+pub fn init(format: LogFormat, color: ColorChoice) {
+    init_with_default(format, color, "info,librdkafka=warn");
+}
+
+/// As [`init`], with another default filter when `RUST_LOG` is unset (`ferry check` prints
+/// its own lines and wants only warnings beside them).
+pub fn init_with_default(format: LogFormat, color: ColorChoice, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(format == LogFormat::Text && color.enabled_here())
         .with_target(false);
     let result = match format {
         LogFormat::Text => builder.try_init(),
@@ -55,6 +100,23 @@ pub fn cpu_seconds() -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::ColorChoice;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        let auto = ColorChoice::Auto;
+        assert!(auto.resolve(None, Some("xterm"), true));
+        assert!(
+            auto.resolve(Some(""), None, true),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(!auto.resolve(None, Some("xterm"), false), "a file or pipe");
+        assert!(!auto.resolve(Some("1"), Some("xterm"), true));
+        assert!(!auto.resolve(None, Some("dumb"), true));
+        assert!(ColorChoice::Always.resolve(Some("1"), None, false));
+        assert!(!ColorChoice::Never.resolve(None, Some("xterm"), true));
+    }
+
     #[test]
     fn cpu_time_is_read_on_linux() {
         let start = super::cpu_seconds().expect("/proc/self/stat");

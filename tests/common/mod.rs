@@ -62,8 +62,27 @@ pub fn ferry_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ferry"))
 }
 
+/// `connect-standalone`: the ferry executable under Kafka's script name, through the link
+/// `ferry install-aliases` makes (once per test binary).
 pub fn connect_standalone_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_connect-standalone"))
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // Test binaries run one at a time; a second run finds the link there already.
+        let dir = target_dir().join("aliases");
+        std::fs::create_dir_all(&dir).expect("alias directory");
+        let out = Command::new(ferry_bin())
+            .arg("install-aliases")
+            .arg(&dir)
+            .output()
+            .expect("run ferry install-aliases");
+        assert!(
+            out.status.success(),
+            "ferry install-aliases: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir.join("connect-standalone")
+    })
+    .clone()
 }
 
 /// kcat, the independent Kafka client of these tests.
