@@ -42,6 +42,11 @@ impl Report {
         say(format_args!("✓ {step}: {detail}"));
     }
 
+    /// Not a failure yet, but not proven either: says what will happen.
+    fn warn(&self, step: &str, detail: impl std::fmt::Display) {
+        say(format_args!("⚠ {step}: {detail}"));
+    }
+
     /// Prints a failure; `blocking` failures end the check.
     fn fail(&mut self, step: &str, cause: impl std::fmt::Display) {
         say(format_args!("✗ {step}: {cause}"));
@@ -214,7 +219,8 @@ fn kerberos_steps(r: &mut Report, plan: &auth::kerberos::KerberosPlan) -> bool {
         }
     }
     match login::check_kdcs(plan) {
-        Ok(d) => r.ok("KDC reachable", d),
+        Ok(login::KdcCheck::Answers(d)) => r.ok("KDC reachable", d),
+        Ok(login::KdcCheck::NotListed(d)) => r.warn("KDC reachable", d),
         Err(e) => {
             r.fail("KDC reachable", e);
             return false;

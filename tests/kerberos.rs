@@ -530,6 +530,49 @@ fn ferry_check_reports_each_step_against_good_and_broken_setups() {
         "{out}"
     );
 
+    // A krb5.conf that cannot be read is a failure, never a ✓.
+    let krb5 = format!("ferry.krb5.conf={}", cluster.kdc.krb5_conf().display());
+    let (code, out) = check(
+        &cluster,
+        "krb5-unreadable",
+        &[(krb5.as_str(), "ferry.krb5.conf=/nonexistent/krb5.conf")],
+        "alerts",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with("✗ KDC reachable: cannot read /nonexistent/krb5.conf: "),
+        "{out}"
+    );
+
+    // A realm krb5.conf names no KDC for: a warning that says what MIT will do, and then the
+    // ticket step fails (this realm's krb5.conf turns DNS look-ups off).
+    let no_kdc = cluster.path().join("krb5-no-kdc.conf");
+    let text = std::fs::read_to_string(cluster.kdc.krb5_conf()).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("kdc ="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&no_kdc, text).unwrap();
+    let no_kdc_line = format!("ferry.krb5.conf={}", no_kdc.display());
+    let (code, out) = check(
+        &cluster,
+        "krb5-no-kdc",
+        &[(krb5.as_str(), no_kdc_line.as_str())],
+        "alerts",
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("⚠ KDC reachable: no kdc for realm FERRY.TEST in "),
+        "{out}"
+    );
+    assert!(
+        out.lines().last().unwrap().starts_with("✗ ticket acquired:"),
+        "{out}"
+    );
+    assert!(!out.contains("✓ KDC reachable"), "{out}");
+
     cluster.kdc.stop();
     let (code, out) = check(&cluster, "kdc-down", &[], "alerts");
     assert_eq!(code, Some(1), "{out}");

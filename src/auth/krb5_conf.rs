@@ -65,34 +65,67 @@ pub fn kdcs(text: &str, realm: &str) -> Vec<String> {
     out
 }
 
+/// What the configuration in use says about the KDCs of a principal's realm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KdcLookup {
+    /// `kdc` lines for the realm, as written.
+    Listed(Vec<String>),
+    /// The file has no `kdc` line for the realm: MIT looks for SRV records in DNS.
+    NotListed { realm: String },
+    /// The file cannot be read.
+    Unreadable(String),
+    /// The principal names no realm.
+    NoRealm,
+}
+
+/// Reads the KDCs of `principal`'s realm from the configuration in use.
+pub fn lookup_kdcs(explicit: Option<&Path>, principal: &str) -> (KdcLookup, PathBuf) {
+    let file = path(explicit);
+    let Some(realm) = realm_of(principal) else {
+        return (KdcLookup::NoRealm, file);
+    };
+    let lookup = match std::fs::read_to_string(&file) {
+        Ok(text) => {
+            let list = kdcs(&text, realm);
+            if list.is_empty() {
+                KdcLookup::NotListed {
+                    realm: realm.to_string(),
+                }
+            } else {
+                KdcLookup::Listed(list)
+            }
+        }
+        Err(e) => KdcLookup::Unreadable(e.to_string()),
+    };
+    (lookup, file)
+}
+
 /// The KDCs of `principal`'s realm per the configuration in use, for messages: e.g.
 /// `127.0.0.1:88 (per /etc/krb5.conf)`, or why none are known.
 pub fn describe_kdcs(explicit: Option<&Path>, principal: &str) -> (Vec<String>, String) {
-    let file = path(explicit);
-    let Some(realm) = realm_of(principal) else {
-        return (
-            Vec::new(),
-            format!("the principal {principal} names no realm"),
-        );
-    };
-    match std::fs::read_to_string(&file) {
-        Ok(text) => {
-            let list = kdcs(&text, realm);
-            let text = if list.is_empty() {
-                format!(
-                    "no kdc for realm {realm} in {} (MIT may look it up in DNS)",
-                    file.display()
-                )
-            } else {
-                format!(
-                    "KDC {} of realm {realm} (per {})",
-                    list.join(", "),
-                    file.display()
-                )
-            };
+    let (lookup, file) = lookup_kdcs(explicit, principal);
+    let realm = realm_of(principal).unwrap_or_default();
+    match lookup {
+        KdcLookup::Listed(list) => {
+            let text = format!(
+                "KDC {} of realm {realm} (per {})",
+                list.join(", "),
+                file.display()
+            );
             (list, text)
         }
-        Err(e) => (Vec::new(), format!("cannot read {}: {e}", file.display())),
+        KdcLookup::NotListed { realm } => (
+            Vec::new(),
+            format!(
+                "no kdc for realm {realm} in {} (MIT may look it up in DNS)",
+                file.display()
+            ),
+        ),
+        KdcLookup::Unreadable(e) => (Vec::new(), format!("cannot read {}: {e}", file.display())),
+        KdcLookup::NoRealm => (
+            Vec::new(),
+            format!("the principal {principal} names no realm"),
+        ),
     }
 }
 

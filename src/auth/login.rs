@@ -102,18 +102,48 @@ pub fn acquire_ticket(plan: &KerberosPlan) -> Result<SystemTime, String> {
 }
 
 /// Whether the realm's KDCs (per krb5.conf) accept a TCP connection.
-pub fn check_kdcs(plan: &KerberosPlan) -> Result<String, String> {
-    let (kdcs, described) = krb5_conf::describe_kdcs(plan.krb5_conf.as_deref(), &plan.principal);
-    if kdcs.is_empty() {
-        // MIT may still find KDCs in DNS; the ticket step tells.
-        return Ok(described);
+pub fn check_kdcs(plan: &KerberosPlan) -> Result<KdcCheck, String> {
+    use krb5_conf::KdcLookup;
+    let (lookup, file) = krb5_conf::lookup_kdcs(plan.krb5_conf.as_deref(), &plan.principal);
+    let (_, described) = krb5_conf::describe_kdcs(plan.krb5_conf.as_deref(), &plan.principal);
+    let fix = "point ferry.krb5.conf (worker file) or KRB5_CONFIG at the krb5.conf that names the realm's KDC";
+    match lookup {
+        KdcLookup::Listed(kdcs) => {
+            let answering: Vec<String> = kdcs.iter().filter(|k| reachable(k)).cloned().collect();
+            if answering.is_empty() {
+                Err(format!(
+                    "no KDC answers: {described}; check the host and port, the network and the firewall"
+                ))
+            } else {
+                Ok(KdcCheck::Answers(format!(
+                    "{described}: {} answers",
+                    answering.join(", ")
+                )))
+            }
+        }
+        KdcLookup::NotListed { realm } => Ok(KdcCheck::NotListed(format!(
+            "no kdc for realm {realm} in {}: MIT Kerberos will look for the realm's KDC in DNS (SRV records _kerberos._udp.{realm}) unless dns_lookup_kdc = false; the ticket step shows whether it finds one, else add `kdc = host:port` for the realm under [realms]",
+            file.display()
+        ))),
+        KdcLookup::Unreadable(e) => Err(format!(
+            "cannot read {}: {e}; MIT Kerberos needs it to find the KDC of {}: {fix}",
+            file.display(),
+            plan.principal
+        )),
+        KdcLookup::NoRealm => Err(format!(
+            "the principal {} names no realm (write it as name@REALM in the JAAS principal)",
+            plan.principal
+        )),
     }
-    let answering: Vec<String> = kdcs.iter().filter(|k| reachable(k)).cloned().collect();
-    if answering.is_empty() {
-        Err(format!("no KDC answers: {described}"))
-    } else {
-        Ok(format!("{described}: {} answers", answering.join(", ")))
-    }
+}
+
+/// What [`check_kdcs`] found when nothing stops the login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KdcCheck {
+    /// A KDC named in krb5.conf answers on TCP.
+    Answers(String),
+    /// krb5.conf names no KDC for the realm; MIT will try DNS.
+    NotListed(String),
 }
 
 fn reachable(kdc: &str) -> bool {

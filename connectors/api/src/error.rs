@@ -125,15 +125,24 @@ impl TaskError {
 
     /// The message and its chain of causes on one line, for log output.
     pub fn one_line(&self) -> String {
-        let mut line = self.to_string();
-        let mut cause = StdError::source(self);
-        while let Some(c) = cause {
-            line.push_str(": ");
-            line.push_str(&c.to_string());
-            cause = c.source();
-        }
-        line
+        error_chain(self)
     }
+}
+
+/// An error and its chain of causes on one line, `outer: cause: root cause`; a cause whose
+/// text its parent already ends with is not repeated.
+pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
 }
 
 #[cfg(test)]

@@ -14,17 +14,19 @@
 //!   produce and sinks map to their destination.
 //! * [`Watermark`]: the contiguous per-partition acknowledgement tracker that sinks with
 //!   out-of-order acknowledgements use to answer `pre_commit`.
+//! * [`probe`]: start-up checks shared by sinks that write files.
 
 mod connector;
 pub mod data;
 mod error;
+pub mod probe;
 mod props;
 mod record;
 mod task;
 mod watermark;
 
 pub use connector::{CommitRequester, Connector, ConnectorFactory, NoCommitRequests, TaskContext};
-pub use error::{ConfigError, RecordError, TaskError};
+pub use error::{ConfigError, RecordError, TaskError, error_chain};
 pub use props::ConnectorProps;
 pub use record::{
     Assigned, Header, OffsetAndMetadata, Offsets, SinkRecord, TimestampType, TopicPartition, Value,

@@ -73,14 +73,8 @@ impl BigQueryConnector {
         if let Some(c) = self.clients.get() {
             return Ok(c.clone());
         }
-        let creds = ferry_gcp_auth::load(
-            &self.config.credentials,
-            ferry_gcp_auth::KeyNames {
-                file: "keyfile",
-                json: "keyfile (keySource=JSON)",
-            },
-        )
-        .map_err(TaskError::fatal)?;
+        let creds =
+            ferry_gcp_auth::load(&self.config.credentials, KEY_NAMES).map_err(TaskError::fatal)?;
         let storage = if self.config.storage_write_api {
             Some(storage::Client::new(&self.config, creds.clone()).map_err(TaskError::fatal)?)
         } else {
@@ -93,6 +87,12 @@ impl BigQueryConnector {
             .clone())
     }
 }
+
+/// The connector's credential keys, as error lines name them.
+const KEY_NAMES: ferry_gcp_auth::KeyNames = ferry_gcp_auth::KeyNames {
+    file: "keyfile",
+    json: "keyfile (keySource=JSON)",
+};
 
 /// What the sink asks the runtime to read ahead (see `Connector::read_ahead_bytes`).
 pub const READ_AHEAD_BYTES: usize = 4 * 1024 * 1024;
@@ -116,6 +116,14 @@ impl Connector for BigQueryConnector {
             "Checking the BigQuery dataset and credentials."
         );
         let rest = self.clients()?.rest;
+        ferry_gcp_auth::check_token(
+            rest.credentials(),
+            &self.config.credentials,
+            KEY_NAMES,
+            PREFLIGHT_TIMEOUT,
+        )
+        .await
+        .map_err(TaskError::fatal)?;
         match tokio::time::timeout(PREFLIGHT_TIMEOUT, rest.check_dataset()).await {
             Err(_) => Err(TaskError::fatal(format!(
                 "BigQuery at {} did not answer within {} s (ferry.bigquery.endpoint, network, or the credentials' token server)",

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use ferry_connector_api::error_chain;
 use google_cloud_auth::credentials::Credentials;
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
@@ -173,6 +174,11 @@ impl Rest {
                 .map_err(|e| CallError::Fatal(format!("{what}: the answer is not JSON ({e})")));
         }
         Err(classify(status.as_u16(), &text, what))
+    }
+
+    /// The credentials the calls are made with.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     /// The dataset exists and the credentials may read it.
@@ -344,17 +350,6 @@ pub fn classify(status: u16, body: &str, what: &str) -> CallError {
         403 if transient_reason => CallError::Retriable(line),
         _ => CallError::Fatal(line),
     }
-}
-
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        line.push_str(": ");
-        line.push_str(&c.to_string());
-        cause = c.source();
-    }
-    line
 }
 
 #[cfg(test)]

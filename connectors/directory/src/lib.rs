@@ -150,6 +150,14 @@ struct DirectorySinkConnector {
 
 #[async_trait]
 impl Connector for DirectorySinkConnector {
+    async fn preflight(&self) -> Result<(), TaskError> {
+        ferry_connector_api::probe::probe_writable_dir(&self.config.path).map_err(|e| {
+            TaskError::fatal(format!(
+                "`directory.path`: {e}; choose a directory this user can create and write"
+            ))
+        })
+    }
+
     fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError> {
         fs::create_dir_all(&self.config.path).map_err(|e| {
             TaskError::fatal(format!(

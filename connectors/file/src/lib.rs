@@ -54,6 +54,17 @@ struct FileSinkConnector {
 
 #[async_trait]
 impl Connector for FileSinkConnector {
+    async fn preflight(&self) -> Result<(), TaskError> {
+        let Some(path) = &self.config.file else {
+            return Ok(());
+        };
+        ferry_connector_api::probe::probe_appendable_file(path).map_err(|e| {
+            TaskError::fatal(format!(
+                "`file`: {e}; choose a file this user can create (or append to) in a writable directory"
+            ))
+        })
+    }
+
     fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError> {
         let out = match &self.config.file {
             None => Output::Stdout(io::stdout()),

@@ -2,8 +2,8 @@
 //! differently (`gcp.credentials.file.path` vs `keyfile` + `keySource`) but load the same
 //! kinds of credentials with Google's `google-cloud-auth`; this crate is that loader, so
 //! both sinks accept the same files and fail with the same lines. It also writes the
-//! routing header both sinks' gRPC calls carry. It depends on no ferry crate: connectors
-//! use it beside `ferry-connector-api`.
+//! routing header both sinks' gRPC calls carry. Like a connector, it depends on
+//! `ferry-connector-api` only.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -91,6 +91,76 @@ fn from_json(json: &str, origin: &str) -> Result<Credentials, String> {
     built.map_err(|e| format!("{origin} cannot be used: {e}"))
 }
 
+/// Where credentials came from, as error lines name it: the key and file, the key holding
+/// the JSON, or Application Default Credentials and where those were looked for.
+pub fn origin(source: &KeySource, names: KeyNames) -> String {
+    match source {
+        KeySource::File(path) => format!("{} {}", names.file, path.display()),
+        KeySource::Json(_) => names.json.to_string(),
+        KeySource::ApplicationDefault => match std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS") {
+            Some(p) => format!(
+                "Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS={})",
+                std::path::Path::new(&p).display()
+            ),
+            None => "Application Default Credentials (gcloud's application-default file, else the metadata server)".to_string(),
+        },
+        KeySource::Anonymous => "no credentials (emulator)".to_string(),
+    }
+}
+
+/// Gets a first access token within `timeout`, so that bad credentials stop ferry at
+/// start-up rather than at the first write. The error is one line: where the credentials
+/// came from, what is wrong with them (the library's causes, never the key) and the fix.
+pub async fn check_token(
+    creds: &Credentials,
+    source: &KeySource,
+    names: KeyNames,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    if *source == KeySource::Anonymous {
+        return Ok(());
+    }
+    let from = origin(source, names);
+    match tokio::time::timeout(timeout, creds.headers(Extensions::new())).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(describe_token_error(&from, &e, source, names)),
+        Err(_) if *source == KeySource::ApplicationDefault => Err(format!(
+            "{from}: no token within {timeout:?}: the metadata server did not answer (not on Google Cloud?); set {} (or {}) or GOOGLE_APPLICATION_CREDENTIALS",
+            names.file, names.json
+        )),
+        Err(_) => Err(format!(
+            "{from}: Google's token service did not answer within {timeout:?}; check the network (and a proxy) to oauth2.googleapis.com"
+        )),
+    }
+}
+
+/// One line for a failed token request, with a fix that fits the cause.
+fn describe_token_error(
+    from: &str,
+    e: &(dyn std::error::Error + 'static),
+    source: &KeySource,
+    names: KeyNames,
+) -> String {
+    let cause = ferry_connector_api::error_chain(e);
+    let lower = cause.to_ascii_lowercase();
+    let fix = if lower.contains("private key") {
+        format!(
+            "its private_key is damaged or not a private key: create a new JSON key for the service account (gcloud iam service-accounts keys create) and point {} at it",
+            names.file
+        )
+    } else if lower.contains("invalid_grant") || lower.contains("unauthorized") {
+        "Google refused it (a deleted or disabled key or account, or a revoked login): create a new key or log in again".to_string()
+    } else if *source == KeySource::ApplicationDefault {
+        format!(
+            "set {} (or {}) or GOOGLE_APPLICATION_CREDENTIALS, or run `gcloud auth application-default login`",
+            names.file, names.json
+        )
+    } else {
+        "check the file and the network to Google's token service".to_string()
+    };
+    format!("{from} does not produce an access token ({cause}); {fix}")
+}
+
 /// The headers that authorize one request (`authorization: Bearer …`, quota project), for
 /// REST calls made without Google's generated clients. Tokens are cached and refreshed by
 /// the credentials.
@@ -153,6 +223,42 @@ mod tests {
             format!("{:?}", KeySource::Json("secret".into())),
             "Json([redacted])"
         );
+    }
+
+    /// A service-account file whose `private_key` is not a key: the line names the file and
+    /// the cause, never the key (google-cloud-auth alone says "cannot create auth headers and
+    /// future attempts will not succeed").
+    #[tokio::test]
+    async fn a_damaged_private_key_is_named_with_its_file() {
+        let dir = std::env::temp_dir().join(format!("ferry-gcp-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("key.json");
+        let key = serde_json::json!({
+            "type": "service_account",
+            "project_id": "p",
+            "private_key_id": "abc",
+            "private_key": "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+            "client_email": "x@p.iam.gserviceaccount.com",
+            "client_id": "1",
+            "token_uri": "https://oauth2.googleapis.com/token",
+        });
+        std::fs::write(&file, key.to_string()).unwrap();
+        let source = KeySource::File(file.clone());
+        let creds = load(&source, NAMES).unwrap();
+        let e = check_token(&creds, &source, NAMES, std::time::Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.starts_with(&format!(
+                "keyfile {} does not produce an access token (",
+                file.display()
+            )),
+            "{e}"
+        );
+        assert!(e.contains("failed to parse private key"), "{e}");
+        assert!(e.contains("create a new JSON key"), "{e}");
+        assert!(!e.contains("bm90IGEga2V5"), "the key never appears: {e}");
     }
 
     #[tokio::test]

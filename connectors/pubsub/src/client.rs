@@ -69,15 +69,14 @@ pub(crate) fn credentials(
     } else {
         &config.credentials
     };
-    ferry_gcp_auth::load(
-        source,
-        ferry_gcp_auth::KeyNames {
-            file: "gcp.credentials.file.path",
-            json: "gcp.credentials.json",
-        },
-    )
-    .map_err(fatal)
+    ferry_gcp_auth::load(source, KEY_NAMES).map_err(fatal)
 }
+
+/// The connector's credential keys, as error lines name them.
+const KEY_NAMES: ferry_gcp_auth::KeyNames = ferry_gcp_auth::KeyNames {
+    file: "gcp.credentials.file.path",
+    json: "gcp.credentials.json",
+};
 
 /// Retries what Google's client retries (transient transport and server errors), and
 /// bounds each attempt by `maxRequestTimeoutMs`; the whole publish is bounded by
@@ -143,25 +142,9 @@ async fn google_publisher(
 pub(crate) async fn preflight(config: &PubSubConfig, endpoint: &Endpoint) -> Result<(), TaskError> {
     let creds = credentials(config, endpoint)?;
     if !endpoint.emulator {
-        match tokio::time::timeout(PREFLIGHT_TIMEOUT, creds.headers(http::Extensions::new())).await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) if config.credentials == CredentialSource::ApplicationDefault => {
-                return Err(fatal(format!(
-                    "no usable Google credentials: none are configured, so Application Default Credentials were tried, ending with the metadata server, which exists only on Google Cloud ({e}); set gcp.credentials.file.path, gcp.credentials.json or GOOGLE_APPLICATION_CREDENTIALS"
-                )));
-            }
-            Ok(Err(e)) => {
-                return Err(fatal(format!(
-                    "the configured Google credentials do not produce a token: {e}"
-                )));
-            }
-            Err(_) => {
-                return Err(fatal(format!(
-                    "no Google credentials: none configured, and the metadata server did not answer within {PREFLIGHT_TIMEOUT:?} (not on Google Cloud?); set gcp.credentials.file.path, gcp.credentials.json or GOOGLE_APPLICATION_CREDENTIALS"
-                )));
-            }
-        }
+        ferry_gcp_auth::check_token(&creds, &config.credentials, KEY_NAMES, PREFLIGHT_TIMEOUT)
+            .await
+            .map_err(fatal)?;
     }
     let admin = TopicAdmin::builder()
         .with_endpoint(&endpoint.url)
