@@ -155,3 +155,52 @@ fn the_tarball_and_the_deb_install_one_binary_under_both_names_and_a_valid_unit(
         }
     }
 }
+
+/// The unit's layout: a directory argument stands for every `*.properties` file in it, in
+/// name order; other files there are not read, and an empty directory is one clear line.
+#[test]
+fn a_directory_of_connector_files_is_read_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = common::worker_props(dir.path(), "127.0.0.1:9092", &[]);
+    let connectors = dir.path().join("connectors");
+    std::fs::create_dir_all(&connectors).unwrap();
+    for (file, name) in [("b.properties", "second"), ("a.properties", "first")] {
+        common::write_props(
+            &connectors.join(file),
+            &[
+                ("name", name),
+                ("connector.class", "FileStreamSink"),
+                ("topics", "alerts"),
+            ],
+        );
+    }
+    std::fs::write(connectors.join("README.txt"), "not a connector").unwrap();
+    let out = run(Command::new(ferry_bin())
+        .arg("validate")
+        .arg(&worker)
+        .arg(&connectors));
+    let first = out.find("\nconnector first (").expect(&out);
+    let second = out.find("\nconnector second (").expect(&out);
+    assert!(first < second, "{out}");
+    assert!(
+        out.contains("OK: 1 worker file, 2 connector file(s)."),
+        "{out}"
+    );
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = Command::new(ferry_bin())
+        .arg("validate")
+        .arg(&worker)
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "ferry: error: {}: no connector files (*.properties) in this directory",
+            empty.display()
+        )
+    );
+}
