@@ -568,7 +568,10 @@ fn ferry_check_reports_each_step_against_good_and_broken_setups() {
         "{out}"
     );
     assert!(
-        out.lines().last().unwrap().starts_with("✗ ticket acquired:"),
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("✗ ticket acquired:"),
         "{out}"
     );
     assert!(!out.contains("✓ KDC reachable"), "{out}");
