@@ -201,11 +201,15 @@ impl DirectorySinkTask {
         // Hidden, task-specific temporary name in the same directory, so the rename is atomic
         // and two tasks briefly owning the same partition during a rebalance cannot collide.
         let tmp = dir.join(format!(".{name}.ferry-tmp-{}", self.task_id));
-        let mut f = File::create(&tmp)?;
-        if let Some(v) = &record.value {
-            f.write_all(v.as_bytes())?;
+        let written = File::create(&tmp).and_then(|mut f| match &record.value {
+            Some(v) => f.write_all(v.as_bytes()),
+            None => Ok(()),
+        });
+        if let Err(e) = written {
+            // A full disk gets back the space of the partial file while the batch waits.
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
         }
-        drop(f);
         fs::rename(&tmp, &target)
     }
 }

@@ -4,10 +4,20 @@
 //! prints the Java array's `toString`, e.g. `[B@1b6d3586`), and a batch is appended with a
 //! single `write` so that a killed worker never leaves half a line followed by a new one.
 //! A null value is written as `null`, as Kafka does.
+//!
+//! A batch is appended whole or not at all: when an append fails part-way (a full disk
+//! takes what fits, then refuses the rest), the file is cut back to its length before the
+//! batch, so the retry writes the batch once, after whole lines. Truncating is safe because
+//! every task, of every connector in the process, appends to a file through one shared
+//! handle under a lock (see [`Appender`]), so nothing else of ferry's can have appended in
+//! between. (Writing to a side file and renaming cannot append; copying the whole file per
+//! batch would cost its size per batch.)
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use ferry_connector_api::{
     ConfigError, Connector, ConnectorFactory, ConnectorProps, SinkRecord, SinkTask, TaskContext,
@@ -65,22 +75,16 @@ impl Connector for FileSinkConnector {
         })
     }
 
-    fn create_task(&self, ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError> {
+    fn create_task(&self, _ctx: TaskContext) -> Result<Box<dyn SinkTask>, TaskError> {
         let out = match &self.config.file {
             None => Output::Stdout(io::stdout()),
-            Some(path) => {
-                let file = open_for_append(path, ctx.task_id == 0).map_err(|e| {
-                    TaskError::fatal(format!(
-                        "cannot open `file` {} for appending; check the path and permissions",
-                        path.display()
-                    ))
-                    .with_source(e)
-                })?;
-                Output::File {
-                    file,
-                    path: path.clone(),
-                }
-            }
+            Some(path) => Output::File(Appender::shared(path).map_err(|e| {
+                TaskError::fatal(format!(
+                    "cannot open `file` {} for appending; check the path and permissions",
+                    path.display()
+                ))
+                .with_source(e)
+            })?),
         };
         Ok(Box::new(FileSinkTask {
             out,
@@ -89,36 +93,105 @@ impl Connector for FileSinkConnector {
     }
 }
 
-/// Opens `path` for appending. The first task also ends a partial last line left by a
-/// machine crash, so the next record starts on a line of its own.
-fn open_for_append(path: &Path, repair: bool) -> io::Result<File> {
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(path)?;
-    if repair {
-        let len = file.metadata()?.len();
-        if len > 0 {
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1))?;
-            file.read_exact(&mut last)?;
-            if last[0] != b'\n' {
-                tracing::warn!(
-                    file = %path.display(),
-                    "File ends in a partial line (the machine likely crashed mid-write); ending it so new records start on their own line."
-                );
-                file.write_all(b"\n")?;
-            }
+/// Appends to one file on behalf of every task writing it.
+#[derive(Debug)]
+struct Appender {
+    file: File,
+    path: PathBuf,
+    /// The length to cut the file back to before the next append, when cutting a failed
+    /// append off did not succeed at once.
+    cut_to: Option<u64>,
+}
+
+/// A file open for appending, known by device and inode (so two spellings of one path
+/// share a handle). Weak: the file is closed when its last task is gone.
+#[derive(Debug)]
+struct OpenFile {
+    dev: u64,
+    ino: u64,
+    appender: Weak<Mutex<Appender>>,
+}
+
+static OPEN: Mutex<Vec<OpenFile>> = Mutex::new(Vec::new());
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic mid-append leaves a file the next append cuts back (`cut_to`) or appends to.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Appender {
+    /// The process's handle on `path`, opened (and a partial last line ended) by the first
+    /// task that asks.
+    fn shared(path: &Path) -> io::Result<Arc<Mutex<Appender>>> {
+        let mut open = lock(&OPEN);
+        open.retain(|o| o.appender.strong_count() > 0);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
+        let meta = file.metadata()?;
+        let known = open
+            .iter()
+            .find(|o| o.dev == meta.dev() && o.ino == meta.ino())
+            .and_then(|o| o.appender.upgrade());
+        if let Some(shared) = known {
+            return Ok(shared);
+        }
+        end_partial_line(&mut file, path)?;
+        let shared = Arc::new(Mutex::new(Appender {
+            file,
+            path: path.to_path_buf(),
+            cut_to: None,
+        }));
+        open.push(OpenFile {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            appender: Arc::downgrade(&shared),
+        });
+        Ok(shared)
+    }
+
+    /// Appends all of `bytes`, or leaves the file as it was.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if let Some(len) = self.cut_to {
+            self.file.set_len(len)?;
+            self.cut_to = None;
+        }
+        let meta = self.file.metadata()?;
+        let before = meta.len();
+        let result = self.file.write_all(bytes);
+        // Only a regular file has a length to go back to (`/dev/full`, a FIFO have none).
+        if result.is_err() && meta.is_file() && self.file.set_len(before).is_err() {
+            self.cut_to = Some(before);
+        }
+        result
+    }
+}
+
+/// Ends a partial last line left by a machine crash, so the next record starts on a line
+/// of its own.
+fn end_partial_line(file: &mut File, path: &Path) -> io::Result<()> {
+    let len = file.metadata()?.len();
+    if len > 0 {
+        let mut last = [0u8; 1];
+        file.seek(SeekFrom::Start(len - 1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            tracing::warn!(
+                file = %path.display(),
+                "File ends in a partial line (the machine likely crashed mid-write); ending it so new records start on their own line."
+            );
+            file.write_all(b"\n")?;
         }
     }
-    Ok(file)
+    Ok(())
 }
 
 #[derive(Debug)]
 enum Output {
     Stdout(io::Stdout),
-    File { file: File, path: PathBuf },
+    File(Arc<Mutex<Appender>>),
 }
 
 #[derive(Debug)]
@@ -132,7 +205,7 @@ impl FileSinkTask {
     fn io_error(&self, action: &str, e: io::Error) -> TaskError {
         let target = match &self.out {
             Output::Stdout(_) => "standard output".to_string(),
-            Output::File { path, .. } => path.display().to_string(),
+            Output::File(appender) => lock(appender).path.display().to_string(),
         };
         // A full or failing disk may recover: retry rather than fail the task.
         TaskError::retriable(format!("{action} {target}")).with_source(e)
@@ -151,8 +224,7 @@ impl SinkTask for FileSinkTask {
             self.buf.push(b'\n');
         }
         let result = tokio::task::block_in_place(|| match &mut self.out {
-            // One write of the whole batch: O_APPEND keeps concurrent tasks' batches whole.
-            Output::File { file, .. } => file.write_all(&self.buf),
+            Output::File(appender) => lock(appender).append(&self.buf),
             Output::Stdout(s) => {
                 let mut lock = s.lock();
                 lock.write_all(&self.buf).and_then(|_| lock.flush())
@@ -163,7 +235,7 @@ impl SinkTask for FileSinkTask {
 
     async fn flush(&mut self) -> Result<(), TaskError> {
         let result = tokio::task::block_in_place(|| match &mut self.out {
-            Output::File { file, .. } => file.sync_data(),
+            Output::File(appender) => lock(appender).file.sync_data(),
             Output::Stdout(s) => s.flush(),
         });
         result.map_err(|e| self.io_error("cannot sync", e))
