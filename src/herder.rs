@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::Consumer;
+use tokio::signal::unix::{Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::providers::Environment;
@@ -253,6 +254,26 @@ impl Running {
     }
 }
 
+fn signal(kind: SignalKind) -> Option<Signal> {
+    match tokio::signal::unix::signal(kind) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(signal = ?kind, error = %e, "Cannot handle the signal; it stops ferry without draining.");
+            None
+        }
+    }
+}
+
+/// Completes when the signal arrives; never without a handler.
+async fn received(signal: &mut Option<Signal>) {
+    match signal {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Runs the connectors until a signal (or the end of the data with `exit_at_end`).
 pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupError> {
     let Loaded { worker, connectors } = loaded;
@@ -309,6 +330,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             });
         }
     }
+    // Only now that nothing stands in the way does the run leave a trace on disk.
+    if let Some(store) = &store {
+        store.create_if_missing()?;
+    }
     let rt = tokio::runtime::Handle::current();
     let root = CancellationToken::new();
     let mut running: Vec<Running> = Vec::new();
@@ -348,8 +373,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         });
     }
 
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let mut terminate = signal(SignalKind::terminate());
+    // A closed terminal or `kill -HUP`: the JVM runs Kafka's shutdown hook for SIGHUP as
+    // for SIGTERM (connect-standalone drains and commits), and so does ferry.
+    let mut hangup = signal(SignalKind::hangup());
     let status_period = if worker.status_interval.is_zero() {
         Duration::from_secs(86_400 * 365)
     } else {
@@ -366,8 +393,12 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
                 tracing::info!("Interrupted; draining and committing before exit.");
                 break;
             }
-            _ = async { match terminate.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {
+            _ = received(&mut terminate) => {
                 tracing::info!("Terminated; draining and committing before exit.");
+                break;
+            }
+            _ = received(&mut hangup) => {
+                tracing::info!("Hung up (SIGHUP); draining and committing before exit, as for SIGTERM.");
                 break;
             }
             _ = status_tick.tick() => running.iter_mut().for_each(Running::log_status),

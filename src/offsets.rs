@@ -10,10 +10,17 @@
 //!  "connectors":{"ztf-sink":{"ztf_20210107_programid1":{"0":1234,"1":999}}}}
 //! ```
 //!
+//! One process at a time owns the file: `open` takes an exclusive lock (see [`lock`]) for
+//! the store's life, so two workers pointed at one file cannot overwrite each other's
+//! connectors. A new file is written by [`FileOffsetStore::create_if_missing`], after the
+//! start-up checks, so a start that fails leaves nothing on disk.
+//!
 //! Offsets are Kafka's commit convention: the next offset to read. A sink's commit metadata
 //! (see `SinkTask::commit_metadata`) is kept beside its offset in `"metadata"`, same
 //! nesting, written and dropped together with the offset; the key is optional, so files
 //! without it (and ferry versions that ignore it) read the same.
+
+mod lock;
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -48,6 +55,18 @@ pub enum OffsetStoreError {
         #[source]
         source: io::Error,
     },
+    #[error("{}: the offset file is in use by another process ({}, lock file {}); two workers cannot share offset.storage.file.filename: stop the other one or give each worker its own file", path.display(), holder.map_or("pid unknown".to_string(), |p| format!("pid {p}")), lock.display())]
+    Locked {
+        path: PathBuf,
+        lock: PathBuf,
+        holder: Option<u32>,
+    },
+    #[error("{}: cannot lock the offset file (offset.storage.file.filename): {source}; check the directory's permissions", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,24 +88,23 @@ pub type Commits = BTreeMap<TopicPartition, OffsetAndMetadata>;
 pub struct FileOffsetStore {
     path: PathBuf,
     doc: Mutex<Document>,
+    /// Dropped last: the file is ours until the store is gone.
+    _lock: lock::OffsetFileLock,
 }
 
 impl FileOffsetStore {
-    /// Opens the store, reading the file if it exists. A new file is written at once, so an
-    /// unwritable location fails at start-up rather than at the first commit.
+    /// Takes the file's lock and reads the file if it exists. Writes nothing but the lock
+    /// file (removed again when the store is dropped): see [`Self::create_if_missing`].
     pub fn open(path: &Path) -> Result<Self, OffsetStoreError> {
+        let lock = lock::OffsetFileLock::acquire(path)?;
         let doc = match fs::read(path) {
             Ok(bytes) => parse(path, &bytes)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let doc = Document {
-                    format: FORMAT.into(),
-                    version: VERSION,
-                    connectors: BTreeMap::new(),
-                    metadata: BTreeMap::new(),
-                };
-                write_atomically(path, &doc)?;
-                doc
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Document {
+                format: FORMAT.into(),
+                version: VERSION,
+                connectors: BTreeMap::new(),
+                metadata: BTreeMap::new(),
+            },
             Err(source) => {
                 return Err(OffsetStoreError::Read {
                     path: path.to_path_buf(),
@@ -97,7 +115,18 @@ impl FileOffsetStore {
         Ok(Self {
             path: path.to_path_buf(),
             doc: Mutex::new(doc),
+            _lock: lock,
         })
+    }
+
+    /// Writes the (empty) file if there is none yet, so an unwritable location fails at
+    /// start-up rather than at the first commit. Called once the start-up checks passed.
+    pub fn create_if_missing(&self) -> Result<(), OffsetStoreError> {
+        if self.path.exists() {
+            return Ok(());
+        }
+        let doc = self.doc.lock().unwrap_or_else(|p| p.into_inner());
+        write_atomically(&self.path, &doc)
     }
 
     pub fn path(&self) -> &Path {
@@ -207,21 +236,22 @@ fn write_atomically(path: &Path, doc: &Document) -> Result<(), OffsetStoreError>
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = lock::dir_of(path);
     fs::create_dir_all(&dir).map_err(fail)?;
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
     let mut bytes = serde_json::to_vec_pretty(doc).map_err(|e| fail(io::Error::other(e)))?;
     bytes.push(b'\n');
-    let mut f = File::create(&tmp).map_err(fail)?;
-    f.write_all(&bytes).map_err(fail)?;
-    f.sync_all().map_err(fail)?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(fail)?;
+    // A name no other writer can hold (created with O_EXCL), removed if the write fails
+    // (a full disk keeps no half-written temporary file).
+    let mut prefix = path.file_name().unwrap_or_default().to_os_string();
+    prefix.push(".");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&prefix)
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(fail)?;
+    tmp.write_all(&bytes).map_err(fail)?;
+    tmp.as_file().sync_all().map_err(fail)?;
+    tmp.persist(path).map_err(|e| fail(e.error))?;
     // Make the rename itself durable.
     File::open(&dir).and_then(|d| d.sync_all()).map_err(fail)?;
     Ok(())
@@ -254,12 +284,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub/connect.offsets");
         let store = FileOffsetStore::open(&path).unwrap();
-        assert!(path.exists(), "a new store is written at once");
+        assert!(!path.exists(), "opening writes nothing");
+        store.create_if_missing().unwrap();
+        assert!(path.exists(), "written once the start-up checks passed");
         store
             .commit("a", &offsets(&[("t", 0, 10), ("t", 1, 5)]))
             .unwrap();
         store.commit("b", &offsets(&[("t", 0, 99)])).unwrap();
         store.commit("a", &offsets(&[("t", 0, 12)])).unwrap();
+        drop(store);
         let reopened = FileOffsetStore::open(&path).unwrap();
         assert_eq!(offset(&reopened, "a", "t", 0), Some(12));
         assert_eq!(offset(&reopened, "a", "t", 1), Some(5));
@@ -271,7 +304,60 @@ mod tests {
             !text.contains("metadata"),
             "no metadata key when no sink stored any: {text}"
         );
-        assert!(!dir.path().join("sub/connect.offsets.tmp").exists());
+        let mut names: Vec<String> = fs::read_dir(dir.path().join("sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec!["connect.offsets", "connect.offsets.lock"],
+            "no temporary file left"
+        );
+    }
+
+    #[test]
+    fn a_second_owner_is_refused_with_the_first_ones_pid_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("connect.offsets");
+        let first = FileOffsetStore::open(&path).unwrap();
+        let lock = dir.path().join("connect.offsets.lock");
+        assert_eq!(
+            fs::read_to_string(&lock).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        // flock locks belong to an open file description: a second open in this process
+        // is refused just as another process is.
+        let err = FileOffsetStore::open(&path).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}: the offset file is in use by another process (pid {}, lock file {}); two workers cannot share offset.storage.file.filename: stop the other one or give each worker its own file",
+                path.display(),
+                std::process::id(),
+                lock.display()
+            )
+        );
+        drop(first);
+        assert!(!lock.exists(), "the lock file goes with its owner");
+        let second = FileOffsetStore::open(&path).unwrap();
+        second.create_if_missing().unwrap();
+        drop(second);
+        assert!(path.exists() && !lock.exists());
+    }
+
+    #[test]
+    fn a_store_dropped_before_writing_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/ferry/connect.offsets");
+        let store = FileOffsetStore::open(&path).unwrap();
+        assert!(dir.path().join("state/ferry/connect.offsets.lock").exists());
+        drop(store);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "neither the lock file nor the directories made for it remain"
+        );
     }
 
     #[test]
@@ -288,6 +374,7 @@ mod tests {
             .collect::<Commits>()
         };
         store.commit("a", &at(10, Some("stream s row 7"))).unwrap();
+        drop(store);
         let reopened = FileOffsetStore::open(&path).unwrap();
         assert_eq!(
             reopened.get("a", "t", 0),
@@ -295,6 +382,7 @@ mod tests {
         );
         // A later offset without metadata must not leave the old metadata beside it.
         reopened.commit("a", &at(12, None)).unwrap();
+        drop(reopened);
         let again = FileOffsetStore::open(&path).unwrap();
         assert_eq!(
             again.get("a", "t", 0),
