@@ -338,6 +338,9 @@ fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
     if outcome.all_failed {
         return fail(format, "every task failed (see the ERROR lines above)");
     }
+    if let Some(line) = outcome.undelivered_line() {
+        return fail(format, line);
+    }
     if !outcome.drained {
         return fail(
             format,

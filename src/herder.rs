@@ -16,7 +16,7 @@ use crate::config::providers::Environment;
 use crate::config::{ConfigFileError, ConnectorConfig, Note, WorkerConfig};
 use crate::kafka::{self, ClientConfigError, ProbeError};
 use crate::offsets::{FileOffsetStore, OffsetStoreError};
-use crate::worker::status::{TaskState, lock, now_ms};
+use crate::worker::status::{TaskState, Undelivered, lock, now_ms};
 use crate::worker::{self, ConnectorHandle};
 
 /// Anything that stops ferry from starting. Displayed as one line.
@@ -122,7 +122,37 @@ pub struct Outcome {
     pub drained: bool,
     /// Every task of every connector failed.
     pub all_failed: bool,
+    /// With `--exit-at-end`: partitions left with records not delivered and committed.
+    pub undelivered: Vec<(String, Vec<Undelivered>)>,
     pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// With `--exit-at-end`, the line saying which partitions were not delivered, if any
+    /// were not: ferry then exits non-zero.
+    pub fn undelivered_line(&self) -> Option<String> {
+        const SHOWN: usize = 8;
+        if self.undelivered.iter().all(|(_, u)| u.is_empty()) {
+            return None;
+        }
+        let parts: Vec<String> = self
+            .undelivered
+            .iter()
+            .filter(|(_, u)| !u.is_empty())
+            .map(|(name, u)| {
+                let mut shown: Vec<String> =
+                    u.iter().take(SHOWN).map(ToString::to_string).collect();
+                if u.len() > SHOWN {
+                    shown.push(format!("… {} more", u.len() - SHOWN));
+                }
+                format!("connector {name}: {}", shown.join(", "))
+            })
+            .collect();
+        Some(format!(
+            "stopped before every record read was delivered and committed (--exit-at-end): {}; the next start delivers them from the committed offsets",
+            parts.join("; ")
+        ))
+    }
 }
 
 /// Totals for one connector.
@@ -158,12 +188,13 @@ struct Running {
 
 impl Running {
     fn summary(&self) -> ConnectorSummary {
+        let statuses = self.handle.task_statuses();
         let mut s = ConnectorSummary {
             name: self.config.name.clone(),
-            tasks: self.handle.tasks.len(),
+            tasks: statuses.len(),
             ..Default::default()
         };
-        for st in &self.handle.tasks {
+        for st in &statuses {
             s.records += st.records.load(Ordering::Relaxed);
             s.bytes += st.bytes.load(Ordering::Relaxed);
             s.skipped += st.skipped.load(Ordering::Relaxed);
@@ -180,7 +211,7 @@ impl Running {
         s
     }
 
-    fn log_status(&mut self) {
+    fn log_status(&mut self, exit_at_end: bool) {
         let s = self.summary();
         let now = Instant::now();
         let secs = now.duration_since(self.last.2).as_secs_f64().max(1e-3);
@@ -199,6 +230,17 @@ impl Running {
         } else {
             "RUNNING"
         };
+        // With --exit-at-end: what ferry is still waiting for.
+        let undelivered = exit_at_end
+            .then(|| {
+                let u = lock(&self.handle.consumer.undelivered);
+                let mut shown: Vec<String> = u.iter().take(4).map(ToString::to_string).collect();
+                if u.len() > 4 {
+                    shown.push(format!("… {} more", u.len() - 4));
+                }
+                shown.join(", ")
+            })
+            .filter(|s| !s.is_empty());
         tracing::info!(
             connector = %s.name,
             state,
@@ -210,6 +252,7 @@ impl Running {
             last_commit = %last_commit,
             records = s.records,
             skipped = s.skipped,
+            undelivered,
             "Connector status."
         );
     }
@@ -217,7 +260,7 @@ impl Running {
     /// Caught up, and the consumer holds every partition of the subscription (asked of the
     /// cluster with a client of its own, whose requests do not queue behind fetches).
     async fn at_end(&self) -> bool {
-        if self.handle.tasks.iter().all(|t| !t.is_running()) {
+        if self.handle.task_statuses().iter().all(|t| !t.is_running()) {
             // Failed (or stopped) everywhere: nothing more will be delivered.
             return true;
         }
@@ -401,9 +444,9 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
                 tracing::info!("Hung up (SIGHUP); draining and committing before exit, as for SIGTERM.");
                 break;
             }
-            _ = status_tick.tick() => running.iter_mut().for_each(Running::log_status),
+            _ = status_tick.tick() => running.iter_mut().for_each(|r| r.log_status(opts.exit_at_end)),
             _ = check.tick() => {
-                let states: Vec<TaskState> = running.iter().flat_map(|r| r.handle.tasks.iter().map(|t| t.state())).collect();
+                let states: Vec<TaskState> = running.iter().flat_map(|r| r.handle.task_statuses().into_iter().map(|t| t.state())).collect();
                 if states.iter().all(|s| matches!(s, TaskState::Failed(_))) {
                     tracing::error!("Every task has failed; stopping. Fix the cause named above and restart.");
                     all_failed = true;
@@ -417,7 +460,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
                     }
                     ends_seen = if all { ends_seen + 1 } else { 0 };
                     if ends_seen >= 2 {
-                        tracing::info!("Every subscribed partition has been read to its end; stopping (--exit-at-end).");
+                        tracing::info!("Every subscribed partition has been read to its end and every record read is committed; stopping (--exit-at-end).");
                         break;
                     }
                 }
@@ -435,6 +478,17 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         }
     }
     let summaries: Vec<ConnectorSummary> = running.iter().map(Running::summary).collect();
+    let undelivered = if opts.exit_at_end {
+        running
+            .iter()
+            .map(|r| {
+                let u = lock(&r.handle.consumer.undelivered).clone();
+                (r.config.name.clone(), u)
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     for s in &summaries {
         tracing::info!(
             connector = %s.name,
@@ -452,6 +506,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         connectors: summaries,
         drained,
         all_failed,
+        undelivered,
         elapsed: started.elapsed(),
     })
 }

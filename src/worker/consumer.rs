@@ -20,11 +20,12 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::driver::Command;
 use super::routing::Routing;
-use super::status::{ConsumerStatus, TaskStatus, lock, now_ms};
+use super::status::{ConsumerStatus, lock, now_ms};
+use super::tasks::{TaskFactory, TaskSet};
 use crate::kafka::{RateLimiter, forward_log};
 use crate::offsets::{Commits, FileOffsetStore};
 
@@ -33,14 +34,6 @@ pub(crate) const ERROR_LOG_PERIOD: Duration = Duration::from_secs(60);
 /// How long `poll` waits when there is nothing to do; also the interval at which
 /// librdkafka's main queue is served.
 pub(crate) const IDLE_POLL: Duration = Duration::from_millis(100);
-
-/// One task as the consumer sees it.
-#[derive(Debug)]
-pub(crate) struct TaskLink {
-    /// None: the task failed to start.
-    pub(crate) cmd_tx: Option<mpsc::Sender<Command>>,
-    pub(crate) status: Arc<TaskStatus>,
-}
 
 /// Records read and not yet handed to a task.
 #[derive(Debug, Default)]
@@ -60,7 +53,11 @@ pub(crate) struct Dispatch {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) connector: String,
-    pub(crate) tasks: Vec<TaskLink>,
+    /// The tasks started so far; `factory` starts more as partitions need them.
+    pub(crate) tasks: Arc<TaskSet>,
+    pub(crate) factory: TaskFactory,
+    /// Whether the note that `tasks.max` exceeds the partitions was logged.
+    pub(crate) idle_tasks_noted: AtomicBool,
     pub(crate) status: Arc<ConsumerStatus>,
     pub(crate) store: Option<Arc<FileOffsetStore>>,
     pub(crate) rt: Handle,
@@ -206,7 +203,7 @@ fn list(parts: &[TopicPartition]) -> String {
 impl Shared {
     /// Sends a command to a task, waiting at most `timeout`; false if it is gone or slow.
     pub(crate) fn send_within(&self, task: usize, cmd: Command, timeout: Duration) -> bool {
-        let Some(tx) = self.tasks[task].cmd_tx.clone() else {
+        let Some(tx) = self.tasks.link(task).and_then(|l| l.cmd_tx) else {
             return false;
         };
         matches!(
@@ -226,7 +223,7 @@ impl Shared {
         let mut replies = Vec::new();
         let mut complete = true;
         for task in tasks {
-            if !self.tasks[task].status.is_running() {
+            if !self.tasks.link(task).is_some_and(|l| l.status.is_running()) {
                 continue;
             }
             let (tx, rx) = oneshot::channel();
@@ -360,8 +357,17 @@ impl Shared {
         self.status.joined.store(true, Ordering::Relaxed);
         self.status.caught_up.store(false, Ordering::Relaxed);
         self.assignments.fetch_add(1, Ordering::Relaxed);
-        let groups = lock(&self.dispatch).routing.add(&parts);
+        let groups = {
+            let mut dispatch = lock(&self.dispatch);
+            let groups = dispatch
+                .routing
+                .add(&parts, &mut || self.factory.start_next());
+            let started = self.tasks.len();
+            dispatch.batches.resize_with(started, Batch::default);
+            groups
+        };
         tracing::info!(connector = %self.connector, partitions = %list(&parts), tasks = groups.len(), resumed_from_file = from_file, "Partitions assigned.");
+        self.note_idle_tasks();
         for (task, ps) in groups {
             let ps = ps
                 .into_iter()
@@ -375,6 +381,20 @@ impl Shared {
             {
                 tracing::warn!(connector = %self.connector, task, "A task did not take its new partitions in time.");
             }
+        }
+    }
+
+    /// Says once that `tasks.max` is more than the partitions need: Kafka Connect would
+    /// start the tasks beyond the partition count and leave them idle; ferry does not start
+    /// them until partitions come for them.
+    fn note_idle_tasks(&self) {
+        let assigned = lock(&self.status.assigned).len();
+        let tasks_max = self.factory.tasks_max;
+        if assigned > 0
+            && assigned < tasks_max
+            && !self.idle_tasks_noted.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(connector = %self.connector, tasks_max, partitions = assigned, tasks = self.tasks.len(), "tasks.max is more than the assigned partitions; a task starts only when a partition needs one (in Kafka Connect, tasks beyond the partition count idle).");
         }
     }
 

@@ -8,7 +8,8 @@
 //! and of Kafka Connect's `open`/`put`/`pre_commit`/`close` contract.
 //!
 //! Per connector: one consumer thread (`poll.rs`, `consumer.rs`), one sink driver per task
-//! on the async runtime (`driver.rs`), a bounded channel between them. The consumer thread
+//! on the async runtime (`driver.rs`), a bounded channel between them; tasks start as the
+//! assigned partitions need them, up to `tasks.max` (`tasks.rs`). The consumer thread
 //! only copies bytes; structured converters (Avro, JSON) decode in each task's driver, so
 //! that decoding runs on as many threads as there are busy tasks.
 
@@ -18,26 +19,22 @@ mod errant;
 mod poll;
 mod routing;
 pub mod status;
+pub mod tasks;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry_connector_api::TaskContext;
 use rdkafka::consumer::BaseConsumer;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConnectorConfig, WorkerConfig};
-use crate::convert::Decoder;
 use crate::kafka;
 use crate::offsets::FileOffsetStore;
 use status::{ConsumerStatus, TaskState, TaskStatus};
-
-/// Batches waiting between the consumer and each task. Small: the consumer's prefetch is
-/// the buffer; this only keeps the sink busy while the next batch is assembled.
-const CHANNEL_BATCHES: usize = 2;
+use tasks::{TaskFactory, TaskSet};
 
 /// Java's `metadata.max.age.ms` default: how often `topics.regex` is re-evaluated.
 const DEFAULT_METADATA_REFRESH: Duration = Duration::from_secs(300);
@@ -58,14 +55,19 @@ pub struct ConnectorEnv<'a> {
 #[derive(Debug)]
 pub struct ConnectorHandle {
     pub name: String,
-    pub tasks: Vec<Arc<TaskStatus>>,
+    /// The tasks started so far (see [`tasks`]).
+    pub tasks: Arc<TaskSet>,
     pub consumer: Arc<ConsumerStatus>,
     pub cancel: CancellationToken,
     thread: Option<std::thread::JoinHandle<()>>,
-    drivers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl ConnectorHandle {
+    /// The status of each task started.
+    pub fn task_statuses(&self) -> Vec<Arc<TaskStatus>> {
+        self.tasks.statuses()
+    }
+
     /// Waits for the connector to stop after its token was cancelled. False on timeout.
     pub async fn join(&mut self, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -86,7 +88,7 @@ impl ConnectorHandle {
                 return false;
             }
         }
-        for driver in self.drivers.drain(..) {
+        for driver in self.tasks.take_drivers() {
             if tokio::time::timeout_at(deadline, driver).await.is_err() {
                 return false;
             }
@@ -95,28 +97,29 @@ impl ConnectorHandle {
     }
 }
 
-fn fail_all(tasks: &[Arc<TaskStatus>], name: &str, reason: &str) {
+fn fail_all(tasks: &TaskSet, name: &str, reason: &str) {
     tracing::error!(connector = %name, error = %reason, "Connector failed to start; other connectors keep running.");
-    for t in tasks {
+    if tasks.len() == 0 {
+        tasks.push_failed(name, reason.to_string());
+    }
+    for t in tasks.statuses() {
         t.set_state(TaskState::Failed(reason.to_string()));
     }
 }
 
-/// Starts a connector: its tasks, their drivers, and the consumer thread.
+/// Starts a connector: its first task and the consumer thread, which starts further tasks
+/// as partitions are assigned.
 pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> ConnectorHandle {
     let name = connector.name.clone();
     let cancel = env.parent.child_token();
     let consumer_status = Arc::new(ConsumerStatus::new());
-    let statuses: Vec<Arc<TaskStatus>> = (0..connector.tasks_max)
-        .map(|id| Arc::new(TaskStatus::new(&name, id)))
-        .collect();
+    let set = Arc::new(TaskSet::default());
     let mut handle = ConnectorHandle {
         name: name.clone(),
-        tasks: statuses.clone(),
+        tasks: set.clone(),
         consumer: consumer_status.clone(),
         cancel: cancel.clone(),
         thread: None,
-        drivers: Vec::new(),
     };
     let defaults = kafka::ferry_defaults(
         &name,
@@ -126,7 +129,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
     let mut config = match kafka::client_config(&connector.consumer, &defaults) {
         Ok((config, _notes)) => config,
         Err(e) => {
-            fail_all(&statuses, &name, &e.to_string());
+            fail_all(&set, &name, &e.to_string());
             return handle;
         }
     };
@@ -137,62 +140,24 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
 
     let task_failed = Arc::new(AtomicBool::new(false));
     let (commit_tx, commit_rx) = std_mpsc::channel();
-    let mut links = Vec::new();
-    for (id, status) in statuses.iter().enumerate() {
-        let errant = Arc::new(errant::Errant {
-            policy: connector.errors,
-            status: status.clone(),
-        });
-        let requests = Arc::new(driver::CommitRequests::default());
-        let task = match connector.connector.create_task(TaskContext {
-            connector: name.clone(),
-            task_id: id,
-            errant: errant.clone(),
-            commits: requests.clone(),
-        }) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::error!(connector = %name, task = id, error = %e.one_line(), "Task failed to start; the connector's other tasks and other connectors keep running.");
-                status.set_state(TaskState::Failed(e.one_line()));
-                links.push(consumer::TaskLink {
-                    cmd_tx: None,
-                    status: status.clone(),
-                });
-                continue;
-            }
-        };
-        let (cmd_tx, cmd_rx) = tokio::sync::mpsc::channel(CHANNEL_BATCHES);
-        let driver = driver::Driver {
-            task,
-            status: status.clone(),
-            store: env.store.clone(),
-            flush_interval: env.worker.flush_interval,
-            flush_timeout: env.worker.flush_timeout,
-            retry_delay_max: connector.errors.retry_delay_max,
-            commits: commit_tx.clone(),
-            cancel: cancel.clone(),
-            failed: task_failed.clone(),
-            requests,
-            assigned: Default::default(),
-            decoder: Decoder::new(
-                connector.key_converter.clone(),
-                connector.value_converter.clone(),
-            ),
-            errant,
-            consumed: Default::default(),
-            given: Default::default(),
-            skipped_tail: Default::default(),
-            committed: Default::default(),
-        };
-        handle.drivers.push(env.rt.spawn(driver.run(cmd_rx)));
-        links.push(consumer::TaskLink {
-            cmd_tx: Some(cmd_tx),
-            status: status.clone(),
-        });
-    }
-    drop(commit_tx);
-    let live: Vec<bool> = links.iter().map(|l| l.cmd_tx.is_some()).collect();
-    if !live.iter().any(|l| *l) {
+    let factory = TaskFactory {
+        connector: name.clone(),
+        sink: connector.connector.clone(),
+        tasks_max: connector.tasks_max,
+        errors: connector.errors,
+        key_converter: connector.key_converter.clone(),
+        value_converter: connector.value_converter.clone(),
+        store: env.store.clone(),
+        flush_interval: env.worker.flush_interval,
+        flush_timeout: env.worker.flush_timeout,
+        commits: commit_tx,
+        cancel: cancel.clone(),
+        task_failed: task_failed.clone(),
+        rt: env.rt.clone(),
+        set: set.clone(),
+    };
+    // Task 0 now, so that a sink that cannot make tasks fails at start-up.
+    if factory.start_next().is_none() {
         tracing::error!(connector = %name, "No task of the connector could start; it does not consume.");
         return handle;
     }
@@ -204,12 +169,12 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         flush_timeout: env.worker.flush_timeout,
         stopping: AtomicBool::new(false),
         dispatch: Mutex::new(consumer::Dispatch {
-            routing: routing::Routing::new(live),
-            batches: (0..links.len())
-                .map(|_| consumer::Batch::default())
-                .collect(),
+            routing: routing::Routing::new(vec![true]),
+            batches: vec![consumer::Batch::default()],
         }),
-        tasks: links,
+        tasks: set.clone(),
+        factory,
+        idle_tasks_noted: AtomicBool::new(false),
         task_failed,
         errors: kafka::RateLimiter::default(),
         assignments: Default::default(),
@@ -222,7 +187,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
             Ok(c) => c,
             Err(e) => {
                 fail_all(
-                    &statuses,
+                    &set,
                     &name,
                     &format!("cannot create the Kafka consumer: {e}"),
                 );
@@ -241,7 +206,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
             .map(Duration::from_millis)
             .unwrap_or(DEFAULT_METADATA_REFRESH),
         exit_at_end: env.exit_at_end,
-        // Bounded per connector: each task holds up to CHANNEL_BATCHES + 1 batches, and
+        // Bounded per connector: each task holds up to its channel's batches + 1, and
         // the batches of all tasks together stay near 2 MB.
         batch_bytes: (2 * 1024 * 1024 / connector.tasks_max).clamp(128 * 1024, 1024 * 1024),
     };
@@ -253,7 +218,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         Ok(thread) => handle.thread = Some(thread),
         Err(e) => {
             fail_all(
-                &statuses,
+                &set,
                 &name,
                 &format!("cannot start the consumer thread: {e}"),
             );

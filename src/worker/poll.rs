@@ -11,7 +11,7 @@ use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use ferry_connector_api::{Header, SinkRecord, TimestampType, TopicPartition};
+use ferry_connector_api::{CommitRequester, Header, SinkRecord, TimestampType, TopicPartition};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
@@ -22,7 +22,7 @@ use super::consumer::{
     Batch, ConnectorConsumerContext, ERROR_LOG_PERIOD, IDLE_POLL, Shared, to_tpl,
 };
 use super::driver::Command;
-use super::status::{TaskState, lock};
+use super::status::{TaskState, Undelivered, lock};
 use crate::config::Subscription;
 use crate::convert::Converter;
 
@@ -31,6 +31,8 @@ use crate::convert::Converter;
 const MAX_BATCH_RECORDS: usize = 500;
 /// Metadata requests (topic discovery) give up after this long.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+/// With `--exit-at-end`, how often the tasks are asked to commit once everything is read.
+const COMMIT_REQUEST_PERIOD: Duration = Duration::from_millis(500);
 
 /// What the poll loop needs besides the consumer.
 #[derive(Debug)]
@@ -138,15 +140,16 @@ pub(crate) fn run(
         at_eof: BTreeSet::new(),
         eof_generation: 0,
         arena: BytesMut::new(),
-        frozen_tasks: vec![false; shared.tasks.len()],
+        frozen_tasks: BTreeSet::new(),
         queued: 0,
+        next_commit_request: Instant::now(),
     };
     if let Subscription::Topics(topics) = &settings.subscription {
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         if let Err(e) = consumer.subscribe(&names) {
             tracing::error!(connector = %shared.connector, error = %e, "Cannot subscribe; the connector's tasks stop.");
-            for t in &shared.tasks {
-                t.status.set_state(TaskState::Failed(format!(
+            for t in shared.tasks.statuses() {
+                t.set_state(TaskState::Failed(format!(
                     "cannot subscribe to {}: {e}",
                     topics.join(",")
                 )));
@@ -195,10 +198,12 @@ struct Poller<'a> {
     /// Where record bytes are copied to (see `Converter::convert_in`).
     arena: BytesMut,
     /// Tasks whose failure has been handled (partitions paused).
-    frozen_tasks: Vec<bool>,
+    frozen_tasks: BTreeSet<usize>,
     /// Records routed since the batches were last all handed over (an upper bound: a
     /// revoke may have dropped some).
     queued: usize,
+    /// For `--exit-at-end`: when the tasks may next be asked to commit what they delivered.
+    next_commit_request: Instant,
 }
 
 impl Poller<'_> {
@@ -258,8 +263,10 @@ impl Poller<'_> {
         let mut dispatch = lock(&self.shared.dispatch);
         // None: a partition of a failed task (paused; the record is not consumed) or one
         // revoked since the fetch.
-        let task = dispatch.routing.owner_of(&record.topic, record.partition)?;
-        let batch = &mut dispatch.batches[task];
+        let task = dispatch
+            .routing
+            .route(&record.topic, record.partition, record.offset)?;
+        let batch = dispatch.batches.get_mut(task)?;
         batch.bytes += record.size();
         batch.records.push(record);
         let full =
@@ -272,12 +279,16 @@ impl Poller<'_> {
     /// is full: wait, and if that takes long, pause the partitions while still polling so
     /// the group membership and rebalances are served.
     fn hand_over(&mut self, task: usize) {
-        let batch = std::mem::take(&mut lock(&self.shared.dispatch).batches[task]);
+        let batch = lock(&self.shared.dispatch)
+            .batches
+            .get_mut(task)
+            .map(std::mem::take)
+            .unwrap_or_default();
         if batch.records.is_empty() {
             return;
         }
         self.topics.renew();
-        let Some(tx) = self.shared.tasks[task].cmd_tx.clone() else {
+        let Some(tx) = self.shared.tasks.link(task).and_then(|l| l.cmd_tx) else {
             return;
         };
         let mut cmd = Command::Records(batch.records);
@@ -347,13 +358,19 @@ impl Poller<'_> {
     /// delivered, so never committed).
     fn freeze_failed_tasks(&mut self) {
         for task in 0..self.shared.tasks.len() {
-            if self.frozen_tasks[task] || self.shared.tasks[task].status.is_running() {
+            let running = self
+                .shared
+                .tasks
+                .link(task)
+                .is_some_and(|l| l.status.is_running());
+            if running || !self.frozen_tasks.insert(task) {
                 continue;
             }
-            self.frozen_tasks[task] = true;
             let parts = {
                 let mut dispatch = lock(&self.shared.dispatch);
-                dispatch.batches[task] = Batch::default();
+                if let Some(batch) = dispatch.batches.get_mut(task) {
+                    *batch = Batch::default();
+                }
                 dispatch.routing.fail(task)
             };
             if let Ok(tpl) = to_tpl(parts.iter().map(|tp| (tp.clone(), None))) {
@@ -377,6 +394,8 @@ impl Poller<'_> {
         if !complete {
             tracing::warn!(connector = %self.connector(), "Not every task flushed in time at shutdown; the next start resumes from the last commit.");
         }
+        // What the stop leaves undelivered, for `--exit-at-end`'s exit status.
+        *lock(&shared.status.undelivered) = self.undelivered();
     }
 
     fn on_error(&mut self, e: KafkaError) {
@@ -385,8 +404,8 @@ impl Poller<'_> {
             KafkaError::MessageConsumptionFatal(code) => {
                 let reason = format!("the Kafka consumer hit a fatal error: {code}");
                 tracing::error!(connector = %self.connector(), error = %reason, "The connector's tasks stop; restart ferry.");
-                for t in &self.shared.tasks {
-                    t.status.set_state(TaskState::Failed(reason.clone()));
+                for t in self.shared.tasks.statuses() {
+                    t.set_state(TaskState::Failed(reason.clone()));
                 }
                 self.cancel.cancel();
             }
@@ -458,8 +477,9 @@ impl Poller<'_> {
         }
     }
 
-    /// For `--exit-at-end`: publishes whether every assigned partition is read to its end
-    /// and nothing waits to be handed over.
+    /// For `--exit-at-end`: publishes whether every assigned partition is read to its end,
+    /// nothing waits to be handed over, and everything read is committed. Once everything
+    /// is read, asks the tasks to commit rather than wait for `offset.flush.interval.ms`.
     fn check_end(&mut self) {
         self.forget_stale_eofs();
         let status = &self.shared.status;
@@ -470,8 +490,65 @@ impl Poller<'_> {
             .batches
             .iter()
             .all(|b| b.records.is_empty());
-        let caught_up = joined && idle && self.assigned_at_end();
-        status.caught_up.store(caught_up, Ordering::Relaxed);
+        let read = joined && idle && self.assigned_at_end();
+        let undelivered = self.undelivered();
+        // A failed task's partitions never catch up; they are reported at exit.
+        let waiting = undelivered.iter().any(|u| !u.task_failed);
+        if read && waiting && Instant::now() >= self.next_commit_request {
+            for task in 0..self.shared.tasks.len() {
+                if let Some(requests) = self.shared.tasks.link(task).and_then(|l| l.requests) {
+                    requests.request_commit();
+                }
+            }
+            self.next_commit_request = Instant::now() + COMMIT_REQUEST_PERIOD;
+        }
+        *lock(&status.undelivered) = undelivered;
+        status.caught_up.store(read && !waiting, Ordering::Relaxed);
+    }
+
+    /// Partitions with records read and not committed (to the group or the offset file),
+    /// and those of failed tasks.
+    fn undelivered(&self) -> Vec<Undelivered> {
+        let (read, frozen) = {
+            let mut dispatch = lock(&self.shared.dispatch);
+            let read = dispatch.routing.read_positions().clone();
+            (read, dispatch.routing.frozen().clone())
+        };
+        let group = lock(&self.shared.group_committed);
+        let committed = |tp: &TopicPartition| {
+            let in_group = group.get(tp).map(|c| c.offset);
+            let in_file = self.shared.store.as_ref().and_then(|s| {
+                s.get(&self.shared.connector, &tp.topic, tp.partition)
+                    .map(|c| c.offset)
+            });
+            in_group.max(in_file)
+        };
+        let mut out: Vec<Undelivered> = read
+            .iter()
+            .filter_map(|(tp, end)| {
+                let committed = committed(tp);
+                let task_failed = frozen.contains(tp);
+                (task_failed || committed.is_none_or(|c| c < *end)).then(|| Undelivered {
+                    partition: tp.clone(),
+                    committed,
+                    read_to: Some(*end),
+                    task_failed,
+                })
+            })
+            .collect();
+        out.extend(
+            frozen
+                .iter()
+                .filter(|tp| !read.contains_key(*tp))
+                .map(|tp| Undelivered {
+                    partition: tp.clone(),
+                    committed: committed(tp),
+                    read_to: None,
+                    task_failed: true,
+                }),
+        );
+        out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        out
     }
 
     fn assigned_at_end(&self) -> bool {

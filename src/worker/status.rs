@@ -105,9 +105,43 @@ pub struct ConsumerStatus {
     pub assigned: Mutex<BTreeSet<TopicPartition>>,
     /// The group assigned this consumer at least once (possibly nothing).
     pub joined: AtomicBool,
-    /// For `--exit-at-end`: every assigned partition is read to its end and nothing is
-    /// waiting to be handed to a task.
+    /// For `--exit-at-end`: every assigned partition is read to its end, nothing is
+    /// waiting to be handed to a task, and every record read is committed.
     pub caught_up: AtomicBool,
+    /// Partitions whose records read are not all committed, and those of failed tasks: as
+    /// of the last `--exit-at-end` check while running, and as of the final commit once
+    /// stopped.
+    pub undelivered: Mutex<Vec<Undelivered>>,
+}
+
+/// A partition with records not delivered and committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Undelivered {
+    pub partition: TopicPartition,
+    /// The committed offset (the group's or the offset file's), if any.
+    pub committed: Option<i64>,
+    /// One past the last record read; None when nothing was read (a failed task's
+    /// partition, paused).
+    pub read_to: Option<i64>,
+    /// The task that held the partition failed.
+    pub task_failed: bool,
+}
+
+impl fmt::Display for Undelivered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (", self.partition)?;
+        match self.committed {
+            Some(c) => write!(f, "committed up to offset {c}")?,
+            None => f.write_str("nothing committed")?,
+        }
+        if let Some(r) = self.read_to {
+            write!(f, ", read up to {r}")?;
+        }
+        if self.task_failed {
+            f.write_str(", its task failed")?;
+        }
+        f.write_str(")")
+    }
 }
 
 impl ConsumerStatus {
