@@ -138,6 +138,9 @@ impl TaskFactory {
             status: status.clone(),
         });
         let requests = Arc::new(CommitRequests::default());
+        // Tasks after the first start on the consumer thread: give sinks the runtime
+        // context they would have had at start-up.
+        let _runtime = self.rt.enter();
         let task = match self.sink.create_task(TaskContext {
             connector: self.connector.clone(),
             task_id: id,
