@@ -201,6 +201,88 @@ fn a_disk_that_fills_mid_batch_leaves_no_torn_line_and_no_duplicate() {
 }
 
 #[test]
+fn exit_at_end_with_the_directory_sink_on_a_full_disk_waits_for_space_then_ends() {
+    const TEST: &str =
+        "defects::exit_at_end_with_the_directory_sink_on_a_full_disk_waits_for_space_then_ends";
+    let dir = tempfile::tempdir().unwrap();
+    let disk = match Tmpfs::mount(&dir.path().join("disk"), "64k") {
+        Ok(m) => m,
+        Err(reason) => return skip(TEST, &reason),
+    };
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("files", 2);
+    // 2 × 40 records of 4 KiB: the first 16 or so fill the disk.
+    let record = |p: i32, n: usize| format!("p{p}-{n:03}-{}", "y".repeat(4090));
+    for p in 0..2 {
+        let lines: Vec<String> = (0..40).map(|n| record(p, n)).collect();
+        produce_lines(&broker.bootstrap, "files", p, &lines);
+    }
+    let out = disk.dir.join("out");
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let connector = dir.path().join("dir.properties");
+    write_props(
+        &connector,
+        &[
+            ("name", "to-full-disk"),
+            ("connector.class", "directory"),
+            ("topics", "files"),
+            ("directory.path", out.to_str().unwrap()),
+            ("errors.retry.delay.max.ms", "400"),
+        ],
+    );
+    let args = [
+        "standalone",
+        "--exit-at-end",
+        worker.to_str().unwrap(),
+        connector.to_str().unwrap(),
+    ];
+    let mut ferry = Ferry::spawn(&ferry_bin(), &args, dir.path(), "ferry");
+    let exited = wait_until(Duration::from_secs(6), || {
+        matches!(ferry.child.try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        !exited,
+        "ferry exited while the disk was full:\n{}",
+        ferry.log()
+    );
+    assert!(
+        ferry.log().contains("No space left on device"),
+        "{}",
+        ferry.log()
+    );
+    disk.resize("16m");
+    let status = ferry.wait(Duration::from_secs(60));
+    let log = ferry.log();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains("every record read is committed; stopping"),
+        "{log}"
+    );
+    for p in 0..2 {
+        for n in 0..40 {
+            let file = out.join(format!("files/{p}/{n}"));
+            assert_eq!(
+                std::fs::read_to_string(&file).unwrap_or_default(),
+                record(p, n),
+                "{}",
+                file.display()
+            );
+        }
+        let names: Vec<String> = std::fs::read_dir(out.join(format!("files/{p}")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 40, "no temporary file left: {names:?}");
+    }
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-to-full-disk", "files", 2),
+        vec![40, 40]
+    );
+    drop(ferry);
+    drop(disk);
+}
+
+#[test]
 fn exit_at_end_waits_while_the_sink_fails_and_a_stop_then_names_the_undelivered_partitions() {
     let dir = tempfile::tempdir().unwrap();
     let mut broker = Broker::start(1, 0);
