@@ -94,8 +94,9 @@ pub struct StandaloneArgs {
     /// order (e.g. /etc/ferry/connectors).
     #[arg(required = true, value_name = "CONNECTOR")]
     connectors: Vec<PathBuf>,
-    /// Stop once every subscribed partition has been read to its end and delivered (like
-    /// kcat -e), instead of running until SIGINT/SIGTERM.
+    /// Stop once every subscribed partition has been read to its end and every record read
+    /// is delivered and committed (like kcat -e), instead of running until a signal; a stop
+    /// before that exits 1, naming the partitions not delivered.
     #[arg(long)]
     exit_at_end: bool,
     /// Seconds to wait for the brokers at start-up before giving up.

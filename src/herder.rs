@@ -1,6 +1,7 @@
 //! The control plane of standalone mode: loads the files, starts every connector's tasks,
-//! reports status, and stops everything on a signal (or, with `--exit-at-end`, once every
-//! subscribed partition has been delivered). The CLI is a thin wrapper over this.
+//! reports status, and stops everything on a signal — SIGINT, SIGTERM or SIGHUP, each
+//! drained and committed — or, with `--exit-at-end`, once every subscribed partition has
+//! been read to its end and committed. The CLI is a thin wrapper over this.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -172,7 +173,8 @@ pub struct ConnectorSummary {
 /// Options of a standalone run.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
-    /// Stop once every subscribed partition has been read to its end and delivered.
+    /// Stop once every subscribed partition has been read to its end and every record read
+    /// is committed; report what a stop before that left undelivered.
     pub exit_at_end: bool,
     /// How long the start-up broker check may take.
     pub probe_timeout: Duration,
