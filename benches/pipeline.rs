@@ -311,7 +311,9 @@ fn main() {
     }
     let quick = std::env::args().any(|a| a == "--quick");
     let scale = if quick { 10 } else { 1 };
-    let (alerts, alerts_kind) = ferry_mock_broker::ztf::alerts().unwrap();
+    // The alerts are carried as bytes here, so real and synthetic ones may mix.
+    let (alerts, alerts_kind) = ferry_mock_broker::ztf::bench_alerts(52).unwrap();
+    println!("ZTF alerts: {alerts_kind}");
     let alert_bytes: usize = alerts.iter().map(Vec::len).sum::<usize>() / alerts.len();
     // The mock keeps ~5 MB per partition: 1 M × 1 KiB over 256 partitions is ~4.2 MB each,
     // and 256 × 57 alerts of ~70 KB is ~4 MB each.
@@ -332,7 +334,7 @@ fn main() {
         },
         Scenario {
             name: format!(
-                "{} ZTF alerts (~{} KB each, {alerts_kind}), 256 partitions",
+                "{} ZTF alerts (~{} KB each, cycling {alerts_kind}), 256 partitions",
                 256 * 57 / scale,
                 alert_bytes / 1000
             ),

@@ -31,6 +31,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 const PROJECT: &str = "bench-project";
 const TOPIC: &str = "ztf-bench";
 const KAFKA_TOPIC: &str = "ztf_bench";
+/// Distinct alerts to cycle through when the optional real set is absent (see
+/// `ferry_mock_broker::ztf::bench_alerts`); parent and child must agree.
+const PAYLOADS: usize = 52;
 /// Flow control for the bare publisher: ferry's default `maxOutstandingRequestBytes`.
 const OUTSTANDING_BYTES: usize = 6 * 1024 * 1024;
 
@@ -75,7 +78,7 @@ impl Run {
 fn bare_publisher() {
     let host = std::env::var("FERRY_BENCH_EMULATOR").unwrap();
     let count: usize = std::env::var("FERRY_BENCH_COUNT").unwrap().parse().unwrap();
-    let (payloads, _) = ferry_mock_broker::ztf::alerts().unwrap();
+    let (payloads, _) = ferry_mock_broker::ztf::bench_alerts(PAYLOADS).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -293,7 +296,8 @@ fn main() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(if quick { 1 } else { 3 });
-    let (payloads, kind) = ferry_mock_broker::ztf::alerts().unwrap();
+    let (payloads, kind) = ferry_mock_broker::ztf::bench_alerts(PAYLOADS).unwrap();
+    println!("ZTF alerts: {kind}");
     let avg = payloads.iter().map(Vec::len).sum::<usize>() / payloads.len();
     let emulator = Emulator::start(&bin);
     // No subscription: the emulator keeps nothing, so its heap stays small.
@@ -360,7 +364,7 @@ fn main() {
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "{count} ZTF alerts (~{} KB, {kind}) into the Pub/Sub emulator, {repeats} rounds:\n",
+        "{count} ZTF alerts (~{} KB, cycling {kind}) into the Pub/Sub emulator, {repeats} rounds:\n",
         avg / 1000
     );
     let _ = writeln!(

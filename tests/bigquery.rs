@@ -92,12 +92,42 @@ fn checked(out: std::process::Output, what: &str) -> String {
     stdout
 }
 
-/// The real alerts (or synthetic ones when they are absent) in a directory of their own,
-/// for check.py to decode independently.
-fn alerts_dir(dir: &Path) -> (PathBuf, Vec<PathBuf>) {
-    let (files, kind) = ferry_mock_broker::ztf::alert_files(dir).unwrap();
-    eprintln!("BigQuery test: {} {kind}", files.len());
-    let alerts = dir.join("alerts");
+/// Which alerts a test loads. The real ones and the synthetic ones have different schemas,
+/// so a decoded load puts each family in a table of its own.
+#[derive(Clone, Copy)]
+enum Alerts {
+    /// The real alerts of tests/data/ztf (one schema, 3.3).
+    Real,
+    /// Synthetic ZTF-shaped alerts `0..n`.
+    Synthetic(usize),
+    /// The real ones, then synthetic ones up to `n` in all: records as bytes, never decoded
+    /// into one table.
+    RealThenSynthetic(usize),
+}
+
+/// `which` alerts copied into `dir/<sub>/NNN.avro` (their own directory, for check.py to
+/// decode independently); returns the directory and the files.
+fn alerts_dir(dir: &Path, sub: &str, which: Alerts) -> (PathBuf, Vec<PathBuf>) {
+    use ferry_mock_broker::ztf;
+    let scratch = dir.join(format!("{sub}-source"));
+    let (files, what) = match which {
+        Alerts::Real => {
+            let files = ztf::real_alert_files().unwrap();
+            let what = format!("{} real ZTF alerts (tests/data/ztf)", files.len());
+            (files, what)
+        }
+        Alerts::Synthetic(n) => (
+            ztf::write_synthetic_alerts(&scratch, n).unwrap(),
+            format!("{n} synthetic ZTF-shaped alerts"),
+        ),
+        Alerts::RealThenSynthetic(n) => {
+            let a = ztf::alert_files(&scratch, n).unwrap();
+            let what = a.describe();
+            (a.files, what)
+        }
+    };
+    eprintln!("BigQuery test: {what}");
+    let alerts = dir.join(sub);
     std::fs::create_dir_all(&alerts).unwrap();
     let copies = files
         .iter()
@@ -120,9 +150,11 @@ fn ztf_alerts_load_as_rows_with_no_schema_written_by_hand() {
     ztf_alerts_load(&bq, "bq-alerts", "alerts", &[]);
 }
 
-/// The real ZTF alerts over 3 partitions, decoded by two tasks into `table` with the
-/// connector's `extra` keys: check.py compares every row with the alert files, and every
-/// offset is committed. Returns ferry's log.
+/// One connector, two topics decoded by two tasks: the real ZTF alerts over 3 partitions
+/// into `table`, and 46 synthetic ZTF-shaped alerts (for volume, a schema of their own)
+/// over 3 partitions into `<table>_synthetic`, with the connector's `extra` keys. check.py
+/// compares every row of each table with its alert files, and every offset is committed.
+/// Returns ferry's log.
 fn ztf_alerts_load(
     bq: &BigQueryEmulator,
     name: &str,
@@ -130,39 +162,58 @@ fn ztf_alerts_load(
     extra: &[(&str, &str)],
 ) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let (alerts, files) = alerts_dir(dir.path());
     let mut broker = Broker::start(1, 0);
-    let topic = "ztf_20260112_programid1";
-    let sent = produce_alerts(&mut broker, topic, 3, &files);
+    let synthetic_table = format!("{table}_synthetic");
+    let loads = [
+        ("ztf_20260112_programid1", table, Alerts::Real),
+        (
+            "ztf_shaped_synthetic",
+            synthetic_table.as_str(),
+            Alerts::Synthetic(46),
+        ),
+    ];
+    let mut sent = Vec::new();
+    for (topic, table, which) in loads {
+        let (alerts, files) = alerts_dir(dir.path(), table, which);
+        let records = produce_alerts(&mut broker, topic, 3, &files);
+        sent.push((topic, table, alerts, records));
+    }
     let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
-    let map = format!("{topic}:{table}");
+    let topics = format!("{},{}", loads[0].0, loads[1].0);
+    let map = format!(
+        "{}:{},{}:{}",
+        loads[0].0, loads[0].1, loads[1].0, loads[1].1
+    );
     let mut pairs = vec![
         ("tasks.max", "2"),
         ("value.converter", "ferry.converters.AvroContainerConverter"),
         ("topic2TableMap", map.as_str()),
     ];
     pairs.extend_from_slice(extra);
-    let c = connector(dir.path(), name, topic, bq, &pairs);
+    let c = connector(dir.path(), name, &topics, bq, &pairs);
     let log = run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
     assert!(log.contains("Created the BigQuery table"), "{log}");
-    let out = checked(
-        bq.check(&[
-            "ztf",
-            "--table",
-            &format!("{DATASET}.{table}"),
-            "--alerts",
-            alerts.to_str().unwrap(),
-        ]),
-        &format!("decoded alerts ({name})"),
-    );
-    assert!(
-        out.contains(&format!("OK {} rows", sent.len())),
-        "check.py: {out}"
-    );
-    assert_eq!(
-        committed(&broker.bootstrap, &format!("connect-{name}"), topic, 3),
-        per_partition(&sent, 3)
-    );
+    for (topic, table, alerts, records) in &sent {
+        let out = checked(
+            bq.check(&[
+                "ztf",
+                "--table",
+                &format!("{DATASET}.{table}"),
+                "--alerts",
+                alerts.to_str().unwrap(),
+            ]),
+            &format!("decoded alerts ({name}, {table})"),
+        );
+        assert!(
+            out.contains(&format!("OK {} rows", records.len())),
+            "check.py ({table}): {out}"
+        );
+        assert_eq!(
+            committed(&broker.bootstrap, &format!("connect-{name}"), topic, 3),
+            per_partition(records, 3),
+            "{topic}"
+        );
+    }
     log
 }
 
@@ -197,9 +248,9 @@ fn raw_mode_loads_every_record_with_its_bytes_and_metadata() {
     raw_alerts_load(&bq, "bq-raw", "ztf_raw", &[]);
 }
 
-/// The real ZTF alerts over 2 partitions in raw mode with the connector's `extra` keys:
-/// check.py compares every row's bytes and coordinates. Returns ferry's log, the group's
-/// committed offsets and the offsets it should hold.
+/// 52 alerts (the real ones, then synthetic ones) over 2 partitions in raw mode with the
+/// connector's `extra` keys: check.py compares every row's bytes and coordinates. Returns
+/// ferry's log, the group's committed offsets and the offsets it should hold.
 fn raw_alerts_load(
     bq: &BigQueryEmulator,
     name: &str,
@@ -207,7 +258,7 @@ fn raw_alerts_load(
     extra: &[(&str, &str)],
 ) -> (String, Vec<i64>, Vec<i64>) {
     let dir = tempfile::tempdir().unwrap();
-    let (_, files) = alerts_dir(dir.path());
+    let (_, files) = alerts_dir(dir.path(), "alerts", Alerts::RealThenSynthetic(52));
     let mut broker = Broker::start(1, 0);
     let sent: BTreeMap<(i32, i64), Vec<u8>> = produce_alerts(&mut broker, topic, 2, &files)
         .into_iter()
@@ -474,7 +525,8 @@ fn an_append_whose_answer_is_lost_is_sent_again_at_its_offset_and_written_once()
 
 /// A decoded-mode topic with a record that is not Avro in the middle.
 fn mixed_topic(broker: &mut Broker, dir: &Path, topic: &str) -> usize {
-    let (_, files) = alerts_dir(dir);
+    let (_, files) = alerts_dir(dir, "alerts", Alerts::Real);
+    assert!(files.len() >= 6, "three alerts each side of the bad record");
     broker.create_topic(topic, 1);
     let bad = dir.join("not-avro.txt");
     std::fs::write(&bad, b"this is not an Avro container").unwrap();

@@ -91,8 +91,9 @@ fn the_seed_files_run_unchanged_and_ztf_alerts_arrive_byte_for_byte() {
     let mut broker = Broker::start(1, 0);
     let topic = "ztf_20210901_programid1";
     broker.create_topic(topic, 4);
-    let (files, kind) = ferry_mock_broker::ztf::alert_files(dir.path()).unwrap();
-    eprintln!("Pub/Sub seed test: {} {kind}", files.len());
+    let alerts = ferry_mock_broker::ztf::alert_files(dir.path(), 52).unwrap();
+    eprintln!("Pub/Sub seed test: {}", alerts.describe());
+    let files = alerts.files;
     let mut sent: BTreeMap<(i32, i64), PathBuf> = BTreeMap::new();
     for p in 0..4 {
         let mine: Vec<PathBuf> = files.iter().skip(p).step_by(4).cloned().collect();

@@ -1,6 +1,6 @@
 //! ZTF alerts — one Avro container file per Kafka message — through the directory sink,
-//! byte for byte. Uses the real alerts in ../shared/data/ztf/alerts (or FERRY_ZTF_ALERTS)
-//! when present; otherwise synthetic alert-sized Avro container payloads, and says so.
+//! byte for byte: the real alerts of tests/data/ztf, then synthetic ZTF-shaped ones, 52 in
+//! all, 13 per partition.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -13,8 +13,9 @@ use common::*;
 #[test]
 fn ztf_alerts_pass_through_the_directory_sink_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let (files, kind) = ferry_mock_broker::ztf::alert_files(dir.path()).unwrap();
-    eprintln!("ZTF test: {} {kind}", files.len());
+    let alerts = ferry_mock_broker::ztf::alert_files(dir.path(), 52).unwrap();
+    eprintln!("ZTF test: {}", alerts.describe());
+    let files = alerts.files;
     let mut broker = Broker::start(1, 300);
     let topic = "ztf_20210901_programid1";
     // Four partitions keep each well under the mock's 5 MB retention.
