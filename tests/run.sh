@@ -1,18 +1,157 @@
 #!/usr/bin/env bash
 # Runs every test of ferry, from a fresh machine: installs what the tests need (Debian
 # packages: the build dependencies of deploy/install-packages.sh, kcat, and an MIT
-# Kerberos KDC), then formatting, lints, unit tests and integration tests against
-# librdkafka's mock Kafka cluster, a Kerberos realm of their own and Google's Pub/Sub
-# emulator.
+# Kerberos KDC; the BigQuery emulator and the schema registry, each into ~/.cache/ferry),
+# then formatting, lints, unit tests and integration tests against librdkafka's mock Kafka
+# cluster, a Kerberos realm of their own and Google's Pub/Sub and BigQuery emulators.
 #
 # Usage: tests/run.sh            (from anywhere; needs root or sudo to install packages)
-set -euo pipefail
+#        tests/run.sh ARGS...    the same, with ARGS given to `cargo test` to run fewer
+#                                tests, e.g. `tests/run.sh --test ztf`
+#
+# It always ends with its report, whatever failed:
+#   N passed, N failed, N skipped      (alone on a line; the three are disjoint)
+# then each skipped test with its reason and each failure by name (a test, or a step such
+# as `cargo clippy`), and exits 1 if anything failed. Long steps print a line every 30 s;
+# the output of third-party builds and of the long cargo steps goes to logs under target/,
+# shown (path and last lines) only when the step fails.
+set -uo pipefail
 cd "$(dirname "$0")/.."
+mkdir -p target
+
+failures=()   # every failed step and test, by name
+ticker=
+out=target/test-output.txt
+built=0
+test_rc=0
+# This run's skips and test output only.
+rm -f target/test-skips.txt "$out"
+
+# Prints "   LABEL: N s" every 30 s until stop_ticker. The sleeps' output goes nowhere, so
+# none keeps a pipe (`tests/run.sh | tee`) open once the ticker is gone.
+start_ticker() {
+  local label=$1 log=${2:-} since
+  since=$(date +%s)
+  (
+    # `wait` returns at once on TERM (a foreground `sleep` would hold the trap for 30 s).
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    while :; do
+      sleep 30 >/dev/null 2>&1 </dev/null &
+      nap=$!
+      wait "$nap"
+      line="   $label: $(($(date +%s) - since)) s"
+      # cargo's latest `Compiling x`/`Checking x`, as a sign of where it is.
+      if [[ -n $log && -f $log ]]; then
+        last=$(grep -E '^ *(Compiling|Checking) ' "$log" | tail -n1 | sed -E 's/^ +//')
+        [[ -n $last ]] && line+=", ${last}"
+      fi
+      echo "$line"
+    done
+  ) &
+  ticker=$!
+}
+stop_ticker() {
+  if [[ -n $ticker ]]; then
+    kill "$ticker" 2>/dev/null
+    wait "$ticker" 2>/dev/null
+    ticker=
+  fi
+}
+trap stop_ticker EXIT
+
+# step LABEL LOG CMD...: runs CMD with its output in LOG, a progress line every 30 s, and
+# one line at the end with the time it took. Returns CMD's exit status.
+step() {
+  local label=$1 log=$2 t0=$SECONDS rc=0
+  shift 2
+  echo "== $label (output: $log)"
+  start_ticker "$label" "$log"
+  "$@" >"$log" 2>&1 </dev/null || rc=$?
+  stop_ticker
+  if ((rc == 0)); then
+    echo "   $label: done in $((SECONDS - t0)) s"
+  else
+    echo "   $label: exit $rc after $((SECONDS - t0)) s"
+  fi
+  return $rc
+}
+
+# The last lines of a failed step's log, with its path.
+show_log() {
+  local log=$1 lines=${2:-25}
+  echo "   last $lines lines of $log:"
+  tail -n "$lines" "$log" | sed 's/^/   | /'
+}
+
+# cargo's diagnostics from a log, without the `Compiling x`/`Checking x` progress lines.
+show_diagnostics() {
+  local log=$1
+  echo "   diagnostics (full output in $log):"
+  grep -Ev '^ *(Compiling|Checking|Finished|Blocking|Updating|Downloading|Downloaded|Locking|Adding) ' "$log" \
+    | head -n 200 | sed 's/^/   | /'
+}
+
+# ---- report -----------------------------------------------------------------
+# The summary, whatever happened before; exits 1 if anything failed, else 0.
+report() {
+  touch "$out"
+  total() { grep -E '^test result: ' "$out" | grep -Eo "[0-9]+ $1" | awk '{s += $1} END {print s + 0}'; }
+  ran_ok=$(total passed)
+  ignored=$(total ignored)
+  # Each test's name from libtest's closing `failures:` list (the list directly under the
+  # heading; the earlier `failures:` heading is followed by a blank line and the output).
+  mapfile -t failed_tests < <(awk '
+    /^failures:$/ { list = 1; first = 1; next }
+    list && first && /^$/ { list = 0; next }
+    list && /^    [^ ]/ { sub(/^    /, ""); print; first = 0; next }
+    list { list = 0 }
+  ' "$out")
+  # A test binary that ended without its `test result:` line crashed (a signal, an abort).
+  mapfile -t crashed < <(awk '
+    /^ +(Running|Doc-tests) / { if (cur != "" && !done) print cur; cur = $0; sub(/^ +/, "", cur); done = 0; next }
+    /^test result: / { done = 1 }
+    END { if (cur != "" && !done) print cur }
+  ' "$out")
+  for t in "${failed_tests[@]}"; do failures+=("test: $t"); done
+  for c in "${crashed[@]}"; do failures+=("test binary ended without a result: $c (see $out)"); done
+  if ((built && test_rc != 0 && ${#failed_tests[@]} == 0 && ${#crashed[@]} == 0)); then
+    failures+=("step: cargo test exited $test_rc (see $out)")
+  fi
+
+  skipped=0
+  if [[ -f target/test-skips.txt ]]; then skipped=$(wc -l <target/test-skips.txt); fi
+  # A skipped test returns early, so libtest counts it as passed: it is counted here as
+  # skipped only.
+  passed=$((ran_ok > skipped ? ran_ok - skipped : 0))
+
+  echo
+  echo "== summary"
+  echo "${passed} passed, ${#failures[@]} failed, ${skipped} skipped"
+  if ((ignored)); then
+    echo "   (${ignored} ignored: measurements, run by hand)"
+  fi
+  if ((skipped)); then
+    sed 's/^/   skipped: /' target/test-skips.txt
+  fi
+  for f in "${failures[@]}"; do
+    echo "   failed: $f"
+  done
+  if ((${#failures[@]})); then
+    exit 1
+  fi
+  exit 0
+}
 
 # kcat: the independent Kafka client the tests check ferry against; the KDC programs and
 # MIT's client tools: the throw-away Kerberos realm of the GSSAPI tests.
-deploy/install-packages.sh kcat krb5-kdc krb5-admin-server krb5-user
-command -v cargo >/dev/null || { echo "tests/run.sh: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
+if ! deploy/install-packages.sh kcat krb5-kdc krb5-admin-server krb5-user; then
+  failures+=("step: deploy/install-packages.sh (the Debian packages the tests need)")
+fi
+if ! command -v cargo >/dev/null; then
+  echo "tests/run.sh: cargo not found; install Rust (https://rustup.rs)" >&2
+  failures+=("step: cargo not found (install Rust: https://rustup.rs): nothing was built or tested")
+  report
+fi
 
 emulator=${PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}
 if [[ ! -x $emulator ]] || ! command -v java >/dev/null; then
@@ -23,48 +162,59 @@ fi
 
 # The BigQuery emulator (local-bigquery in a venv of its own; a no-op once installed, see
 # tests/bigquery-emulator/README.md). Exit 3: no Python >= 3.13 here.
-bq_status=0
-tests/bigquery-emulator/install.sh >/dev/null || bq_status=$?
-if ((bq_status == 3)); then
-  echo "tests/run.sh: the BigQuery emulator cannot be installed here (it needs Python >= 3.13; see above):"
-  echo "             the BigQuery tests will be skipped (each records a counted skip)."
-elif ((bq_status != 0)); then
-  echo "tests/run.sh: installing the BigQuery emulator failed (tests/bigquery-emulator/install.sh exit $bq_status)" >&2
-  exit 1
+log=target/bigquery-emulator-install.log
+rc=0
+step "install the BigQuery emulator" "$log" tests/bigquery-emulator/install.sh || rc=$?
+if ((rc == 3)); then
+  echo "tests/run.sh: the BigQuery emulator cannot be installed here: the BigQuery tests will be skipped (each records a counted skip)."
+  grep '^SKIP' "$log" | sed 's/^/   /'
+elif ((rc != 0)); then
+  show_log "$log"
+  failures+=("step: tests/bigquery-emulator/install.sh (exit $rc; log $log)")
 fi
 
 # The schema registry of the Confluent Avro converter's tests (a Confluent-compatible
 # registry built from crates.io, see tests/schema-registry/README.md; a no-op once built).
-sr_status=0
-tests/schema-registry/install.sh >/dev/null || sr_status=$?
-if ((sr_status == 3)); then
-  echo "tests/run.sh: the schema registry cannot be built here (see SKIP above): its tests will be skipped."
-elif ((sr_status != 0)); then
-  echo "tests/run.sh: installing the schema registry failed (tests/schema-registry/install.sh exit $sr_status)" >&2
-  exit 1
+log=target/schema-registry-install.log
+rc=0
+step "build the schema registry" "$log" tests/schema-registry/install.sh || rc=$?
+if ((rc == 3)); then
+  echo "tests/run.sh: the schema registry cannot be built here: its tests will be skipped."
+  grep '^SKIP' "$log" | sed 's/^/   /'
+elif ((rc != 0)); then
+  show_log "$log"
+  failures+=("step: tests/schema-registry/install.sh (exit $rc; log $log)")
 fi
 
 echo "== cargo fmt --check"
-cargo fmt --all --check
-echo "== cargo clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "== build (the mock broker binary the integration tests start)"
-cargo build --workspace --bins --quiet
-echo "== tests"
-mkdir -p target && rm -f target/test-skips.txt
-# The integration tests each start their own mock cluster and ferry processes; two at a
-# time keeps a 2-core machine responsive.
-cargo test --workspace --quiet -- --test-threads 2 2>&1 | tee target/test-output.txt
-passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
-skipped=0
-# (no file means nothing was skipped; `cat` of a missing file would end the script under pipefail)
-if [[ -f target/test-skips.txt ]]; then skipped=$(wc -l <target/test-skips.txt); fi
-echo "== all tests passed: ${passed} passed, ${skipped} skipped"
-if ((skipped)); then
-  sed 's/^/   skipped: /' target/test-skips.txt
+if ! cargo fmt --all --check; then
+  failures+=("step: cargo fmt --all --check (run cargo fmt --all)")
 fi
-if [[ -d ../shared/data/ztf/alerts || -n "${FERRY_ZTF_ALERTS:-}" ]]; then
-  echo "   (the ZTF test used the real alerts)"
-else
-  echo "   (the ZTF test used synthetic alert-sized payloads: ../shared/data/ztf/alerts not found)"
+
+log=target/clippy.log
+if ! step "cargo clippy" "$log" cargo clippy --workspace --all-targets -- -D warnings; then
+  show_diagnostics "$log"
+  failures+=("step: cargo clippy --workspace --all-targets -- -D warnings (log $log)")
 fi
+
+# Everything the tests run, built first, so that the test step below only runs tests: the
+# binaries (the mock broker and ferry, which the integration tests start) and the tests.
+log=target/build.log
+built=1
+if ! step "build (binaries and tests)" "$log" \
+  bash -c 'cargo build --workspace --bins && cargo test --workspace --no-run'; then
+  show_diagnostics "$log"
+  failures+=("step: cargo build / cargo test --no-run (log $log): no test ran")
+  built=0
+fi
+
+if ((built)); then
+  echo "== cargo test (output: $out)"
+  # The integration tests each start their own mock cluster and ferry processes; two at a
+  # time keeps a 2-core machine responsive. --no-fail-fast: every test binary runs even
+  # when one fails.
+  cargo test --workspace --no-fail-fast "$@" -- --test-threads 2 2>&1 | tee "$out"
+  test_rc=${PIPESTATUS[0]}
+fi
+
+report
