@@ -98,23 +98,42 @@ report() {
   total() { grep -E '^test result: ' "$out" | grep -Eo "[0-9]+ $1" | awk '{s += $1} END {print s + 0}'; }
   ran_ok=$(total passed)
   ignored=$(total ignored)
-  # Each test's name from libtest's closing `failures:` list (the list directly under the
-  # heading; the earlier `failures:` heading is followed by a blank line and the output).
-  mapfile -t failed_tests < <(awk '
+  # The failed tests, each with the test binary cargo named in its `Running` line: from
+  # libtest's `test NAME ... FAILED` lines and its closing `failures:` list (the list
+  # directly under the heading; the earlier `failures:` heading is followed by a blank line
+  # and the tests' output). A binary that ended without its `test result:` line crashed (a
+  # signal, an abort): its tests after the crash never reported.
+  local verdicts
+  verdicts=$(awk '
+    function target(line) {
+      sub(/^ +(Running|Doc-tests) /, "", line)
+      sub(/ \(.*\/deps\//, " (", line)
+      sub(/-[0-9a-f]+\)$/, ")", line)
+      return line
+    }
+    /^ +(Running|Doc-tests) / {
+      if (cur != "" && !done) print "crashed\t" cur
+      cur = target($0); done = 0; next
+    }
+    /^test result: / { done = 1; next }
+    /^test .* \.\.\. FAILED$/ {
+      name = $0; sub(/^test /, "", name); sub(/ \.\.\. FAILED$/, "", name)
+      print "test\t" name " in " cur; next
+    }
     /^failures:$/ { list = 1; first = 1; next }
     list && first && /^$/ { list = 0; next }
-    list && /^    [^ ]/ { sub(/^    /, ""); print; first = 0; next }
+    list && /^    [^ ]/ { name = $0; sub(/^    /, "", name); print "test\t" name " in " cur; first = 0; next }
     list { list = 0 }
-  ' "$out")
-  # A test binary that ended without its `test result:` line crashed (a signal, an abort).
-  mapfile -t crashed < <(awk '
-    /^ +(Running|Doc-tests) / { if (cur != "" && !done) print cur; cur = $0; sub(/^ +/, "", cur); done = 0; next }
-    /^test result: / { done = 1 }
-    END { if (cur != "" && !done) print cur }
-  ' "$out")
-  for t in "${failed_tests[@]}"; do failures+=("test: $t"); done
-  for c in "${crashed[@]}"; do failures+=("test binary ended without a result: $c (see $out)"); done
-  if ((built && test_rc != 0 && ${#failed_tests[@]} == 0 && ${#crashed[@]} == 0)); then
+    END { if (cur != "" && !done) print "crashed\t" cur }
+  ' "$out" | sort -u)
+  local failed_tests=0 crashed=0 kind what
+  while IFS=$'\t' read -r kind what; do
+    case $kind in
+      test) failures+=("test: $what"); failed_tests=$((failed_tests + 1)) ;;
+      crashed) failures+=("$what: the test binary ended without its result (a crash; see $out)"); crashed=$((crashed + 1)) ;;
+    esac
+  done <<<"$verdicts"
+  if ((built && test_rc != 0 && failed_tests == 0 && crashed == 0)); then
     failures+=("step: cargo test exited $test_rc (see $out)")
   fi
 
@@ -153,11 +172,18 @@ if ! command -v cargo >/dev/null; then
   report
 fi
 
-emulator=${PUBSUB_EMULATOR_BIN:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}
-if [[ ! -x $emulator ]] || ! command -v java >/dev/null; then
-  echo "tests/run.sh: Google's Pub/Sub emulator (and a Java runtime) is not installed: the Pub/Sub tests will be skipped."
+# Google's Pub/Sub emulator, where the tests look for it (tests/mock-broker/src/pubsub_emulator.rs).
+pubsub=
+for p in "${PUBSUB_EMULATOR_BIN:-}" /usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator; do
+  if [[ -n $p && -e $p ]]; then pubsub=$p; break; fi
+done
+if [[ -z $pubsub ]]; then
+  echo "tests/run.sh: Google's Pub/Sub emulator is not installed: the Pub/Sub tests will be skipped."
   echo "             Install the Debian package google-cloud-cli-pubsub-emulator from Google's apt repository"
   echo "             (https://cloud.google.com/sdk/docs/install#deb), or set PUBSUB_EMULATOR_BIN."
+elif ! command -v java >/dev/null; then
+  echo "tests/run.sh: Google's Pub/Sub emulator needs a Java runtime, and there is none: the Pub/Sub tests will fail."
+  echo "             Install one (e.g. apt-get install default-jre-headless)."
 fi
 
 # The BigQuery emulator (local-bigquery in a venv of its own; a no-op once installed, see

@@ -369,7 +369,12 @@ pub fn bench_alerts(at_least: usize) -> std::io::Result<(Vec<Vec<u8>>, String)> 
         .unwrap_or_else(|| {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ztf/alerts")
         });
-    if let Ok(files) = avro_files(&extra) {
+    bench_alerts_from(&extra, at_least)
+}
+
+/// [`bench_alerts`] with the optional directory given.
+fn bench_alerts_from(extra: &Path, at_least: usize) -> std::io::Result<(Vec<Vec<u8>>, String)> {
+    if let Ok(files) = avro_files(extra) {
         let bytes = files
             .iter()
             .map(std::fs::read)
@@ -507,6 +512,28 @@ mod tests {
                 a.real,
                 10 - a.real
             )
+        );
+    }
+
+    #[test]
+    fn benchmarks_use_the_optional_set_when_it_exists_and_the_repositorys_alerts_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let (alerts, what) = bench_alerts_from(dir.path(), 52).unwrap();
+        let real = real_alerts().unwrap();
+        assert_eq!(alerts.len(), 52);
+        assert_eq!(alerts[..real.len()], real[..]);
+        assert_eq!(alerts[real.len()], synthetic_alert(0));
+        assert_eq!(what, describe(real.len(), 52 - real.len()));
+        // at_least 0: the real alerts alone, one schema.
+        assert_eq!(bench_alerts_from(dir.path(), 0).unwrap().0, real);
+
+        std::fs::write(dir.path().join("a.avro"), synthetic_alert(7)).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not an alert").unwrap();
+        let (alerts, what) = bench_alerts_from(dir.path(), 52).unwrap();
+        assert_eq!(alerts, vec![synthetic_alert(7)]);
+        assert_eq!(
+            what,
+            format!("1 real ZTF alerts ({})", dir.path().display())
         );
     }
 }
