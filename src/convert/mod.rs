@@ -310,13 +310,14 @@ impl Side {
         };
         let raw = raw.clone();
         let decoded = match &mut self.format {
-            Format::Avro(d) => d.decode(raw).map_err(Problem::from),
+            Format::Avro(d) => d.decode(raw).map(Some).map_err(Problem::from),
+            // `None`: JsonConverter reads a value with no JSON in it as null.
             Format::Json(d) => d.decode(raw).map_err(Problem::from),
-            Format::Confluent(d) => d.decode(raw).map_err(Problem::from),
+            Format::Confluent(d) => d.decode(raw).map(Some).map_err(Problem::from),
         };
         match decoded {
             Ok(s) => {
-                *value = Some(Value::Structured(Arc::new(s)));
+                *value = s.map(|s| Value::Structured(Arc::new(s)));
                 Ok(())
             }
             Err(problem) => Err(DecodeError {
@@ -674,6 +675,10 @@ mod tests {
         let mut tombstone = record(None, None);
         d.decode(&mut tombstone).unwrap();
         assert_eq!(tombstone.value, None);
+        // An empty value is null too, as Kafka's JsonConverter reads it.
+        let mut empty = record(None, Some(b""));
+        d.decode(&mut empty).unwrap();
+        assert_eq!(empty.value, None);
 
         let mut d = Decoder::new(Converter::AvroContainer, Converter::ByteArray);
         let err = d
