@@ -490,6 +490,18 @@ fn very_long_values_give_one_short_line_and_no_crash() {
             "connector.properties:5: consumer.override.client.id: the value is 1000000 bytes".into(),
         ),
         (
+            "a 300 KB offset file path",
+            format!(
+                "bootstrap.servers={bs}\noffset.storage.file.filename=/{}\n",
+                "o".repeat(300_000)
+            ),
+            ok_connector.into(),
+            format!(
+                "worker.properties:2: offset.storage.file.filename: `/{}… (300001 bytes)` is longer than a path can be (4096 bytes)",
+                "o".repeat(99)
+            ),
+        ),
+        (
             "a 300-byte broker host",
             format!("bootstrap.servers={}:9092\n", "h".repeat(300)),
             ok_connector.into(),

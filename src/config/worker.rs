@@ -247,9 +247,16 @@ impl WorkerConfig {
         };
         let key_converter = converter(&mut props, &mut notes, "key.converter")?;
         let value_converter = converter(&mut props, &mut notes, "value.converter")?;
-        let offset_file = props
-            .take("offset.storage.file.filename")
-            .map(PathBuf::from);
+        let path_err = |key: &str, reason: String| ConfigFileError::Key {
+            location: file.locate(key),
+            key: key.to_string(),
+            reason,
+        };
+        let offset_file = props.take("offset.storage.file.filename");
+        if let Some(v) = &offset_file {
+            validate::path(v).map_err(|r| path_err("offset.storage.file.filename", r))?;
+        }
+        let offset_file = offset_file.map(PathBuf::from);
         let flush_interval = take_ms(&file, &mut props, "offset.flush.interval.ms", 60_000)?;
         let flush_timeout = take_ms(&file, &mut props, "offset.flush.timeout.ms", 5_000)?;
         let shutdown_timeout = take_ms(
@@ -259,9 +266,12 @@ impl WorkerConfig {
             5_000,
         )?;
         let status_interval = take_ms(&file, &mut props, "ferry.status.interval.ms", 30_000)?;
-        let krb5_conf = props
-            .take("ferry.krb5.conf")
-            .map(|v| (PathBuf::from(v.trim()), file.locate("ferry.krb5.conf")));
+        let krb5_conf = props.take("ferry.krb5.conf");
+        if let Some(v) = &krb5_conf {
+            validate::path(v.trim()).map_err(|r| path_err("ferry.krb5.conf", r))?;
+        }
+        let krb5_conf =
+            krb5_conf.map(|v| (PathBuf::from(v.trim()), file.locate("ferry.krb5.conf")));
         let override_policy = match props.take("connector.client.config.override.policy") {
             None => OverridePolicy::All,
             Some(v) => OverridePolicy::parse(&v).ok_or_else(|| ConfigFileError::Key {
@@ -524,6 +534,24 @@ mod tests {
                 w.notes
             );
         }
+    }
+
+    #[test]
+    fn paths_longer_than_the_system_allows_are_refused() {
+        let err = load(&format!(
+            "bootstrap.servers=b\noffset.storage.file.filename=/{}\n",
+            "o".repeat(300_000)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("worker.properties:2: offset.storage.file.filename: `/ooo"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("… (300001 bytes)` is longer than a path can be (4096 bytes)"),
+            "{err}"
+        );
     }
 
     #[test]
