@@ -239,7 +239,11 @@ fn connect_standalone_main() -> ExitCode {
     standalone(cli.args, cli.log_format)
 }
 
+/// The one error line ferry stops with: whatever the message holds (a value quoted whole by
+/// a sink, a newline), it stays one line of at most a few thousand characters.
 fn fail(format: LogFormat, message: impl std::fmt::Display) -> ExitCode {
+    let message = message.to_string();
+    let message = ferry_connector_api::text::one_line(&message);
     match format {
         LogFormat::Text => eprintln!("ferry: error: {message}"),
         LogFormat::Json => tracing::error!(error = %message, "Cannot start."),

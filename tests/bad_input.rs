@@ -511,6 +511,30 @@ fn very_long_values_give_one_short_line_and_no_crash() {
             ),
         ),
         (
+            "a 300 KB file sink path",
+            ok_worker.clone(),
+            format!(
+                "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfile=/{}\n",
+                "f".repeat(300_000)
+            ),
+            format!(
+                "connector.properties:4: file: `/{}… (300001 bytes)` is longer than a path can be (4096 bytes)",
+                "f".repeat(99)
+            ),
+        ),
+        (
+            "a 300 KB directory.path",
+            ok_worker.clone(),
+            format!(
+                "name=bad\nconnector.class=directory\ntopics=t\ndirectory.path=/{}\n",
+                "d".repeat(300_000)
+            ),
+            format!(
+                "connector.properties:4: directory.path: `/{}… (300001 bytes)` is longer than a path can be (4096 bytes)",
+                "d".repeat(99)
+            ),
+        ),
+        (
             "a 300-byte connector name",
             ok_worker.clone(),
             format!("name={}\nconnector.class=FileStreamSink\ntopics=t\nfile={{dir}}/out.txt\n", "n".repeat(300)),

@@ -189,23 +189,7 @@ fn describe(c: char) -> String {
     }
 }
 
-/// The longest path Linux opens (`PATH_MAX`).
-pub const MAX_PATH_BYTES: usize = 4096;
-
-/// A file path: one the system could open, so that a huge value fails here, in one short
-/// line, rather than in every later error that names the path.
-pub fn path(value: &str) -> Result<(), String> {
-    if value.len() > MAX_PATH_BYTES {
-        Err(format!(
-            "`{}` is longer than a path can be ({MAX_PATH_BYTES} bytes)",
-            shown(value)
-        ))
-    } else if value.contains('\0') {
-        Err(format!("`{}` holds a NUL character", shown(value)))
-    } else {
-        Ok(())
-    }
-}
+pub use ferry_connector_api::text::path;
 
 /// A topic name, as Kafka's `Topic.validate` allows it.
 pub fn topic(name: &str) -> Result<(), String> {

@@ -11,6 +11,24 @@ pub const VALUE_CHARS: usize = 100;
 /// The most characters of a whole message.
 pub const LINE_CHARS: usize = 2000;
 
+/// The longest path Linux opens (`PATH_MAX`).
+pub const MAX_PATH_BYTES: usize = 4096;
+
+/// A file path: one the system could open, so that a huge value fails where it is read, in
+/// one short line, rather than in every later error that names the path.
+pub fn path(value: &str) -> Result<(), String> {
+    if value.len() > MAX_PATH_BYTES {
+        Err(format!(
+            "`{}` is longer than a path can be ({MAX_PATH_BYTES} bytes)",
+            shown(value)
+        ))
+    } else if value.contains('\0') {
+        Err(format!("`{}` holds a NUL character", shown(value)))
+    } else {
+        Ok(())
+    }
+}
+
 /// A value as messages quote it: at most [`VALUE_CHARS`] characters, then "… (N bytes)";
 /// control characters escaped (`\n`, `\u{1b}`).
 pub fn shown(value: &str) -> Shown<'_> {
