@@ -163,8 +163,9 @@ report() {
 
 # kcat: the independent Kafka client the tests check ferry against; the KDC programs and
 # MIT's client tools: the throw-away Kerberos realm of the GSSAPI tests; systemd: its
-# systemd-analyze verifies the unit the packages install (tests/dist.rs).
-if ! deploy/install-packages.sh kcat krb5-kdc krb5-admin-server krb5-user systemd; then
+# systemd-analyze verifies the unit the packages install (tests/dist.rs); protoc: the
+# descriptor sets of the protocol buffer converter tests (tests/aliecs.rs).
+if ! deploy/install-packages.sh kcat krb5-kdc krb5-admin-server krb5-user systemd protobuf-compiler; then
   failures+=("step: deploy/install-packages.sh (the Debian packages the tests need)")
 fi
 if ! command -v cargo >/dev/null; then
