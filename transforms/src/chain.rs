@@ -1,0 +1,242 @@
+//! The transformation chain, built from a connector's keys as Kafka Connect reads them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ferry_connector_api::{ConfigError, ConnectorProps, SinkRecord};
+
+use crate::keys::{Keys, split_list};
+use crate::value::Side;
+use crate::{Predicate, Result, Transform, filter, headers, insert_field, replace_field, router};
+
+type BuildTransform = fn(&mut Keys<'_>) -> Result<Box<dyn Transform>, ConfigError>;
+type BuildPredicate = fn(&mut Keys<'_>) -> Result<Arc<dyn Predicate>, ConfigError>;
+
+const PACKAGE: &str = "org.apache.kafka.connect.transforms.";
+const PREDICATE_PACKAGE: &str = "org.apache.kafka.connect.transforms.predicates.";
+
+/// Every transform ferry knows, by the short form of its Java class name.
+const TRANSFORMS: &[(&str, BuildTransform)] = &[
+    ("DropHeaders", headers::drop_headers),
+    ("Filter", filter::filter),
+    ("InsertField$Key", |k| insert_field::build(k, Side::Key)),
+    ("InsertField$Value", |k| insert_field::build(k, Side::Value)),
+    ("RegexRouter", router::regex_router),
+    ("ReplaceField$Key", |k| replace_field::build(k, Side::Key)),
+    ("ReplaceField$Value", |k| {
+        replace_field::build(k, Side::Value)
+    }),
+    ("TimestampRouter", router::timestamp_router),
+];
+
+/// Every predicate ferry knows.
+const PREDICATES: &[(&str, BuildPredicate)] = &[
+    ("HasHeaderKey", filter::has_header_key),
+    ("RecordIsTombstone", filter::record_is_tombstone),
+    ("TopicNameMatches", filter::topic_name_matches),
+];
+
+/// The transforms of one connector, in order, each with its optional predicate.
+#[derive(Debug, Default)]
+pub struct Chain {
+    steps: Vec<Step>,
+}
+
+#[derive(Debug)]
+struct Step {
+    alias: String,
+    class: &'static str,
+    transform: Box<dyn Transform>,
+    predicate: Option<(String, Arc<dyn Predicate>)>,
+    negate: bool,
+}
+
+impl Chain {
+    /// Takes `transforms`, `predicates` and the keys of every listed alias from a
+    /// connector's keys. Keys under an alias that is not listed, and keys a transform does
+    /// not know, stay in `props` for the runtime to report as unknown.
+    pub fn take(props: &mut ConnectorProps) -> Result<Chain, ConfigError> {
+        let transforms = aliases(props, "transforms")?;
+        let predicate_aliases = aliases(props, "predicates")?;
+
+        let mut predicates: BTreeMap<String, Arc<dyn Predicate>> = BTreeMap::new();
+        for alias in predicate_aliases {
+            let type_key = format!("predicates.{alias}.type");
+            let class = props.take_required(
+                &type_key,
+                &format!("predicate `{alias}` is listed in `predicates`; name its class, e.g. TopicNameMatches"),
+            )?;
+            let (name, build) = lookup(PREDICATES, &class, PREDICATE_PACKAGE).ok_or_else(|| {
+                unknown(
+                    &type_key,
+                    "predicate",
+                    &class,
+                    PREDICATES,
+                    PREDICATE_PACKAGE,
+                )
+            })?;
+            let mut keys = Keys::new(props, format!("predicates.{alias}."), name);
+            predicates.insert(alias, build(&mut keys)?);
+        }
+
+        let mut steps = Vec::with_capacity(transforms.len());
+        for alias in transforms {
+            let type_key = format!("transforms.{alias}.type");
+            let class = props.take_required(
+                &type_key,
+                &format!("transform `{alias}` is listed in `transforms`; name its class, e.g. InsertField$Value"),
+            )?;
+            let (name, build) = lookup(TRANSFORMS, &class, PACKAGE)
+                .ok_or_else(|| unknown(&type_key, "transform", &class, TRANSFORMS, PACKAGE))?;
+            let predicate_key = format!("transforms.{alias}.predicate");
+            let predicate = match props.take(&predicate_key) {
+                None => None,
+                Some(p) => {
+                    let p = p.trim().to_string();
+                    let found = predicates.get(&p).cloned().ok_or_else(|| {
+                        ConfigError::invalid(
+                            &predicate_key,
+                            format!(
+                                "predicate `{}` is not declared; add it to `predicates` and set `predicates.{}.type`",
+                                ferry_connector_api::text::shown(&p),
+                                ferry_connector_api::text::shown(&p)
+                            ),
+                        )
+                    })?;
+                    Some((p, found))
+                }
+            };
+            let negate_key = format!("transforms.{alias}.negate");
+            let negate = props.take_bool(&negate_key)?;
+            if negate.is_some() && predicate.is_none() {
+                return Err(ConfigError::invalid(
+                    negate_key,
+                    format!("negate applies to a predicate; set `{predicate_key}` or remove it"),
+                ));
+            }
+            let mut keys = Keys::new(props, format!("transforms.{alias}."), name);
+            let transform = build(&mut keys)?;
+            steps.push(Step {
+                alias,
+                class: name,
+                transform,
+                predicate,
+                negate: negate.unwrap_or(false),
+            });
+        }
+        Ok(Chain { steps })
+    }
+
+    /// Builds a chain from keys alone (what a test or `ferry validate` has); keys no
+    /// transform took are an error.
+    pub fn from_map(values: BTreeMap<String, String>) -> Result<Chain, ConfigError> {
+        let mut props = ConnectorProps::new(values);
+        let chain = Chain::take(&mut props)?;
+        if let Some((key, _)) = props.remaining().next() {
+            let hint = ferry_connector_api::suggest(key, props.known_keys())
+                .map(|k| format!("; did you mean `{k}`?"))
+                .unwrap_or_default();
+            return Err(ConfigError::invalid(
+                key,
+                format!("no transform or predicate reads this key{hint}"),
+            ));
+        }
+        Ok(chain)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// One line per transform, for `ferry validate`: `a: InsertField$Value`, with
+    /// `if p` / `unless p` when a predicate decides.
+    pub fn describe(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .map(|s| match &s.predicate {
+                None => format!("{}: {}", s.alias, s.class),
+                Some((p, _)) => format!(
+                    "{}: {} {} {p}",
+                    s.alias,
+                    s.class,
+                    if s.negate { "unless" } else { "if" }
+                ),
+            })
+            .collect()
+    }
+}
+
+impl Transform for Chain {
+    fn apply(&self, mut record: SinkRecord) -> Result<Option<SinkRecord>> {
+        for step in &self.steps {
+            if let Some((_, p)) = &step.predicate
+                && p.test(&record) == step.negate
+            {
+                continue;
+            }
+            match step.transform.apply(record) {
+                Ok(Some(r)) => record = r,
+                Ok(None) => return Ok(None),
+                Err(mut e) => {
+                    e.transform = format!("`{}` ({})", step.alias, step.class);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Some(record))
+    }
+}
+
+fn aliases(props: &mut ConnectorProps, key: &str) -> Result<Vec<String>, ConfigError> {
+    let list = props.take(key).map(|v| split_list(&v)).unwrap_or_default();
+    for (i, a) in list.iter().enumerate() {
+        if list[..i].contains(a) {
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "`{}` is listed twice; give each alias once",
+                    ferry_connector_api::text::shown(a)
+                ),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+fn lookup<B: Copy>(
+    table: &[(&'static str, B)],
+    class: &str,
+    package: &str,
+) -> Option<(&'static str, B)> {
+    let class = class.trim();
+    let short = class.strip_prefix(package).unwrap_or(class);
+    table.iter().find(|(name, _)| *name == short).copied()
+}
+
+/// The short names of every transform ferry knows.
+pub fn known_transforms() -> Vec<&'static str> {
+    TRANSFORMS.iter().map(|(n, _)| *n).collect()
+}
+
+fn unknown<B>(
+    key: &str,
+    what: &str,
+    class: &str,
+    table: &[(&str, B)],
+    package: &str,
+) -> ConfigError {
+    let known: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
+    ConfigError::invalid(
+        key,
+        format!(
+            "unknown {what} class `{}`; ferry knows {} (short or with their {} package)",
+            ferry_connector_api::text::shown(class.trim()),
+            known.join(", "),
+            package.trim_end_matches('.')
+        ),
+    )
+}

@@ -1,0 +1,181 @@
+//! Keys and values as Connect's transforms see them: an optional schema and data.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use ferry_connector_api::data::{Data, Schema, SchemaKind, Structured};
+use ferry_connector_api::{SinkRecord, Value};
+
+use crate::{Result, TransformError, json};
+
+/// Which part of the record a `$Key`/`$Value` transform works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Side {
+    Key,
+    Value,
+}
+
+impl Side {
+    pub(crate) fn get(self, r: &SinkRecord) -> Option<&Value> {
+        match self {
+            Side::Key => r.key.as_ref(),
+            Side::Value => r.value.as_ref(),
+        }
+    }
+
+    pub(crate) fn slot(self, r: &mut SinkRecord) -> &mut Option<Value> {
+        match self {
+            Side::Key => &mut r.key,
+            Side::Value => &mut r.value,
+        }
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Side::Key => "key",
+            Side::Value => "value",
+        }
+    }
+}
+
+/// A key or value taken apart. `StringConverter` and `ByteArrayConverter` values get the
+/// optional string and bytes schemas those converters give them in Connect.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Parts {
+    pub(crate) schema: Option<Arc<Schema>>,
+    pub(crate) data: Data,
+}
+
+impl Parts {
+    pub(crate) fn of(value: Option<Value>) -> Parts {
+        match value {
+            None => Parts {
+                schema: None,
+                data: Data::Null,
+            },
+            Some(Value::Bytes(b)) => Parts {
+                schema: Some(Arc::new(Schema::new(SchemaKind::Bytes).optional())),
+                data: Data::Bytes(b),
+            },
+            Some(Value::String(s)) => Parts {
+                schema: Some(Arc::new(Schema::new(SchemaKind::String).optional())),
+                data: Data::String(s),
+            },
+            Some(Value::Structured(s)) => {
+                let s = Arc::unwrap_or_clone(s);
+                Parts {
+                    schema: s.schema,
+                    data: s.data,
+                }
+            }
+            Some(other) => Parts {
+                schema: Some(Arc::new(Schema::new(SchemaKind::Bytes).optional())),
+                data: Data::Bytes(other.to_bytes()),
+            },
+        }
+    }
+
+    /// The value with the JSON text of its new data as its bytes.
+    pub(crate) fn into_value(self) -> Value {
+        let raw = json::to_json(self.schema.as_deref(), &self.data);
+        Value::Structured(Arc::new(Structured {
+            schema: self.schema,
+            data: self.data,
+            raw: Bytes::from(raw),
+        }))
+    }
+}
+
+/// Whether a key or value is null (absent, or JSON `null`).
+pub(crate) fn is_null(v: Option<&Value>) -> bool {
+    match v {
+        None => true,
+        Some(Value::Structured(s)) => s.data == Data::Null,
+        Some(_) => false,
+    }
+}
+
+/// A schemaless value must be a map (Connect's `Requirements.requireMap`).
+pub(crate) fn require_map<'d>(
+    data: &'d mut Data,
+    purpose: &str,
+) -> Result<&'d mut Vec<(Data, Data)>> {
+    match data {
+        Data::Map(entries) => Ok(entries),
+        other => Err(TransformError::new(format!(
+            "only a map is supported without a schema for [{purpose}], found {}",
+            kind_of(other)
+        ))),
+    }
+}
+
+/// A schema'd value must be a struct (Connect's `Requirements.requireStruct`).
+pub(crate) fn require_struct<'s>(schema: &'s Schema, purpose: &str) -> Result<&'s [Field]> {
+    match &schema.kind {
+        SchemaKind::Struct(fields) => Ok(fields),
+        other => Err(TransformError::new(format!(
+            "only a struct is supported for [{purpose}], found {}",
+            schema_kind_name(other)
+        ))),
+    }
+}
+
+use ferry_connector_api::data::Field;
+
+/// Sets a map entry, replacing one with the same key in place or appending.
+pub(crate) fn map_put(entries: &mut Vec<(Data, Data)>, name: &str, value: Data) {
+    match entries
+        .iter_mut()
+        .find(|(k, _)| matches!(k, Data::String(s) if s == name))
+    {
+        Some((_, v)) => *v = value,
+        None => entries.push((Data::String(name.to_string()), value)),
+    }
+}
+
+pub(crate) fn struct_fields(data: Data) -> Vec<Data> {
+    match data {
+        Data::Struct(values) => values,
+        _ => Vec::new(),
+    }
+}
+
+/// A data's kind, as error lines name it.
+pub(crate) fn kind_of(d: &Data) -> &'static str {
+    match d {
+        Data::Null => "null",
+        Data::Boolean(_) => "a boolean",
+        Data::Int8(_) | Data::Int16(_) | Data::Int32(_) | Data::Int64(_) => "an integer",
+        Data::Float32(_) | Data::Float64(_) => "a floating-point number",
+        Data::String(_) => "a string",
+        Data::Bytes(_) => "bytes",
+        Data::Timestamp(_) => "a timestamp",
+        Data::Date(_) => "a date",
+        Data::Time(_) => "a time",
+        Data::Decimal(_) => "a decimal",
+        Data::Array(_) => "an array",
+        Data::Map(_) => "a map",
+        Data::Struct(_) => "a struct",
+    }
+}
+
+pub(crate) fn schema_kind_name(k: &SchemaKind) -> &'static str {
+    match k {
+        SchemaKind::Boolean => "BOOLEAN",
+        SchemaKind::Int8 => "INT8",
+        SchemaKind::Int16 => "INT16",
+        SchemaKind::Int32 => "INT32",
+        SchemaKind::Int64 => "INT64",
+        SchemaKind::Float32 => "FLOAT32",
+        SchemaKind::Float64 => "FLOAT64",
+        SchemaKind::String => "STRING",
+        SchemaKind::Bytes => "BYTES",
+        SchemaKind::Timestamp(_) => "Timestamp",
+        SchemaKind::Date => "Date",
+        SchemaKind::Time(_) => "Time",
+        SchemaKind::Decimal { .. } => "Decimal",
+        SchemaKind::Array(_) => "ARRAY",
+        SchemaKind::Map { .. } => "MAP",
+        SchemaKind::Struct(_) => "STRUCT",
+    }
+}
