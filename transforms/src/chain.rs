@@ -7,7 +7,10 @@ use ferry_connector_api::{ConfigError, ConnectorProps, SinkRecord};
 
 use crate::keys::{Keys, split_list};
 use crate::value::Side;
-use crate::{Predicate, Result, Transform, filter, headers, insert_field, replace_field, router};
+use crate::{
+    Predicate, Result, Transform, extract_hoist, filter, headers, insert_field, mask_field,
+    replace_field, router, value_to_key,
+};
 
 type BuildTransform = fn(&mut Keys<'_>) -> Result<Box<dyn Transform>, ConfigError>;
 type BuildPredicate = fn(&mut Keys<'_>) -> Result<Arc<dyn Predicate>, ConfigError>;
@@ -18,15 +21,36 @@ const PREDICATE_PACKAGE: &str = "org.apache.kafka.connect.transforms.predicates.
 /// Every transform ferry knows, by the short form of its Java class name.
 const TRANSFORMS: &[(&str, BuildTransform)] = &[
     ("DropHeaders", headers::drop_headers),
+    ("ExtractField$Key", |k| {
+        extract_hoist::extract_field(k, Side::Key)
+    }),
+    ("ExtractField$Value", |k| {
+        extract_hoist::extract_field(k, Side::Value)
+    }),
     ("Filter", filter::filter),
+    ("HoistField$Key", |k| {
+        extract_hoist::hoist_field(k, Side::Key)
+    }),
+    ("HoistField$Value", |k| {
+        extract_hoist::hoist_field(k, Side::Value)
+    }),
     ("InsertField$Key", |k| insert_field::build(k, Side::Key)),
     ("InsertField$Value", |k| insert_field::build(k, Side::Value)),
+    ("MaskField$Key", |k| mask_field::build(k, Side::Key)),
+    ("MaskField$Value", |k| mask_field::build(k, Side::Value)),
     ("RegexRouter", router::regex_router),
     ("ReplaceField$Key", |k| replace_field::build(k, Side::Key)),
     ("ReplaceField$Value", |k| {
         replace_field::build(k, Side::Value)
     }),
+    ("SetSchemaMetadata$Key", |k| {
+        value_to_key::set_schema_metadata(k, Side::Key)
+    }),
+    ("SetSchemaMetadata$Value", |k| {
+        value_to_key::set_schema_metadata(k, Side::Value)
+    }),
     ("TimestampRouter", router::timestamp_router),
+    ("ValueToKey", value_to_key::value_to_key),
 ];
 
 /// Every predicate ferry knows.

@@ -11,14 +11,17 @@
 
 mod chain;
 mod datefmt;
+mod extract_hoist;
 mod filter;
 mod headers;
 mod insert_field;
 mod json;
 mod keys;
+mod mask_field;
 mod replace_field;
 mod router;
 mod value;
+mod value_to_key;
 
 #[cfg(test)]
 mod testing;

@@ -179,3 +179,10 @@ pub(crate) fn schema_kind_name(k: &SchemaKind) -> &'static str {
         SchemaKind::Struct(_) => "STRUCT",
     }
 }
+/// The entry of a map with string keys.
+pub(crate) fn map_get<'d>(entries: &'d [(Data, Data)], name: &str) -> Option<&'d Data> {
+    entries
+        .iter()
+        .find(|(k, _)| matches!(k, Data::String(s) if s == name))
+        .map(|(_, v)| v)
+}
