@@ -8,7 +8,7 @@ use ferry_connector_api::{ConfigError, ConnectorProps, SinkRecord};
 use crate::keys::{Keys, split_list};
 use crate::value::Side;
 use crate::{
-    Predicate, Result, Transform, extract_hoist, filter, headers, insert_field, mask_field,
+    Predicate, Result, Transform, cast, extract_hoist, filter, headers, insert_field, mask_field,
     replace_field, router, value_to_key,
 };
 
@@ -20,6 +20,8 @@ const PREDICATE_PACKAGE: &str = "org.apache.kafka.connect.transforms.predicates.
 
 /// Every transform ferry knows, by the short form of its Java class name.
 const TRANSFORMS: &[(&str, BuildTransform)] = &[
+    ("Cast$Key", |k| cast::build(k, Side::Key)),
+    ("Cast$Value", |k| cast::build(k, Side::Value)),
     ("DropHeaders", headers::drop_headers),
     ("ExtractField$Key", |k| {
         extract_hoist::extract_field(k, Side::Key)

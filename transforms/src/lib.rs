@@ -9,6 +9,7 @@
 //! `JsonConverter` with `schemas.enable=false` would write for it — so a sink that writes
 //! bytes writes readable JSON; an untouched value keeps the bytes it was read from.
 
+mod cast;
 mod chain;
 mod datefmt;
 mod extract_hoist;
