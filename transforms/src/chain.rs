@@ -8,8 +8,8 @@ use ferry_connector_api::{ConfigError, ConnectorProps, SinkRecord};
 use crate::keys::{Keys, split_list};
 use crate::value::Side;
 use crate::{
-    Predicate, Result, Transform, cast, extract_hoist, filter, headers, insert_field, mask_field,
-    replace_field, router, value_to_key,
+    Predicate, Result, Transform, cast, extract_hoist, filter, flatten, headers, insert_field,
+    mask_field, replace_field, router, value_to_key,
 };
 
 type BuildTransform = fn(&mut Keys<'_>) -> Result<Box<dyn Transform>, ConfigError>;
@@ -30,6 +30,8 @@ const TRANSFORMS: &[(&str, BuildTransform)] = &[
         extract_hoist::extract_field(k, Side::Value)
     }),
     ("Filter", filter::filter),
+    ("Flatten$Key", |k| flatten::build(k, Side::Key)),
+    ("Flatten$Value", |k| flatten::build(k, Side::Value)),
     ("HoistField$Key", |k| {
         extract_hoist::hoist_field(k, Side::Key)
     }),

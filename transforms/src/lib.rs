@@ -14,6 +14,7 @@ mod chain;
 mod datefmt;
 mod extract_hoist;
 mod filter;
+mod flatten;
 mod headers;
 mod insert_field;
 mod json;
