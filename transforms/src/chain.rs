@@ -9,7 +9,7 @@ use crate::keys::{Keys, split_list};
 use crate::value::Side;
 use crate::{
     Predicate, Result, Transform, cast, extract_hoist, filter, flatten, headers, insert_field,
-    mask_field, replace_field, router, value_to_key,
+    mask_field, replace_field, router, timestamp_converter, value_to_key,
 };
 
 type BuildTransform = fn(&mut Keys<'_>) -> Result<Box<dyn Transform>, ConfigError>;
@@ -52,6 +52,12 @@ const TRANSFORMS: &[(&str, BuildTransform)] = &[
     }),
     ("SetSchemaMetadata$Value", |k| {
         value_to_key::set_schema_metadata(k, Side::Value)
+    }),
+    ("TimestampConverter$Key", |k| {
+        timestamp_converter::build(k, Side::Key)
+    }),
+    ("TimestampConverter$Value", |k| {
+        timestamp_converter::build(k, Side::Value)
     }),
     ("TimestampRouter", router::timestamp_router),
     ("ValueToKey", value_to_key::value_to_key),

@@ -4,7 +4,7 @@
 //! any other letter is refused when the configuration is read.
 
 use jiff::Timestamp;
-use jiff::civil::DateTime;
+use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::TimeZone;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +116,110 @@ impl DateFormat {
         }
         Ok(out)
     }
+
+    /// Reads a text written in this format back into milliseconds since the epoch (UTC).
+    pub(crate) fn parse_text(&self, text: &str) -> Result<i64, String> {
+        let bad = || {
+            format!(
+                "`{}` does not match the date format",
+                ferry_connector_api::text::shown(text)
+            )
+        };
+        let (mut year, mut month, mut day) = (1970i64, 1i64, 1i64);
+        let (mut hour, mut minute, mut second, mut milli) = (0i64, 0i64, 0i64, 0i64);
+        let mut pm: Option<bool> = None;
+        let mut rest = text;
+        for (i, t) in self.tokens.iter().enumerate() {
+            match t {
+                Token::Literal(s) => rest = rest.strip_prefix(s.as_str()).ok_or_else(bad)?,
+                Token::Field(c, n) => {
+                    // Adjacent numeric fields (yyyyMMdd) take exactly their width.
+                    let next_is_field = matches!(self.tokens.get(i + 1), Some(Token::Field(..)));
+                    match c {
+                        'E' => {
+                            let name = DAYS
+                                .iter()
+                                .find_map(|d| {
+                                    let d = if *n >= 4 { d } else { &d[..3] };
+                                    rest.strip_prefix(d)
+                                })
+                                .ok_or_else(bad)?;
+                            rest = name;
+                        }
+                        'a' => {
+                            if let Some(r) = rest.strip_prefix("AM") {
+                                pm = Some(false);
+                                rest = r;
+                            } else {
+                                pm = Some(true);
+                                rest = rest.strip_prefix("PM").ok_or_else(bad)?;
+                            }
+                        }
+                        'Z' | 'X' | 'z' => {
+                            for zone in ["+0000", "+00:00", "UTC", "GMT", "Z"] {
+                                if let Some(r) = rest.strip_prefix(zone) {
+                                    rest = r;
+                                    break;
+                                }
+                            }
+                        }
+                        'M' if *n >= 3 => {
+                            let (i, r) = MONTHS
+                                .iter()
+                                .enumerate()
+                                .find_map(|(i, m)| {
+                                    let m = if *n >= 4 { m } else { &m[..3] };
+                                    rest.strip_prefix(m).map(|r| (i, r))
+                                })
+                                .ok_or_else(bad)?;
+                            month = i as i64 + 1;
+                            rest = r;
+                        }
+                        _ => {
+                            let width = if next_is_field { *n } else { usize::MAX };
+                            let digits: usize = rest
+                                .char_indices()
+                                .take_while(|(j, ch)| ch.is_ascii_digit() && *j < width)
+                                .count();
+                            let (num, r) = rest.split_at(digits);
+                            let v: i64 = num.parse().map_err(|_| bad())?;
+                            rest = r;
+                            match c {
+                                'y' if *n == 2 => year = 2000 + v,
+                                'y' => year = v,
+                                'M' => month = v,
+                                'd' => day = v,
+                                'H' | 'k' | 'K' | 'h' => hour = v,
+                                'm' => minute = v,
+                                's' => second = v,
+                                'S' => milli = v,
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if !rest.is_empty() {
+            return Err(bad());
+        }
+        if let Some(pm) = pm {
+            hour = hour % 12 + if pm { 12 } else { 0 };
+        }
+        let date = Date::new(year as i16, month as i8, day as i8).map_err(|_| bad())?;
+        let time = Time::new(
+            hour as i8,
+            minute as i8,
+            second as i8,
+            (milli * 1_000_000) as i32,
+        )
+        .map_err(|_| bad())?;
+        let zoned = date
+            .to_datetime(time)
+            .to_zoned(TimeZone::UTC)
+            .map_err(|_| bad())?;
+        Ok(zoned.timestamp().as_millisecond())
+    }
 }
 
 fn pad(out: &mut String, v: i64, width: usize) {
@@ -192,6 +296,23 @@ mod tests {
             "Tuesday January 3 o'clock '"
         );
         assert_eq!(f("yyyy-MM-dd HH:mm:ss.SSSX"), "2017-01-03 06:30:01.864Z");
+    }
+
+    #[test]
+    fn texts_parse_back() {
+        for p in [
+            "yyyyMMdd",
+            "yyyy-MM-dd'T'HH:mm:ss.SSSZ",
+            "yyyy-MM-dd HH:mm:ss",
+            "dd MMM yyyy hh:mm a",
+        ] {
+            let f = DateFormat::parse(p).unwrap();
+            let text = f.format(1483425001000).unwrap();
+            let back = f.parse_text(&text).unwrap();
+            assert_eq!(f.format(back).unwrap(), text, "{p}");
+        }
+        let f = DateFormat::parse("yyyy-MM-dd").unwrap();
+        assert!(f.parse_text("2017-01-0x").is_err());
     }
 
     #[test]

@@ -22,11 +22,11 @@ mod keys;
 mod mask_field;
 mod replace_field;
 mod router;
-mod value;
-mod value_to_key;
-
 #[cfg(test)]
 mod testing;
+mod timestamp_converter;
+mod value;
+mod value_to_key;
 
 use std::fmt;
 
