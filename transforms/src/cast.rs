@@ -278,7 +278,7 @@ fn cast(d: &Data, schema: Option<&Schema>, t: Target) -> Result<Data> {
 }
 
 /// What Connect's Cast writes for a value cast to string.
-fn to_string(d: &Data, schema: Option<&Schema>) -> String {
+pub(crate) fn to_string(d: &Data, schema: Option<&Schema>) -> String {
     match d {
         Data::Null => "null".into(),
         Data::Boolean(b) => b.to_string(),
@@ -300,7 +300,7 @@ fn to_string(d: &Data, schema: Option<&Schema>) -> String {
 }
 
 /// Java's `Double.toString`: a `.0` on whole numbers, `E` notation outside 10⁻³..10⁷.
-fn java_float(f: f64, shortest: String) -> String {
+pub(crate) fn java_float(f: f64, shortest: String) -> String {
     if !f.is_finite() {
         return if f.is_nan() {
             "NaN".into()

@@ -32,6 +32,8 @@ const TRANSFORMS: &[(&str, BuildTransform)] = &[
     ("Filter", filter::filter),
     ("Flatten$Key", |k| flatten::build(k, Side::Key)),
     ("Flatten$Value", |k| flatten::build(k, Side::Value)),
+    ("HeaderFrom$Key", |k| headers::header_from(k, Side::Key)),
+    ("HeaderFrom$Value", |k| headers::header_from(k, Side::Value)),
     ("HoistField$Key", |k| {
         extract_hoist::hoist_field(k, Side::Key)
     }),
@@ -40,6 +42,7 @@ const TRANSFORMS: &[(&str, BuildTransform)] = &[
     }),
     ("InsertField$Key", |k| insert_field::build(k, Side::Key)),
     ("InsertField$Value", |k| insert_field::build(k, Side::Value)),
+    ("InsertHeader", headers::insert_header),
     ("MaskField$Key", |k| mask_field::build(k, Side::Key)),
     ("MaskField$Value", |k| mask_field::build(k, Side::Value)),
     ("RegexRouter", router::regex_router),
