@@ -277,3 +277,128 @@ fn unknown<B>(
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use ferry_connector_api::{ConnectorProps, TimestampType};
+
+    use super::*;
+    use crate::testing::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The chain of issue 14's end-to-end test, as a connector file would spell it.
+    fn alert_chain() -> Chain {
+        Chain::from_map(props(&[
+            ("transforms", "tag, route, dropTests, slim"),
+            (
+                "transforms.tag.type",
+                "org.apache.kafka.connect.transforms.InsertField$Value",
+            ),
+            ("transforms.tag.static.field", "survey"),
+            ("transforms.tag.static.value", "ztf"),
+            ("transforms.route.type", "TimestampRouter"),
+            ("transforms.route.topic.format", "${topic}_${timestamp}"),
+            ("transforms.route.timestamp.format", "yyyyMMdd"),
+            ("transforms.dropTests.type", "Filter"),
+            ("transforms.dropTests.predicate", "isTest"),
+            ("transforms.slim.type", "ReplaceField$Value"),
+            ("transforms.slim.exclude", "cutout"),
+            ("predicates", "isTest"),
+            (
+                "predicates.isTest.type",
+                "org.apache.kafka.connect.transforms.predicates.TopicNameMatches",
+            ),
+            ("predicates.isTest.pattern", "test-.*"),
+        ]))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_chain_applies_its_transforms_in_order() {
+        let c = alert_chain();
+        assert_eq!(
+            c.describe(),
+            [
+                "tag: InsertField$Value",
+                "route: TimestampRouter",
+                "dropTests: Filter if isTest",
+                "slim: ReplaceField$Value"
+            ]
+        );
+        let mut r = record(
+            "alerts",
+            Some(schemaless(r#"{"cutout":"AAAA","id":"ZTF18"}"#)),
+        );
+        r.timestamp = Some((1483425001864, TimestampType::CreateTime));
+        let out = c.apply(r).unwrap().unwrap();
+        assert_eq!(out.topic.as_ref(), "alerts_20170103");
+        assert_eq!(raw(&out.value), r#"{"id":"ZTF18","survey":"ztf"}"#);
+        // The predicate sees the topic as the transforms before it left it.
+        let mut r = record("test-alerts", Some(schemaless(r#"{"id":"x"}"#)));
+        r.timestamp = Some((0, TimestampType::CreateTime));
+        assert!(c.apply(r).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_failing_transform_names_itself_and_stops_the_chain() {
+        let err = alert_chain()
+            .apply(record("alerts", Some(schemaless(r#"{"id":"x"}"#))))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "transform `route` (TimestampRouter): the record has no timestamp to route by (topic=alerts partition=0 offset=0)"
+        );
+    }
+
+    #[test]
+    fn an_untouched_value_keeps_its_bytes() {
+        let c = Chain::from_map(props(&[
+            ("transforms", "r"),
+            ("transforms.r.type", "RegexRouter"),
+            ("transforms.r.regex", "(.*)"),
+            ("transforms.r.replacement", "copy-$1"),
+        ]))
+        .unwrap();
+        let value = schemaless(r#"{ "spaced" : 1 }"#);
+        let out = c.apply(record("t", Some(value.clone()))).unwrap().unwrap();
+        assert_eq!(out.topic.as_ref(), "copy-t");
+        assert_eq!(out.value.unwrap().as_bytes(), value.as_bytes());
+        assert!(Chain::from_map(BTreeMap::new()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn keys_nobody_reads_are_left_for_the_runtime() {
+        let mut p = ConnectorProps::new(props(&[
+            ("transforms", "f"),
+            ("transforms.f.type", "Filter"),
+            ("transforms.f.extra", "1"),
+            ("transforms.unlisted.type", "Filter"),
+            ("file", "/tmp/out"),
+        ]));
+        let chain = Chain::take(&mut p).unwrap();
+        assert_eq!(chain.len(), 1);
+        let left: Vec<&str> = p.remaining().map(|(k, _)| k).collect();
+        assert_eq!(
+            left,
+            ["file", "transforms.f.extra", "transforms.unlisted.type"]
+        );
+        assert_eq!(
+            Chain::from_map(props(&[
+                ("transforms", "f"),
+                ("transforms.f.type", "Filter"),
+                ("transforms.f.predicat", "p"),
+            ]))
+            .unwrap_err()
+            .to_string(),
+            "invalid value for `transforms.f.predicat`: no transform or predicate reads this key; did you mean `transforms.f.predicate`?"
+        );
+    }
+}

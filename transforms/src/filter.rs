@@ -103,7 +103,7 @@ mod tests {
         c.apply(r).unwrap().is_some()
     }
 
-    /// Kafka: FilterTest (a Filter without predicate drops every record)
+    /// Kafka has no FilterTest; Filter's documentation: without a predicate it drops every record.
     #[test]
     fn filter_drops_everything_without_a_predicate() {
         let c = chain("Filter", &[]);
@@ -111,7 +111,7 @@ mod tests {
         assert!(!kept(&c, record("any", None)));
     }
 
-    /// Kafka: TopicNameMatchesTest.testPatternMatchesTopic / testPatternDoesNotMatchTopic
+    /// Kafka: TopicNameMatchesTest.testTest
     #[test]
     fn topic_name_matches_the_whole_topic() {
         let c = with_predicate("TopicNameMatches", &[("pattern", "my-prefix-.*")], false);
@@ -124,7 +124,7 @@ mod tests {
         assert!(!kept(&negated, record("other", None)));
     }
 
-    /// Kafka: TopicNameMatchesTest.testPatternIsValidRegex / testConfig (invalid and missing)
+    /// Kafka: TopicNameMatchesTest.testConfig (an invalid regex), and a missing pattern
     #[test]
     fn a_bad_or_missing_pattern_is_a_config_error() {
         let err = chain_of(&[
@@ -172,7 +172,7 @@ mod tests {
         assert!(kept(&c, with(&[])));
     }
 
-    /// Kafka: RecordIsTombstoneTest.testTombstones / testNotTombstones
+    /// Kafka has no RecordIsTombstoneTest; its documentation: true when the value is null.
     #[test]
     fn record_is_tombstone_tests_the_value() {
         let c = with_predicate("RecordIsTombstone", &[], false);

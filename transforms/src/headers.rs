@@ -236,8 +236,8 @@ mod tests {
         }
     }
 
-    /// Kafka: DropHeadersTest.dropExistingHeader, dropExistingHeaderWithMultipleValues,
-    /// dropNonExistingHeader
+    /// Kafka: DropHeadersTest.dropAllHeaders, dropOneHeaderOutOfTwo, dropSeveralHeaders,
+    /// dropOneHeaderHasNoMatch
     #[test]
     fn drops_every_header_with_a_listed_key() {
         let t = chain("DropHeaders", &[("headers", "dropped, other")]);

@@ -262,10 +262,10 @@ mod tests {
     use crate::Transform;
     use crate::testing::*;
 
-    // Kafka's facts: 1970-01-02 00:00:01 UTC.
-    const DATE_PLUS_TIME_MS: i64 = 86_401_000;
+    // Kafka's facts (TimestampConverterTest): one day and 1234 ms after the epoch, in UTC.
+    const DATE_PLUS_TIME_MS: i64 = 86_401_234;
     const FMT: &str = "yyyy MM dd HH mm ss SSS z";
-    const DATE_PLUS_TIME_STRING: &str = "1970 01 02 00 00 01 000 UTC";
+    const DATE_PLUS_TIME_STRING: &str = "1970 01 02 00 00 01 234 UTC";
 
     fn ts() -> Schema {
         Schema::new(SchemaKind::Timestamp(TimeUnit::Millis))
@@ -305,8 +305,8 @@ mod tests {
             "missing required key `transforms.t.format`: TimestampConverter needs a date format (e.g. yyyy-MM-dd) to write string timestamps; set `transforms.t.format`"
         );
         assert!(
-            chain_err("TimestampConverter$Value", &[("target.type", "string"), ("format", "bad-formatw")])
-                .starts_with("invalid value for `transforms.t.format`: the date format `bad-formatw` uses the pattern letter `b`")
+            chain_err("TimestampConverter$Value", &[("target.type", "string"), ("format", "bad-format")])
+                .starts_with("invalid value for `transforms.t.format`: the date format `bad-format` uses the pattern letter `b`")
         );
     }
 
@@ -320,7 +320,7 @@ mod tests {
         assert_eq!(data(&out.value), &Data::Date(1));
         let out = convert(&[("target.type", "Time")], v());
         assert_eq!(schema(&out.value).kind, SchemaKind::Time(TimeUnit::Millis));
-        assert_eq!(data(&out.value), &Data::Time(1_000_000));
+        assert_eq!(data(&out.value), &Data::Time(1_234_000));
         let out = convert(&[("target.type", "unix")], v());
         assert_eq!(schema(&out.value).kind, SchemaKind::Int64);
         assert_eq!(data(&out.value), &Data::Int64(DATE_PLUS_TIME_MS));
@@ -367,34 +367,40 @@ mod tests {
         assert_eq!(data(&out.value), &Data::Timestamp(1_000_000));
     }
 
-    /// Kafka: TimestampConverterTest.testSchemalessUnixAccurateToTimestamp… (unix.precision
-    /// seconds, microseconds, nanoseconds both ways)
+    /// Kafka: TimestampConverterTest's unix.precision facts: 86401 s, 86 401 234 123 µs and
+    /// 86 401 234 123 456 ns all read as 86 401 234 ms (finer digits truncated), and
+    /// a millisecond timestamp written in each precision.
     #[test]
     fn unix_precisions() {
-        for (p, n) in [
-            ("seconds", 86_401i64),
-            ("microseconds", 86_401_000_000),
-            ("nanoseconds", 86_401_000_000_000),
+        for (p, n, back) in [
+            ("seconds", 86_401i64, 86_401i64),
+            ("microseconds", 86_401_234_123, 86_401_234_000),
+            ("nanoseconds", 86_401_234_123_456, 86_401_234_000_000),
         ] {
+            let expected_ms = if p == "seconds" {
+                86_401_000
+            } else {
+                DATE_PLUS_TIME_MS
+            };
             let out = convert(
                 &[("target.type", "Timestamp"), ("unix.precision", p)],
                 schemaless(&n.to_string()),
             );
             assert_eq!(
                 data(&out.value),
-                &Data::Timestamp(DATE_PLUS_TIME_MS * 1000),
+                &Data::Timestamp(expected_ms * 1000),
                 "{p}"
             );
             let out = convert(
                 &[("target.type", "unix"), ("unix.precision", p)],
                 schemad(ts(), Data::Timestamp(DATE_PLUS_TIME_MS * 1000)),
             );
-            assert_eq!(data(&out.value), &Data::Int64(n), "{p}");
+            assert_eq!(data(&out.value), &Data::Int64(back), "{p}");
         }
     }
 
     /// Kafka: TimestampConverterTest.testSchemalessStringToTimestamp, testSchemalessFieldConversion,
-    /// testWithSchemaFieldConversion, testWithSchemaNullFieldConversion
+    /// testWithSchemaFieldConversion, testSchemalessNullValueTo*/testWithSchemaNullValueTo*
     #[test]
     fn converts_one_field() {
         let out = convert(
