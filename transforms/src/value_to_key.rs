@@ -194,8 +194,9 @@ mod tests {
         assert_eq!(err.reason, "field does not exist: z");
     }
 
-    /// Kafka: SetSchemaMetadataTest.schemaNameUpdate, updateSchemaOfStruct,
-    /// updateSchemaOfNonStruct, updateSchemaOfNull, valueSchemaRequired
+    /// Kafka: SetSchemaMetadataTest.schemaNameAndVersionUpdateWithStruct, updateSchemaOfNonStruct,
+    /// updateSchemaOfNull; a schemaless value is refused as Connect's `requireSchema` does.
+    /// (ferry's schemas have no version: `schema.version` is checked, then has no effect.)
     #[test]
     fn set_schema_metadata_renames_the_schema() {
         let t = chain(
