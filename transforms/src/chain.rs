@@ -6,7 +6,7 @@ use std::sync::Arc;
 use ferry_connector_api::{ConfigError, ConnectorProps, SinkRecord};
 
 use crate::keys::{Keys, split_list};
-use crate::value::Side;
+use crate::value::{Side, finish_raw, unwritten};
 use crate::{
     Predicate, Result, Transform, cast, extract_hoist, filter, flatten, headers, insert_field,
     mask_field, replace_field, router, timestamp_converter, value_to_key,
@@ -209,6 +209,8 @@ impl Chain {
 
 impl Transform for Chain {
     fn apply(&self, mut record: SinkRecord) -> Result<Option<SinkRecord>> {
+        let key_read = unwritten(&record.key);
+        let value_read = unwritten(&record.value);
         for step in &self.steps {
             if let Some((_, p)) = &step.predicate
                 && p.test(&record) == step.negate
@@ -224,6 +226,8 @@ impl Transform for Chain {
                 }
             }
         }
+        finish_raw(&mut record.key, key_read);
+        finish_raw(&mut record.value, value_read);
         Ok(Some(record))
     }
 }
@@ -372,6 +376,24 @@ mod tests {
         assert_eq!(out.topic.as_ref(), "copy-t");
         assert_eq!(out.value.unwrap().as_bytes(), value.as_bytes());
         assert!(Chain::from_map(BTreeMap::new()).unwrap().is_empty());
+        // A value read with no bytes stays so when untouched, and gets its JSON when changed.
+        let empty = ferry_connector_api::Value::Structured(std::sync::Arc::new(
+            ferry_connector_api::data::Structured {
+                schema: None,
+                data: ferry_connector_api::data::Data::Map(vec![]),
+                raw: bytes::Bytes::new(),
+            },
+        ));
+        let out = c.apply(record("t", Some(empty.clone()))).unwrap().unwrap();
+        assert!(out.value.unwrap().as_bytes().is_empty());
+        let hoist = Chain::from_map(props(&[
+            ("transforms", "h"),
+            ("transforms.h.type", "HoistField$Value"),
+            ("transforms.h.field", "f"),
+        ]))
+        .unwrap();
+        let out = hoist.apply(record("t", Some(empty))).unwrap().unwrap();
+        assert_eq!(raw(&out.value), r#"{"f":{}}"#);
     }
 
     #[test]

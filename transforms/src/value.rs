@@ -75,14 +75,36 @@ impl Parts {
         }
     }
 
-    /// The value with the JSON text of its new data as its bytes.
+    /// The value with new data. Its bytes are left empty here: the chain writes the JSON
+    /// text once, after its last transform ([`finish_raw`]), rather than once per transform.
     pub(crate) fn into_value(self) -> Value {
-        let raw = json::to_json(self.schema.as_deref(), &self.data);
         Value::Structured(Arc::new(Structured {
             schema: self.schema,
             data: self.data,
-            raw: Bytes::from(raw),
+            raw: Bytes::new(),
         }))
+    }
+}
+
+/// A structured key or value read with no bytes at all, kept so that the chain can tell it
+/// from a value a transform made (whose bytes are empty until [`finish_raw`]). Holding it
+/// keeps its address from being reused; only this rare case pays for a copy.
+pub(crate) fn unwritten(v: &Option<Value>) -> Option<Arc<Structured>> {
+    match v {
+        Some(Value::Structured(s)) if s.raw.is_empty() => Some(Arc::clone(s)),
+        _ => None,
+    }
+}
+
+/// Gives a value a transform made the JSON text `JsonConverter` with
+/// `schemas.enable=false` would write for it; a value read (`read`) keeps its bytes.
+pub(crate) fn finish_raw(v: &mut Option<Value>, read: Option<Arc<Structured>>) {
+    if let Some(Value::Structured(s)) = v
+        && s.raw.is_empty()
+        && !read.is_some_and(|r| Arc::ptr_eq(&r, s))
+    {
+        let raw = Bytes::from(json::to_json(s.schema.as_deref(), &s.data));
+        Arc::make_mut(s).raw = raw;
     }
 }
 
