@@ -3,8 +3,6 @@
 //! pairs, bytes and decimals as base64 (its default `decimal.format=BASE64`), timestamps
 //! and times as milliseconds, dates as days.
 
-use std::io::Write;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ferry_connector_api::data::{Data, Schema, SchemaKind};
@@ -20,22 +18,29 @@ fn write(out: &mut Vec<u8>, schema: Option<&Schema>, data: &Data) {
     let _ = write_fallible(out, schema, data);
 }
 
-fn write_fallible(out: &mut Vec<u8>, schema: Option<&Schema>, data: &Data) -> std::io::Result<()> {
+fn write_fallible(
+    out: &mut Vec<u8>,
+    schema: Option<&Schema>,
+    data: &Data,
+) -> serde_json::Result<()> {
     match data {
         Data::Null => out.extend_from_slice(b"null"),
         Data::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Data::Int8(n) => write!(out, "{n}")?,
-        Data::Int16(n) => write!(out, "{n}")?,
-        Data::Int32(n) => write!(out, "{n}")?,
-        Data::Int64(n) => write!(out, "{n}")?,
+        // serde_json writes integers with itoa, several times faster than `write!`.
+        Data::Int8(n) => serde_json::to_writer(&mut *out, n)?,
+        Data::Int16(n) => serde_json::to_writer(&mut *out, n)?,
+        Data::Int32(n) => serde_json::to_writer(&mut *out, n)?,
+        Data::Int64(n) => serde_json::to_writer(&mut *out, n)?,
         Data::Float32(f) => serde_json::to_writer(&mut *out, f)?,
         Data::Float64(f) => serde_json::to_writer(&mut *out, f)?,
         Data::String(s) => serde_json::to_writer(&mut *out, s)?,
         Data::Bytes(b) | Data::Decimal(b) => {
             serde_json::to_writer(&mut *out, &STANDARD.encode(b))?;
         }
-        Data::Timestamp(us) | Data::Time(us) => write!(out, "{}", us.div_euclid(1000))?,
-        Data::Date(days) => write!(out, "{days}")?,
+        Data::Timestamp(us) | Data::Time(us) => {
+            serde_json::to_writer(&mut *out, &us.div_euclid(1000))?
+        }
+        Data::Date(days) => serde_json::to_writer(&mut *out, days)?,
         Data::Array(items) => {
             let inner = match schema.map(|s| &s.kind) {
                 Some(SchemaKind::Array(inner)) => Some(&**inner),
