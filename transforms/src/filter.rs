@@ -151,7 +151,7 @@ mod tests {
         );
     }
 
-    /// Kafka: HasHeaderKeyTest.testTest
+    /// Kafka: HasHeaderKeyTest.testTest, testNameRequiredInConfig, testNameMayNotBeEmptyInConfig
     #[test]
     fn has_header_key_tests_the_header_keys() {
         let c = with_predicate("HasHeaderKey", &[("name", "foo")], false);
@@ -170,6 +170,14 @@ mod tests {
         assert!(!kept(&c, with(&["bar", "foo", "bar", "foo"])));
         assert!(kept(&c, with(&["bar"])));
         assert!(kept(&c, with(&[])));
+        for name in [None, Some("")] {
+            let mut keys = vec![("predicates", "p"), ("predicates.p.type", "HasHeaderKey")];
+            keys.extend(name.map(|n| ("predicates.p.name", n)));
+            assert_eq!(
+                chain_of(&keys).unwrap_err(),
+                "missing required key `predicates.p.name`: HasHeaderKey needs the header key to look for; set `predicates.p.name`"
+            );
+        }
     }
 
     /// Kafka has no RecordIsTombstoneTest; its documentation: true when the value is null.

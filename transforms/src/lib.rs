@@ -8,6 +8,11 @@
 //! A transformed structured value carries new `raw` bytes — the JSON text Connect's
 //! `JsonConverter` with `schemas.enable=false` would write for it — so a sink that writes
 //! bytes writes readable JSON; an untouched value keeps the bytes it was read from.
+//!
+//! The runtime builds one chain per connector with [`Chain::take`] while it reads the
+//! connector's keys (keys the chain does not read stay behind to be reported as unknown),
+//! then runs [`Transform::apply`] on each converted record: `Ok(None)` is a record a Filter
+//! dropped, `Err` a TRANSFORMATION-stage error for `errors.tolerance`.
 
 mod cast;
 mod chain;
