@@ -3,8 +3,6 @@
 //! Java's conversions (narrowing integers wrap, floats truncate, a number is `true` when it
 //! is not zero, a string is `true` only when it is `true`).
 
-use std::sync::Arc;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind};
@@ -12,7 +10,7 @@ use ferry_connector_api::{ConfigError, SinkRecord};
 
 use crate::datefmt::DateFormat;
 use crate::keys::Keys;
-use crate::value::{Parts, Side, is_null, kind_of, require_map, require_struct};
+use crate::value::{Parts, SchemaCache, Side, is_null, kind_of, require_map, require_struct};
 use crate::{Result, Transform, TransformError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +64,7 @@ enum Spec {
 pub(crate) struct Cast {
     side: Side,
     spec: Spec,
+    schemas: SchemaCache,
 }
 
 pub(crate) fn build(keys: &mut Keys<'_>, side: Side) -> Result<Box<dyn Transform>, ConfigError> {
@@ -110,7 +109,11 @@ pub(crate) fn build(keys: &mut Keys<'_>, side: Side) -> Result<Box<dyn Transform
         None => Spec::Fields(fields),
     };
     keys.bool("replace.null.with.default", true)?;
-    Ok(Box::new(Cast { side, spec }))
+    Ok(Box::new(Cast {
+        side,
+        spec,
+        schemas: SchemaCache::default(),
+    }))
 }
 
 impl Transform for Cast {
@@ -123,7 +126,7 @@ impl Transform for Cast {
             (Spec::Whole(t), schema) => {
                 parts.data = cast(&parts.data, schema.as_deref(), *t)?;
                 parts.schema = schema.map(|s| {
-                    Arc::new(Schema {
+                    self.schemas.get(&s, || Schema {
                         optional: s.optional,
                         ..Schema::new(t.kind())
                     })
@@ -165,7 +168,7 @@ impl Transform for Cast {
                         None => fields.push(f.clone()),
                     }
                 }
-                parts.schema = Some(Arc::new(Schema {
+                parts.schema = Some(self.schemas.get(&schema, || Schema {
                     kind: SchemaKind::Struct(fields),
                     ..(*schema).clone()
                 }));

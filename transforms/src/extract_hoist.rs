@@ -1,13 +1,11 @@
 //! `ExtractField` (replace the key or value by one of its fields) and `HoistField` (wrap
 //! it in a one-field struct or map).
 
-use std::sync::Arc;
-
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind};
 use ferry_connector_api::{ConfigError, SinkRecord};
 
 use crate::keys::Keys;
-use crate::value::{Parts, Side, is_null, map_get, require_map, require_struct};
+use crate::value::{Parts, SchemaCache, Side, is_null, map_get, require_map, require_struct};
 use crate::{Result, Transform, TransformError};
 
 #[derive(Debug)]
@@ -17,6 +15,7 @@ pub(crate) struct ExtractField {
     /// (V2).
     path: Vec<String>,
     text: String,
+    schemas: SchemaCache,
 }
 
 pub(crate) fn extract_field(
@@ -41,7 +40,12 @@ pub(crate) fn extract_field(
             ));
         }
     };
-    Ok(Box::new(ExtractField { side, path, text }))
+    Ok(Box::new(ExtractField {
+        side,
+        path,
+        text,
+        schemas: SchemaCache::default(),
+    }))
 }
 
 impl Transform for ExtractField {
@@ -62,23 +66,24 @@ impl Transform for ExtractField {
                 }
                 (data != Data::Null).then(|| Parts { schema: None, data })
             }
-            Some(schema) => {
-                let mut schema: Schema = Arc::unwrap_or_clone(schema);
+            Some(input) => {
+                let mut schema: &Schema = &input;
                 let mut data = parts.data;
                 for name in &self.path {
-                    let fields = require_struct(&schema, "field extraction")?;
+                    let fields = require_struct(schema, "field extraction")?;
                     let Some(i) = fields.iter().position(|f| &f.name == name) else {
                         return Err(TransformError::new(format!("unknown field: {}", self.text)));
                     };
-                    let field_schema = fields[i].schema.clone();
+                    let field_schema = &fields[i].schema;
                     data = match data {
                         Data::Struct(mut values) if i < values.len() => values.swap_remove(i),
                         _ => Data::Null,
                     };
                     schema = field_schema;
                 }
+                let schema = schema.clone();
                 Some(Parts {
-                    schema: Some(Arc::new(schema)),
+                    schema: Some(self.schemas.get(&input, || schema)),
                     data,
                 })
             }
@@ -92,6 +97,7 @@ impl Transform for ExtractField {
 pub(crate) struct HoistField {
     side: Side,
     field: String,
+    schemas: SchemaCache,
 }
 
 pub(crate) fn hoist_field(
@@ -99,7 +105,11 @@ pub(crate) fn hoist_field(
     side: Side,
 ) -> Result<Box<dyn Transform>, ConfigError> {
     let field = keys.required("field", "the name of the field to wrap the data in")?;
-    Ok(Box::new(HoistField { side, field }))
+    Ok(Box::new(HoistField {
+        side,
+        field,
+        schemas: SchemaCache::default(),
+    }))
 }
 
 impl Transform for HoistField {
@@ -111,11 +121,13 @@ impl Transform for HoistField {
                 data: Data::Map(vec![(Data::String(self.field.clone()), parts.data)]),
             },
             Some(schema) => Parts {
-                schema: Some(Arc::new(Schema::new(SchemaKind::Struct(vec![Field {
-                    name: self.field.clone(),
-                    schema: Arc::unwrap_or_clone(schema),
-                    doc: None,
-                }])))),
+                schema: Some(self.schemas.get(&schema, || {
+                    Schema::new(SchemaKind::Struct(vec![Field {
+                        name: self.field.clone(),
+                        schema: (*schema).clone(),
+                        doc: None,
+                    }]))
+                })),
                 data: Data::Struct(vec![parts.data]),
             },
         };
@@ -264,6 +276,26 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(raw(&out.value), r#"{"line":"hello"}"#);
+        let second = t
+            .apply(record(
+                "t",
+                Some(ferry_connector_api::Value::String("again".into())),
+            ))
+            .unwrap()
+            .unwrap();
+        let ptr = |v: &Option<ferry_connector_api::Value>| {
+            v.as_ref()
+                .unwrap()
+                .structured()
+                .unwrap()
+                .schema
+                .clone()
+                .unwrap()
+        };
+        assert!(std::sync::Arc::ptr_eq(
+            &ptr(&out.value),
+            &ptr(&second.value)
+        ));
         assert_eq!(
             chain_err("HoistField$Value", &[]),
             "missing required key `transforms.t.field`: HoistField$Value needs the name of the field to wrap the data in; set `transforms.t.field`"

@@ -2,13 +2,11 @@
 //! by their path joined with `delimiter` (default `.`). Arrays and, in structs, maps are
 //! kept as they are (Kafka ≥ 3.1).
 
-use std::sync::Arc;
-
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind};
 use ferry_connector_api::{ConfigError, SinkRecord};
 
 use crate::keys::Keys;
-use crate::value::{Parts, Side, is_null, kind_of, require_map, require_struct};
+use crate::value::{Parts, SchemaCache, Side, is_null, kind_of, require_map, require_struct};
 use crate::{Result, Transform, TransformError};
 
 const PURPOSE: &str = "flattening";
@@ -17,13 +15,18 @@ const PURPOSE: &str = "flattening";
 pub(crate) struct Flatten {
     side: Side,
     delimiter: String,
+    schemas: SchemaCache,
 }
 
 pub(crate) fn build(keys: &mut Keys<'_>, side: Side) -> Result<Box<dyn Transform>, ConfigError> {
     let delimiter = keys
         .optional_keep_empty("delimiter")
         .unwrap_or_else(|| ".".into());
-    Ok(Box::new(Flatten { side, delimiter }))
+    Ok(Box::new(Flatten {
+        side,
+        delimiter,
+        schemas: SchemaCache::default(),
+    }))
 }
 
 impl Flatten {
@@ -136,7 +139,7 @@ impl Transform for Flatten {
                 };
                 let mut out = (Vec::new(), Vec::new());
                 self.fields("", fields, values, false, &mut out)?;
-                parts.schema = Some(Arc::new(Schema {
+                parts.schema = Some(self.schemas.get(&schema, || Schema {
                     kind: SchemaKind::Struct(out.0),
                     ..(*schema).clone()
                 }));

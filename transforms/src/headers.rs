@@ -6,14 +6,12 @@
 //! `Values` writes it (`2019-08-23`, `14:34:54.346Z`), and a struct, map or array as the
 //! JSON text ferry writes for transformed values.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use ferry_connector_api::data::{Data, Schema, SchemaKind};
 use ferry_connector_api::{ConfigError, Header, SinkRecord};
 
 use crate::keys::Keys;
-use crate::value::{Parts, Side, map_get, require_map, require_struct};
+use crate::value::{Parts, SchemaCache, Side, map_get, require_map, require_struct};
 use crate::{Result, Transform, TransformError};
 
 #[derive(Debug)]
@@ -47,6 +45,7 @@ pub(crate) struct HeaderFrom {
     /// (field, header) pairs, in order.
     pairs: Vec<(String, String)>,
     operation: Operation,
+    schemas: SchemaCache,
 }
 
 pub(crate) fn header_from(
@@ -84,6 +83,7 @@ pub(crate) fn header_from(
         side,
         pairs: fields.into_iter().zip(headers).collect(),
         operation,
+        schemas: SchemaCache::default(),
     }))
 }
 
@@ -140,7 +140,7 @@ impl Transform for HeaderFrom {
                     .zip(values)
                     .filter(|(f, _)| !self.moved(&f.name))
                     .unzip();
-                parts.schema = Some(Arc::new(Schema {
+                parts.schema = Some(self.schemas.get(&schema, || Schema {
                     kind: SchemaKind::Struct(kept_fields),
                     ..(*schema).clone()
                 }));

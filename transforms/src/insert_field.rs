@@ -1,13 +1,13 @@
 //! `InsertField$Key` / `InsertField$Value`: adds the record's topic, partition, offset,
 //! timestamp and a static text as fields.
 
-use std::sync::Arc;
-
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind, TimeUnit};
 use ferry_connector_api::{ConfigError, SinkRecord};
 
 use crate::keys::Keys;
-use crate::value::{Parts, Side, is_null, map_put, require_map, require_struct, struct_fields};
+use crate::value::{
+    Parts, SchemaCache, Side, is_null, map_put, require_map, require_struct, struct_fields,
+};
 use crate::{Result, Transform, TransformError};
 
 const PURPOSE: &str = "field insertion";
@@ -52,6 +52,7 @@ pub(crate) struct InsertField {
     timestamp: Option<Name>,
     /// The static field and its value.
     fixed: Option<(Name, String)>,
+    schemas: SchemaCache,
 }
 
 pub(crate) fn build(keys: &mut Keys<'_>, side: Side) -> Result<Box<dyn Transform>, ConfigError> {
@@ -81,6 +82,7 @@ pub(crate) fn build(keys: &mut Keys<'_>, side: Side) -> Result<Box<dyn Transform
         offset,
         timestamp,
         fixed,
+        schemas: SchemaCache::default(),
     }))
 }
 
@@ -153,7 +155,7 @@ impl Transform for InsertField {
                     });
                     values.push(data);
                 }
-                parts.schema = Some(Arc::new(Schema {
+                parts.schema = Some(self.schemas.get(schema, || Schema {
                     kind: SchemaKind::Struct(fields),
                     ..(**schema).clone()
                 }));
@@ -249,6 +251,31 @@ mod tests {
             raw(&out.value),
             r#"{"magic":42,"topic_field":"test","partition_field":0,"timestamp_field":789,"instance_id":"my-instance-id"}"#
         );
+        // Kafka's "exercise caching": a second record with the same schema gets the same
+        // output schema, so sinks can keep recognising it by pointer.
+        let input = std::sync::Arc::new(struct_schema(&[(
+            "magic",
+            Schema::new(SchemaKind::Int64).optional(),
+        )]));
+        let again = |data: Data| {
+            let value = ferry_connector_api::Value::Structured(std::sync::Arc::new(
+                ferry_connector_api::data::Structured {
+                    schema: Some(input.clone()),
+                    data,
+                    raw: bytes::Bytes::from_static(b"x"),
+                },
+            ));
+            let out = t.apply(record("test", Some(value))).unwrap().unwrap();
+            out.value
+                .unwrap()
+                .structured()
+                .unwrap()
+                .schema
+                .clone()
+                .unwrap()
+        };
+        let values = |m| Data::Struct(vec![Data::Int64(m)]);
+        assert!(std::sync::Arc::ptr_eq(&again(values(1)), &again(values(2))));
     }
 
     /// Kafka: InsertFieldTest.schemalessInsertConfiguredFields

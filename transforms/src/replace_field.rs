@@ -2,13 +2,11 @@
 //! renames (`renames=old:new,…`) fields. `whitelist`/`blacklist` are the old names of
 //! `include`/`exclude`.
 
-use std::sync::Arc;
-
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind};
 use ferry_connector_api::{ConfigError, SinkRecord};
 
 use crate::keys::{Keys, split_list};
-use crate::value::{Parts, Side, is_null, require_map, require_struct, struct_fields};
+use crate::value::{Parts, SchemaCache, Side, is_null, require_map, require_struct, struct_fields};
 use crate::{Result, Transform, TransformError};
 
 const PURPOSE: &str = "field replacement";
@@ -19,6 +17,7 @@ pub(crate) struct ReplaceField {
     exclude: Vec<String>,
     include: Vec<String>,
     renames: Vec<(String, String)>,
+    schemas: SchemaCache,
 }
 
 /// A list spelt the new way or the old; giving both is an error.
@@ -62,6 +61,7 @@ pub(crate) fn build(keys: &mut Keys<'_>, side: Side) -> Result<Box<dyn Transform
         exclude,
         include,
         renames,
+        schemas: SchemaCache::default(),
     }))
 }
 
@@ -115,7 +115,7 @@ impl Transform for ReplaceField {
                         kept.push(v);
                     }
                 }
-                parts.schema = Some(Arc::new(Schema {
+                parts.schema = Some(self.schemas.get(schema, || Schema {
                     kind: SchemaKind::Struct(fields),
                     ..(**schema).clone()
                 }));

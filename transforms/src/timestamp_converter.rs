@@ -2,14 +2,14 @@
 //! one `field`) between text in a `format`, a Unix number in `unix.precision`, and
 //! Connect's Date, Time and Timestamp, all in UTC.
 
-use std::sync::Arc;
-
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind, TimeUnit};
 use ferry_connector_api::{ConfigError, SinkRecord};
 
 use crate::datefmt::DateFormat;
 use crate::keys::Keys;
-use crate::value::{Parts, Side, is_null, kind_of, require_map, require_struct, schema_kind_name};
+use crate::value::{
+    Parts, SchemaCache, Side, is_null, kind_of, require_map, require_struct, schema_kind_name,
+};
 use crate::{Result, Transform, TransformError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -38,6 +38,7 @@ pub(crate) struct TimestampConverter {
     target: Kind,
     format: Option<DateFormat>,
     precision: Precision,
+    schemas: SchemaCache,
 }
 
 pub(crate) fn build(keys: &mut Keys<'_>, side: Side) -> Result<Box<dyn Transform>, ConfigError> {
@@ -94,6 +95,7 @@ pub(crate) fn build(keys: &mut Keys<'_>, side: Side) -> Result<Box<dyn Transform
         target,
         format,
         precision,
+        schemas: SchemaCache::default(),
     }))
 }
 
@@ -216,7 +218,8 @@ impl Transform for TimestampConverter {
         match (&self.field, parts.schema.take()) {
             (None, schema) => {
                 parts.data = self.one(schema.as_deref(), &parts.data)?;
-                parts.schema = schema.map(|s| Arc::new(self.target_schema(s.optional)));
+                parts.schema =
+                    schema.map(|s| self.schemas.get(&s, || self.target_schema(s.optional)));
             }
             (Some(name), None) => {
                 for (k, v) in require_map(&mut parts.data, "converting timestamp formats")? {
@@ -244,7 +247,7 @@ impl Transform for TimestampConverter {
                         fields.push(f.clone());
                     }
                 }
-                parts.schema = Some(Arc::new(Schema {
+                parts.schema = Some(self.schemas.get(&schema, || Schema {
                     kind: SchemaKind::Struct(fields),
                     ..(*schema).clone()
                 }));

@@ -1,6 +1,6 @@
 //! Keys and values as Connect's transforms see them: an optional schema and data.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use bytes::Bytes;
 use ferry_connector_api::data::{Data, Schema, SchemaKind, Structured};
@@ -38,6 +38,38 @@ impl Side {
     }
 }
 
+// One shared schema each, so that the schema cache below recognises them by pointer.
+static OPTIONAL_BYTES: LazyLock<Arc<Schema>> =
+    LazyLock::new(|| Arc::new(Schema::new(SchemaKind::Bytes).optional()));
+static OPTIONAL_STRING: LazyLock<Arc<Schema>> =
+    LazyLock::new(|| Arc::new(Schema::new(SchemaKind::String).optional()));
+
+/// The output schema a transform made for the last input schema it saw, as Connect's
+/// transforms cache them: records with one schema in get one schema out, the same `Arc`,
+/// so that a sink can still tell "same schema as the last record" by pointer (see
+/// [`Structured::schema`]).
+#[derive(Debug, Default)]
+pub(crate) struct SchemaCache(Mutex<Option<(Arc<Schema>, Arc<Schema>)>>);
+
+impl SchemaCache {
+    /// The cached output for `input` (compared by pointer: the cache holds `input`, so its
+    /// address cannot be reused), or `make`'s, cached.
+    pub(crate) fn get(&self, input: &Arc<Schema>, make: impl FnOnce() -> Schema) -> Arc<Schema> {
+        let Ok(mut last) = self.0.lock() else {
+            // A poisoned lock only loses the cache.
+            return Arc::new(make());
+        };
+        if let Some((i, o)) = &*last
+            && Arc::ptr_eq(i, input)
+        {
+            return Arc::clone(o);
+        }
+        let out = Arc::new(make());
+        *last = Some((Arc::clone(input), Arc::clone(&out)));
+        out
+    }
+}
+
 /// A key or value taken apart. `StringConverter` and `ByteArrayConverter` values get the
 /// optional string and bytes schemas those converters give them in Connect.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,11 +86,11 @@ impl Parts {
                 data: Data::Null,
             },
             Some(Value::Bytes(b)) => Parts {
-                schema: Some(Arc::new(Schema::new(SchemaKind::Bytes).optional())),
+                schema: Some(Arc::clone(&OPTIONAL_BYTES)),
                 data: Data::Bytes(b),
             },
             Some(Value::String(s)) => Parts {
-                schema: Some(Arc::new(Schema::new(SchemaKind::String).optional())),
+                schema: Some(Arc::clone(&OPTIONAL_STRING)),
                 data: Data::String(s),
             },
             Some(Value::Structured(s)) => {
@@ -69,7 +101,7 @@ impl Parts {
                 }
             }
             Some(other) => Parts {
-                schema: Some(Arc::new(Schema::new(SchemaKind::Bytes).optional())),
+                schema: Some(Arc::clone(&OPTIONAL_BYTES)),
                 data: Data::Bytes(other.to_bytes()),
             },
         }

@@ -1,24 +1,26 @@
 //! `ValueToKey`: replaces the key by a struct (or map) of some of the value's fields, and
 //! `SetSchemaMetadata$Key/$Value`: renames the schema.
 
-use std::sync::Arc;
-
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind};
 use ferry_connector_api::{ConfigError, SinkRecord};
 
 use crate::keys::Keys;
-use crate::value::{Parts, Side, is_null, map_get, require_map, require_struct};
+use crate::value::{Parts, SchemaCache, Side, is_null, map_get, require_map, require_struct};
 use crate::{Result, Transform, TransformError};
 
 #[derive(Debug)]
 pub(crate) struct ValueToKey {
     fields: Vec<String>,
+    schemas: SchemaCache,
 }
 
 pub(crate) fn value_to_key(keys: &mut Keys<'_>) -> Result<Box<dyn Transform>, ConfigError> {
     let fields = keys.required_list("fields", "the value's fields that make the key")?;
     keys.bool("replace.null.with.default", true)?;
-    Ok(Box::new(ValueToKey { fields }))
+    Ok(Box::new(ValueToKey {
+        fields,
+        schemas: SchemaCache::default(),
+    }))
 }
 
 impl Transform for ValueToKey {
@@ -68,7 +70,10 @@ impl Transform for ValueToKey {
                     key_values.push(values.get(i).cloned().unwrap_or(Data::Null));
                 }
                 Parts {
-                    schema: Some(Arc::new(Schema::new(SchemaKind::Struct(key_fields)))),
+                    schema: Some(
+                        self.schemas
+                            .get(schema, || Schema::new(SchemaKind::Struct(key_fields))),
+                    ),
                     data: Data::Struct(key_values),
                 }
             }
@@ -82,6 +87,7 @@ impl Transform for ValueToKey {
 pub(crate) struct SetSchemaMetadata {
     side: Side,
     name: Option<String>,
+    schemas: SchemaCache,
 }
 
 pub(crate) fn set_schema_metadata(
@@ -112,7 +118,11 @@ pub(crate) fn set_schema_metadata(
         ));
     }
     keys.bool("replace.null.with.default", true)?;
-    Ok(Box::new(SetSchemaMetadata { side, name }))
+    Ok(Box::new(SetSchemaMetadata {
+        side,
+        name,
+        schemas: SchemaCache::default(),
+    }))
 }
 
 impl Transform for SetSchemaMetadata {
@@ -133,9 +143,9 @@ impl Transform for SetSchemaMetadata {
             return Ok(Some(record));
         }
         let mut parts = Parts::of(self.side.slot(&mut record).take());
-        parts.schema = Some(Arc::new(Schema {
+        parts.schema = Some(self.schemas.get(&schema, || Schema {
             name: self.name.clone(),
-            ..Arc::unwrap_or_clone(schema)
+            ..(*schema).clone()
         }));
         *self.side.slot(&mut record) = Some(parts.into_value());
         Ok(Some(record))
