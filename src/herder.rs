@@ -54,6 +54,8 @@ pub enum StartupError {
         "no connector files given; usage: ferry standalone <worker.properties> <connector.properties>..."
     )]
     NoConnectors,
+    #[error(transparent)]
+    MetricsListener(#[from] crate::metrics::ListenerError),
 }
 
 /// The validated files.
@@ -381,6 +383,9 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
     }
     let rt = tokio::runtime::Handle::current();
     let root = CancellationToken::new();
+    if let Some(listener) = &worker.metrics_listener {
+        crate::metrics::listener::serve(listener, root.clone()).await?;
+    }
     let mut running: Vec<Running> = Vec::new();
     for config in connectors {
         tracing::info!(
@@ -448,6 +453,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             }
             _ = status_tick.tick() => running.iter_mut().for_each(|r| r.log_status(opts.exit_at_end)),
             _ = check.tick() => {
+                running.iter().for_each(|r| r.handle.metrics.observe(&r.handle.task_statuses()));
                 let states: Vec<TaskState> = running.iter().flat_map(|r| r.handle.task_statuses().into_iter().map(|t| t.state())).collect();
                 if states.iter().all(|s| matches!(s, TaskState::Failed(_))) {
                     tracing::error!("Every task has failed; stopping. Fix the cause named above and restart.");

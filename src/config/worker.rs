@@ -128,6 +128,9 @@ pub struct WorkerConfig {
     /// `ferry.krb5.conf`: the Kerberos configuration for this worker's keytab login, with
     /// where it was set. Absent → `KRB5_CONFIG`, else `/etc/krb5.conf` (MIT's own rule).
     pub krb5_conf: Option<(PathBuf, String)>,
+    /// `ferry.metrics.listener` (e.g. `http://127.0.0.1:9464`): a listener of its own for
+    /// `GET /metrics`. Absent or empty → none.
+    pub metrics_listener: Option<crate::metrics::MetricsListener>,
     /// Top-level Java client keys (only `bootstrap.servers` and the security block reach sink
     /// consumers).
     pub client_top: BTreeMap<String, Sourced>,
@@ -272,6 +275,26 @@ impl WorkerConfig {
         }
         let krb5_conf =
             krb5_conf.map(|v| (PathBuf::from(v.trim()), file.locate("ferry.krb5.conf")));
+        let metrics_listener = match props.take("ferry.metrics.listener") {
+            Some(url) if !url.trim().is_empty() => {
+                let location = file.locate("ferry.metrics.listener");
+                match crate::metrics::listener::parse(&url) {
+                    Ok(addr) => Some(crate::metrics::MetricsListener {
+                        addr,
+                        url: url.trim().to_string(),
+                        location,
+                    }),
+                    Err(reason) => {
+                        return Err(ConfigFileError::Key {
+                            location,
+                            key: "ferry.metrics.listener".into(),
+                            reason,
+                        });
+                    }
+                }
+            }
+            _ => None,
+        };
         let override_policy = match props.take("connector.client.config.override.policy") {
             None => OverridePolicy::All,
             Some(v) => OverridePolicy::parse(&v).ok_or_else(|| ConfigFileError::Key {
@@ -353,6 +376,7 @@ impl WorkerConfig {
             override_policy,
             status_interval,
             krb5_conf,
+            metrics_listener,
             client_top,
             client_consumer,
             notes,

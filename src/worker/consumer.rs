@@ -27,6 +27,7 @@ use super::routing::Routing;
 use super::status::{ConsumerStatus, lock, now_ms};
 use super::tasks::{TaskFactory, TaskSet};
 use crate::kafka::{RateLimiter, forward_log};
+use crate::metrics::ConnectorMetrics;
 use crate::offsets::{Commits, FileOffsetStore};
 
 /// How often a repeated consumer error is logged.
@@ -78,6 +79,8 @@ pub(crate) struct Shared {
     /// Positions resumed from the file store, to be committed to the group too, so that the
     /// group never lags behind the file after a restart or rebalance.
     pub(crate) resync: Mutex<Commits>,
+    /// The connector's Prometheus series.
+    pub(crate) metrics: Arc<ConnectorMetrics>,
 }
 
 /// The librdkafka context of a connector's consumer.
@@ -111,6 +114,11 @@ impl ClientContext for ConnectorConsumerContext {
             .map(|p| p.consumer_lag)
             .sum();
         self.0.status.lag.store(lag, Ordering::Relaxed);
+        self.0.metrics.consumer_stats(
+            &statistics,
+            |tp| lock(&self.0.dispatch).routing.owner_of(tp),
+            |task| self.0.tasks.link(task).map(|l| l.status),
+        );
     }
 }
 

@@ -32,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::kafka;
+use crate::metrics::ConnectorMetrics;
 use crate::offsets::FileOffsetStore;
 use status::{ConsumerStatus, TaskState, TaskStatus};
 use tasks::{TaskFactory, TaskSet};
@@ -59,6 +60,8 @@ pub struct ConnectorHandle {
     pub tasks: Arc<TaskSet>,
     pub consumer: Arc<ConsumerStatus>,
     pub cancel: CancellationToken,
+    /// The connector's Prometheus series.
+    pub metrics: Arc<ConnectorMetrics>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -119,6 +122,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         tasks: set.clone(),
         consumer: consumer_status.clone(),
         cancel: cancel.clone(),
+        metrics: Arc::new(ConnectorMetrics::new(&name)),
         thread: None,
     };
     let defaults = kafka::ferry_defaults(
@@ -181,6 +185,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         file_starts: Default::default(),
         group_committed: Default::default(),
         resync: Default::default(),
+        metrics: handle.metrics.clone(),
     });
     let kafka_consumer: BaseConsumer<consumer::ConnectorConsumerContext> =
         match config.create_with_context(consumer::ConnectorConsumerContext(shared)) {

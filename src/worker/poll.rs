@@ -287,6 +287,7 @@ impl Poller<'_> {
         if batch.records.is_empty() {
             return;
         }
+        self.shared.metrics.bytes_in(batch.bytes);
         self.topics.renew();
         let Some(tx) = self.shared.tasks.link(task).and_then(|l| l.cmd_tx) else {
             return;
