@@ -194,12 +194,12 @@ const TABLE: &[(&str, Kind, &str)] = &[
     (
         BYTES_IN,
         Kind::Counter,
-        "Bytes of records (keys, values, headers) the connector's consumer read and handed to its tasks.",
+        "Bytes of record keys and values the connector's consumer read and handed to its tasks.",
     ),
     (
         BYTES_OUT,
         Kind::Counter,
-        "Bytes of records (keys, values, headers) the sink task accepted in put.",
+        "Bytes of record keys and values the sink task accepted in put.",
     ),
     (
         PUT_DURATION,
