@@ -90,6 +90,15 @@ struct Setup {
 }
 
 fn start(partitions: i32, per_partition: usize) -> Setup {
+    let lines: Vec<Vec<String>> = (0..partitions)
+        .map(|p| numbered(p, per_partition))
+        .collect();
+    start_with(&lines, &[])
+}
+
+/// As [`start`], producing `lines[p]` to partition `p`, with extra connector settings.
+fn start_with(lines: &[Vec<String>], extra: &[(&str, &str)]) -> Setup {
+    let partitions = lines.len() as i32;
     let dir = tempfile::tempdir().unwrap();
     let mut broker = Broker::start(1, 0);
     broker.create_topic(TOPIC, partitions);
@@ -102,19 +111,19 @@ fn start(partitions: i32, per_partition: usize) -> Setup {
     );
     let out = dir.path().join("out.txt");
     let connector = dir.path().join("metered.properties");
-    write_props(
-        &connector,
-        &[
-            ("name", CONNECTOR),
-            (
-                "connector.class",
-                "org.apache.kafka.connect.file.FileStreamSinkConnector",
-            ),
-            ("tasks.max", &partitions.to_string()),
-            ("topics", TOPIC),
-            ("file", out.to_str().unwrap()),
-        ],
-    );
+    let tasks = partitions.to_string();
+    let mut pairs = vec![
+        ("name", CONNECTOR),
+        (
+            "connector.class",
+            "org.apache.kafka.connect.file.FileStreamSinkConnector",
+        ),
+        ("tasks.max", tasks.as_str()),
+        ("topics", TOPIC),
+        ("file", out.to_str().unwrap()),
+    ];
+    pairs.extend_from_slice(extra);
+    write_props(&connector, &pairs);
     let ferry = Ferry::standalone(dir.path(), &worker, &[&connector]);
     let metrics_url = format!("{listener}/metrics");
     assert!(
@@ -124,10 +133,9 @@ fn start(partitions: i32, per_partition: usize) -> Setup {
         ferry.log()
     );
     let mut produced = Vec::new();
-    for p in 0..partitions {
-        let lines = numbered(p, per_partition);
-        produce_lines(&broker.bootstrap, TOPIC, p, &lines);
-        produced.extend(lines);
+    for (p, lines) in lines.iter().enumerate() {
+        produce_lines(&broker.bootstrap, TOPIC, p as i32, lines);
+        produced.extend(lines.iter().cloned());
     }
     Setup {
         _dir: dir,
@@ -519,4 +527,122 @@ fn a_metrics_port_in_use_stops_the_start_with_one_line() {
     assert!(lines[0].contains("choose a free port"), "{}", lines[0]);
     assert!(!out.exists(), "no connector started");
     drop(taken);
+}
+
+#[test]
+fn record_errors_skips_and_a_failed_task_show_in_the_metrics() {
+    // Partition 0: JSON with 3 records that are not, skipped (errors.tolerance=all would
+    // apply to both tasks, so the failing case is the next run). Partition 1: JSON only.
+    let json = |p: i32, n: usize| -> Vec<String> {
+        (0..n).map(|i| format!("{{\"p\":{p},\"n\":{i}}}")).collect()
+    };
+    let mut p0 = json(0, 7);
+    for i in 0..3 {
+        p0.insert(2 * i + 1, format!("not json {i}"));
+    }
+    let converter = [
+        (
+            "value.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        ("value.converter.schemas.enable", "false"),
+    ];
+    let mut tolerant = converter.to_vec();
+    tolerant.push(("errors.tolerance", "all"));
+    let mut s = start_with(&[p0, json(1, 5)], &tolerant);
+    assert!(
+        wait_until(GENEROUS, || lines_of(&s.out).len() == 12),
+        "valid records did not arrive; log:\n{}",
+        s.ferry.log()
+    );
+    let c = [("connector", CONNECTOR)];
+    let t0 = [("connector", CONNECTOR), ("task", "0")];
+    let mut page = String::new();
+    assert!(
+        wait_until(GENEROUS, || {
+            page = scrape(&s.metrics_url);
+            sum(&page, "kafka_connect_sink_task_sink_record_send_total", &c) == 12.0
+        }),
+        "{page}"
+    );
+    assert_eq!(
+        sum(&page, "kafka_connect_sink_task_sink_record_read_total", &c),
+        15.0
+    );
+    for (name, want) in [
+        ("kafka_connect_task_error_metrics_total_record_errors", 3.0),
+        (
+            "kafka_connect_task_error_metrics_total_records_skipped",
+            3.0,
+        ),
+        ("kafka_connect_task_error_metrics_total_errors_logged", 3.0),
+    ] {
+        assert_eq!(matching(&page, name, &t0), vec![want], "{name}: {page}");
+        assert_eq!(sum(&page, name, &c), want, "{name}: only task 0 saw errors");
+    }
+    assert!(
+        matching(
+            &page,
+            "kafka_connect_task_error_metrics_last_error_timestamp",
+            &t0
+        )[0] > 1.6e12
+    );
+    s.ferry.signal("TERM");
+    assert!(s.ferry.wait(GENEROUS).success());
+
+    // errors.tolerance=none: the first bad record fails task 0; task 1 keeps running.
+    let mut p0 = json(0, 3);
+    p0.push("not json".into());
+    let mut s = start_with(&[p0, json(1, 5)], &converter);
+    let mut page = String::new();
+    let c = [("connector", CONNECTOR)];
+    let status = |page: &str, task: &str, status: &str| {
+        matching(
+            page,
+            "kafka_connect_connector_task_status",
+            &[("connector", CONNECTOR), ("task", task), ("status", status)],
+        )
+    };
+    assert!(
+        wait_until(GENEROUS, || {
+            page = scrape(&s.metrics_url);
+            // The herder counts the connector's tasks every 100 ms.
+            status(&page, "0", "failed") == vec![1.0]
+                && matching(
+                    &page,
+                    "kafka_connect_worker_connector_failed_task_count",
+                    &c,
+                ) == vec![1.0]
+        }),
+        "task 0 never reported failed; page:\n{page}\nlog:\n{}",
+        s.ferry.log()
+    );
+    assert_eq!(status(&page, "0", "running"), vec![0.0], "{page}");
+    assert_eq!(status(&page, "1", "running"), vec![1.0], "{page}");
+    let connector = |status: &str| {
+        matching(
+            &page,
+            "kafka_connect_connector_status",
+            &[("connector", CONNECTOR), ("status", status)],
+        )
+    };
+    assert_eq!(connector("running"), vec![1.0], "not every task failed");
+    assert_eq!(
+        matching(
+            &page,
+            "kafka_connect_worker_connector_failed_task_count",
+            &c
+        ),
+        vec![1.0]
+    );
+    assert_eq!(
+        matching(
+            &page,
+            "kafka_connect_task_error_metrics_total_record_errors",
+            &t0
+        ),
+        vec![1.0]
+    );
+    s.ferry.signal("TERM");
+    s.ferry.wait(GENEROUS);
 }
