@@ -115,8 +115,11 @@ impl ConnectorMetrics {
         let mut per_task: HashMap<usize, i64> = HashMap::new();
         {
             let mut gauges = lock(&self.lag);
-            for gauge in gauges.values() {
-                gauge.set(0.0);
+            // Set once each (a scrape meanwhile sees no false 0): revoked ones to 0.
+            for (tp, gauge) in gauges.iter() {
+                if !reported.iter().any(|(r, _)| r == tp) {
+                    gauge.set(0.0);
+                }
             }
             for (tp, lag) in &reported {
                 if let Some(t) = owner(tp) {
