@@ -646,3 +646,69 @@ fn record_errors_skips_and_a_failed_task_show_in_the_metrics() {
     s.ferry.signal("TERM");
     s.ferry.wait(GENEROUS);
 }
+
+#[test]
+fn the_kerberos_tickets_remaining_life_is_a_gauge() {
+    use common::kerberos::{CLIENT, SecureCluster};
+    const TEST: &str = "metrics::the_kerberos_tickets_remaining_life_is_a_gauge";
+    let life = Duration::from_secs(600);
+    let Some(cluster) = SecureCluster::start(TEST, 1, life, None) else {
+        return;
+    };
+    let dir = cluster.path();
+    let port = free_port();
+    let worker = cluster.ztf_worker(
+        dir,
+        &[],
+        &format!("ferry.metrics.listener=http://127.0.0.1:{port}\n"),
+    );
+    let connector = dir.join("alerts.properties");
+    write_props(
+        &connector,
+        &[
+            ("name", "ztf-file"),
+            ("connector.class", "FileStreamSink"),
+            ("topics", "alerts"),
+            ("file", dir.join("out.txt").to_str().unwrap()),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir, &worker, &[&connector]);
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let principal = [("principal", CLIENT)];
+    let mut page = String::new();
+    assert!(
+        wait_until(GENEROUS, || {
+            let (status, body) = curl("GET", &url, &[], None, 5);
+            page = body;
+            status == 200
+                && !matching(
+                    &page,
+                    "ferry_kerberos_ticket_expires_in_seconds",
+                    &principal,
+                )
+                .is_empty()
+        }),
+        "no ticket expiry on the page:\n{page}\nlog:\n{}",
+        ferry.log()
+    );
+    let left = matching(
+        &page,
+        "ferry_kerberos_ticket_expires_in_seconds",
+        &principal,
+    )[0];
+    // The KDC issues 600 s tickets; a few seconds have passed since the login.
+    assert!(
+        left > 500.0 && left <= life.as_secs_f64(),
+        "{left}; page:\n{page}"
+    );
+    // Measured at each scrape: it counts down.
+    std::thread::sleep(Duration::from_millis(2100));
+    let later = matching(
+        &scrape(&url),
+        "ferry_kerberos_ticket_expires_in_seconds",
+        &principal,
+    )[0];
+    assert!(later < left && later >= left - 10.0, "{left} then {later}");
+    ferry.signal("TERM");
+    assert!(ferry.wait(GENEROUS).success(), "{}", ferry.log());
+}
