@@ -264,6 +264,20 @@ fn scraped_metrics_count_the_records_and_promtool_accepts_the_page() {
         vec![1.0]
     );
     assert_eq!(
+        matching(
+            &page,
+            "kafka_connect_connector_connector_class",
+            &[
+                ("connector", CONNECTOR),
+                (
+                    "connector_class",
+                    "org.apache.kafka.connect.file.FileStreamSinkConnector"
+                )
+            ]
+        ),
+        vec![1.0]
+    );
+    assert_eq!(
         matching(&page, "kafka_connect_worker_connector_count", &[]),
         vec![1.0]
     );

@@ -24,6 +24,8 @@ pub struct ConnectorMetrics {
     bytes_in: Counter,
     /// Per partition the consumer reported a lag for.
     lag: Mutex<HashMap<TopicPartition, Gauge>>,
+    /// Connect's connector-class, -type and -version (value 1, the value in a label).
+    info: [Gauge; 3],
     worker_connectors: Gauge,
 }
 
@@ -36,13 +38,16 @@ impl std::fmt::Debug for ConnectorMetrics {
 }
 
 impl ConnectorMetrics {
-    /// The connector's series in the process's registry, status `running`.
-    pub fn new(connector: &str) -> Self {
-        Self::with(super::global(), connector)
+    /// The connector's series in the process's registry, status `running`; `class` is its
+    /// `connector.class` as written.
+    pub fn new(connector: &str, class: &str) -> Self {
+        Self::with(super::global(), connector, class)
     }
 
-    pub fn with(registry: &Registry, connector: &str) -> Self {
+    pub fn with(registry: &Registry, connector: &str, class: &str) -> Self {
         let labels = [("connector", connector)];
+        let info =
+            |name, label, value| registry.gauge(name, &[("connector", connector), (label, value)]);
         let m = Self {
             registry: registry.clone(),
             name: connector.to_string(),
@@ -52,8 +57,20 @@ impl ConnectorMetrics {
             failed_tasks: registry.gauge(names::CONNECTOR_FAILED_TASKS, &labels),
             bytes_in: registry.counter(names::BYTES_IN, &labels),
             lag: Mutex::new(HashMap::new()),
+            info: [
+                info(names::CONNECTOR_CLASS, "connector_class", class),
+                info(names::CONNECTOR_TYPE, "connector_type", "sink"),
+                info(
+                    names::CONNECTOR_VERSION,
+                    "connector_version",
+                    env!("CARGO_PKG_VERSION"),
+                ),
+            ],
             worker_connectors: registry.worker_connectors().clone(),
         };
+        for g in &m.info {
+            g.set(1.0);
+        }
         m.status.set("running");
         m.worker_connectors.increment(1.0);
         m
@@ -155,7 +172,10 @@ impl Drop for ConnectorMetrics {
     fn drop(&mut self) {
         self.status.clear();
         self.worker_connectors.decrement(1.0);
-        for g in [&self.total_tasks, &self.running_tasks, &self.failed_tasks] {
+        for g in [&self.total_tasks, &self.running_tasks, &self.failed_tasks]
+            .into_iter()
+            .chain(&self.info)
+        {
             g.set(0.0);
         }
         for g in lock(&self.lag).values() {

@@ -35,6 +35,10 @@ pub(crate) const LAST_ERROR_TIMESTAMP: &str =
 // Status (value 1, the state in the `status` label).
 pub(crate) const CONNECTOR_STATUS: &str = "kafka_connect_connector_status";
 pub(crate) const TASK_STATUS: &str = "kafka_connect_connector_task_status";
+// Connector information (value 1, the value in a label).
+pub(crate) const CONNECTOR_CLASS: &str = "kafka_connect_connector_connector_class";
+pub(crate) const CONNECTOR_TYPE: &str = "kafka_connect_connector_connector_type";
+pub(crate) const CONNECTOR_VERSION: &str = "kafka_connect_connector_connector_version";
 
 // Worker.
 pub(crate) const WORKER_CONNECTOR_COUNT: &str = "kafka_connect_worker_connector_count";
@@ -160,6 +164,21 @@ const TABLE: &[(&str, Kind, &str)] = &[
         TASK_STATUS,
         Kind::Gauge,
         "1 for the task's current state in the status label (running, failed, stopped), 0 for states it left.",
+    ),
+    (
+        CONNECTOR_CLASS,
+        Kind::Gauge,
+        "1, with the connector's connector.class as written in the connector_class label (Connect's connector-class).",
+    ),
+    (
+        CONNECTOR_TYPE,
+        Kind::Gauge,
+        "1, with connector_type=\"sink\" (Connect's connector-type).",
+    ),
+    (
+        CONNECTOR_VERSION,
+        Kind::Gauge,
+        "1, with the ferry version in the connector_version label (Connect's connector-version).",
     ),
     (
         WORKER_CONNECTOR_COUNT,

@@ -93,7 +93,7 @@ fn a_task_renders_connects_series_with_its_counts() {
 #[test]
 fn status_gauges_say_the_current_state_and_the_worker_counts_follow() {
     let registry = Registry::new();
-    let connector = ConnectorMetrics::with(&registry, "c1");
+    let connector = ConnectorMetrics::with(&registry, "c1", "FileStreamSink");
     let t0 = TaskMetrics::with(&registry, "c1", 0);
     let t1 = TaskMetrics::with(&registry, "c1", 1);
     let page = registry.render();
@@ -108,6 +108,10 @@ fn status_gauges_say_the_current_state_and_the_worker_counts_follow() {
     };
     assert_eq!(task_status(&page, "0", "running"), Some(1.0));
     assert_eq!(task_status(&page, "0", "failed"), None);
+    let class = [("connector", "c1"), ("connector_class", "FileStreamSink")];
+    assert_eq!(value(&page, names::CONNECTOR_CLASS, &class), Some(1.0));
+    let kind = [("connector", "c1"), ("connector_type", "sink")];
+    assert_eq!(value(&page, names::CONNECTOR_TYPE, &kind), Some(1.0));
 
     t0.state("FAILED");
     connector.state("failed");
@@ -149,7 +153,7 @@ fn label_values_are_escaped() {
 #[test]
 fn every_series_has_help_and_type_and_appears() {
     let registry = Registry::new();
-    let connector = ConnectorMetrics::with(&registry, "c");
+    let connector = ConnectorMetrics::with(&registry, "c", "pubsub");
     let task = TaskMetrics::with(&registry, "c", 0);
     task.put_time(Duration::from_millis(1));
     task.flush_time(Duration::from_millis(1));
@@ -272,7 +276,7 @@ fn consumer_statistics_give_the_lag_per_partition_and_the_largest_per_task() {
     use crate::worker::status::TaskStatus;
 
     let registry = Registry::new();
-    let connector = ConnectorMetrics::with(&registry, "c");
+    let connector = ConnectorMetrics::with(&registry, "c", "pubsub");
     // Tasks in the global registry (as the worker makes them); their lag_max is read there.
     let tasks = [
         Arc::new(TaskStatus::new("lag-test", 0)),

@@ -122,7 +122,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         tasks: set.clone(),
         consumer: consumer_status.clone(),
         cancel: cancel.clone(),
-        metrics: Arc::new(ConnectorMetrics::new(&name)),
+        metrics: Arc::new(ConnectorMetrics::new(&name, &connector.class)),
         thread: None,
     };
     let defaults = kafka::ferry_defaults(
