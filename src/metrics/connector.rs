@@ -170,8 +170,12 @@ impl ConnectorMetrics {
 
 impl Drop for ConnectorMetrics {
     fn drop(&mut self) {
-        self.status.clear();
         self.worker_connectors.decrement(1.0);
+        if !self.status.owned() {
+            // A newer connector of the same name has these series.
+            return;
+        }
+        self.status.clear();
         for g in [&self.total_tasks, &self.running_tasks, &self.failed_tasks]
             .into_iter()
             .chain(&self.info)

@@ -35,6 +35,8 @@ mod names;
 mod process;
 mod task;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
@@ -92,6 +94,9 @@ pub fn offset_file_written(elapsed: Duration, ok: bool) {
     global().offset_file_written(elapsed, ok);
 }
 
+/// The states a status series has been in, each with its gauge.
+pub(crate) type StatesSeen = Vec<(String, Gauge)>;
+
 /// A recorder and what the registry itself measures. Cheap to clone (shared).
 #[derive(Clone)]
 pub struct Registry(Arc<Inner>);
@@ -103,6 +108,9 @@ struct Inner {
     worker_tasks: Gauge,
     process: process::ProcessGauges,
     kerberos: Mutex<Option<(String, SystemTime, Gauge)>>,
+    /// Per status series (see `task::StatusGauges`): its latest owner and the states seen.
+    statuses: Mutex<HashMap<String, (u64, StatesSeen)>>,
+    next_owner: AtomicU64,
     offset_write: Histogram,
     offset_write_errors: Counter,
 }
@@ -136,6 +144,8 @@ impl Registry {
                 cpu: gauge(names::PROCESS_CPU),
             },
             kerberos: Mutex::new(None),
+            statuses: Mutex::new(HashMap::new()),
+            next_owner: AtomicU64::new(0),
             offset_write: recorder
                 .register_histogram(&Key::from_name(names::OFFSET_FILE_WRITE), &METADATA),
             offset_write_errors: recorder
@@ -186,6 +196,28 @@ impl Registry {
         self.0
             .recorder
             .register_histogram(&Self::key(name, labels), &METADATA)
+    }
+
+    /// Makes a new owner the latest of a status series (`key`: its name and labels);
+    /// returns its number.
+    pub(crate) fn claim(&self, key: &str) -> u64 {
+        let owner = self.0.next_owner.fetch_add(1, Ordering::Relaxed);
+        lock(&self.0.statuses).entry(key.to_string()).or_default().0 = owner;
+        owner
+    }
+
+    /// Runs `f` on the states seen of a status series if `owner` is its latest owner.
+    pub(crate) fn with_status<T>(
+        &self,
+        key: &str,
+        owner: u64,
+        f: impl FnOnce(&mut StatesSeen) -> T,
+    ) -> Option<T> {
+        let mut statuses = lock(&self.0.statuses);
+        match statuses.get_mut(key) {
+            Some((latest, seen)) if *latest == owner => Some(f(seen)),
+            _ => None,
+        }
     }
 
     pub(crate) fn worker_connectors(&self) -> &Gauge {

@@ -217,11 +217,18 @@ impl PutTimes {
 }
 
 /// A Connect status series: one gauge per state seen, 1 for the current one.
+///
+/// A task or connector restarted under the same name gets new handles to the same series
+/// before the old ones are dropped: only the latest owner sets or clears them, and the
+/// states seen are kept in the registry, shared by every owner.
 pub(crate) struct StatusGauges {
     registry: Registry,
     name: &'static str,
     labels: Vec<(&'static str, String)>,
-    seen: Mutex<Vec<(String, Gauge)>>,
+    /// `name` and `labels`, as the registry knows the series.
+    key: String,
+    /// This owner's number (see [`Registry::claim`]).
+    owner: u64,
 }
 
 impl StatusGauges {
@@ -230,34 +237,49 @@ impl StatusGauges {
         name: &'static str,
         labels: &[(&'static str, &str)],
     ) -> Self {
+        let labels: Vec<(&'static str, String)> =
+            labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect();
+        let key = format!("{name}{labels:?}");
+        let owner = registry.claim(&key);
         Self {
             registry: registry.clone(),
             name,
-            labels: labels.iter().map(|(k, v)| (*k, (*v).to_string())).collect(),
-            seen: Mutex::new(Vec::new()),
+            labels,
+            key,
+            owner,
         }
+    }
+
+    /// Whether no newer task or connector of the same name has taken these series.
+    pub(crate) fn owned(&self) -> bool {
+        self.registry
+            .with_status(&self.key, self.owner, |_| ())
+            .is_some()
     }
 
     /// Makes `state` (lower case, as Connect writes it) the current one.
     pub(crate) fn set(&self, state: &str) {
         let state = state.to_ascii_lowercase();
-        let mut seen = lock(&self.seen);
-        if !seen.iter().any(|(s, _)| *s == state) {
-            let mut labels: Vec<(&'static str, &str)> =
-                self.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            labels.push(("status", &state));
-            let gauge = self.registry.gauge(self.name, &labels);
-            seen.push((state.clone(), gauge));
-        }
-        for (s, g) in seen.iter() {
-            g.set(if *s == state { 1.0 } else { 0.0 });
-        }
+        self.registry.with_status(&self.key, self.owner, |seen| {
+            if !seen.iter().any(|(s, _)| *s == state) {
+                let mut labels: Vec<(&'static str, &str)> =
+                    self.labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                labels.push(("status", &state));
+                let gauge = self.registry.gauge(self.name, &labels);
+                seen.push((state.clone(), gauge));
+            }
+            for (s, g) in seen.iter() {
+                g.set(if *s == state { 1.0 } else { 0.0 });
+            }
+        });
     }
 
     /// No current state any more (the task or connector is gone).
     pub(crate) fn clear(&self) {
-        for (_, g) in lock(&self.seen).iter() {
-            g.set(0.0);
-        }
+        self.registry.with_status(&self.key, self.owner, |seen| {
+            for (_, g) in seen.iter() {
+                g.set(0.0);
+            }
+        });
     }
 }

@@ -324,3 +324,28 @@ fn consumer_statistics_give_the_lag_per_partition_and_the_largest_per_task() {
     assert_eq!(lag(&page, "1"), Some(0.0));
     assert_eq!(lag(&page, "2"), Some(9.0));
 }
+
+#[test]
+fn a_task_restarted_under_its_id_keeps_its_status_when_the_old_one_goes() {
+    let registry = Registry::new();
+    let old = TaskMetrics::with(&registry, "c", 0);
+    old.state("FAILED");
+    let new = TaskMetrics::with(&registry, "c", 0);
+    new.state("RUNNING");
+    drop(old);
+    let page = registry.render();
+    let status = |s: &str| {
+        value(
+            &page,
+            names::TASK_STATUS,
+            &[("connector", "c"), ("task", "0"), ("status", s)],
+        )
+    };
+    assert_eq!(status("running"), Some(1.0), "{page}");
+    assert_eq!(status("failed"), Some(0.0));
+    assert_eq!(value(&page, names::WORKER_TASK_COUNT, &[]), Some(1.0));
+    drop(new);
+    let page = registry.render();
+    let running = [("connector", "c"), ("task", "0"), ("status", "running")];
+    assert_eq!(value(&page, names::TASK_STATUS, &running), Some(0.0));
+}
