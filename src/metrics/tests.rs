@@ -349,3 +349,14 @@ fn a_task_restarted_under_its_id_keeps_its_status_when_the_old_one_goes() {
     let running = [("connector", "c"), ("task", "0"), ("status", "running")];
     assert_eq!(value(&page, names::TASK_STATUS, &running), Some(0.0));
 }
+
+#[test]
+fn a_misspelt_listener_key_is_caught_like_any_worker_key() {
+    let e = worker("bootstrap.servers=b:9092\nferry.metrics.listner=http://127.0.0.1:9464\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("worker.properties:2: ferry.metrics.listner: unknown key; did you mean `ferry.metrics.listener`?"),
+        "{e}"
+    );
+}
