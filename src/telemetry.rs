@@ -25,7 +25,7 @@ pub enum ColorChoice {
 
 impl ColorChoice {
     /// Whether to colour, given what the process sees: `NO_COLOR`'s value, `TERM`'s value
-    /// and whether standard error is a terminal (https://no-color.org: a non-empty
+    /// and whether standard error is a terminal (<https://no-color.org>: a non-empty
     /// `NO_COLOR` turns colour off unless the user asks for it on the command line).
     pub fn resolve(self, no_color: Option<&str>, term: Option<&str>, is_terminal: bool) -> bool {
         match self {

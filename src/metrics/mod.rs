@@ -1,6 +1,14 @@
 //! Prometheus metrics: the series Kafka Connect users already scrape through jmx_exporter,
 //! and what ferry can add, rendered as Prometheus text on demand ([`render`]) for
 //! `GET /metrics` on the REST listener or on `ferry.metrics.listener` ([`listener`]).
+//! A router serves the page with `.route("/metrics", get(metrics::listener::metrics_page))`
+//! (or [`render`] with [`CONTENT_TYPE`]).
+//!
+//! Where the numbers come from: the worker's driver (per batch: records read and sent, put
+//! and flush times, retries; per commit), the errant-record reporter (record errors and
+//! skips), each task's state, the consumer's librdkafka statistics (lag per partition,
+//! every `ferry.status.interval.ms`), the offset store (write times), the keytab login
+//! (ticket expiry) and /proc at scrape time (memory, CPU).
 //!
 //! # The library
 //!
