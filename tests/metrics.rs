@@ -81,7 +81,7 @@ fn installed(program: &str) -> bool {
 /// and the records produced.
 struct Setup {
     _dir: tempfile::TempDir,
-    _broker: Broker,
+    broker: Broker,
     ferry: Ferry,
     metrics_url: String,
     port: u16,
@@ -139,7 +139,7 @@ fn start_with(lines: &[Vec<String>], extra: &[(&str, &str)]) -> Setup {
     }
     Setup {
         _dir: dir,
-        _broker: broker,
+        broker,
         ferry,
         metrics_url,
         port,
@@ -725,4 +725,61 @@ fn the_kerberos_tickets_remaining_life_is_a_gauge() {
     assert!(later < left && later >= left - 10.0, "{left} then {later}");
     ferry.signal("TERM");
     assert!(ferry.wait(GENEROUS).success(), "{}", ferry.log());
+}
+
+#[test]
+fn a_paused_partitions_lag_keeps_growing() {
+    // Task 0 delivers and commits 3 records, then fails on a record that is not JSON: its
+    // partition is paused, and the records produced after it show as lag.
+    let json = |n: std::ops::Range<usize>| -> Vec<String> {
+        n.map(|i| format!("{{\"n\":{i}}}")).collect()
+    };
+    let converter = [
+        (
+            "value.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        ("value.converter.schemas.enable", "false"),
+    ];
+    let mut s = start_with(&[json(0..3), json(0..5)], &converter);
+    let p0 = [("connector", CONNECTOR), ("partition", "0")];
+    let t0 = [("connector", CONNECTOR), ("task", "0")];
+    let mut page = String::new();
+    assert!(
+        wait_until(GENEROUS, || {
+            page = scrape(&s.metrics_url);
+            matching(&page, "ferry_consumer_lag", &p0) == vec![0.0]
+        }),
+        "{page}"
+    );
+    produce_lines(&s.broker.bootstrap, TOPIC, 0, &["not json".to_string()]);
+    let failed = [
+        ("connector", CONNECTOR),
+        ("task", "0"),
+        ("status", "failed"),
+    ];
+    assert!(
+        wait_until(GENEROUS, || matching(
+            &scrape(&s.metrics_url),
+            "kafka_connect_connector_task_status",
+            &failed
+        ) == vec![1.0]),
+        "task 0 did not fail; log:\n{}",
+        s.ferry.log()
+    );
+    produce_lines(&s.broker.bootstrap, TOPIC, 0, &json(100..120));
+    // The record that failed and the 20 after it, none committed.
+    assert!(
+        wait_until(GENEROUS, || {
+            page = scrape(&s.metrics_url);
+            matching(&page, "ferry_consumer_lag", &p0) == vec![21.0]
+        }),
+        "the paused partition's lag did not grow to 21; last page:\n{page}"
+    );
+    assert_eq!(
+        matching(&page, "kafka_connect_sink_task_sink_record_lag_max", &t0),
+        vec![21.0]
+    );
+    s.ferry.signal("TERM");
+    s.ferry.wait(GENEROUS);
 }

@@ -1,13 +1,11 @@
 //! A connector's series: its status and task counts (Connect's connector and worker
-//! metrics), and what its Kafka consumer reads — bytes, and the lag of each partition from
-//! librdkafka's statistics.
+//! metrics), and what its Kafka consumer reads — bytes, and the lag of each partition.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use ferry_connector_api::TopicPartition;
 use metrics::{Counter, Gauge};
-use rdkafka::statistics::Statistics;
 
 use super::task::{StatusGauges, TaskMetrics};
 use super::{Registry, lock, names};
@@ -105,30 +103,15 @@ impl ConnectorMetrics {
         self.bytes_in.increment(bytes as u64);
     }
 
-    /// Takes librdkafka's statistics: the lag of each assigned partition, and the largest
-    /// per task (`owner` says which task holds a partition, `task` gives its metrics). A
-    /// partition no longer reported (revoked) reads 0.
-    pub fn consumer_stats(
+    /// The lag of each assigned partition with a committed offset (`reported`), and the
+    /// largest per task (`owner` says which task holds a partition, `task` gives its
+    /// metrics). A partition no longer reported (revoked) reads 0.
+    pub fn partition_lags(
         &self,
-        statistics: &Statistics,
+        reported: &[(TopicPartition, i64)],
         owner: impl Fn(&TopicPartition) -> Option<usize>,
         task: impl Fn(usize) -> Option<Arc<TaskStatus>>,
     ) {
-        let reported: Vec<(TopicPartition, i64)> = statistics
-            .topics
-            .values()
-            .flat_map(|t| {
-                t.partitions
-                    .values()
-                    .filter(|p| p.partition >= 0 && p.consumer_lag >= 0)
-                    .map(|p| {
-                        (
-                            TopicPartition::new(t.topic.as_str(), p.partition),
-                            p.consumer_lag,
-                        )
-                    })
-            })
-            .collect();
         let mut per_task: HashMap<usize, i64> = HashMap::new();
         {
             let mut gauges = lock(&self.lag);
@@ -138,7 +121,7 @@ impl ConnectorMetrics {
                     gauge.set(0.0);
                 }
             }
-            for (tp, lag) in &reported {
+            for (tp, lag) in reported {
                 if let Some(t) = owner(tp) {
                     let max = per_task.entry(t).or_insert(0);
                     *max = (*max).max(*lag);

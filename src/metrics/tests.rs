@@ -245,30 +245,15 @@ fn a_bad_listener_is_one_line_naming_file_line_and_key() {
     assert!(!e.contains('\n'), "{e}");
 }
 
-fn stats(partitions: &[(&str, i32, i64)]) -> rdkafka::statistics::Statistics {
-    let mut s = rdkafka::statistics::Statistics::default();
-    for (topic, partition, lag) in partitions {
-        let t =
-            s.topics
-                .entry((*topic).to_string())
-                .or_insert_with(|| rdkafka::statistics::Topic {
-                    topic: (*topic).to_string(),
-                    ..Default::default()
-                });
-        t.partitions.insert(
-            *partition,
-            rdkafka::statistics::Partition {
-                partition: *partition,
-                consumer_lag: *lag,
-                ..Default::default()
-            },
-        );
-    }
-    s
+fn lags(partitions: &[(&str, i32, i64)]) -> Vec<(ferry_connector_api::TopicPartition, i64)> {
+    partitions
+        .iter()
+        .map(|(t, p, lag)| (ferry_connector_api::TopicPartition::new(*t, *p), *lag))
+        .collect()
 }
 
 #[test]
-fn consumer_statistics_give_the_lag_per_partition_and_the_largest_per_task() {
+fn lags_are_per_partition_and_the_largest_per_task() {
     use std::sync::Arc;
 
     use ferry_connector_api::TopicPartition;
@@ -282,15 +267,15 @@ fn consumer_statistics_give_the_lag_per_partition_and_the_largest_per_task() {
         Arc::new(TaskStatus::new("lag-test", 0)),
         Arc::new(TaskStatus::new("lag-test", 1)),
     ];
-    // t-0 and t-1 on task 0, t-2 on task 1; t-3 unassigned (lag -1: librdkafka's unknown).
+    // t-0 and t-1 on task 0, t-2 on task 1; t-3 has no committed offset (not reported).
     let owner = |tp: &TopicPartition| match tp.partition {
         0 | 1 => Some(0),
         2 => Some(1),
         _ => None,
     };
     let task = |id: usize| tasks.get(id).cloned();
-    connector.consumer_stats(
-        &stats(&[("t", 0, 5), ("t", 1, 40), ("t", 2, 0), ("t", 3, -1)]),
+    connector.partition_lags(
+        &lags(&[("t", 0, 5), ("t", 1, 40), ("t", 2, 0)]),
         owner,
         task,
     );
@@ -305,7 +290,7 @@ fn consumer_statistics_give_the_lag_per_partition_and_the_largest_per_task() {
     assert_eq!(lag(&page, "0"), Some(5.0), "{page}");
     assert_eq!(lag(&page, "1"), Some(40.0));
     assert_eq!(lag(&page, "2"), Some(0.0));
-    assert_eq!(lag(&page, "3"), None, "unknown lag is not reported");
+    assert_eq!(lag(&page, "3"), None, "no lag without a committed offset");
     let global = super::render();
     let lag_max = |task: &str| {
         value(
@@ -318,7 +303,7 @@ fn consumer_statistics_give_the_lag_per_partition_and_the_largest_per_task() {
     assert_eq!(lag_max("1"), Some(0.0));
 
     // t-1 revoked: no longer reported, so 0.
-    connector.consumer_stats(&stats(&[("t", 0, 2), ("t", 2, 9)]), owner, task);
+    connector.partition_lags(&lags(&[("t", 0, 2), ("t", 2, 9)]), owner, task);
     let page = registry.render();
     assert_eq!(lag(&page, "0"), Some(2.0));
     assert_eq!(lag(&page, "1"), Some(0.0));

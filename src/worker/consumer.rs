@@ -114,11 +114,6 @@ impl ClientContext for ConnectorConsumerContext {
             .map(|p| p.consumer_lag)
             .sum();
         self.0.status.lag.store(lag, Ordering::Relaxed);
-        self.0.metrics.consumer_stats(
-            &statistics,
-            |tp| lock(&self.0.dispatch).routing.owner_of(tp),
-            |task| self.0.tasks.link(task).map(|l| l.status),
-        );
     }
 }
 

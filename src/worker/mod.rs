@@ -16,6 +16,7 @@
 mod consumer;
 mod driver;
 mod errant;
+mod lag;
 mod poll;
 mod routing;
 pub mod status;
@@ -214,6 +215,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         // Bounded per connector: each task holds up to its channel's batches + 1, and
         // the batches of all tasks together stay near 2 MB.
         batch_bytes: (2 * 1024 * 1024 / connector.tasks_max).clamp(128 * 1024, 1024 * 1024),
+        lag_interval: env.worker.status_interval,
     };
     let token = cancel.clone();
     match std::thread::Builder::new()
