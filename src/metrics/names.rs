@@ -88,7 +88,7 @@ const TABLE: &[(&str, Kind, &str)] = &[
     (
         SINK_RECORD_LAG_MAX,
         Kind::Gauge,
-        "Largest consumer lag (records after the committed offset) among the task's partitions, updated every ferry.status.interval.ms (Connect's sink-record-lag-max).",
+        "Largest consumer lag (records after the committed offset) among the task's partitions, measured every ferry.status.interval.ms (Connect's sink-record-lag-max).",
     ),
     (
         PARTITION_COUNT,
@@ -208,7 +208,7 @@ const TABLE: &[(&str, Kind, &str)] = &[
     (
         CONSUMER_LAG,
         Kind::Gauge,
-        "Records in the partition after the connector's committed offset (librdkafka's consumer_lag), updated every ferry.status.interval.ms; 0 once the partition is no longer assigned.",
+        "Records in the partition after the connector's committed offset (the broker's high watermark minus the group's or offset file's offset), measured every ferry.status.interval.ms, paused partitions included; 0 once the partition is no longer assigned.",
     ),
     (
         BYTES_IN,
