@@ -315,6 +315,9 @@ fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
     let opts = RunOptions {
         exit_at_end: args.exit_at_end,
         probe_timeout: Duration::from_secs(args.broker_timeout),
+        rest: true,
+        // The lead wires helper E's renderer here at merge.
+        metrics: None,
     };
     let outcome = match rt.block_on(herder::run(loaded, opts)) {
         Ok(o) => o,

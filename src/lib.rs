@@ -3,7 +3,7 @@
 //! The pieces, each in its own module, follow Kafka Connect's concepts:
 //! [`config`] (worker and connector files), [`registry`] (connector classes),
 //! [`convert`] (converters), [`offsets`] (the file offset store), [`worker`] (consumers
-//! and tasks), [`herder`] (the control plane the CLI drives).
+//! and tasks), [`herder`] (the control plane the CLI and [`rest`] API drive).
 
 pub mod auth;
 pub mod check;
@@ -16,5 +16,6 @@ pub mod offsets;
 #[cfg(feature = "quickstart")]
 pub mod quickstart;
 pub mod registry;
+pub mod rest;
 pub mod telemetry;
 pub mod worker;
