@@ -538,3 +538,87 @@ fn a_listener_port_in_use_is_one_line_and_exit_1() {
     assert!(!dir.path().join("connect.offsets").exists(), "{log}");
     drop(taken);
 }
+
+/// kafka-connect-py (PyPI) in a venv under target/, installed on first use; None (and the
+/// reason) when it cannot be installed here.
+fn kafka_connect_py() -> Result<std::path::PathBuf, String> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/kafka-connect-py");
+    let python = venv.join("bin/python");
+    let ready = |p: &Path| {
+        std::process::Command::new(p)
+            .args(["-c", "import kafka_connect"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ready(&python) {
+        return Ok(python);
+    }
+    let run = |cmd: &mut std::process::Command| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    };
+    run(std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv))
+    .map_err(|e| format!("python3 -m venv failed: {e}"))?;
+    run(std::process::Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "kafka-connect-py==1.0.0",
+    ]))
+    .map_err(|e| format!("pip install kafka-connect-py failed: {e}"))?;
+    if ready(&python) {
+        Ok(python)
+    } else {
+        Err("kafka_connect does not import after installation".into())
+    }
+}
+
+#[test]
+fn kafka_connect_py_drives_ferry_as_it_drives_kafka_connect() {
+    let python = match kafka_connect_py() {
+        Ok(p) => p,
+        Err(reason) => {
+            common::emulator::skip(
+                "rest::kafka_connect_py_drives_ferry_as_it_drives_kafka_connect",
+                &reason,
+            );
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic("t", 1);
+    broker.create_topic("keep", 1);
+    produce_lines(&broker.bootstrap, "t", 0, &numbered(0, 10));
+    let api = Api::start(dir.path(), &broker.bootstrap, &[]);
+    let (out1, out2) = (dir.path().join("py1.txt"), dir.path().join("py2.txt"));
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rest/client.py");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .args([
+            &api.base,
+            "t",
+            out1.to_str().unwrap(),
+            out2.to_str().unwrap(),
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "OK",
+        "kafka-connect-py: {}\n{}\nferry:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        api.ferry.log()
+    );
+    // What the client did, seen independently: every record once, committed, gone.
+    assert_eq!(lines(&out1), numbered(0, 10));
+    assert_eq!(committed(&broker.bootstrap, "connect-py", "t", 1), vec![10]);
+    assert_eq!(api.call("GET", "/connectors", None).1, json!(["keep"]));
+}
