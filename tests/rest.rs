@@ -461,24 +461,42 @@ fn bad_requests_get_connects_errors_and_change_nothing() {
     let (code, _) = api.raw("POST", "/connectors", big.as_bytes());
     assert_eq!(code, 413);
 
-    // A secret never comes back.
-    let mut secret = file_sink("sec", "t", &out);
-    secret["consumer.override.sasl.jaas.config"] = json!(
-        "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"u\" password=\"hunter2\";"
+    // A second connector of the same name: 409, the first one untouched.
+    let dup =
+        json!({"name": "dup", "config": file_sink("dup", "t", &out), "initial_state": "STOPPED"});
+    assert_eq!(api.call("POST", "/connectors", Some(&dup)).0, 201);
+    let (code, err) = api.call("POST", "/connectors", Some(&dup));
+    assert_eq!(code, 409, "{err}");
+    assert_eq!(
+        err,
+        json!({"error_code": 409, "message": "Connector dup already exists"})
     );
+    assert_eq!(api.state("dup"), "STOPPED");
+    assert_eq!(api.call("DELETE", "/connectors/dup", None).0, 204);
+    let (code, err) = api.call("GET", "/no/such/endpoint", None);
+    assert_eq!(
+        (code, err["error_code"].clone()),
+        (404, json!(404)),
+        "{err}"
+    );
+
+    // A secret never comes back; a provider reference comes back as written.
+    let mut secret = file_sink("sec", "t", &out);
+    secret["consumer.override.ssl.key.password"] = json!("hunter2");
+    secret["reporter.password"] = json!("${env:HOME}");
     let (code, info) = api.call(
         "POST",
         "/connectors",
         Some(&json!({"name": "sec", "config": secret, "initial_state": "PAUSED"})),
     );
-    // Whatever the broker says of the settings, the answer must not carry the password.
+    assert_eq!(code, 201, "{info}");
     assert!(!info.to_string().contains("hunter2"), "{info}");
-    if code == 201 {
-        let (_, config) = api.call("GET", "/connectors/sec/config", None);
-        assert_eq!(config["consumer.override.sasl.jaas.config"], "[hidden]");
-        assert!(!config.to_string().contains("hunter2"));
-        assert_eq!(api.call("DELETE", "/connectors/sec", None).0, 204);
-    }
+    let (_, config) = api.call("GET", "/connectors/sec/config", None);
+    assert_eq!(config["consumer.override.ssl.key.password"], "[hidden]");
+    assert_eq!(config["reporter.password"], "${env:HOME}");
+    let (_, tasks) = api.call("GET", "/connectors/sec/tasks", None);
+    assert!(!tasks.to_string().contains("hunter2"), "{tasks}");
+    assert_eq!(api.call("DELETE", "/connectors/sec", None).0, 204);
 
     // Nothing was created, and ferry still serves.
     assert_eq!(api.call("GET", "/connectors", None), (200, json!(["keep"])));
@@ -498,6 +516,7 @@ fn bad_requests_get_connects_errors_and_change_nothing() {
         "{plugins}"
     );
     assert!(!api.ferry.log().contains("panicked"));
+    assert!(!api.ferry.log().contains("hunter2"), "a secret in the log");
 }
 
 #[test]
