@@ -318,6 +318,7 @@ fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
         rest: true,
         // The lead wires helper E's renderer here at merge.
         metrics: None,
+        kerberos: kerberos.clone(),
     };
     let outcome = match rt.block_on(herder::run(loaded, opts)) {
         Ok(o) => o,

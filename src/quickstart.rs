@@ -170,6 +170,7 @@ pub async fn run(records: usize, dir: &Path) -> Result<Report, QuickstartError> 
             probe_timeout: Duration::from_secs(10),
             rest: false,
             metrics: None,
+            kerberos: None,
         },
     )
     .await?;

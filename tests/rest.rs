@@ -480,6 +480,27 @@ fn bad_requests_get_connects_errors_and_change_nothing() {
         "{err}"
     );
 
+    // A keytab login this process did not make at start is refused, before any I/O.
+    let mut krb = file_sink("krb", "t", &out);
+    krb["consumer.override.security.protocol"] = json!("SASL_PLAINTEXT");
+    krb["consumer.override.sasl.mechanism"] = json!("GSSAPI");
+    krb["consumer.override.sasl.jaas.config"] = json!(
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/nonexistent/u.keytab\" principal=\"u@EXAMPLE.ORG\";"
+    );
+    let (code, err) = api.call(
+        "POST",
+        "/connectors",
+        Some(&json!({"name": "krb", "config": krb})),
+    );
+    assert_eq!(code, 400, "{err}");
+    assert!(
+        err["message"]
+            .as_str()
+            .unwrap()
+            .contains("this ferry made no keytab login at start"),
+        "{err}"
+    );
+
     // A secret never comes back; a provider reference comes back as written.
     let mut secret = file_sink("sec", "t", &out);
     secret["consumer.override.ssl.key.password"] = json!("hunter2");

@@ -194,6 +194,9 @@ pub struct RunOptions {
     pub rest: bool,
     /// What `GET /metrics` answers; none mounts no `/metrics`.
     pub metrics: Option<crate::rest::MetricsRenderer>,
+    /// The process's Kerberos keytab login, if the files asked for one: a connector added
+    /// later may use that login only.
+    pub kerberos: Option<crate::auth::kerberos::KerberosPlan>,
 }
 
 fn signal(kind: SignalKind) -> Option<Signal> {
@@ -325,6 +328,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         rt: tokio::runtime::Handle::current(),
         root: root.clone(),
         cluster_id: std::sync::Mutex::new(cluster_id),
+        kerberos: opts.kerberos.clone(),
     });
     for config in connectors {
         let raw = as_written(&config);

@@ -84,6 +84,7 @@ pub(crate) struct Shared {
     /// `host:port` as advertised: Connect's `worker_id`.
     pub(crate) worker_id: String,
     pub(crate) cluster_id: std::sync::Mutex<Option<String>>,
+    pub(crate) kerberos: Option<crate::auth::kerberos::KerberosPlan>,
 }
 
 /// The herder's handle; clones share one herder.
@@ -297,14 +298,43 @@ impl Herder {
         &self,
         raw: &BTreeMap<String, String>,
     ) -> Result<ConnectorConfig, HerderError> {
-        let config = match self.parse(raw, &Origin::Rest) {
+        let mut config = match self.parse(raw, &Origin::Rest) {
             Ok(c) => c,
             Err(_) => return Err(HerderError::Invalid(self.validate(raw))),
         };
+        self.kerberos(&mut config)?;
         self.preflight(&config).await.map_err(|reason| {
             HerderError::BadRequest(format!("Connector {}: {reason}", config.name))
         })?;
         Ok(config)
+    }
+
+    /// A connector added at run time may log in with Kerberos only as the process already
+    /// does (MIT Kerberos holds one login per process, made at start).
+    fn kerberos(&self, config: &mut ConnectorConfig) -> Result<(), HerderError> {
+        let planned =
+            crate::auth::kerberos::plan(&self.shared.worker, std::slice::from_mut(config))
+                .map_err(|e| HerderError::BadRequest(e.to_string()))?;
+        let Some(p) = planned else {
+            return Ok(());
+        };
+        match &self.shared.kerberos {
+            Some(q) if q.principal == p.principal && q.keytab == p.keytab => Ok(()),
+            Some(q) => Err(HerderError::BadRequest(format!(
+                "connector {} logs in as {} ({}) but this ferry logs in as {} ({}); one process holds one Kerberos login: use that login or run the connector in another ferry",
+                config.name,
+                p.principal,
+                p.keytab.display(),
+                q.principal,
+                q.keytab.display()
+            ))),
+            None => Err(HerderError::BadRequest(format!(
+                "connector {} logs in with the keytab {} ({}), but this ferry made no keytab login at start; put the connector in a file on the command line and restart ferry",
+                config.name,
+                p.keytab.display(),
+                p.principal
+            ))),
+        }
     }
 
     /// `POST /connectors`.
