@@ -28,8 +28,17 @@ struct Api {
 }
 
 impl Api {
-    /// With `keep`, a null-sink connector from the command line (ferry needs one file).
     fn start(dir: &Path, bootstrap: &str, connectors: &[&Path]) -> Api {
+        Api::start_with(dir, bootstrap, connectors, &[])
+    }
+
+    /// With `keep`, a null-sink connector from the command line (ferry needs one file).
+    fn start_with(
+        dir: &Path,
+        bootstrap: &str,
+        connectors: &[&Path],
+        extra: &[(&str, &str)],
+    ) -> Api {
         let keep = dir.join("keep.properties");
         write_props(
             &keep,
@@ -45,7 +54,9 @@ impl Api {
         }
         let port = free_port();
         let listeners = format!("http://127.0.0.1:{port}");
-        let worker = worker_props(dir, bootstrap, &[("listeners", &listeners)]);
+        let mut props = vec![("listeners", listeners.as_str())];
+        props.extend_from_slice(extra);
+        let worker = worker_props(dir, bootstrap, &props);
         let ferry = Ferry::standalone(dir, &worker, &connectors);
         let api = Api {
             ferry,
@@ -661,4 +672,67 @@ fn kafka_connect_py_drives_ferry_as_it_drives_kafka_connect() {
     assert_eq!(lines(&out1), numbered(0, 10));
     assert_eq!(committed(&broker.bootstrap, "connect-py", "t", 1), vec![10]);
     assert_eq!(api.call("GET", "/connectors", None).1, json!(["keep"]));
+}
+
+#[test]
+fn with_a_config_storage_file_api_connectors_survive_a_restart() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic("t", 1);
+    broker.create_topic("keep", 1);
+    produce_lines(&broker.bootstrap, "t", 0, &numbered(0, 10));
+    let store = dir.path().join("state/connectors.json");
+    let extra = [("ferry.config.storage.file", store.to_str().unwrap())];
+    let out = dir.path().join("a.txt");
+    let mut api = Api::start_with(dir.path(), &broker.bootstrap, &[], &extra);
+    let (code, body) = api.call(
+        "POST",
+        "/connectors",
+        Some(&json!({"name": "a", "config": file_sink("a", "t", &out)})),
+    );
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = api.call(
+        "POST",
+        "/connectors",
+        Some(&json!({"name": "b", "config": file_sink("b", "t", &dir.path().join("b.txt")), "initial_state": "PAUSED"})),
+    );
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        wait_until(WAIT, || lines(&out).len() == 10),
+        "{}",
+        api.ferry.log()
+    );
+    let mode = std::fs::metadata(&store).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the store may hold credentials");
+    api.ferry.signal("TERM");
+    assert!(api.ferry.wait(WAIT).success(), "{}", api.ferry.log());
+
+    // Back after a restart, each in its state, and `a` goes on where it was.
+    api = Api::start_with(dir.path(), &broker.bootstrap, &[], &extra);
+    assert_eq!(
+        api.call("GET", "/connectors", None).1,
+        json!(["a", "b", "keep"])
+    );
+    assert_eq!(api.state("b"), "PAUSED");
+    assert!(wait_until(WAIT, || api.state("a") == "RUNNING"));
+    assert_eq!(
+        api.call("GET", "/connectors/a/config", None).1["file"],
+        out.to_str().unwrap()
+    );
+    produce_lines(&broker.bootstrap, "t", 0, &numbered(0, 15)[10..]);
+    assert!(
+        wait_until(WAIT, || lines(&out).len() == 15),
+        "{}",
+        api.ferry.log()
+    );
+    assert_eq!(lines(&out), numbered(0, 15));
+    assert!(!dir.path().join("b.txt").exists(), "b stayed paused");
+
+    // A deletion is remembered too.
+    assert_eq!(api.call("DELETE", "/connectors/b", None).0, 204);
+    api.ferry.signal("TERM");
+    assert!(api.ferry.wait(WAIT).success(), "{}", api.ferry.log());
+    let api = Api::start_with(dir.path(), &broker.bootstrap, &[], &extra);
+    assert_eq!(api.call("GET", "/connectors", None).1, json!(["a", "keep"]));
 }

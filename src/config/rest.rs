@@ -48,6 +48,10 @@ pub struct RestConfig {
     /// `access.control.allow.methods` (Connect's default `GET,POST,HEAD` when an origin is
     /// set).
     pub allow_methods: Option<String>,
+    /// `ferry.config.storage.file` (none): where connectors created or changed over the API
+    /// are kept so that they survive a restart; none keeps them until the process stops,
+    /// as Kafka Connect's standalone mode does.
+    pub storage: Option<std::path::PathBuf>,
 }
 
 fn key_err(file: &PropertiesFile, key: &str, reason: String) -> ConfigFileError {
@@ -198,6 +202,7 @@ impl RestConfig {
             advertised,
             allow_origin: get("access.control.allow.origin"),
             allow_methods: get("access.control.allow.methods"),
+            storage: get("ferry.config.storage.file").map(std::path::PathBuf::from),
         })
     }
 }

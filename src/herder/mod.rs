@@ -7,6 +7,7 @@ mod offsets;
 mod running;
 mod service;
 pub mod status;
+mod storage;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -307,6 +308,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             });
         }
     }
+    // Read now, so that a store ferry cannot read stops it before anything is written.
+    let stored = match rest.as_ref().and_then(|r| r.storage.as_deref()) {
+        Some(path) => storage::load(path).map_err(StartupError::Rest)?,
+        None => Vec::new(),
+    };
     let listeners = match &rest {
         Some(r) => crate::rest::bind(r).map_err(StartupError::Rest)?,
         None => Vec::new(),
@@ -329,6 +335,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         root: root.clone(),
         cluster_id: std::sync::Mutex::new(cluster_id),
         kerberos: opts.kerberos.clone(),
+        storage: rest.as_ref().and_then(|r| r.storage.clone()),
     });
     for config in connectors {
         let raw = as_written(&config);
@@ -336,6 +343,27 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         // Names are unique (checked at load), so this cannot be refused.
         if let Err(e) = herder.add(config, raw, origin, Target::Started).await {
             tracing::error!(error = %e, "Connector not added.");
+        }
+    }
+    for (name, raw, target) in stored {
+        if herder.lock().await.contains_key(&name) {
+            tracing::warn!(connector = %name, "A connector file names this connector too; the file's config is used, the stored one is dropped.");
+            continue;
+        }
+        let parsed = herder.parse(&raw, &Origin::Rest);
+        let mut config = match parsed {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(connector = %name, error = %e, "Stored connector not started: its config is no longer valid; create it again through the API.");
+                continue;
+            }
+        };
+        if let Err(e) = herder.kerberos(&mut config) {
+            tracing::error!(connector = %name, error = %e, "Stored connector not started.");
+            continue;
+        }
+        if let Err(e) = herder.add(config, raw, Origin::Rest, target).await {
+            tracing::error!(connector = %name, error = %e, "Stored connector not added.");
         }
     }
     let api_token = CancellationToken::new();

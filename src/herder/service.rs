@@ -85,6 +85,8 @@ pub(crate) struct Shared {
     pub(crate) worker_id: String,
     pub(crate) cluster_id: std::sync::Mutex<Option<String>>,
     pub(crate) kerberos: Option<crate::auth::kerberos::KerberosPlan>,
+    /// `ferry.config.storage.file`.
+    pub(crate) storage: Option<PathBuf>,
 }
 
 /// The herder's handle; clones share one herder.
@@ -176,6 +178,20 @@ impl Herder {
             }
         }
         errors
+    }
+
+    /// Writes the API's connectors to `ferry.config.storage.file`, if set.
+    fn persist(&self, table: &BTreeMap<String, Entry>) {
+        let Some(path) = &self.shared.storage else {
+            return;
+        };
+        let stored = table
+            .iter()
+            .filter(|(_, e)| matches!(e.origin, Origin::Rest))
+            .map(|(n, e)| (n.as_str(), &e.raw, e.target));
+        if let Err(e) = super::storage::save(path, stored) {
+            tracing::error!(error = %e, "Connector store not written; changes made through the API since its last write are lost at restart.");
+        }
     }
 
     fn start(&self, config: &ConnectorConfig) -> Running {
@@ -289,7 +305,11 @@ impl Herder {
             last_tasks: 0,
         };
         let info = info_of(&entry);
+        let from_api = matches!(entry.origin, Origin::Rest);
         table.insert(entry.config.name.clone(), entry);
+        if from_api {
+            self.persist(&table);
+        }
         Ok(info)
     }
 
@@ -311,7 +331,7 @@ impl Herder {
 
     /// A connector added at run time may log in with Kerberos only as the process already
     /// does (MIT Kerberos holds one login per process, made at start).
-    fn kerberos(&self, config: &mut ConnectorConfig) -> Result<(), HerderError> {
+    pub(crate) fn kerberos(&self, config: &mut ConnectorConfig) -> Result<(), HerderError> {
         let planned =
             crate::auth::kerberos::plan(&self.shared.worker, std::slice::from_mut(config))
                 .map_err(|e| HerderError::BadRequest(e.to_string()))?;
@@ -376,7 +396,9 @@ impl Herder {
         if entry.target == Target::Started {
             entry.running = Some(self.start(&entry.config));
         }
-        Ok((false, info_of(entry)))
+        let info = info_of(entry);
+        self.persist(&table);
+        Ok((false, info))
     }
 
     /// `PATCH /connectors/{name}/config`: null removes a key.
@@ -418,6 +440,7 @@ impl Herder {
             .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
         self.halt(entry).await;
         table.remove(name);
+        self.persist(&table);
         tracing::info!(connector = %name, "Connector deleted.");
         Ok(())
     }
@@ -445,6 +468,7 @@ impl Herder {
         }
         tracing::info!(connector = %name, state = ?target, "Connector state changed.");
         entry.target = target;
+        self.persist(&table);
         Ok(())
     }
 
