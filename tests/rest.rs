@@ -54,7 +54,10 @@ impl Api {
         }
         let port = free_port();
         let listeners = format!("http://127.0.0.1:{port}");
-        let mut props = vec![("listeners", listeners.as_str())];
+        let mut props = vec![
+            ("listeners", listeners.as_str()),
+            ("ferry.rest.enable", "true"),
+        ];
         props.extend_from_slice(extra);
         let worker = worker_props(dir, bootstrap, &props);
         let ferry = Ferry::standalone(dir, &worker, &connectors);
@@ -561,7 +564,10 @@ fn a_listener_port_in_use_is_one_line_and_exit_1() {
     let worker = worker_props(
         dir.path(),
         &broker.bootstrap,
-        &[("listeners", &format!("http://127.0.0.1:{port}"))],
+        &[
+            ("listeners", &format!("http://127.0.0.1:{port}")),
+            ("ferry.rest.enable", "true"),
+        ],
     );
     let keep = dir.path().join("keep.properties");
     write_props(

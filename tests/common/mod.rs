@@ -401,6 +401,9 @@ pub fn worker_props(dir: &Path, bootstrap: &str, extra: &[(&str, &str)]) -> Path
         ("consumer.session.timeout.ms", "6000"),
         ("consumer.heartbeat.interval.ms", "500"),
         ("ferry.status.interval.ms", "1000"),
+        // Many ferries run at once here; the REST API is tested on free ports in
+        // tests/rest.rs, which turns it back on.
+        ("ferry.rest.enable", "false"),
     ];
     for (k, v) in extra {
         pairs.retain(|(key, _)| key != k);
