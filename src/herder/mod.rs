@@ -1,7 +1,10 @@
-//! The control plane of standalone mode: loads the files, starts every connector's tasks,
-//! reports status, and stops everything on a signal — SIGINT, SIGTERM or SIGHUP, each
-//! drained and committed — or, with `--exit-at-end`, once every subscribed partition has
-//! been read to its end and committed. The CLI is a thin wrapper over this.
+//! The control plane of standalone mode. [`Herder`] owns the connectors for the life of
+//! the process and takes operations (create, config, pause/resume/stop, restart, status,
+//! offsets, validate) from its two thin callers: the CLI, whose connector files are created
+//! through it at start, and the REST API. [`run`] drives a process: it loads and checks the
+//! files, starts the connectors and the API, logs the status line, and stops everything on
+//! a signal — SIGINT, SIGTERM or SIGHUP, each drained and committed — or, with
+//! `--exit-at-end`, once every subscribed partition has been read to its end and committed.
 
 mod offsets;
 mod running;
