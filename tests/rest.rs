@@ -742,3 +742,103 @@ fn with_a_config_storage_file_api_connectors_survive_a_restart() {
     let api = Api::start_with(dir.path(), &broker.bootstrap, &[], &extra);
     assert_eq!(api.call("GET", "/connectors", None).1, json!(["a", "keep"]));
 }
+
+#[test]
+fn with_basic_auth_every_request_but_health_needs_a_known_user() {
+    use base64::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic("keep", 1);
+    let users = dir.path().join("rest-users.properties");
+    std::fs::write(&users, "admin=s3cret-pw\nreader: other\n").unwrap();
+    let extra = [("ferry.rest.basic.auth.file", users.to_str().unwrap())];
+    let api = Api::start_with(dir.path(), &broker.bootstrap, &[], &extra);
+    let url = format!("{}/connectors", api.base);
+    let basic = |user: &str, pw: &str| {
+        format!(
+            "Authorization: Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pw}"))
+        )
+    };
+    let (code, body) = curl("GET", &url, &[], None, 10);
+    assert_eq!(code, 401, "{body}");
+    let err: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(err["error_code"], 401);
+    assert_eq!(
+        curl("GET", &url, &[&basic("admin", "wrong")], None, 10).0,
+        401
+    );
+    assert_eq!(
+        curl("GET", &url, &[&basic("nobody", "s3cret-pw")], None, 10).0,
+        401
+    );
+    assert_eq!(
+        curl("GET", &url, &["Authorization: Bearer x"], None, 10).0,
+        401
+    );
+    let (code, body) = curl("GET", &url, &[&basic("admin", "s3cret-pw")], None, 10);
+    assert_eq!((code, body.trim()), (200, "[\"keep\"]"));
+    assert_eq!(
+        curl("GET", &url, &[&basic("reader", "other")], None, 10).0,
+        200
+    );
+    // A refused request changes nothing.
+    let create =
+        json!({"name": "x", "config": {"connector.class": "null", "topics": "keep"}}).to_string();
+    let (code, _) = curl(
+        "POST",
+        &url,
+        &[],
+        Some(("application/json", create.as_bytes())),
+        10,
+    );
+    assert_eq!(code, 401);
+    assert_eq!(
+        curl("GET", &url, &[&basic("admin", "s3cret-pw")], None, 10)
+            .1
+            .trim(),
+        "[\"keep\"]"
+    );
+    // Liveness probes need no credentials.
+    assert_eq!(
+        curl("GET", &format!("{}/health", api.base), &[], None, 10).0,
+        200
+    );
+    assert!(!api.ferry.log().contains("s3cret-pw"));
+}
+
+#[test]
+fn a_missing_basic_auth_file_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic("t", 1);
+    let missing = dir.path().join("no-such-users.properties");
+    let worker = worker_props(
+        dir.path(),
+        &broker.bootstrap,
+        &[
+            ("listeners", &format!("http://127.0.0.1:{}", free_port())),
+            ("ferry.rest.enable", "true"),
+            ("ferry.rest.basic.auth.file", missing.to_str().unwrap()),
+        ],
+    );
+    let keep = dir.path().join("keep.properties");
+    write_props(
+        &keep,
+        &[
+            ("name", "keep"),
+            ("connector.class", "null"),
+            ("topics", "t"),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&keep]);
+    assert_eq!(ferry.wait(WAIT).code(), Some(1), "{}", ferry.log());
+    let log = ferry.log();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("error:")).collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert!(
+        errors[0].contains(&format!("{}: cannot read the file", missing.display())),
+        "{log}"
+    );
+    assert!(!dir.path().join("connect.offsets").exists(), "{log}");
+}

@@ -52,6 +52,9 @@ pub struct RestConfig {
     /// are kept so that they survive a restart; none keeps them until the process stops,
     /// as Kafka Connect's standalone mode does.
     pub storage: Option<std::path::PathBuf>,
+    /// `ferry.rest.basic.auth.file` (none): a properties file of `user=password` lines;
+    /// when set, every request but `GET /health` needs HTTP basic credentials from it.
+    pub basic_auth_file: Option<std::path::PathBuf>,
 }
 
 fn key_err(file: &PropertiesFile, key: &str, reason: String) -> ConfigFileError {
@@ -203,6 +206,7 @@ impl RestConfig {
             allow_origin: get("access.control.allow.origin"),
             allow_methods: get("access.control.allow.methods"),
             storage: get("ferry.config.storage.file").map(std::path::PathBuf::from),
+            basic_auth_file: get("ferry.rest.basic.auth.file").map(std::path::PathBuf::from),
         })
     }
 }

@@ -226,6 +226,7 @@ impl WorkerConfig {
             "access.control.allow.methods",
             "ferry.rest.enable",
             "ferry.config.storage.file",
+            "ferry.rest.basic.auth.file",
         ] {
             props.take(key);
         }

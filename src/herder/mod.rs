@@ -316,6 +316,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         Some(path) => storage::load(path).map_err(StartupError::Rest)?,
         None => Vec::new(),
     };
+    let users = match &rest {
+        Some(r) => crate::rest::Users::load(r).map_err(StartupError::Rest)?,
+        None => None,
+    };
     let listeners = match &rest {
         Some(r) => crate::rest::bind(r).map_err(StartupError::Rest)?,
         None => Vec::new(),
@@ -373,7 +377,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
     let server = match &rest {
         Some(r) if !listeners.is_empty() => Some(tokio::spawn(crate::rest::serve(
             listeners,
-            crate::rest::Api::new(herder.clone(), r, opts.metrics.clone()),
+            crate::rest::Api::new(herder.clone(), r, opts.metrics.clone(), users),
             api_token.clone(),
         ))),
         _ => None,

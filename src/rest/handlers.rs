@@ -54,9 +54,31 @@ pub(super) fn router(api: Api) -> Router {
         r = r.route("/metrics", get(metrics));
     }
     r.fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "HTTP 404 Not Found") })
+        .layer(middleware::from_fn_with_state(api.clone(), auth))
         .layer(middleware::from_fn_with_state(api.clone(), cors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(api)
+}
+
+/// `ferry.rest.basic.auth.file`: every request but `GET /health` needs a known user's
+/// password (HTTP basic), else 401.
+async fn auth(State(api): State<Api>, req: Request, next: Next) -> Response {
+    let Some(users) = &api.users else {
+        return next.run(req).await;
+    };
+    if req.uri().path() == "/health" || users.allows(req.headers().get(header::AUTHORIZATION)) {
+        return next.run(req).await;
+    }
+    let mut r = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "Credentials are required to access this resource",
+    )
+    .into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"ferry\""),
+    );
+    r
 }
 
 /// `access.control.allow.origin`/`methods`, as Connect's CORS filter: the headers on every

@@ -31,13 +31,81 @@ pub struct Api {
     pub(crate) metrics: Option<MetricsRenderer>,
     pub(crate) allow_origin: Option<HeaderValue>,
     pub(crate) allow_methods: HeaderValue,
+    /// With `ferry.rest.basic.auth.file`: user → password.
+    pub(crate) users: Option<Arc<Users>>,
+}
+
+/// HTTP basic credentials, user → password. `Debug` shows the users only.
+pub struct Users(pub std::collections::BTreeMap<String, crate::config::secret::Secret>);
+
+impl std::fmt::Debug for Users {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl Users {
+    /// Reads `ferry.rest.basic.auth.file` (`user=password` lines, Java properties syntax,
+    /// as Kafka's `PropertyFileLoginModule` credentials file).
+    pub fn load(rest: &RestConfig) -> Result<Option<Self>, String> {
+        let Some(path) = &rest.basic_auth_file else {
+            return Ok(None);
+        };
+        let file = crate::config::PropertiesFile::load(path).map_err(|e| e.to_string())?;
+        if file.entries.is_empty() {
+            return Err(format!(
+                "{}: ferry.rest.basic.auth.file has no user=password line; add one, or remove the key to serve the API without authentication",
+                path.display()
+            ));
+        }
+        Ok(Some(Users(
+            file.entries
+                .into_iter()
+                .map(|(u, p)| (u, crate::config::secret::Secret::new(p)))
+                .collect(),
+        )))
+    }
+
+    /// Whether an `Authorization` header carries a known user's password.
+    pub(crate) fn allows(&self, header: Option<&HeaderValue>) -> bool {
+        use base64::Engine;
+        let Some(value) = header.and_then(|h| h.to_str().ok()) else {
+            return false;
+        };
+        let Some(encoded) = value
+            .strip_prefix("Basic ")
+            .or_else(|| value.strip_prefix("basic "))
+        else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        let Ok(text) = String::from_utf8(decoded) else {
+            return false;
+        };
+        let Some((user, password)) = text.split_once(':') else {
+            return false;
+        };
+        self.0.get(user).is_some_and(|p| {
+            // Same time for every wrong password of a given length.
+            let (a, b) = (p.expose().as_bytes(), password.as_bytes());
+            a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        })
+    }
 }
 
 impl Api {
-    pub fn new(herder: Herder, rest: &RestConfig, metrics: Option<MetricsRenderer>) -> Self {
+    pub fn new(
+        herder: Herder,
+        rest: &RestConfig,
+        metrics: Option<MetricsRenderer>,
+        users: Option<Users>,
+    ) -> Self {
         Self {
             herder,
             metrics,
+            users: users.map(Arc::new),
             allow_origin: rest
                 .allow_origin
                 .as_deref()
