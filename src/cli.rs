@@ -239,7 +239,11 @@ fn connect_standalone_main() -> ExitCode {
     standalone(cli.args, cli.log_format)
 }
 
+/// The one error line ferry stops with: whatever the message holds (a value quoted whole by
+/// a sink, a newline), it stays one line of at most a few thousand characters.
 fn fail(format: LogFormat, message: impl std::fmt::Display) -> ExitCode {
+    let message = message.to_string();
+    let message = ferry_connector_api::text::one_line(&message);
     match format {
         LogFormat::Text => eprintln!("ferry: error: {message}"),
         LogFormat::Json => tracing::error!(error = %message, "Cannot start."),
@@ -316,8 +320,10 @@ fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
         exit_at_end: args.exit_at_end,
         probe_timeout: Duration::from_secs(args.broker_timeout),
         rest: true,
-        // The lead wires helper E's renderer here at merge.
-        metrics: None,
+        // `GET /metrics` on the REST listener too (ferry.metrics.listener may add another).
+        metrics: Some(crate::rest::MetricsRenderer(std::sync::Arc::new(
+            crate::metrics::render,
+        ))),
         kerberos: kerberos.clone(),
     };
     let outcome = match rt.block_on(herder::run(loaded, opts)) {

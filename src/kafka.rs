@@ -131,7 +131,10 @@ fn rejection(key: &str, value: &str, description: &str) -> String {
     if is_secret_key(key) {
         format!("librdkafka rejects the value of {key} (not shown: it is a secret)")
     } else {
-        format!("librdkafka rejects `{value}` for {key}: {description}")
+        format!(
+            "librdkafka rejects `{}` for {key}: {description}",
+            ferry_connector_api::text::shown(value)
+        )
     }
 }
 

@@ -3,7 +3,8 @@
 //! The pieces, each in its own module, follow Kafka Connect's concepts:
 //! [`config`] (worker and connector files), [`registry`] (connector classes),
 //! [`convert`] (converters), [`offsets`] (the file offset store), [`worker`] (consumers
-//! and tasks), [`herder`] (the control plane the CLI and [`rest`] API drive).
+//! and tasks), [`herder`] (the control plane the CLI and [`rest`] API drive), [`metrics`]
+//! (Prometheus).
 
 pub mod auth;
 pub mod check;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod convert;
 pub mod herder;
 pub mod kafka;
+pub mod metrics;
 pub mod offsets;
 #[cfg(feature = "quickstart")]
 pub mod quickstart;

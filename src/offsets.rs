@@ -183,7 +183,10 @@ impl FileOffsetStore {
             metadata.remove(connector);
         }
         if changed {
-            write_atomically(&self.path, &doc)?;
+            let started = std::time::Instant::now();
+            let written = write_atomically(&self.path, &doc);
+            crate::metrics::offset_file_written(started.elapsed(), written.is_ok());
+            written?;
         }
         Ok(())
     }

@@ -25,7 +25,7 @@ pub enum ColorChoice {
 
 impl ColorChoice {
     /// Whether to colour, given what the process sees: `NO_COLOR`'s value, `TERM`'s value
-    /// and whether standard error is a terminal (https://no-color.org: a non-empty
+    /// and whether standard error is a terminal (<https://no-color.org>: a non-empty
     /// `NO_COLOR` turns colour off unless the user asks for it on the command line).
     pub fn resolve(self, no_color: Option<&str>, term: Option<&str>, is_terminal: bool) -> bool {
         match self {
@@ -86,6 +86,16 @@ pub fn peak_rss_kb() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Resident set size of this process in bytes (Linux `VmRSS`), if known.
+pub fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())?;
+    Some(kb * 1024)
+}
+
 /// CPU time (user + system) this process has used, in seconds (Linux `/proc/self/stat`,
 /// at the kernel's 100 Hz tick).
 pub fn cpu_seconds() -> Option<f64> {
@@ -129,6 +139,13 @@ mod tests {
             super::cpu_seconds().unwrap() > start,
             "busy work shows as CPU time"
         );
+    }
+
+    #[test]
+    fn rss_is_read_on_linux_and_below_the_peak() {
+        let rss = super::rss_bytes().expect("VmRSS in /proc/self/status");
+        let peak = super::peak_rss_kb().expect("VmHWM") * 1024;
+        assert!(rss > 100 * 1024 && rss <= peak, "rss {rss}, peak {peak}");
     }
 
     #[test]

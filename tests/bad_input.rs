@@ -70,6 +70,74 @@ const CASES: &[Case] = &[
         expect: &["{dir}/connector.properties:5: task.max: unknown key; did you mean `tasks.max`?"],
     },
     Case {
+        name: "a missing required key written with a typo",
+        worker: "",
+        connector: "name=bad\nconnector.class=FileStreamSink\ntopic=t\nfile={dir}/out.txt\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/connector.properties:3: topic: unknown key; did you mean `topics`? Correct it: that key is required",
+        ],
+    },
+    Case {
+        name: "a sink's required key written with a typo (directory)",
+        worker: "",
+        connector: "name=bad\nconnector.class=directory\ntopics=t\ndirectory.pth={dir}/out\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/connector.properties:4: directory.pth: unknown key; did you mean `directory.path`?",
+        ],
+    },
+    Case {
+        name: "a sink's required key written with a typo (Pub/Sub)",
+        worker: "",
+        connector: "name=bad\nconnector.class=CloudPubSubSinkConnector\ntopics=t\ncps.project=p\ncps.topc=alerts\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &["{dir}/connector.properties:5: cps.topc: unknown key; did you mean `cps.topic`?"],
+    },
+    Case {
+        name: "a misspelt worker key",
+        worker: "offset.storage.file.filname={dir}/connect.offsets\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/worker.properties:2: offset.storage.file.filname: unknown key; did you mean `offset.storage.file.filename`?",
+        ],
+    },
+    Case {
+        name: "a topic name Kafka cannot have",
+        worker: "",
+        connector: "name=bad\nconnector.class=FileStreamSink\ntopics=my topic\nfile={dir}/out.txt\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/connector.properties:3: topics: topic name `my topic` has a space; Kafka topic names use only a-z, A-Z, 0-9, '.', '_' and '-'",
+        ],
+    },
+    Case {
+        name: "an invalid topics.regex",
+        worker: "",
+        connector: "name=bad\nconnector.class=FileStreamSink\ntopics.regex=[abc\nfile={dir}/out.txt\n",
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/connector.properties:3: topics.regex: `[abc` is not a valid regular expression: unclosed character class (at column 1)",
+        ],
+    },
+    Case {
+        name: "a broker address with a port out of range",
+        worker: "bootstrap.servers=127.0.0.1:70000\n",
+        connector: OK_CONNECTOR,
+        offsets: None,
+        offsets_is_dir: false,
+        expect: &[
+            "{dir}/worker.properties:1: bootstrap.servers: `127.0.0.1:70000` has port `70000`; a port is a number from 1 to 65535",
+        ],
+    },
+    Case {
         name: "unreadable offset file",
         worker: "offset.storage.file.filename={dir}/connect.offsets\n",
         connector: OK_CONNECTOR,
@@ -339,4 +407,195 @@ fn usage_errors_exit_2_with_help() {
         "{}",
         daemon.log()
     );
+}
+
+/// `ferry validate` exits 1 on a misspelt worker key, with one line naming file, line, key
+/// and the key meant — also when the key meant is a required one.
+#[test]
+fn validate_refuses_misspelt_worker_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, expect) in [
+        (
+            "key.converter=ByteArrayConverter\nbootstrap.server=127.0.0.1:9092\n",
+            "worker.properties:2: bootstrap.server: unknown key; did you mean `bootstrap.servers`? Correct it: that key is required",
+        ),
+        (
+            "bootstrap.servers=127.0.0.1:9092\noffset.storage.file.filname=/tmp/x\n",
+            "worker.properties:2: offset.storage.file.filname: unknown key; did you mean `offset.storage.file.filename`? Correct or remove it",
+        ),
+    ] {
+        let worker = dir.path().join("worker.properties");
+        std::fs::write(&worker, text).unwrap();
+        let out = std::process::Command::new(ferry_bin())
+            .arg("validate")
+            .arg(&worker)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("ferry: error:"))
+            .collect();
+        assert_eq!(
+            errors,
+            vec![format!("ferry: error: {}/{expect}", dir.path().display())],
+            "{stderr}"
+        );
+    }
+}
+
+/// Absurdly long values: exit 1 with one short error line, never a crash or a hang. librdkafka
+/// copies `bootstrap.servers` onto the stack (SIGSEGV at 10 MiB), and a client id past
+/// 32 767 bytes does not fit Kafka's protocol string (the client retried forever). The
+/// files are written here, in a temporary directory.
+#[test]
+fn very_long_values_give_one_short_line_and_no_crash() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("t", 1);
+    let bs = broker.bootstrap.clone();
+    let big = "a".repeat(10 << 20);
+    let ok_connector = "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfile={dir}/out.txt\n";
+    let ok_worker = format!("bootstrap.servers={bs}\n");
+    let cases: Vec<(&str, String, String, String)> = vec![
+        (
+            "10 MiB bootstrap.servers",
+            format!("bootstrap.servers={big}\n"),
+            ok_connector.into(),
+            "worker.properties:1: bootstrap.servers: the line is 10485778 bytes; ferry reads values of at most 1 MiB (1048576 bytes)".into(),
+        ),
+        (
+            "10 MiB name",
+            ok_worker.clone(),
+            format!("name={big}\nconnector.class=FileStreamSink\ntopics=t\nfile={{dir}}/out.txt\n"),
+            "connector.properties:1: name: the line is 10485765 bytes".into(),
+        ),
+        (
+            "10 MiB consumer.client.id",
+            format!("bootstrap.servers={bs}\nconsumer.client.id={big}\n"),
+            ok_connector.into(),
+            "worker.properties:2: consumer.client.id: the line is 10485779 bytes".into(),
+        ),
+        (
+            "40 KB consumer.client.id",
+            format!("bootstrap.servers={bs}\nconsumer.client.id={}\n", "c".repeat(40_000)),
+            ok_connector.into(),
+            "worker.properties:2: consumer.client.id: the value is 40000 bytes; Kafka sends client.id as a protocol string of at most 32767 bytes".into(),
+        ),
+        (
+            "1 MB client.id override",
+            ok_worker.clone(),
+            format!("{ok_connector}consumer.override.client.id={}\n", "c".repeat(1_000_000)),
+            "connector.properties:5: consumer.override.client.id: the value is 1000000 bytes".into(),
+        ),
+        (
+            "a 300 KB offset file path",
+            format!(
+                "bootstrap.servers={bs}\noffset.storage.file.filename=/{}\n",
+                "o".repeat(300_000)
+            ),
+            ok_connector.into(),
+            format!(
+                "worker.properties:2: offset.storage.file.filename: `/{}… (300001 bytes)` is longer than a path can be (4096 bytes)",
+                "o".repeat(99)
+            ),
+        ),
+        (
+            "a 300-byte broker host",
+            format!("bootstrap.servers={}:9092\n", "h".repeat(300)),
+            ok_connector.into(),
+            format!(
+                "worker.properties:1: bootstrap.servers: `{}… (305 bytes)` has a 300-byte host name; host names are at most 255 bytes",
+                "h".repeat(100)
+            ),
+        ),
+        (
+            "a 300 KB file sink path",
+            ok_worker.clone(),
+            format!(
+                "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfile=/{}\n",
+                "f".repeat(300_000)
+            ),
+            format!(
+                "connector.properties:4: file: `/{}… (300001 bytes)` is longer than a path can be (4096 bytes)",
+                "f".repeat(99)
+            ),
+        ),
+        (
+            "a 300 KB directory.path",
+            ok_worker.clone(),
+            format!(
+                "name=bad\nconnector.class=directory\ntopics=t\ndirectory.path=/{}\n",
+                "d".repeat(300_000)
+            ),
+            format!(
+                "connector.properties:4: directory.path: `/{}… (300001 bytes)` is longer than a path can be (4096 bytes)",
+                "d".repeat(99)
+            ),
+        ),
+        (
+            "a 300-byte connector name",
+            ok_worker.clone(),
+            format!("name={}\nconnector.class=FileStreamSink\ntopics=t\nfile={{dir}}/out.txt\n", "n".repeat(300)),
+            format!(
+                "connector.properties:1: name: `{}… (300 bytes)` is 300 bytes; ferry allows at most 249",
+                "n".repeat(100)
+            ),
+        ),
+    ];
+    for (name, worker_text, connector_text, expect) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let worker = d.join("worker.properties");
+        let connector = d.join("connector.properties");
+        std::fs::write(&worker, fill(&worker_text, d)).unwrap();
+        std::fs::write(&connector, fill(&connector_text, d)).unwrap();
+        let mut ferry = Ferry::spawn(
+            &ferry_bin(),
+            &[
+                "standalone",
+                "--broker-timeout",
+                "3",
+                worker.to_str().unwrap(),
+                connector.to_str().unwrap(),
+            ],
+            d,
+            "ferry",
+        );
+        let status = wait_child(&mut ferry.child, Duration::from_secs(60));
+        let log = ferry.log();
+        // Never quote a 10 MiB log in a failure message.
+        let head: String = log.chars().take(2000).collect();
+        let status = status.unwrap_or_else(|| panic!("[{name}] no exit within 60 s:\n{head}"));
+        assert_eq!(status.code(), Some(1), "[{name}] {status}:\n{head}");
+        assert!(!log.contains("panicked"), "[{name}] panicked:\n{head}");
+        assert!(
+            log.len() < 16 * 1024,
+            "[{name}] {} bytes of log:\n{head}",
+            log.len()
+        );
+        let errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.starts_with("ferry: error:"))
+            .collect();
+        assert_eq!(errors.len(), 1, "[{name}] one error line:\n{head}");
+        assert!(
+            errors[0].len() < 600,
+            "[{name}] {} bytes: {}",
+            errors[0].len(),
+            errors[0]
+        );
+        let want = format!("ferry: error: {}/{expect}", d.display());
+        assert!(
+            errors[0].starts_with(&want),
+            "[{name}]\n got: {}\nwant: {want}",
+            errors[0]
+        );
+        assert!(
+            !d.join("out.txt").exists(),
+            "[{name}] records were delivered"
+        );
+    }
+    assert_eq!(committed(&bs, "connect-bad", "t", 1), vec![-1]);
 }

@@ -47,6 +47,11 @@ fn every_example_file_validates() {
         ("FERRY_QUICKSTART_BOOTSTRAP", "127.0.0.1:9092"),
         ("FERRY_QUICKSTART_DIR", "/tmp/ferry-quickstart"),
         ("RUBIN_KAFKA_PASSWORD", "not-the-real-one"),
+        ("ALIECS_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        (
+            "ALIECS_DESCRIPTOR_SET",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/aliecs/events.desc"),
+        ),
     ];
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()

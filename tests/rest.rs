@@ -177,6 +177,15 @@ fn a_connector_created_over_rest_runs_changes_pauses_moves_its_offsets_and_goes(
         json!({"s": {"topics": ["t"]}})
     );
 
+    // The Prometheus page on the same listener, with the connector made over the API.
+    let (code, page) = curl("GET", &format!("{}/metrics", api.base), &[], None, 10);
+    assert_eq!(code, 200, "{page}");
+    assert!(
+        page.contains("kafka_connect_worker_connector_count"),
+        "{page}"
+    );
+    assert!(page.contains("connector=\"s\""), "{page}");
+
     // PUT a new config: the connector restarts with it and goes on where it was.
     let (status, info) = api.call(
         "PUT",

@@ -163,9 +163,24 @@ report() {
 
 # kcat: the independent Kafka client the tests check ferry against; the KDC programs and
 # MIT's client tools: the throw-away Kerberos realm of the GSSAPI tests; systemd: its
-# systemd-analyze verifies the unit the packages install (tests/dist.rs).
-if ! deploy/install-packages.sh kcat krb5-kdc krb5-admin-server krb5-user systemd; then
+# systemd-analyze verifies the unit the packages install (tests/dist.rs); protoc: the
+# descriptor sets of the protocol buffer converter tests (tests/aliecs.rs).
+if ! deploy/install-packages.sh kcat krb5-kdc krb5-admin-server krb5-user systemd protobuf-compiler; then
   failures+=("step: deploy/install-packages.sh (the Debian packages the tests need)")
+fi
+# prometheus: promtool checks /metrics, and a server of the test's own scrapes it
+# (tests/metrics.rs). Without Recommends (node-exporter), and its packaged service is not
+# wanted: the tests start their own server on a free loopback port and stop it by PID.
+if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+  sudo_=(); [[ $(id -u) -eq 0 ]] || sudo_=(sudo)
+  if "${sudo_[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+       "${sudo_[@]}" apt-get install -y -qq --no-install-recommends prometheus >/dev/null; then
+    if [[ -d /run/systemd/system ]]; then
+      "${sudo_[@]}" systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+  else
+    echo "tests/run.sh: could not install the Debian package prometheus: the promtool and Prometheus server checks of tests/metrics.rs will be skipped."
+  fi
 fi
 if ! command -v cargo >/dev/null; then
   echo "tests/run.sh: cargo not found; install Rust (https://rustup.rs)" >&2

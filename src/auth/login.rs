@@ -173,6 +173,7 @@ pub fn login(plan: &KerberosPlan, cache_dir: &Path) -> Result<Login, String> {
         cache = %cache_dir.join("krb5cc").display(),
         "Kerberos login succeeded."
     );
+    crate::metrics::kerberos_ticket(p, expires);
     let stop = Arc::new((Mutex::new(false), Condvar::new()));
     let renewer = {
         let stop = stop.clone();
@@ -218,6 +219,7 @@ fn renew_loop(
                 expires = now + remaining;
                 life = remaining;
                 tracing::info!(principal = %p, expires = %rfc3339(expires), "Kerberos ticket renewed.");
+                crate::metrics::kerberos_ticket(p, expires);
                 wait = life.mul_f64(RENEW_WINDOW + RENEW_JITTER * fastrand::f64());
             }
             outcome => {

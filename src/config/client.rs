@@ -11,9 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use super::ConfigFileError;
+use ferry_connector_api::text::shown;
+
 use super::jaas::{self, LoginModule};
 use super::notes::{Note, NoteKind};
+use super::{ConfigFileError, validate};
 
 /// A value and where it was written.
 #[derive(Clone, PartialEq, Eq)]
@@ -146,97 +148,136 @@ pub enum Rule {
     JavaOnly,
 }
 
+/// Same name and meaning in librdkafka.
+const SAME: &[&str] = &[
+    "bootstrap.servers",
+    "group.id",
+    "group.instance.id",
+    "client.id",
+    "client.rack",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "fetch.min.bytes",
+    "fetch.max.bytes",
+    "max.partition.fetch.bytes",
+    "isolation.level",
+    "reconnect.backoff.ms",
+    "reconnect.backoff.max.ms",
+    "retry.backoff.ms",
+    "retry.backoff.max.ms",
+    "connections.max.idle.ms",
+    "client.dns.lookup",
+    "allow.auto.create.topics",
+    "check.crcs",
+    "socket.connection.setup.timeout.ms",
+    "sasl.kerberos.service.name",
+    "sasl.kerberos.kinit.cmd",
+    "sasl.kerberos.min.time.before.relogin",
+    "sasl.oauthbearer.token.endpoint.url",
+    "ssl.key.password",
+    "ssl.keystore.password",
+    "ssl.cipher.suites",
+];
+
+/// Same meaning under librdkafka's name.
+const RENAMED: &[(&str, &str)] = &[
+    ("sasl.mechanism", "sasl.mechanisms"),
+    ("metadata.max.age.ms", "topic.metadata.refresh.interval.ms"),
+    ("receive.buffer.bytes", "socket.receive.buffer.bytes"),
+    ("send.buffer.bytes", "socket.send.buffer.bytes"),
+    ("request.timeout.ms", "socket.timeout.ms"),
+    ("fetch.max.wait.ms", "fetch.wait.max.ms"),
+    ("ssl.truststore.certificates", "ssl.ca.pem"),
+    ("ssl.keystore.certificate.chain", "ssl.certificate.pem"),
+    ("ssl.keystore.key", "ssl.key.pem"),
+];
+
+/// Translated by value, or together with other keys ([`consumer_settings`]).
+const SPECIAL: &[&str] = &[
+    "security.protocol",
+    "auto.offset.reset",
+    "partition.assignment.strategy",
+    "sasl.jaas.config",
+    "ssl.truststore.location",
+    "ssl.truststore.type",
+    "ssl.truststore.password",
+    "ssl.keystore.location",
+    "ssl.keystore.type",
+    "ssl.endpoint.identification.algorithm",
+];
+
+/// Set by ferry for at-least-once delivery.
+const MANAGED: &[&str] = &[
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "enable.partition.eof",
+    "key.deserializer",
+    "value.deserializer",
+];
+
+/// Java client behaviour librdkafka does not have.
+const JAVA_ONLY: &[&str] = &[
+    "max.poll.records",
+    "exclude.internal.topics",
+    "interceptor.classes",
+    "metric.reporters",
+    "metrics.num.samples",
+    "metrics.recording.level",
+    "metrics.sample.window.ms",
+    "auto.include.jmx.reporter",
+    "enable.metrics.push",
+    "default.api.timeout.ms",
+    "internal.leave.group.on.close",
+    "security.providers",
+    "sasl.login.class",
+    "sasl.login.callback.handler.class",
+    "sasl.client.callback.handler.class",
+    "sasl.login.refresh.window.factor",
+    "sasl.login.refresh.window.jitter",
+    "sasl.login.refresh.min.period.seconds",
+    "sasl.login.refresh.buffer.seconds",
+    "sasl.login.connect.timeout.ms",
+    "sasl.login.read.timeout.ms",
+    "sasl.login.retry.backoff.ms",
+    "sasl.login.retry.backoff.max.ms",
+    "sasl.kerberos.ticket.renew.window.factor",
+    "sasl.kerberos.ticket.renew.jitter",
+    "ssl.protocol",
+    "ssl.enabled.protocols",
+    "ssl.keymanager.algorithm",
+    "ssl.trustmanager.algorithm",
+    "ssl.secure.random.implementation",
+    "ssl.engine.factory.class",
+    "ssl.provider",
+];
+
 /// The translation table: Java consumer / common client key → librdkafka.
 pub fn rule(key: &str) -> Option<Rule> {
-    use Rule::*;
-    Some(match key {
-        "bootstrap.servers"
-        | "group.id"
-        | "group.instance.id"
-        | "client.id"
-        | "client.rack"
-        | "session.timeout.ms"
-        | "heartbeat.interval.ms"
-        | "max.poll.interval.ms"
-        | "fetch.min.bytes"
-        | "fetch.max.bytes"
-        | "max.partition.fetch.bytes"
-        | "isolation.level"
-        | "reconnect.backoff.ms"
-        | "reconnect.backoff.max.ms"
-        | "retry.backoff.ms"
-        | "retry.backoff.max.ms"
-        | "connections.max.idle.ms"
-        | "client.dns.lookup"
-        | "allow.auto.create.topics"
-        | "check.crcs"
-        | "socket.connection.setup.timeout.ms"
-        | "sasl.kerberos.service.name"
-        | "sasl.kerberos.kinit.cmd"
-        | "sasl.kerberos.min.time.before.relogin"
-        | "sasl.oauthbearer.token.endpoint.url"
-        | "ssl.key.password"
-        | "ssl.keystore.password"
-        | "ssl.cipher.suites" => Same,
-        "sasl.mechanism" => Rename("sasl.mechanisms"),
-        "metadata.max.age.ms" => Rename("topic.metadata.refresh.interval.ms"),
-        "receive.buffer.bytes" => Rename("socket.receive.buffer.bytes"),
-        "send.buffer.bytes" => Rename("socket.send.buffer.bytes"),
-        "request.timeout.ms" => Rename("socket.timeout.ms"),
-        "fetch.max.wait.ms" => Rename("fetch.wait.max.ms"),
-        "ssl.truststore.certificates" => Rename("ssl.ca.pem"),
-        "ssl.keystore.certificate.chain" => Rename("ssl.certificate.pem"),
-        "ssl.keystore.key" => Rename("ssl.key.pem"),
-        "security.protocol"
-        | "auto.offset.reset"
-        | "partition.assignment.strategy"
-        | "sasl.jaas.config"
-        | "ssl.truststore.location"
-        | "ssl.truststore.type"
-        | "ssl.truststore.password"
-        | "ssl.keystore.location"
-        | "ssl.keystore.type"
-        | "ssl.endpoint.identification.algorithm" => Special,
-        "enable.auto.commit"
-        | "auto.commit.interval.ms"
-        | "enable.auto.offset.store"
-        | "enable.partition.eof"
-        | "key.deserializer"
-        | "value.deserializer" => Managed,
-        "max.poll.records"
-        | "exclude.internal.topics"
-        | "interceptor.classes"
-        | "metric.reporters"
-        | "metrics.num.samples"
-        | "metrics.recording.level"
-        | "metrics.sample.window.ms"
-        | "auto.include.jmx.reporter"
-        | "enable.metrics.push"
-        | "default.api.timeout.ms"
-        | "internal.leave.group.on.close"
-        | "security.providers"
-        | "sasl.login.class"
-        | "sasl.login.callback.handler.class"
-        | "sasl.client.callback.handler.class"
-        | "sasl.login.refresh.window.factor"
-        | "sasl.login.refresh.window.jitter"
-        | "sasl.login.refresh.min.period.seconds"
-        | "sasl.login.refresh.buffer.seconds"
-        | "sasl.login.connect.timeout.ms"
-        | "sasl.login.read.timeout.ms"
-        | "sasl.login.retry.backoff.ms"
-        | "sasl.login.retry.backoff.max.ms"
-        | "sasl.kerberos.ticket.renew.window.factor"
-        | "sasl.kerberos.ticket.renew.jitter"
-        | "ssl.protocol"
-        | "ssl.enabled.protocols"
-        | "ssl.keymanager.algorithm"
-        | "ssl.trustmanager.algorithm"
-        | "ssl.secure.random.implementation"
-        | "ssl.engine.factory.class"
-        | "ssl.provider" => JavaOnly,
-        _ => return None,
-    })
+    if SAME.contains(&key) {
+        Some(Rule::Same)
+    } else if let Some((_, to)) = RENAMED.iter().find(|(k, _)| *k == key) {
+        Some(Rule::Rename(to))
+    } else if SPECIAL.contains(&key) {
+        Some(Rule::Special)
+    } else if MANAGED.contains(&key) {
+        Some(Rule::Managed)
+    } else if JAVA_ONLY.contains(&key) {
+        Some(Rule::JavaOnly)
+    } else {
+        None
+    }
+}
+
+/// Every Java client key the table knows.
+pub fn known_keys() -> impl Iterator<Item = &'static str> {
+    SAME.iter()
+        .chain(RENAMED.iter().map(|(k, _)| k))
+        .chain(SPECIAL)
+        .chain(MANAGED)
+        .chain(JAVA_ONLY)
+        .copied()
 }
 
 /// The merged, prefix-free view before translation.
@@ -286,6 +327,9 @@ fn key_error(s: &Sourced, reason: impl Into<String>) -> ConfigFileError {
 pub fn consumer_settings(layers: &ClientLayers) -> Result<ClientSettings, ConfigFileError> {
     let mut out = ClientSettings::default();
     let merged = merge(layers, &mut out.notes)?;
+    for (key, s) in &merged {
+        validate::client_value(key, &s.value).map_err(|reason| key_error(s, reason))?;
+    }
     let set = |out: &mut ClientSettings, key: &str, value: String, s: &Sourced, passthrough| {
         out.props
             .insert(key.to_string(), ClientProp::new(s, value, passthrough));
@@ -338,7 +382,7 @@ fn special(
                 s,
                 format!(
                     "`{}` is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
-                    s.value
+                    shown(&s.value)
                 ),
             ));
         }
@@ -353,7 +397,7 @@ fn special(
             other => {
                 return Err(key_error(
                     s,
-                    format!("`{other}` is not earliest, latest or none"),
+                    format!("`{}` is not earliest, latest or none", shown(other)),
                 ));
             }
         };
@@ -369,7 +413,7 @@ fn special(
                 other => {
                     return Err(key_error(
                         s,
-                        format!("`{other}` has no librdkafka equivalent; use RangeAssignor, RoundRobinAssignor or CooperativeStickyAssignor"),
+                        format!("`{}` has no librdkafka equivalent; use RangeAssignor, RoundRobinAssignor or CooperativeStickyAssignor", shown(other)),
                     ));
                 }
             });
@@ -428,7 +472,7 @@ fn store_settings(
                     s,
                     format!(
                         "librdkafka cannot read a {other} truststore; export its CA certificates to PEM (keytool -exportcert -rfc -keystore {} -alias <alias> > ca.pem) and set ssl.truststore.type=PEM with the PEM path, or librdkafka's ssl.ca.location",
-                        s.value
+                        shown(&s.value)
                     ),
                 ));
             }
@@ -445,7 +489,7 @@ fn store_settings(
                     s,
                     format!(
                         "librdkafka reads PKCS#12 keystores only, not {other}; convert it (keytool -importkeystore -srckeystore {} -destkeystore client.p12 -deststoretype PKCS12) and set ssl.keystore.type=PKCS12",
-                        s.value
+                        shown(&s.value)
                     ),
                 ));
             }
@@ -689,6 +733,45 @@ mod tests {
         })
         .unwrap();
         assert_eq!(s.get("auto.offset.reset"), None);
+    }
+
+    #[test]
+    fn values_librdkafka_would_choke_on_are_refused_by_key() {
+        let big = "c".repeat(40_000);
+        let layers = |consumer: &[(&str, &str)], overrides: &[(&str, &str)]| ClientLayers {
+            top: layer("", &[("bootstrap.servers", "b:9092")]),
+            consumer: layer("consumer.", consumer),
+            overrides: layer("consumer.override.", overrides),
+            policy: OverridePolicy::All,
+        };
+        let err = consumer_settings(&layers(&[("client.id", &big)], &[]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "w.properties:1: consumer.client.id: the value is 40000 bytes; Kafka sends client.id as a protocol string of at most 32767 bytes"
+        );
+        let err = consumer_settings(&layers(&[], &[("group.instance.id", &big)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "w.properties:1: consumer.override.group.instance.id: the value is 40000 bytes"
+            ),
+            "{err}"
+        );
+        // Layers can replace the worker's brokers: checked there too.
+        let err = consumer_settings(&layers(&[("bootstrap.servers", "b:0")], &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("w.properties:1: consumer.bootstrap.servers: `b:0` has port"),
+            "{err}"
+        );
+        // Any other value is bounded, PEM text less tightly.
+        let huge = "u".repeat(100_000);
+        assert!(consumer_settings(&layers(&[("sasl.username", &huge)], &[])).is_err());
+        assert!(consumer_settings(&layers(&[("ssl.ca.pem", &huge)], &[])).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_connector_api::text::shown;
 use ferry_connector_api::{Connector, ConnectorFactory, ConnectorProps};
 use regex::Regex;
 
@@ -13,7 +14,8 @@ use super::client::{self, ClientLayers, ClientProp, ClientSettings, Sourced};
 use super::notes::{Note, NoteKind, suggest};
 use super::providers::Environment;
 use super::{
-    ConfigFileError, PropertiesFile, WorkerConfig, duplicate_notes, resolve_file, take_ms,
+    ConfigFileError, PropertiesFile, WorkerConfig, duplicate_notes, misspelt, resolve_file,
+    take_ms, validate,
 };
 use crate::convert::Converter;
 use crate::registry;
@@ -159,6 +161,7 @@ impl ConnectorConfig {
                 "a unique name for this connector, e.g. name=ztf-to-pubsub",
             )
             .map_err(api)?;
+        validate::connector_name(&name).map_err(|reason| key_err("name", reason))?;
         let class = props
             .take_required(
                 "connector.class",
@@ -191,26 +194,35 @@ impl ConnectorConfig {
                     return Err(key_err(
                         "topics",
                         format!(
-                            "`{list}` has an empty topic name; separate names with single commas"
+                            "`{}` has an empty topic name; separate names with single commas",
+                            shown(&list)
                         ),
                     ));
                 }
+                // A name Kafka cannot have would be waited for forever.
+                for topic in &topics {
+                    validate::topic(topic).map_err(|reason| key_err("topics", reason))?;
+                }
                 Subscription::Topics(topics)
             }
-            (None, Some(pattern)) => Subscription::Regex(
-                Regex::new(&format!("^(?:{})$", pattern.trim())).map_err(|e| {
+            (None, Some(pattern)) => {
+                let pattern = pattern.trim();
+                if let Some(reason) = validate::regex_error(pattern) {
+                    return Err(key_err("topics.regex", reason));
+                }
+                // Parsed above: only the compiled size can fail here.
+                Subscription::Regex(Regex::new(&format!("^(?:{pattern})$")).map_err(|e| {
                     key_err(
                         "topics.regex",
-                        format!("not a valid regular expression: {e}"),
+                        format!("`{}` cannot be used: {e}", shown(pattern)),
                     )
-                })?,
-            ),
+                })?)
+            }
             (None, None) => {
-                return Err(ConfigFileError::Missing {
-                    path: file.path.clone(),
-                    key: "topics".into(),
-                    hint: "set topics=<name>[,<name>…] or topics.regex=<pattern>".into(),
-                });
+                return Err(api(props.missing(
+                    &["topics", "topics.regex"],
+                    "set topics=<name>[,<name>…] or topics.regex=<pattern>",
+                )));
             }
         };
         let converter = |props: &mut ConnectorProps,
@@ -237,7 +249,7 @@ impl ConnectorConfig {
             Some(other) => {
                 return Err(key_err(
                     "errors.tolerance",
-                    format!("`{other}` is not none or all"),
+                    format!("`{}` is not none or all", shown(other)),
                 ));
             }
         };
@@ -308,10 +320,7 @@ impl ConnectorConfig {
                     },
                 ));
             } else if let Some(s) = suggest(key, known) {
-                return Err(key_err(
-                    key,
-                    format!("unknown key; did you mean `{s}`? Correct or remove it"),
-                ));
+                return Err(misspelt(&file, key, &s, false));
             } else if let Some(prefix) = props.known_prefixes().find(|p| key.starts_with(p)) {
                 // Unreachable in practice (prefixes are drained when taken); kept for clarity.
                 notes.push(Note::new(
@@ -470,7 +479,39 @@ mod tests {
             ),
             (
                 "name=n\nconnector.class=file\ntopic=t\n",
-                "sink.properties: missing required key `topics`",
+                "sink.properties:3: topic: unknown key; did you mean `topics`? Correct it: that key is required",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopic.regex=t.*\n",
+                "sink.properties:3: topic.regex: unknown key; did you mean `topics.regex`?",
+            ),
+            (
+                "nmae=n\nconnector.class=file\ntopics=t\n",
+                "sink.properties:1: nmae: unknown key; did you mean `name`?",
+            ),
+            (
+                "name=n\nconnector.class=directory\ntopics=t\ndirectory.pth=/out\n",
+                "sink.properties:4: directory.pth: unknown key; did you mean `directory.path`? Correct it: that key is required",
+            ),
+            (
+                "name=n\nconnector.class=pubsub\ntopics=t\ncps.project=p\ncps.topc=alerts\n",
+                "sink.properties:5: cps.topc: unknown key; did you mean `cps.topic`? Correct it: that key is required",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=my topic\n",
+                "sink.properties:3: topics: topic name `my topic` has a space; Kafka topic names use only a-z, A-Z, 0-9, '.', '_' and '-'",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=ok,café\n",
+                "sink.properties:3: topics: topic name `café` has `é`",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics.regex=[abc\n",
+                "sink.properties:3: topics.regex: `[abc` is not a valid regular expression: unclosed character class (at column 1)",
+            ),
+            (
+                "name=a/b\nconnector.class=file\ntopics=t\n",
+                "sink.properties:1: name: `a/b` has `/`; names have no control characters, '/' or '\\'",
             ),
             (
                 "name=n\nconnector.class=file\ntopics=t\nfiel=/tmp/x\n",

@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use ferry_connector_api::text::shown;
+
 /// The login modules ferry translates to librdkafka settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginModule {
@@ -158,7 +160,8 @@ pub fn parse(input: &str) -> Result<JaasConfig, JaasError> {
         }
         _ => {
             return Err(JaasError(format!(
-                "expected a control flag (`required`) after `{class}`"
+                "expected a control flag (`required`) after `{}`",
+                shown(&class)
             )));
         }
     };
@@ -176,11 +179,14 @@ pub fn parse(input: &str) -> Result<JaasConfig, JaasError> {
             }
             Token::Word(name) => {
                 if it.next() != Some(Token::Equals) {
-                    return Err(JaasError(format!("option `{name}` needs `=` and a value")));
+                    return Err(JaasError(format!(
+                        "option `{}` needs `=` and a value",
+                        shown(&name)
+                    )));
                 }
                 let value = match it.next() {
                     Some(Token::Word(v)) | Some(Token::Quoted(v)) => v,
-                    _ => return Err(JaasError(format!("option `{name}` has no value"))),
+                    _ => return Err(JaasError(format!("option `{}` has no value", shown(&name)))),
                 };
                 options.insert(name, value);
             }

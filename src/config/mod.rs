@@ -13,42 +13,56 @@ pub mod properties;
 pub mod providers;
 pub mod rest;
 pub mod secret;
+pub mod validate;
 pub mod worker;
 
 use std::path::PathBuf;
+
+use ferry_connector_api::text::{one_line, shown};
 
 pub use connector::{ConnectorConfig, ErrorTolerance, Subscription};
 pub use notes::{Note, NoteKind};
 pub use properties::PropertiesFile;
 pub use worker::WorkerConfig;
 
-/// A configuration error: one line naming the file (and line), the key, and the fix.
+/// A configuration error: one line naming the file (and line), the key, and the fix. Every
+/// part is shown through [`text`](ferry_connector_api::text), so that a huge or multi-line
+/// value the reason quotes, or a huge key, still makes one short line.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
-    #[error("{}: cannot read the file: {source}", path.display())]
+    #[error("{}: cannot read the file: {}", place(path), one_line(&source.to_string()))]
     Read {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    #[error("{}{}: {}", place(path), line.map(|l| format!(":{l}")).unwrap_or_default(), one_line(message))]
     Syntax {
         path: PathBuf,
         line: Option<usize>,
         message: String,
     },
-    #[error("{location}: {key}: {reason}")]
+    #[error("{}: {}: {}", one_line(location).max(PLACE_CHARS), shown(key), one_line(reason))]
     Key {
         location: String,
         key: String,
         reason: String,
     },
-    #[error("{}: missing required key `{key}`: {hint}", path.display())]
+    #[error("{}: missing required key `{key}`: {}", place(path), one_line(hint))]
     Missing {
         path: PathBuf,
         key: String,
         hint: String,
     },
+}
+
+/// The most characters of a file's path an error line shows.
+const PLACE_CHARS: usize = 500;
+
+fn place(path: &std::path::Path) -> String {
+    one_line(&path.display().to_string())
+        .max(PLACE_CHARS)
+        .to_string()
 }
 
 impl ConfigFileError {
@@ -75,7 +89,28 @@ impl ConfigFileError {
                 key: format!("{first} / {second}"),
                 reason,
             },
+            E::Misspelt { written, intended } => misspelt(file, &written, &intended, true),
         }
+    }
+}
+
+/// A key nobody knows that looks like the misspelling of `intended`, placed at its line.
+/// `required`: `intended` is absent and required, so removing the key is no fix.
+pub fn misspelt(
+    file: &PropertiesFile,
+    written: &str,
+    intended: &str,
+    required: bool,
+) -> ConfigFileError {
+    let fix = if required {
+        ferry_connector_api::ConfigError::REQUIRED
+    } else {
+        "Correct or remove it"
+    };
+    ConfigFileError::Key {
+        location: file.locate(written),
+        key: written.to_string(),
+        reason: format!("unknown key; did you mean `{intended}`? {fix}"),
     }
 }
 

@@ -95,43 +95,12 @@ impl fmt::Display for Note {
     }
 }
 
-/// The closest known key, if it is close enough to be a likely misspelling.
-pub fn suggest<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let lower = key.to_ascii_lowercase();
-    known
-        .into_iter()
-        .filter(|k| *k != key)
-        .map(|k| {
-            (
-                strsim::damerau_levenshtein(&lower, &k.to_ascii_lowercase()),
-                k,
-            )
-        })
-        .filter(|(d, k)| *d <= 2.max(k.len() / 8) && *d < k.len() / 2)
-        .min()
-        .map(|(_, k)| k.to_string())
-}
+/// Shared with the connectors, which reject their own misspelt keys the same way.
+pub use ferry_connector_api::suggest;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggestions_catch_typos_not_strangers() {
-        let known = ["topics", "topics.regex", "tasks.max", "connector.class"];
-        assert_eq!(suggest("topic", known).as_deref(), Some("topics"));
-        assert_eq!(suggest("task.max", known).as_deref(), Some("tasks.max"));
-        assert_eq!(
-            suggest("Topics.Regex", known).as_deref(),
-            Some("topics.regex")
-        );
-        assert_eq!(
-            suggest("connecter.class", known).as_deref(),
-            Some("connector.class")
-        );
-        assert_eq!(suggest("cps.project", known), None);
-        assert_eq!(suggest("a", known), None);
-    }
 
     #[test]
     fn notes_read_as_one_line() {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use java_properties::{LineContent, PropertiesIter};
 
 use super::ConfigFileError;
+use super::validate::MAX_VALUE_BYTES;
 
 /// One properties file: its keys, values, and the line each key was last set on.
 #[derive(Clone, PartialEq, Eq)]
@@ -44,6 +45,10 @@ impl PropertiesFile {
     /// Java specification says (Kafka Connect always reads ISO-8859-1, which garbles UTF-8
     /// paths; ferry reads what the editor most likely wrote).
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, ConfigFileError> {
+        // Before the grammar: a line of megabytes is refused at once, not parsed for seconds.
+        if let Some(err) = overlong_line(path, bytes) {
+            return Err(err);
+        }
         let encoding = if std::str::from_utf8(bytes).is_ok() {
             encoding_rs::UTF_8
         } else {
@@ -79,6 +84,14 @@ impl PropertiesFile {
                 file.entries.insert(key, value.trim_end().to_string());
             }
         }
+        // Continuation lines can still add up to a value past the bound.
+        if let Some((key, value)) = file.entries.iter().find(|(_, v)| v.len() > MAX_VALUE_BYTES) {
+            return Err(ConfigFileError::Key {
+                location: file.locate(key),
+                key: key.clone(),
+                reason: too_long(value.len()),
+            });
+        }
         Ok(file)
     }
 
@@ -89,6 +102,53 @@ impl PropertiesFile {
             None => self.path.display().to_string(),
         }
     }
+}
+
+fn too_long(len: usize) -> String {
+    format!(
+        "the value is {len} bytes; ferry reads values of at most 1 MiB ({MAX_VALUE_BYTES} bytes)"
+    )
+}
+
+/// The first physical line longer than a value may be, as an error naming its key.
+fn overlong_line(path: &Path, bytes: &[u8]) -> Option<ConfigFileError> {
+    let (number, line) = bytes
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .enumerate()
+        // Room for the key beside a value of the largest size.
+        .find(|(_, line)| line.len() > MAX_VALUE_BYTES + 4096)?;
+    let head = String::from_utf8_lossy(&line[..line.len().min(512)]);
+    let head = head.trim_start_matches([' ', '\t', '\x0c']);
+    let line_no = number + 1;
+    let location = format!("{}:{line_no}", path.display());
+    if head.starts_with(['#', '!']) {
+        return Some(ConfigFileError::Syntax {
+            path: path.to_path_buf(),
+            line: Some(line_no),
+            message: format!(
+                "the comment is {} bytes; ferry reads lines of at most 1 MiB ({MAX_VALUE_BYTES} bytes)",
+                line.len()
+            ),
+        });
+    }
+    // The key ends at the first unescaped `=`, `:` or whitespace.
+    let mut key = String::new();
+    let mut escaped = false;
+    for c in head.chars() {
+        if !escaped && matches!(c, '=' | ':' | ' ' | '\t' | '\x0c') {
+            break;
+        }
+        escaped = !escaped && c == '\\';
+        key.push(c);
+    }
+    Some(ConfigFileError::Key {
+        location,
+        key,
+        reason: format!(
+            "the line is {} bytes; ferry reads values of at most 1 MiB ({MAX_VALUE_BYTES} bytes)",
+            line.len()
+        ),
+    })
 }
 
 #[cfg(test)]
@@ -143,6 +203,50 @@ mod tests {
             "c.properties:2",
             "{err}"
         );
+    }
+
+    #[test]
+    fn values_past_one_mib_are_refused_with_a_short_line() {
+        let big = "a".repeat(10 << 20);
+        let err = PropertiesFile::parse(
+            Path::new("w.properties"),
+            format!("a=1\nbootstrap.servers={big}\n").as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "w.properties:2: bootstrap.servers: the line is 10485778 bytes; ferry reads values of at most 1 MiB (1048576 bytes)"
+        );
+        // A value made of continuation lines, each short.
+        let lines =
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\\n".repeat(17_000);
+        let err = PropertiesFile::parse(
+            Path::new("c.properties"),
+            format!("name=x\nfile={lines}\n").as_bytes(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("c.properties:2: file: the value is 107"),
+            "{err}"
+        );
+        // A huge key is cut too.
+        let err = PropertiesFile::parse(Path::new("c.properties"), format!("{big}=1\n").as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.len() < 300, "{}", &err[..300.min(err.len())]);
+        let err = PropertiesFile::parse(Path::new("c.properties"), format!("# {big}\n").as_bytes())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.properties:1: the comment is"), "{err}");
+        // One MiB exactly is fine.
+        let f = PropertiesFile::parse(
+            Path::new("c.properties"),
+            format!("k={}\n", "v".repeat(MAX_VALUE_BYTES)).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(f.entries["k"].len(), MAX_VALUE_BYTES);
     }
 
     #[test]

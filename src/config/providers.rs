@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
+use ferry_connector_api::text::shown;
+
 use super::properties::PropertiesFile;
 
 /// Where provider values come from; a trait so resolution is testable without touching the
@@ -49,7 +51,7 @@ pub struct Providers {
 
 /// A reference that could not be resolved. Never contains the resolved value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot resolve {reference}: {reason}")]
+#[error("cannot resolve {}: {reason}", shown(reference))]
 pub struct ProviderError {
     pub reference: String,
     pub reason: String,
@@ -80,7 +82,10 @@ impl Providers {
             let Some(class) = entries.get(&key) else {
                 return Err((
                     key,
-                    format!("provider `{name}` is listed in config.providers but has no class"),
+                    format!(
+                        "provider `{}` is listed in config.providers but has no class",
+                        shown(name)
+                    ),
                 ));
             };
             let kind = match class.trim() {
@@ -93,7 +98,8 @@ impl Providers {
                     return Err((
                         key,
                         format!(
-                            "`{other}` is not a provider ferry implements (EnvVarConfigProvider, FileConfigProvider, DirectoryConfigProvider)"
+                            "`{}` is not a provider ferry implements (EnvVarConfigProvider, FileConfigProvider, DirectoryConfigProvider)",
+                            shown(other)
                         ),
                     ));
                 }

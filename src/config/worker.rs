@@ -5,11 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ferry_connector_api::ConnectorProps;
+use ferry_connector_api::text::shown;
 
 use super::client::{self, OverridePolicy, Sourced};
 use super::notes::{Note, NoteKind, suggest};
 use super::providers::{Environment, Providers};
-use super::{ConfigFileError, PropertiesFile, duplicate_notes, resolve_file, take_ms};
+use super::{
+    ConfigFileError, PropertiesFile, duplicate_notes, misspelt, resolve_file, take_ms, validate,
+};
 use crate::convert::Converter;
 
 /// Kafka Connect worker keys that have no meaning in ferry, with the reason shown to users.
@@ -123,12 +126,60 @@ pub struct WorkerConfig {
     /// `ferry.krb5.conf`: the Kerberos configuration for this worker's keytab login, with
     /// where it was set. Absent → `KRB5_CONFIG`, else `/etc/krb5.conf` (MIT's own rule).
     pub krb5_conf: Option<(PathBuf, String)>,
+    /// `ferry.metrics.listener` (e.g. `http://127.0.0.1:9464`): a listener of its own for
+    /// `GET /metrics`. Absent or empty → none.
+    pub metrics_listener: Option<crate::metrics::MetricsListener>,
     /// Top-level Java client keys (only `bootstrap.servers` and the security block reach sink
     /// consumers).
     pub client_top: BTreeMap<String, Sourced>,
     /// `consumer.*`, prefix removed.
     pub client_consumer: BTreeMap<String, Sourced>,
     pub notes: Vec<Note>,
+}
+
+/// Keys of Kafka's Java clients and Connect workers, and librdkafka's: another tool's key in
+/// a worker file is never taken for a misspelling of one of ferry's.
+const FOREIGN_KEYS: [&str; 2] = [
+    include_str!("keys/kafka-keys.txt"),
+    include_str!("keys/librdkafka-keys.txt"),
+];
+
+/// Prefixes of Kafka Connect worker keys built at run time (`listeners.https.ssl.*`).
+const FOREIGN_PREFIXES: &[&str] = &["listeners.https.", "metrics.context."];
+
+fn is_foreign(key: &str) -> bool {
+    FOREIGN_PREFIXES.iter().any(|p| key.starts_with(p))
+        || FOREIGN_KEYS
+            .iter()
+            .flat_map(|list| list.lines())
+            .any(|k| k == key)
+}
+
+/// A key no table of ferry's holds. Close to a key ferry acts on (a worker key it reads, or
+/// a Java client key it translates) and not another tool's key, it is a misspelling: an
+/// error, since the setting the user meant would silently not apply. Otherwise a note —
+/// with a suggestion when it is close to a key ferry ignores anyway — as Kafka Connect
+/// ignores unknown worker keys too.
+fn unknown_key<'a>(
+    file: &PropertiesFile,
+    key: &str,
+    read: impl Iterator<Item = &'a str>,
+) -> Result<Note, ConfigFileError> {
+    if !is_foreign(key) {
+        let mut acted_on: Vec<&str> = read.collect();
+        for k in client::known_keys() {
+            acted_on.push(k);
+        }
+        if let Some(intended) = suggest(key, acted_on) {
+            return Err(misspelt(file, key, &intended, false));
+        }
+    }
+    let suggestion = suggest(key, IGNORED.iter().map(|(k, _)| *k));
+    Ok(Note::new(
+        file.locate(key),
+        key,
+        NoteKind::Unknown { suggestion },
+    ))
 }
 
 fn sourced(file: &PropertiesFile, written_as: &str, value: String) -> Sourced {
@@ -162,6 +213,13 @@ impl WorkerConfig {
                 "the Kafka brokers to read from, e.g. broker1:9092,broker2:9092",
             )
             .map_err(api)?;
+        validate::client_value("bootstrap.servers", &bootstrap_servers).map_err(|reason| {
+            ConfigFileError::Key {
+                location: file.locate("bootstrap.servers"),
+                key: "bootstrap.servers".into(),
+                reason,
+            }
+        })?;
         let converter = |props: &mut ConnectorProps,
                          notes: &mut Vec<Note>,
                          key: &str|
@@ -190,9 +248,16 @@ impl WorkerConfig {
         };
         let key_converter = converter(&mut props, &mut notes, "key.converter")?;
         let value_converter = converter(&mut props, &mut notes, "value.converter")?;
-        let offset_file = props
-            .take("offset.storage.file.filename")
-            .map(PathBuf::from);
+        let path_err = |key: &str, reason: String| ConfigFileError::Key {
+            location: file.locate(key),
+            key: key.to_string(),
+            reason,
+        };
+        let offset_file = props.take("offset.storage.file.filename");
+        if let Some(v) = &offset_file {
+            validate::path(v).map_err(|r| path_err("offset.storage.file.filename", r))?;
+        }
+        let offset_file = offset_file.map(PathBuf::from);
         let flush_interval = take_ms(&file, &mut props, "offset.flush.interval.ms", 60_000)?;
         let flush_timeout = take_ms(&file, &mut props, "offset.flush.timeout.ms", 5_000)?;
         let shutdown_timeout = take_ms(
@@ -202,15 +267,38 @@ impl WorkerConfig {
             5_000,
         )?;
         let status_interval = take_ms(&file, &mut props, "ferry.status.interval.ms", 30_000)?;
-        let krb5_conf = props
-            .take("ferry.krb5.conf")
-            .map(|v| (PathBuf::from(v.trim()), file.locate("ferry.krb5.conf")));
+        let krb5_conf = props.take("ferry.krb5.conf");
+        if let Some(v) = &krb5_conf {
+            validate::path(v.trim()).map_err(|r| path_err("ferry.krb5.conf", r))?;
+        }
+        let krb5_conf =
+            krb5_conf.map(|v| (PathBuf::from(v.trim()), file.locate("ferry.krb5.conf")));
+        let metrics_listener = match props.take("ferry.metrics.listener") {
+            Some(url) if !url.trim().is_empty() => {
+                let location = file.locate("ferry.metrics.listener");
+                match crate::metrics::listener::parse(&url) {
+                    Ok(addr) => Some(crate::metrics::MetricsListener {
+                        addr,
+                        url: url.trim().to_string(),
+                        location,
+                    }),
+                    Err(reason) => {
+                        return Err(ConfigFileError::Key {
+                            location,
+                            key: "ferry.metrics.listener".into(),
+                            reason,
+                        });
+                    }
+                }
+            }
+            _ => None,
+        };
         let override_policy = match props.take("connector.client.config.override.policy") {
             None => OverridePolicy::All,
             Some(v) => OverridePolicy::parse(&v).ok_or_else(|| ConfigFileError::Key {
                 location: file.locate("connector.client.config.override.policy"),
                 key: "connector.client.config.override.policy".into(),
-                reason: format!("`{v}` is not None, Principal or All"),
+                reason: format!("`{}` is not None, Principal or All", shown(&v)),
             })?,
         };
         props.take_prefixed("config.providers");
@@ -286,18 +374,7 @@ impl WorkerConfig {
                 }
                 client_top.insert(key.clone(), sourced(&file, &key, value));
             } else {
-                let known = IGNORED
-                    .iter()
-                    .map(|(k, _)| *k)
-                    .chain(props.known_keys())
-                    .collect::<Vec<_>>();
-                notes.push(Note::new(
-                    file.locate(&key),
-                    &key,
-                    NoteKind::Unknown {
-                        suggestion: suggest(&key, known),
-                    },
-                ));
+                notes.push(unknown_key(&file, &key, props.known_keys())?);
             }
         }
         Ok(Self {
@@ -313,6 +390,7 @@ impl WorkerConfig {
             override_policy,
             status_interval,
             krb5_conf,
+            metrics_listener,
             client_top,
             client_consumer,
             notes,
@@ -410,19 +488,11 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_noted_with_suggestions() {
-        let w = load("bootstrap.servers=b\noffset.flush.intervl.ms=10\nproducer.acks=all\nmax.poll.records=5\n").unwrap();
-        let unknown = w
-            .notes
-            .iter()
-            .find(|n| n.key == "offset.flush.intervl.ms")
-            .unwrap();
-        assert_eq!(
-            unknown.kind,
-            NoteKind::Unknown {
-                suggestion: Some("offset.flush.interval.ms".into())
-            }
-        );
+    fn unknown_keys_are_noted_and_misspellings_are_errors() {
+        let w = load(
+            "bootstrap.servers=b\nproducer.acks=all\nmax.poll.records=5\nsome.other.tool.key=1\n",
+        )
+        .unwrap();
         assert!(
             w.notes
                 .iter()
@@ -432,6 +502,112 @@ mod tests {
             w.notes
                 .iter()
                 .any(|n| n.key == "max.poll.records" && n.label() == "ignored")
+        );
+        assert!(
+            w.notes.iter().any(|n| n.key == "some.other.tool.key"
+                && n.kind == NoteKind::Unknown { suggestion: None })
+        );
+        let err = |text: &str| load(text).unwrap_err().to_string();
+        assert_eq!(
+            err("bootstrap.servers=b\noffset.flush.intervl.ms=10\n"),
+            "worker.properties:2: offset.flush.intervl.ms: unknown key; did you mean `offset.flush.interval.ms`? Correct or remove it"
+        );
+        assert_eq!(
+            err("bootstrap.servers=b\noffset.storage.file.filname=/var/lib/ferry/offsets\n"),
+            "worker.properties:2: offset.storage.file.filname: unknown key; did you mean `offset.storage.file.filename`? Correct or remove it"
+        );
+        assert_eq!(
+            err("key.converter=ByteArrayConverter\nbootstrap.server=b:9092\n"),
+            "worker.properties:2: bootstrap.server: unknown key; did you mean `bootstrap.servers`? Correct it: that key is required"
+        );
+        // Java client keys count as known: a misspelt one is caught too.
+        assert!(
+            err("bootstrap.servers=b\nsecurity.protocl=SSL\n")
+                .contains("did you mean `security.protocol`?")
+        );
+        assert!(
+            err("bootstrap.servers=b\nferry.status.intervl.ms=0\n")
+                .contains("did you mean `ferry.status.interval.ms`?")
+        );
+    }
+
+    /// Keys another tool may have put in a worker file: each must load as a known, ignored or
+    /// unknown key, never as a misspelling of one of ferry's.
+    fn is_misspelling_error(key: &str) -> Option<String> {
+        match load(&format!("bootstrap.servers=b\n{key}=1\n")) {
+            Err(e) if e.to_string().contains("unknown key") => Some(e.to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn no_kafka_or_librdkafka_key_is_taken_for_a_misspelling() {
+        let mut checked = 0;
+        for key in FOREIGN_KEYS
+            .iter()
+            .flat_map(|l| l.lines())
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            assert_eq!(is_misspelling_error(key), None, "{key}");
+            checked += 1;
+        }
+        assert!(checked > 350, "{checked}");
+    }
+
+    #[test]
+    fn kafkas_and_ferrys_example_worker_files_load() {
+        // Kafka's config/connect-standalone.properties and connect-distributed.properties.
+        let kafka_standalone = "bootstrap.servers=localhost:9092\nkey.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter=org.apache.kafka.connect.json.JsonConverter\nkey.converter.schemas.enable=true\nvalue.converter.schemas.enable=true\noffset.storage.file.filename=/tmp/connect.offsets\noffset.flush.interval.ms=10000\n";
+        let kafka_distributed = "bootstrap.servers=localhost:9092\ngroup.id=connect-cluster\nkey.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter=org.apache.kafka.connect.json.JsonConverter\nkey.converter.schemas.enable=true\nvalue.converter.schemas.enable=true\noffset.storage.topic=connect-offsets\noffset.storage.replication.factor=1\nconfig.storage.topic=connect-configs\nconfig.storage.replication.factor=1\nstatus.storage.topic=connect-status\nstatus.storage.replication.factor=1\noffset.flush.interval.ms=10000\n";
+        for text in [
+            kafka_standalone,
+            kafka_distributed,
+            include_str!("../../config/connect-standalone.properties"),
+            include_str!("../../config/ztf-worker.properties"),
+        ] {
+            let w = load(text).unwrap();
+            assert!(
+                w.notes.iter().all(|n| n.label() != "unknown"),
+                "{:?}",
+                w.notes
+            );
+        }
+    }
+
+    #[test]
+    fn paths_longer_than_the_system_allows_are_refused() {
+        let err = load(&format!(
+            "bootstrap.servers=b\noffset.storage.file.filename=/{}\n",
+            "o".repeat(300_000)
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("worker.properties:2: offset.storage.file.filename: `/ooo"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with("… (300001 bytes)` is longer than a path can be (4096 bytes)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bootstrap_servers_are_checked_before_librdkafka_sees_them() {
+        let err = load(&format!("bootstrap.servers={}\n", "a".repeat(300)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("worker.properties:1: bootstrap.servers: `aaaa")
+                && err.contains("… (300 bytes)` has a 300-byte host name"),
+            "{err}"
+        );
+        let err = load("bootstrap.servers=broker:90920\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "worker.properties:1: bootstrap.servers: `broker:90920` has port `90920`; a port is a number from 1 to 65535"
         );
     }
 }

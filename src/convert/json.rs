@@ -109,7 +109,30 @@ impl JsonDecoder {
         }
     }
 
-    pub(crate) fn decode(&mut self, raw: Bytes) -> Result<Structured, JsonError> {
+    /// Decodes one record's bytes. `None` is a null value: what Kafka's JsonConverter reads
+    /// from a value with no JSON in it (zero bytes, or whitespace only) with
+    /// `schemas.enable=false` — Jackson reads no content as a missing node, which the
+    /// converter turns into a null value, so the record reaches the sink as a tombstone
+    /// does. With `schemas.enable=true` such a value is not an envelope, an error there too.
+    pub(crate) fn decode(&mut self, raw: Bytes) -> Result<Option<Structured>, JsonError> {
+        if raw
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        {
+            return if self.settings.schemas_enable {
+                Err(JsonError::NoEnvelope(if raw.is_empty() {
+                    "empty".into()
+                } else {
+                    "only whitespace".into()
+                }))
+            } else {
+                Ok(None)
+            };
+        }
+        self.decode_value(raw).map(Some)
+    }
+
+    fn decode_value(&mut self, raw: Bytes) -> Result<Structured, JsonError> {
         if !self.settings.schemas_enable {
             let json: Json =
                 serde_json::from_slice(&raw).map_err(|e| JsonError::NotJson(e.to_string()))?;
@@ -528,6 +551,36 @@ mod tests {
 
     fn decode(d: &mut JsonDecoder, text: &str) -> Result<Structured, JsonError> {
         d.decode(Bytes::copy_from_slice(text.as_bytes()))
+            .map(|s| s.expect("a value, not a null"))
+    }
+
+    #[test]
+    fn an_empty_value_is_null_without_schemas_and_no_envelope_with_them() {
+        // Kafka's JsonConverterTest.emptyBytesToConnect: schemas.enable=false, "" →
+        // SchemaAndValue.NULL. With schemas.enable=true, Jackson's missing node is not an
+        // envelope and Kafka's converter throws.
+        for empty in ["", " ", "\r\n\t "] {
+            let got = decoder(false)
+                .decode(Bytes::copy_from_slice(empty.as_bytes()))
+                .unwrap();
+            assert!(got.is_none(), "{empty:?}: {got:?}");
+        }
+        let err = decoder(true).decode(Bytes::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "with schemas.enable=true a record must be Kafka Connect's envelope, an object with exactly the fields `schema` and `payload`; this one is empty"
+        );
+        assert_eq!(err.hint(), Hint::DisableSchemas);
+        let err = decoder(true).decode(Bytes::from_static(b"  ")).unwrap_err();
+        assert!(
+            err.to_string().ends_with("this one is only whitespace"),
+            "{err}"
+        );
+        // The JSON text `null` is still a JSON null, as before.
+        assert_eq!(
+            decode(&mut decoder(false), "null").unwrap().data,
+            Data::Null
+        );
     }
 
     #[test]

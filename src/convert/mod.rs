@@ -12,6 +12,7 @@
 mod avro;
 mod confluent;
 mod json;
+mod protobuf;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,6 +23,7 @@ use ferry_connector_api::data::SchemaKind;
 use ferry_connector_api::{SinkRecord, Value};
 
 pub use confluent::{BasicAuth, RegistrySettings};
+pub use protobuf::ProtobufSettings;
 
 /// Size of the blocks small record bytes are copied into.
 const ARENA_BLOCK: usize = 256 * 1024;
@@ -36,8 +38,9 @@ const KNOWN: &str = "org.apache.kafka.connect.converters.ByteArrayConverter (byt
 org.apache.kafka.connect.storage.StringConverter (UTF-8 text), \
 org.apache.kafka.connect.json.JsonConverter (JSON, with schemas.enable), \
 ferry.converters.AvroContainerConverter (one Avro container file per record, as ZTF alerts), \
-io.confluent.connect.avro.AvroConverter (Avro framed with a schema id, schemas from schema.registry.url); \
-the short names ByteArrayConverter, StringConverter, JsonConverter, AvroContainerConverter and AvroConverter work too";
+io.confluent.connect.avro.AvroConverter (Avro framed with a schema id, schemas from schema.registry.url), \
+ferry.converters.ProtobufDescriptorConverter (protocol buffer messages, with descriptor.file and message.type); \
+the short names ByteArrayConverter, StringConverter, JsonConverter, AvroContainerConverter, AvroConverter and ProtobufDescriptorConverter work too";
 
 /// The converters ferry implements.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +59,9 @@ pub enum Converter {
     /// `io.confluent.connect.avro.AvroConverter`: Confluent's wire format (a zero byte,
     /// the schema's registry id, the Avro datum); schemas from `schema.registry.url`.
     ConfluentAvro(Arc<RegistrySettings>),
+    /// `ferry.converters.ProtobufDescriptorConverter`: bare protocol buffer messages of
+    /// `message.type`, decoded with the FileDescriptorSet in `descriptor.file`.
+    Protobuf(Arc<ProtobufSettings>),
 }
 
 /// `JsonConverter`'s settings (`*.converter.<setting>`).
@@ -123,6 +129,9 @@ impl Converter {
             "io.confluent.connect.avro.AvroConverter" | "AvroConverter" => {
                 Converter::ConfluentAvro(Arc::new(RegistrySettings::parse(settings)?))
             }
+            "ferry.converters.ProtobufDescriptorConverter" | "ProtobufDescriptorConverter" => {
+                Converter::Protobuf(Arc::new(ProtobufSettings::parse(settings)?))
+            }
             other => {
                 return Err(format!(
                     "`{other}` is not supported yet; ferry's converters: {KNOWN}"
@@ -166,6 +175,7 @@ impl Converter {
             Converter::AvroContainer => "ferry.converters.AvroContainerConverter",
             Converter::Json(_) => "org.apache.kafka.connect.json.JsonConverter",
             Converter::ConfluentAvro(_) => "io.confluent.connect.avro.AvroConverter",
+            Converter::Protobuf(_) => "ferry.converters.ProtobufDescriptorConverter",
         }
     }
 
@@ -195,7 +205,8 @@ impl Converter {
             Converter::ByteArray
             | Converter::AvroContainer
             | Converter::Json(_)
-            | Converter::ConfluentAvro(_) => {
+            | Converter::ConfluentAvro(_)
+            | Converter::Protobuf(_) => {
                 if arena.capacity() - arena.len() < bytes.len() {
                     // Reuses the block in place when every record cut from it has been
                     // dropped (its memory is still in cache), else starts a new one.
@@ -228,6 +239,8 @@ enum Problem {
     Json(#[from] json::JsonError),
     #[error(transparent)]
     Registry(#[from] confluent::RegistryError),
+    #[error(transparent)]
+    Protobuf(#[from] protobuf::ProtobufError),
 }
 
 impl DecodeError {
@@ -254,6 +267,7 @@ impl Problem {
             Problem::Avro(e) => e.hint(),
             Problem::Json(e) => e.hint(),
             Problem::Registry(e) => e.hint(),
+            Problem::Protobuf(e) => e.hint(),
         }
     }
 }
@@ -276,6 +290,7 @@ enum Format {
     Avro(avro::ContainerDecoder),
     Json(json::JsonDecoder),
     Confluent(confluent::ConfluentDecoder),
+    Protobuf(protobuf::ProtobufDecoder),
 }
 
 #[derive(Debug)]
@@ -292,6 +307,9 @@ impl Side {
             Converter::Json(settings) => Format::Json(json::JsonDecoder::new(*settings)),
             Converter::ConfluentAvro(settings) => {
                 Format::Confluent(confluent::ConfluentDecoder::new(settings.clone()))
+            }
+            Converter::Protobuf(settings) => {
+                Format::Protobuf(protobuf::ProtobufDecoder::new(settings.clone()))
             }
             Converter::ByteArray | Converter::String => return None,
         };
@@ -310,13 +328,15 @@ impl Side {
         };
         let raw = raw.clone();
         let decoded = match &mut self.format {
-            Format::Avro(d) => d.decode(raw).map_err(Problem::from),
+            Format::Avro(d) => d.decode(raw).map(Some).map_err(Problem::from),
+            // `None`: JsonConverter reads a value with no JSON in it as null.
             Format::Json(d) => d.decode(raw).map_err(Problem::from),
-            Format::Confluent(d) => d.decode(raw).map_err(Problem::from),
+            Format::Confluent(d) => d.decode(raw).map(Some).map_err(Problem::from),
+            Format::Protobuf(d) => d.decode(raw).map(Some).map_err(Problem::from),
         };
         match decoded {
             Ok(s) => {
-                *value = Some(Value::Structured(Arc::new(s)));
+                *value = s.map(|s| Value::Structured(Arc::new(s)));
                 Ok(())
             }
             Err(problem) => Err(DecodeError {
@@ -674,6 +694,10 @@ mod tests {
         let mut tombstone = record(None, None);
         d.decode(&mut tombstone).unwrap();
         assert_eq!(tombstone.value, None);
+        // An empty value is null too, as Kafka's JsonConverter reads it.
+        let mut empty = record(None, Some(b""));
+        d.decode(&mut empty).unwrap();
+        assert_eq!(empty.value, None);
 
         let mut d = Decoder::new(Converter::AvroContainer, Converter::ByteArray);
         let err = d

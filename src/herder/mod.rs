@@ -66,6 +66,8 @@ pub enum StartupError {
     NoConnectors,
     #[error("{0}")]
     Rest(String),
+    #[error(transparent)]
+    MetricsListener(#[from] crate::metrics::ListenerError),
 }
 
 /// The validated files.
@@ -329,6 +331,9 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         store.create_if_missing()?;
     }
     let root = CancellationToken::new();
+    if let Some(listener) = &worker.metrics_listener {
+        crate::metrics::listener::serve(listener, root.clone()).await?;
+    }
     let herder = Herder::new(service::Shared {
         worker_id: rest
             .as_ref()
@@ -421,6 +426,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             _ = check.tick() => {
                 let table = herder.lock().await;
                 let running: Vec<&running::Running> = table.values().filter_map(|e| e.running.as_ref()).collect();
+                running.iter().for_each(|r| r.handle.metrics.observe(&r.handle.task_statuses()));
                 let states: Vec<TaskState> = running.iter().flat_map(|r| r.handle.task_statuses().into_iter().map(|t| t.state())).collect();
                 if !states.is_empty() && states.iter().all(|s| matches!(s, TaskState::Failed(_))) {
                     tracing::error!("Every task has failed; stopping. Fix the cause named above and restart.");

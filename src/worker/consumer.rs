@@ -27,6 +27,7 @@ use super::routing::Routing;
 use super::status::{ConsumerStatus, lock, now_ms};
 use super::tasks::{TaskFactory, TaskSet};
 use crate::kafka::{RateLimiter, forward_log};
+use crate::metrics::ConnectorMetrics;
 use crate::offsets::{Commits, FileOffsetStore};
 
 /// How often a repeated consumer error is logged.
@@ -78,6 +79,8 @@ pub(crate) struct Shared {
     /// Positions resumed from the file store, to be committed to the group too, so that the
     /// group never lags behind the file after a restart or rebalance.
     pub(crate) resync: Mutex<Commits>,
+    /// The connector's Prometheus series.
+    pub(crate) metrics: Arc<ConnectorMetrics>,
 }
 
 /// The librdkafka context of a connector's consumer.

@@ -201,6 +201,7 @@ impl Driver {
             Command::Assigned(partitions) => {
                 self.assigned
                     .extend(partitions.iter().map(|a| a.partition.clone()));
+                self.status.metrics.partitions(self.assigned.len());
                 self.task.open(&partitions).await?;
                 Ok(false)
             }
@@ -215,6 +216,7 @@ impl Driver {
                     self.skipped_tail.remove(tp);
                     self.committed.remove(tp);
                 }
+                self.status.metrics.partitions(self.assigned.len());
                 Ok(false)
             }
             Command::Shutdown(reply) => {
@@ -247,12 +249,14 @@ impl Driver {
         if batch.is_empty() {
             return Ok(());
         }
+        self.status.metrics.read(batch.len());
         let mut skipped = Vec::new();
         let mut delay = Duration::from_millis(100);
         let fatal = loop {
             match self.decode(&mut batch, &mut skipped) {
                 Ok(fatal) => break fatal,
                 Err(reason) => {
+                    self.status.metrics.retry();
                     let wait = jitter(delay);
                     tracing::warn!(
                         connector = %self.status.connector,
@@ -271,9 +275,13 @@ impl Driver {
         };
         let mut delay = Duration::from_millis(100);
         while !batch.is_empty() {
-            match self.task.put(&batch).await {
+            let started = std::time::Instant::now();
+            let put = self.task.put(&batch).await;
+            self.status.metrics.put_time(started.elapsed());
+            match put {
                 Ok(()) => break,
                 Err(e) if e.is_retriable() => {
+                    self.status.metrics.retry();
                     let wait = jitter(delay);
                     tracing::warn!(
                         connector = %self.status.connector,
@@ -318,6 +326,7 @@ impl Driver {
             }
         }
         self.status.add_delivered(batch.len() as u64, bytes);
+        self.status.metrics.sent(batch.len(), bytes);
         fatal.map_or(Ok(()), Err)
     }
 
@@ -393,12 +402,14 @@ impl Driver {
     /// nothing to commit or the flush did not complete in time (the next interval tries
     /// again).
     async fn checkpoint(&mut self, reason: Reason) -> Result<Option<Commits>, TaskError> {
-        let safe = match tokio::time::timeout(
-            self.flush_timeout,
-            self.task.pre_commit(&self.consumed),
-        )
-        .await
-        {
+        let started = std::time::Instant::now();
+        let flushed =
+            tokio::time::timeout(self.flush_timeout, self.task.pre_commit(&self.consumed)).await;
+        self.status.metrics.flush_time(started.elapsed());
+        if !matches!(flushed, Ok(Ok(_))) {
+            self.status.metrics.commit_skipped();
+        }
+        let safe = match flushed {
             Ok(Ok(safe)) => self.extend_over_skipped(safe),
             Ok(Err(e)) if e.is_retriable() => {
                 tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), ?reason, "Flush failed; offsets not committed this time.");
@@ -453,7 +464,13 @@ impl Driver {
             self.task.committed(&changed);
             if written {
                 self.committed.extend(changed);
+                self.status.metrics.commit_completed();
+            } else {
+                self.status.metrics.commit_skipped();
             }
+        } else {
+            // Nothing new to record: complete, as in Connect.
+            self.status.metrics.commit_completed();
         }
         // The whole safe set goes to the consumer thread, which commits to the group whatever
         // the group does not have yet — so a refused group commit is retried next time.

@@ -35,6 +35,8 @@ fn preview(bytes: Option<&[u8]>) -> String {
 impl ErrantRecordReporter for Errant {
     fn report(&self, record: &SinkRecord, error: &RecordError) -> Result<(), TaskError> {
         let size = record.size();
+        let skipped = matches!(self.policy.tolerance, ErrorTolerance::All);
+        self.status.metrics.record_error(skipped);
         match self.policy.tolerance {
             ErrorTolerance::None => Err(TaskError::fatal(format!(
                 "record {} ({size} bytes) cannot be delivered: {error}. errors.tolerance=none stops the task; set errors.tolerance=all to log and skip such records",

@@ -16,6 +16,7 @@
 mod consumer;
 mod driver;
 mod errant;
+mod lag;
 mod poll;
 mod routing;
 pub mod status;
@@ -32,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::kafka;
+use crate::metrics::ConnectorMetrics;
 use crate::offsets::FileOffsetStore;
 use status::{ConsumerStatus, TaskState, TaskStatus};
 use tasks::{TaskFactory, TaskSet};
@@ -59,6 +61,8 @@ pub struct ConnectorHandle {
     pub tasks: Arc<TaskSet>,
     pub consumer: Arc<ConsumerStatus>,
     pub cancel: CancellationToken,
+    /// The connector's Prometheus series.
+    pub metrics: Arc<ConnectorMetrics>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -119,6 +123,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         tasks: set.clone(),
         consumer: consumer_status.clone(),
         cancel: cancel.clone(),
+        metrics: Arc::new(ConnectorMetrics::new(&name, &connector.class)),
         thread: None,
     };
     let defaults = kafka::ferry_defaults(
@@ -181,6 +186,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         file_starts: Default::default(),
         group_committed: Default::default(),
         resync: Default::default(),
+        metrics: handle.metrics.clone(),
     });
     let kafka_consumer: BaseConsumer<consumer::ConnectorConsumerContext> =
         match config.create_with_context(consumer::ConnectorConsumerContext(shared)) {
@@ -209,6 +215,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         // Bounded per connector: each task holds up to its channel's batches + 1, and
         // the batches of all tasks together stay near 2 MB.
         batch_bytes: (2 * 1024 * 1024 / connector.tasks_max).clamp(128 * 1024, 1024 * 1024),
+        lag_interval: env.worker.status_interval,
     };
     let token = cancel.clone();
     match std::thread::Builder::new()

@@ -46,6 +46,8 @@ pub(crate) struct PollSettings {
     pub(crate) exit_at_end: bool,
     /// A batch goes to its task at this many bytes.
     pub(crate) batch_bytes: usize,
+    /// How often the lag metrics are measured (`ferry.status.interval.ms`); zero: never.
+    pub(crate) lag_interval: Duration,
 }
 
 /// Topic names as shared strings, so records do not each allocate their topic. The last
@@ -173,10 +175,16 @@ pub(crate) fn run(
                 }
             }
         });
+        let lag_interval = settings.lag_interval;
+        let lag = (!lag_interval.is_zero())
+            .then(|| scope.spawn(move || super::lag::run(shared_ref, consumer_ref, lag_interval)));
         poller.run();
         poller.finish();
         shared.stopping.store(true, Ordering::Relaxed);
         let _ = committer.join();
+        if let Some(lag) = lag {
+            let _ = lag.join();
+        }
     });
     // Dropping the consumer leaves the group (revoke callbacks see `stopping`).
     drop(poller);
@@ -287,6 +295,7 @@ impl Poller<'_> {
         if batch.records.is_empty() {
             return;
         }
+        self.shared.metrics.bytes_in(batch.bytes);
         self.topics.renew();
         let Some(tx) = self.shared.tasks.link(task).and_then(|l| l.cmd_tx) else {
             return;

@@ -182,6 +182,11 @@ impl Routing {
         parts
     }
 
+    /// The task that holds a partition, if any.
+    pub(crate) fn owner_of(&self, tp: &TopicPartition) -> Option<usize> {
+        self.owner.get(tp).copied()
+    }
+
     pub(crate) fn is_frozen(&self, tp: &TopicPartition) -> bool {
         self.frozen.contains(tp)
     }

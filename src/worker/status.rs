@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ferry_connector_api::TopicPartition;
 
+use crate::metrics::TaskMetrics;
+
 /// Kafka Connect's task states.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TaskState {
@@ -42,6 +44,8 @@ pub struct TaskStatus {
     pub first_record_ms: AtomicI64,
     /// Epoch milliseconds when the sink last accepted records; 0 not yet.
     pub last_record_ms: AtomicI64,
+    /// The task's Prometheus series.
+    pub metrics: TaskMetrics,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -62,6 +66,7 @@ impl TaskStatus {
             skipped: AtomicU64::new(0),
             first_record_ms: AtomicI64::new(0),
             last_record_ms: AtomicI64::new(0),
+            metrics: TaskMetrics::new(connector, task_id),
         }
     }
 
@@ -79,6 +84,7 @@ impl TaskStatus {
         if !matches!(*s, TaskState::Failed(_)) {
             *s = state;
         }
+        self.metrics.state(&s.to_string());
     }
 
     pub fn add_delivered(&self, records: u64, bytes: u64) {

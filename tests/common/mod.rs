@@ -401,13 +401,16 @@ pub fn worker_props(dir: &Path, bootstrap: &str, extra: &[(&str, &str)]) -> Path
         ("consumer.session.timeout.ms", "6000"),
         ("consumer.heartbeat.interval.ms", "500"),
         ("ferry.status.interval.ms", "1000"),
-        // Many ferries run at once here; the REST API is tested on free ports in
-        // tests/rest.rs, which turns it back on.
-        ("ferry.rest.enable", "false"),
     ];
     for (k, v) in extra {
         pairs.retain(|(key, _)| key != k);
         pairs.push((k, v));
+    }
+    // Many ferries run at once here; the REST API is tested on free ports in tests/rest.rs,
+    // which turns it back on. Last, so that the lines of the keys above stay where tests
+    // expect them.
+    if !pairs.iter().any(|(k, _)| *k == "ferry.rest.enable") {
+        pairs.push(("ferry.rest.enable", "false"));
     }
     write_props(&path, &pairs);
     path

@@ -1,6 +1,8 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use crate::text::shown;
+
 type Source = Box<dyn StdError + Send + Sync + 'static>;
 
 /// A configuration problem with one key of a connector file. The runtime adds the file's
@@ -20,6 +22,14 @@ pub enum ConfigError {
         second: String,
         reason: String,
     },
+    /// A required key is absent and a key nobody knows looks like its misspelling: the
+    /// misspelling is what the user must fix, so it is what the error names.
+    #[error(
+        "unknown key `{}`; did you mean `{intended}`? {}",
+        shown(written),
+        Self::REQUIRED
+    )]
+    Misspelt { written: String, intended: String },
 }
 
 impl ConfigError {
@@ -37,13 +47,18 @@ impl ConfigError {
         }
     }
 
-    /// The key the error is about (the first one, for a conflict).
+    /// The key the error is about (the first one, for a conflict; the key as written, for
+    /// a misspelling).
     pub fn key(&self) -> &str {
         match self {
             ConfigError::Missing { key, .. } | ConfigError::Invalid { key, .. } => key,
             ConfigError::Conflict { first, .. } => first,
+            ConfigError::Misspelt { written, .. } => written,
         }
     }
+
+    /// The end of a misspelling's line: the fix, and why it matters.
+    pub const REQUIRED: &'static str = "Correct it: that key is required";
 }
 
 /// A problem with one record that retrying will not fix (too large, malformed for the sink).
@@ -164,6 +179,15 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "missing required key `file`: the path FileStreamSink appends to"
+        );
+        let err = ConfigError::Misspelt {
+            written: "fiel".into(),
+            intended: "file".into(),
+        };
+        assert_eq!(err.key(), "fiel");
+        assert_eq!(
+            err.to_string(),
+            "unknown key `fiel`; did you mean `file`? Correct it: that key is required"
         );
     }
 }

@@ -15,6 +15,7 @@
 //! * [`Watermark`]: the contiguous per-partition acknowledgement tracker that sinks with
 //!   out-of-order acknowledgements use to answer `pre_commit`.
 //! * [`probe`]: start-up checks shared by sinks that write files.
+//! * [`text`]: user-written values inside one-line messages, cut to a bound.
 
 mod connector;
 pub mod data;
@@ -23,11 +24,12 @@ pub mod probe;
 mod props;
 mod record;
 mod task;
+pub mod text;
 mod watermark;
 
 pub use connector::{CommitRequester, Connector, ConnectorFactory, NoCommitRequests, TaskContext};
 pub use error::{ConfigError, RecordError, TaskError, error_chain};
-pub use props::ConnectorProps;
+pub use props::{ConnectorProps, suggest};
 pub use record::{
     Assigned, Header, OffsetAndMetadata, Offsets, SinkRecord, TimestampType, TopicPartition, Value,
 };

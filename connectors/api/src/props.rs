@@ -3,6 +3,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::ConfigError;
+use crate::text::shown;
 
 /// A connector's configuration keys, consumed as they are read.
 ///
@@ -60,9 +61,29 @@ impl ConnectorProps {
         Ok(found)
     }
 
+    /// Takes a key that must be set. When it is absent but an unknown key looks like its
+    /// misspelling (`directory.pth`), the error names the misspelling instead.
     pub fn take_required(&mut self, key: &str, hint: &str) -> Result<String, ConfigError> {
-        self.take(key)
-            .ok_or_else(|| ConfigError::missing(key, hint))
+        match self.take(key) {
+            Some(v) => Ok(v),
+            None => Err(self.missing(&[key], hint)),
+        }
+    }
+
+    /// The error for a required setting that is absent, spelt as any of `keys` (the first
+    /// is the one named): a [`ConfigError::Misspelt`] when a key nobody has taken is a likely
+    /// misspelling of one of them, else [`ConfigError::Missing`].
+    pub fn missing(&self, keys: &[&str], hint: &str) -> ConfigError {
+        let near = self.values.keys().find_map(|written| {
+            suggest(written, keys.iter().copied()).map(|intended| (written, intended))
+        });
+        match near {
+            Some((written, intended)) => ConfigError::Misspelt {
+                written: written.clone(),
+                intended,
+            },
+            None => ConfigError::missing(keys.first().copied().unwrap_or_default(), hint),
+        }
     }
 
     /// Takes and parses a key; `what` describes the expected form for the error line.
@@ -73,11 +94,9 @@ impl ConnectorProps {
     ) -> Result<Option<T>, ConfigError> {
         match self.take(key) {
             None => Ok(None),
-            Some(v) => v
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| ConfigError::invalid(key, format!("`{}` is not {what}", v.trim()))),
+            Some(v) => v.trim().parse().map(Some).map_err(|_| {
+                ConfigError::invalid(key, format!("`{}` is not {what}", shown(v.trim())))
+            }),
         }
     }
 
@@ -91,7 +110,7 @@ impl ConnectorProps {
                 "false" => Ok(Some(false)),
                 _ => Err(ConfigError::invalid(
                     key,
-                    format!("`{}` is not a boolean (use true or false)", v.trim()),
+                    format!("`{}` is not a boolean (use true or false)", shown(v.trim())),
                 )),
             },
         }
@@ -133,6 +152,26 @@ impl ConnectorProps {
     pub fn known_prefixes(&self) -> impl Iterator<Item = &str> {
         self.asked_prefixes.iter().map(String::as_str)
     }
+}
+
+/// The closest of `known` to `key`, when it is close enough for `key` to be its likely
+/// misspelling: a Damerau–Levenshtein distance (case ignored) of at most 2 (or an eighth of
+/// the known key's length, for long keys), and under half its length, so that short keys
+/// are not matched by strangers.
+pub fn suggest<'a>(key: &str, known: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let lower = key.to_ascii_lowercase();
+    known
+        .into_iter()
+        .filter(|k| *k != key)
+        .map(|k| {
+            (
+                strsim::damerau_levenshtein(&lower, &k.to_ascii_lowercase()),
+                k,
+            )
+        })
+        .filter(|(d, k)| *d <= 2.max(k.len() / 8) && *d < k.len() / 2)
+        .min()
+        .map(|(_, k)| k.to_string())
 }
 
 #[cfg(test)]
@@ -196,6 +235,66 @@ mod tests {
             p.take_any(&["delayThresholdMs", "maxDelayThresholdMs"]),
             Ok(Some(("maxDelayThresholdMs".into(), "6".into())))
         );
+    }
+
+    #[test]
+    fn suggestions_catch_typos_not_strangers() {
+        let known = ["topics", "topics.regex", "tasks.max", "connector.class"];
+        assert_eq!(suggest("topic", known).as_deref(), Some("topics"));
+        assert_eq!(suggest("task.max", known).as_deref(), Some("tasks.max"));
+        assert_eq!(
+            suggest("Topics.Regex", known).as_deref(),
+            Some("topics.regex")
+        );
+        assert_eq!(
+            suggest("connecter.class", known).as_deref(),
+            Some("connector.class")
+        );
+        assert_eq!(suggest("cps.project", known), None);
+        assert_eq!(suggest("a", known), None);
+    }
+
+    #[test]
+    fn a_missing_required_key_is_reported_as_its_misspelling() {
+        let mut p = props(&[("directory.pth", "/out"), ("tasks.max", "2")]);
+        assert_eq!(
+            p.take_required("directory.path", "where to write"),
+            Err(ConfigError::Misspelt {
+                written: "directory.pth".into(),
+                intended: "directory.path".into()
+            })
+        );
+        // Nothing like it: the plain missing-key error.
+        let mut p = props(&[("tasks.max", "2")]);
+        assert_eq!(
+            p.take_required("directory.path", "where to write"),
+            Err(ConfigError::missing("directory.path", "where to write"))
+        );
+        // Any of several spellings of one setting.
+        let p = props(&[("topic.regex", "a.*")]);
+        assert_eq!(
+            p.missing(&["topics", "topics.regex"], "set one"),
+            ConfigError::Misspelt {
+                written: "topic.regex".into(),
+                intended: "topics.regex".into()
+            }
+        );
+        // A key already taken is never blamed.
+        let mut p = props(&[("topics", "t")]);
+        p.take("topics");
+        assert_eq!(
+            p.missing(&["topics.regex"], "set one"),
+            ConfigError::missing("topics.regex", "set one")
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut_in_errors() {
+        let big = "9".repeat(1 << 20) + "x";
+        let mut p = props(&[("tasks.max", big.as_str())]);
+        let err = p.take_parsed::<u32>("tasks.max", "a number").unwrap_err();
+        assert!(err.to_string().len() < 250, "{err}");
+        assert!(err.to_string().contains("… (1048577 bytes)"), "{err}");
     }
 
     #[test]

@@ -167,8 +167,8 @@ impl BigQueryConfig {
             }
             (false, "JSON", Some(json)) => Credentials::Json(json),
             (false, "JSON", None) => {
-                return Err(ConfigError::missing(
-                    "keyfile",
+                return Err(props.missing(
+                    &["keyfile"],
                     "keySource=JSON needs the service account's JSON key in keyfile",
                 ));
             }
@@ -308,8 +308,8 @@ impl BigQueryConfig {
             storage_endpoint: match props.take("ferry.bigquery.storage.endpoint") {
                 Some(e) => e,
                 None if emulator && storage_write_api => {
-                    return Err(ConfigError::missing(
-                        "ferry.bigquery.storage.endpoint",
+                    return Err(props.missing(
+                        &["ferry.bigquery.storage.endpoint"],
                         "useStorageWriteApi=true with ferry.bigquery.emulator=true needs the emulator's gRPC address (http://host:port)",
                     ));
                 }

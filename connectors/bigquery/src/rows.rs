@@ -6,6 +6,7 @@
 //! timestamps and dates as strings (the API and the emulator refuse numeric timestamps),
 //! a map as `[{key, value}]`, a null array as `[]`.
 
+use crate::schema::has_column;
 use base64::Engine;
 use ferry_connector_api::data::{Data, Schema, SchemaKind};
 use serde_json::{Map, Value as Json, json};
@@ -36,7 +37,9 @@ pub fn row(schema: &Schema, data: &Data) -> Result<Map<String, Json>, RowError> 
         (SchemaKind::Struct(fields), Data::Struct(values)) if fields.len() == values.len() => {
             let mut out = Map::with_capacity(fields.len());
             for (f, v) in fields.iter().zip(values) {
-                out.insert(f.name.clone(), json_of(&f.schema, v, &f.name)?);
+                if has_column(&f.schema) {
+                    out.insert(f.name.clone(), json_of(&f.schema, v, &f.name)?);
+                }
             }
             Ok(out)
         }
@@ -91,7 +94,11 @@ pub fn json_of(schema: &Schema, data: &Data, path: &str) -> Result<Json, RowErro
         }
         (SchemaKind::Struct(fields), Data::Struct(values)) if fields.len() == values.len() => {
             let mut out = Map::with_capacity(fields.len());
-            for (f, v) in fields.iter().zip(values) {
+            for (f, v) in fields
+                .iter()
+                .zip(values)
+                .filter(|(f, _)| has_column(&f.schema))
+            {
                 out.insert(
                     f.name.clone(),
                     json_of(&f.schema, v, &format!("{path}.{}", f.name))?,

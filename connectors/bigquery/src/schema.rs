@@ -106,12 +106,20 @@ pub struct SchemaError {
     pub reason: String,
 }
 
+/// Whether a value of `schema` has a column: a struct with no fields (an empty protocol
+/// buffer message) holds no value, and BigQuery has no `RECORD` without fields, so it is
+/// left out of tables and rows.
+pub fn has_column(schema: &Schema) -> bool {
+    !matches!(&schema.kind, SchemaKind::Struct(fields) if fields.is_empty())
+}
+
 /// The columns for records of `schema` (a struct). `all_nullable` is
 /// `allBQFieldsNullable`: no column is `REQUIRED`.
 pub fn table_fields(schema: &Schema, all_nullable: bool) -> Result<Vec<Field>, SchemaError> {
     match &schema.kind {
         SchemaKind::Struct(fields) => fields
             .iter()
+            .filter(|f| has_column(&f.schema))
             .map(|f| {
                 let mut c = column(&f.name, &f.schema, &f.name, all_nullable)?;
                 c.description = f.doc.clone();
@@ -161,6 +169,7 @@ pub fn column(
             mode,
             fields
                 .iter()
+                .filter(|f| has_column(&f.schema))
                 .map(|f| {
                     let mut c = column(
                         &f.name,

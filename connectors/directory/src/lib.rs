@@ -49,6 +49,8 @@ impl DirectorySinkConfig {
             "directory.path",
             "the directory the records are written under",
         )?;
+        ferry_connector_api::text::path(&path)
+            .map_err(|reason| ConfigError::invalid("directory.path", reason))?;
         let template = match props.take("directory.filename.template") {
             Some(t) => Template::parse(&t)
                 .map_err(|reason| ConfigError::invalid("directory.filename.template", reason))?,

@@ -45,8 +45,13 @@ pub struct FileSinkConfig {
 
 impl FileSinkConfig {
     pub fn from_props(props: &mut ConnectorProps) -> Result<Self, ConfigError> {
+        let file = props.take("file");
+        if let Some(f) = &file {
+            ferry_connector_api::text::path(f)
+                .map_err(|reason| ConfigError::invalid("file", reason))?;
+        }
         Ok(Self {
-            file: props.take("file").map(PathBuf::from),
+            file: file.map(PathBuf::from),
         })
     }
 }

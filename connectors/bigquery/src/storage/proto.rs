@@ -295,7 +295,9 @@ fn struct_fields(
     match (&schema.kind, data) {
         (SchemaKind::Struct(fields), Data::Struct(values)) if fields.len() == values.len() => {
             for (f, v) in fields.iter().zip(values) {
-                put_field(out, columns, &f.name, Some(&f.schema), v, path)?;
+                if crate::schema::has_column(&f.schema) {
+                    put_field(out, columns, &f.name, Some(&f.schema), v, path)?;
+                }
             }
             Ok(())
         }
