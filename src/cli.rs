@@ -319,6 +319,12 @@ fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
     let opts = RunOptions {
         exit_at_end: args.exit_at_end,
         probe_timeout: Duration::from_secs(args.broker_timeout),
+        rest: true,
+        // `GET /metrics` on the REST listener too (ferry.metrics.listener may add another).
+        metrics: Some(crate::rest::MetricsRenderer(std::sync::Arc::new(
+            crate::metrics::render,
+        ))),
+        kerberos: kerberos.clone(),
     };
     let outcome = match rt.block_on(herder::run(loaded, opts)) {
         Ok(o) => o,

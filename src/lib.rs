@@ -3,7 +3,8 @@
 //! The pieces, each in its own module, follow Kafka Connect's concepts:
 //! [`config`] (worker and connector files), [`registry`] (connector classes),
 //! [`convert`] (converters), [`offsets`] (the file offset store), [`worker`] (consumers
-//! and tasks), [`herder`] (the control plane the CLI drives), [`metrics`] (Prometheus).
+//! and tasks), [`herder`] (the control plane the CLI and [`rest`] API drive), [`metrics`]
+//! (Prometheus).
 
 pub mod auth;
 pub mod check;
@@ -17,5 +18,6 @@ pub mod offsets;
 #[cfg(feature = "quickstart")]
 pub mod quickstart;
 pub mod registry;
+pub mod rest;
 pub mod telemetry;
 pub mod worker;

@@ -192,6 +192,72 @@ impl FileOffsetStore {
     }
 }
 
+impl FileOffsetStore {
+    /// Every stored position of a connector, as (topic, partition, next offset).
+    pub fn list(&self, connector: &str) -> Vec<(String, i32, i64)> {
+        let doc = self.doc.lock().unwrap_or_else(|p| p.into_inner());
+        doc.connectors
+            .get(connector)
+            .map(|topics| {
+                topics
+                    .iter()
+                    .flat_map(|(t, parts)| parts.iter().map(|(p, o)| (t.clone(), *p, *o)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sets (Some) or forgets (None) positions of a connector, as an operator asked
+    /// (KIP-875's `PATCH …/offsets`); the sink's metadata for those partitions is dropped,
+    /// since it described the old position. Rewrites the file atomically.
+    pub fn alter(
+        &self,
+        connector: &str,
+        changes: &[(String, i32, Option<i64>)],
+    ) -> Result<(), OffsetStoreError> {
+        let mut doc = self.doc.lock().unwrap_or_else(|p| p.into_inner());
+        let Document {
+            connectors,
+            metadata,
+            ..
+        } = &mut *doc;
+        for (topic, partition, offset) in changes {
+            let topics = connectors.entry(connector.to_string()).or_default();
+            match offset {
+                Some(o) => {
+                    topics
+                        .entry(topic.clone())
+                        .or_default()
+                        .insert(*partition, *o);
+                }
+                None => {
+                    if let Some(parts) = topics.get_mut(topic) {
+                        parts.remove(partition);
+                    }
+                }
+            }
+            topics.retain(|_, p| !p.is_empty());
+            if let Some(notes) = metadata.get_mut(connector) {
+                if let Some(parts) = notes.get_mut(topic) {
+                    parts.remove(partition);
+                }
+                notes.retain(|_, p| !p.is_empty());
+            }
+        }
+        connectors.retain(|_, t| !t.is_empty());
+        metadata.retain(|_, t| !t.is_empty());
+        write_atomically(&self.path, &doc)
+    }
+
+    /// Forgets every position of a connector (KIP-875's `DELETE …/offsets`).
+    pub fn forget(&self, connector: &str) -> Result<(), OffsetStoreError> {
+        let mut doc = self.doc.lock().unwrap_or_else(|p| p.into_inner());
+        doc.connectors.remove(connector);
+        doc.metadata.remove(connector);
+        write_atomically(&self.path, &doc)
+    }
+}
+
 fn parse(path: &Path, bytes: &[u8]) -> Result<Document, OffsetStoreError> {
     // Java serialization's stream magic: Kafka Connect's FileOffsetBackingStore format.
     if bytes.starts_with(&[0xAC, 0xED]) {

@@ -159,12 +159,18 @@ pub async fn run(records: usize, dir: &Path) -> Result<Report, QuickstartError> 
         .map_err(herder::StartupError::Config)?;
     let outcome = herder::run(
         Loaded {
+            rest: crate::config::rest::RestConfig::from_worker(&worker.file)
+                .map_err(herder::StartupError::Config)?,
             worker,
             connectors: vec![connector],
         },
+        // The quickstart ends by itself; an API would only take a port.
         RunOptions {
             exit_at_end: true,
             probe_timeout: Duration::from_secs(10),
+            rest: false,
+            metrics: None,
+            kerberos: None,
         },
     )
     .await?;

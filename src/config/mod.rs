@@ -11,6 +11,7 @@ pub mod jaas;
 pub mod notes;
 pub mod properties;
 pub mod providers;
+pub mod rest;
 pub mod secret;
 pub mod validate;
 pub mod worker;

@@ -25,17 +25,15 @@ const IGNORED: &[(&str, &str)] = &[
         "plugin.discovery",
         "ferry's connectors are built into the binary; no plugin scanning",
     ),
-    ("rest.host.name", "ferry has no REST API yet"),
-    ("rest.port", "ferry has no REST API yet"),
-    ("listeners", "ferry has no REST API yet"),
-    ("rest.advertised.host.name", "ferry has no REST API yet"),
-    ("rest.advertised.port", "ferry has no REST API yet"),
-    ("rest.advertised.listener", "ferry has no REST API yet"),
-    ("admin.listeners", "ferry has no REST API yet"),
-    ("rest.extension.classes", "ferry has no REST API yet"),
-    ("response.http.headers.config", "ferry has no REST API yet"),
-    ("access.control.allow.origin", "ferry has no REST API yet"),
-    ("access.control.allow.methods", "ferry has no REST API yet"),
+    (
+        "admin.listeners",
+        "ferry serves its REST API on `listeners` only",
+    ),
+    ("rest.extension.classes", "ferry loads no REST extensions"),
+    (
+        "response.http.headers.config",
+        "ferry sets no extra REST response headers",
+    ),
     (
         "header.converter",
         "record headers reach sinks as raw bytes",
@@ -304,6 +302,22 @@ impl WorkerConfig {
             })?,
         };
         props.take_prefixed("config.providers");
+        // Read by config::rest (RestConfig::from_worker).
+        for key in [
+            "listeners",
+            "rest.host.name",
+            "rest.port",
+            "rest.advertised.host.name",
+            "rest.advertised.port",
+            "rest.advertised.listener",
+            "access.control.allow.origin",
+            "access.control.allow.methods",
+            "ferry.rest.enable",
+            "ferry.config.storage.file",
+            "ferry.rest.basic.auth.file",
+        ] {
+            props.take(key);
+        }
 
         let client_consumer = props
             .take_prefixed("consumer.")

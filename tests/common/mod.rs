@@ -406,6 +406,12 @@ pub fn worker_props(dir: &Path, bootstrap: &str, extra: &[(&str, &str)]) -> Path
         pairs.retain(|(key, _)| key != k);
         pairs.push((k, v));
     }
+    // Many ferries run at once here; the REST API is tested on free ports in tests/rest.rs,
+    // which turns it back on. Last, so that the lines of the keys above stay where tests
+    // expect them.
+    if !pairs.iter().any(|(k, _)| *k == "ferry.rest.enable") {
+        pairs.push(("ferry.rest.enable", "false"));
+    }
     write_props(&path, &pairs);
     path
 }

@@ -1,24 +1,34 @@
-//! The control plane of standalone mode: loads the files, starts every connector's tasks,
-//! reports status, and stops everything on a signal — SIGINT, SIGTERM or SIGHUP, each
-//! drained and committed — or, with `--exit-at-end`, once every subscribed partition has
-//! been read to its end and committed. The CLI is a thin wrapper over this.
+//! The control plane of standalone mode. [`Herder`] owns the connectors for the life of
+//! the process and takes operations (create, config, pause/resume/stop, restart, status,
+//! offsets, validate) from its two thin callers: the CLI, whose connector files are created
+//! through it at start, and the REST API. [`run`] drives a process: it loads and checks the
+//! files, starts the connectors and the API, logs the status line, and stops everything on
+//! a signal — SIGINT, SIGTERM or SIGHUP, each drained and committed — or, with
+//! `--exit-at-end`, once every subscribed partition has been read to its end and committed.
+
+mod offsets;
+mod running;
+mod service;
+pub mod status;
+mod storage;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::Consumer;
 use tokio::signal::unix::{Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::providers::Environment;
+use crate::config::rest::RestConfig;
 use crate::config::{ConfigFileError, ConnectorConfig, Note, WorkerConfig};
 use crate::kafka::{self, ClientConfigError, ProbeError};
 use crate::offsets::{FileOffsetStore, OffsetStoreError};
-use crate::worker::status::{TaskState, Undelivered, lock, now_ms};
-use crate::worker::{self, ConnectorHandle};
+use crate::worker::status::{TaskState, Undelivered, lock};
+
+pub use service::{Herder, HerderError, Origin};
+pub use status::Target;
 
 /// Anything that stops ferry from starting. Displayed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +64,8 @@ pub enum StartupError {
         "no connector files given; usage: ferry standalone <worker.properties> <connector.properties>..."
     )]
     NoConnectors,
+    #[error("{0}")]
+    Rest(String),
     #[error(transparent)]
     MetricsListener(#[from] crate::metrics::ListenerError),
 }
@@ -63,6 +75,8 @@ pub enum StartupError {
 pub struct Loaded {
     pub worker: WorkerConfig,
     pub connectors: Vec<ConnectorConfig>,
+    /// The worker file's REST keys.
+    pub rest: RestConfig,
 }
 
 impl Loaded {
@@ -73,6 +87,7 @@ impl Loaded {
         env: &dyn Environment,
     ) -> Result<Self, StartupError> {
         let worker = WorkerConfig::load(worker, env)?;
+        let rest = RestConfig::from_worker(&worker.file)?;
         let mut loaded = Vec::new();
         let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
         for path in connectors {
@@ -96,6 +111,7 @@ impl Loaded {
         Ok(Self {
             worker,
             connectors: loaded,
+            rest,
         })
     }
 
@@ -180,125 +196,13 @@ pub struct RunOptions {
     pub exit_at_end: bool,
     /// How long the start-up broker check may take.
     pub probe_timeout: Duration,
-}
-
-struct Running {
-    config: ConnectorConfig,
-    handle: ConnectorHandle,
-    /// For `--exit-at-end`: a group-less client for metadata.
-    metadata: Option<Arc<kafka::MetadataClient>>,
-    last: (u64, u64, Instant),
-}
-
-impl Running {
-    fn summary(&self) -> ConnectorSummary {
-        let statuses = self.handle.task_statuses();
-        let mut s = ConnectorSummary {
-            name: self.config.name.clone(),
-            tasks: statuses.len(),
-            ..Default::default()
-        };
-        for st in &statuses {
-            s.records += st.records.load(Ordering::Relaxed);
-            s.bytes += st.bytes.load(Ordering::Relaxed);
-            s.skipped += st.skipped.load(Ordering::Relaxed);
-            if matches!(st.state(), TaskState::Failed(_)) {
-                s.failed += 1;
-            }
-            let first = st.first_record_ms.load(Ordering::Relaxed);
-            if first > 0 {
-                s.first_record_ms = Some(s.first_record_ms.map_or(first, |f: i64| f.min(first)));
-            }
-            let last = st.last_record_ms.load(Ordering::Relaxed);
-            s.last_record_ms = s.last_record_ms.max((last > 0).then_some(last));
-        }
-        s
-    }
-
-    fn log_status(&mut self, exit_at_end: bool) {
-        let s = self.summary();
-        let now = Instant::now();
-        let secs = now.duration_since(self.last.2).as_secs_f64().max(1e-3);
-        let rps = (s.records - self.last.0) as f64 / secs;
-        let mbps = (s.bytes - self.last.1) as f64 / secs / 1e6;
-        self.last = (s.records, s.bytes, now);
-        let lag = self.handle.consumer.lag.load(Ordering::Relaxed).max(0);
-        let last_commit = self.handle.consumer.last_commit_ms.load(Ordering::Relaxed);
-        let last_commit = if last_commit == 0 {
-            "never".to_string()
-        } else {
-            format!("{:.1}s ago", (now_ms() - last_commit) as f64 / 1000.0)
-        };
-        let state = if s.failed == s.tasks {
-            "FAILED"
-        } else {
-            "RUNNING"
-        };
-        // With --exit-at-end: what ferry is still waiting for.
-        let undelivered = exit_at_end
-            .then(|| {
-                let u = lock(&self.handle.consumer.undelivered);
-                let mut shown: Vec<String> = u.iter().take(4).map(ToString::to_string).collect();
-                if u.len() > 4 {
-                    shown.push(format!("… {} more", u.len() - 4));
-                }
-                shown.join(", ")
-            })
-            .filter(|s| !s.is_empty());
-        tracing::info!(
-            connector = %s.name,
-            state,
-            tasks = s.tasks,
-            failed_tasks = s.failed,
-            records_per_sec = format!("{rps:.1}"),
-            mb_per_sec = format!("{mbps:.2}"),
-            consumer_lag = lag,
-            last_commit = %last_commit,
-            records = s.records,
-            skipped = s.skipped,
-            undelivered,
-            "Connector status."
-        );
-    }
-
-    /// Caught up, and the consumer holds every partition of the subscription (asked of the
-    /// cluster with a client of its own, whose requests do not queue behind fetches).
-    async fn at_end(&self) -> bool {
-        if self.handle.task_statuses().iter().all(|t| !t.is_running()) {
-            // Failed (or stopped) everywhere: nothing more will be delivered.
-            return true;
-        }
-        let consumer = &self.handle.consumer;
-        if !consumer.caught_up.load(Ordering::Relaxed) {
-            return false;
-        }
-        let assigned: BTreeSet<(String, i32)> = lock(&consumer.assigned)
-            .iter()
-            .map(|tp| (tp.topic.to_string(), tp.partition))
-            .collect();
-        let Some(client) = self.metadata.clone() else {
-            return false;
-        };
-        let subscription = self.config.subscription.clone();
-        let expected = tokio::task::spawn_blocking(move || {
-            let md = client.fetch_metadata(None, Duration::from_secs(5)).ok()?;
-            Some(
-                md.topics()
-                    .iter()
-                    .filter(|t| t.error().is_none() && subscription.matches(t.name()))
-                    .flat_map(|t| {
-                        t.partitions()
-                            .iter()
-                            .map(|p| (t.name().to_string(), p.id()))
-                    })
-                    .collect::<BTreeSet<_>>(),
-            )
-        })
-        .await
-        .ok()
-        .flatten();
-        expected.is_some_and(|e| e.is_subset(&assigned))
-    }
+    /// Serve the REST API (as the worker file's REST keys say); off for the quickstart.
+    pub rest: bool,
+    /// What `GET /metrics` answers; none mounts no `/metrics`.
+    pub metrics: Option<crate::rest::MetricsRenderer>,
+    /// The process's Kerberos keytab login, if the files asked for one: a connector added
+    /// later may use that login only.
+    pub kerberos: Option<crate::auth::kerberos::KerberosPlan>,
 }
 
 fn signal(kind: SignalKind) -> Option<Signal> {
@@ -321,10 +225,25 @@ async fn received(signal: &mut Option<Signal>) {
     }
 }
 
-/// Runs the connectors until a signal (or the end of the data with `exit_at_end`).
+/// The connector file as written (provider references unresolved), for the API to show.
+fn as_written(config: &ConnectorConfig) -> BTreeMap<String, String> {
+    crate::config::PropertiesFile::load(&config.file.path)
+        .map(|f| f.entries)
+        .unwrap_or_else(|_| config.file.entries.clone())
+}
+
+/// Runs the connectors until a signal (or the end of the data with `exit_at_end`): the
+/// connector files' connectors from the start, and whatever the REST API adds.
 pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupError> {
-    let Loaded { worker, connectors } = loaded;
-    if connectors.is_empty() {
+    let Loaded {
+        worker,
+        connectors,
+        rest,
+    } = loaded;
+    let rest = (opts.rest && rest.enabled).then_some(rest);
+    // Without the API nothing could ever run; with it, connectors may come later (as with
+    // Kafka Connect's standalone worker), but --exit-at-end needs something to finish.
+    if connectors.is_empty() && (rest.is_none() || opts.exit_at_end) {
         return Err(StartupError::NoConnectors);
     }
     let started = Instant::now();
@@ -332,6 +251,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         Some(path) => Some(Arc::new(FileOffsetStore::open(path)?)),
         None => None,
     };
+    let mut cluster_id = None;
     for c in &connectors {
         let defaults = kafka::ferry_defaults(
             &c.name,
@@ -341,21 +261,37 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         let (config, _) = kafka::client_config(&c.consumer, &defaults)?;
         let probe_config = config.clone();
         let timeout = opts.probe_timeout;
-        let probed = tokio::task::spawn_blocking(move || kafka::probe(&probe_config, timeout))
-            .await
-            .unwrap_or_else(|e| {
-                Err(ProbeError {
-                    bootstrap: String::new(),
-                    timeout,
-                    reason: e.to_string(),
-                })
-            });
-        if let Err(source) = probed {
-            return Err(StartupError::Probe {
-                connector: c.name.clone(),
-                worker: worker.file.path.display().to_string(),
-                source,
-            });
+        let first = cluster_id.is_none();
+        let probed = tokio::task::spawn_blocking(move || {
+            let topics = kafka::probe(&probe_config, timeout)?;
+            // The cluster's id, for `GET /`: asked once, of the first connector's brokers.
+            let id = if first {
+                probe_config
+                    .create::<rdkafka::consumer::BaseConsumer>()
+                    .ok()
+                    .and_then(|c| rdkafka::consumer::Consumer::client(&c).fetch_cluster_id(timeout))
+            } else {
+                None
+            };
+            Ok::<_, ProbeError>((topics, id))
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(ProbeError {
+                bootstrap: String::new(),
+                timeout,
+                reason: e.to_string(),
+            })
+        });
+        match probed {
+            Ok((_, id)) => cluster_id = cluster_id.or(id),
+            Err(source) => {
+                return Err(StartupError::Probe {
+                    connector: c.name.clone(),
+                    worker: worker.file.path.display().to_string(),
+                    source,
+                });
+            }
         }
     }
     for c in &connectors {
@@ -377,51 +313,81 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             });
         }
     }
+    // Read now, so that a store ferry cannot read stops it before anything is written.
+    let stored = match rest.as_ref().and_then(|r| r.storage.as_deref()) {
+        Some(path) => storage::load(path).map_err(StartupError::Rest)?,
+        None => Vec::new(),
+    };
+    let users = match &rest {
+        Some(r) => crate::rest::Users::load(r).map_err(StartupError::Rest)?,
+        None => None,
+    };
+    let listeners = match &rest {
+        Some(r) => crate::rest::bind(r).map_err(StartupError::Rest)?,
+        None => Vec::new(),
+    };
     // Only now that nothing stands in the way does the run leave a trace on disk.
     if let Some(store) = &store {
         store.create_if_missing()?;
     }
-    let rt = tokio::runtime::Handle::current();
     let root = CancellationToken::new();
     if let Some(listener) = &worker.metrics_listener {
         crate::metrics::listener::serve(listener, root.clone()).await?;
     }
-    let mut running: Vec<Running> = Vec::new();
+    let herder = Herder::new(service::Shared {
+        worker_id: rest
+            .as_ref()
+            .map(|r| r.advertised.authority())
+            .unwrap_or_else(|| "ferry".into()),
+        worker,
+        store,
+        exit_at_end: opts.exit_at_end,
+        probe_timeout: opts.probe_timeout,
+        rt: tokio::runtime::Handle::current(),
+        root: root.clone(),
+        cluster_id: std::sync::Mutex::new(cluster_id),
+        kerberos: opts.kerberos.clone(),
+        storage: rest.as_ref().and_then(|r| r.storage.clone()),
+    });
     for config in connectors {
-        tracing::info!(
-            connector = %config.name,
-            class = %config.class,
-            tasks = config.tasks_max,
-            subscription = %config.subscription,
-            group = %config.group_id(),
-            "Starting connector."
-        );
-        let env = worker::ConnectorEnv {
-            worker: &worker,
-            store: store.clone(),
-            exit_at_end: opts.exit_at_end,
-            rt: &rt,
-            parent: &root,
-        };
-        let handle = worker::start_connector(&config, &env);
-        let metadata = if opts.exit_at_end {
-            let defaults = kafka::ferry_defaults(
-                &config.name,
-                config.connector.read_ahead_bytes(),
-                Duration::ZERO,
-            );
-            let (client, _) = kafka::client_config(&config.consumer, &defaults)?;
-            kafka::metadata_client(client, &config.name).map(Arc::new)
-        } else {
-            None
-        };
-        running.push(Running {
-            config,
-            handle,
-            metadata,
-            last: (0, 0, Instant::now()),
-        });
+        let raw = as_written(&config);
+        let origin = Origin::File(config.file.path.clone());
+        // Names are unique (checked at load), so this cannot be refused.
+        if let Err(e) = herder.add(config, raw, origin, Target::Started).await {
+            tracing::error!(error = %e, "Connector not added.");
+        }
     }
+    for (name, raw, target) in stored {
+        if herder.lock().await.contains_key(&name) {
+            tracing::warn!(connector = %name, "A connector file names this connector too; the file's config is used, the stored one is dropped.");
+            continue;
+        }
+        let parsed = herder.parse(&raw, &Origin::Rest);
+        let mut config = match parsed {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(connector = %name, error = %e, "Stored connector not started: its config is no longer valid; create it again through the API.");
+                continue;
+            }
+        };
+        if let Err(e) = herder.kerberos(&mut config) {
+            tracing::error!(connector = %name, error = %e, "Stored connector not started.");
+            continue;
+        }
+        if let Err(e) = herder.add(config, raw, Origin::Rest, target).await {
+            tracing::error!(connector = %name, error = %e, "Stored connector not added.");
+        }
+    }
+    let api_token = CancellationToken::new();
+    let server = match &rest {
+        Some(r) if !listeners.is_empty() => Some(tokio::spawn(crate::rest::serve(
+            listeners,
+            crate::rest::Api::new(herder.clone(), r, opts.metrics.clone(), users),
+            api_token.clone(),
+        ))),
+        _ => None,
+    };
+    let worker = &herder.shared.worker;
 
     let mut terminate = signal(SignalKind::terminate());
     // A closed terminal or `kill -HUP`: the JVM runs Kafka's shutdown hook for SIGHUP as
@@ -451,11 +417,18 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
                 tracing::info!("Hung up (SIGHUP); draining and committing before exit, as for SIGTERM.");
                 break;
             }
-            _ = status_tick.tick() => running.iter_mut().for_each(|r| r.log_status(opts.exit_at_end)),
+            _ = status_tick.tick() => {
+                let mut table = herder.lock().await;
+                for r in table.values_mut().filter_map(|e| e.running.as_mut()) {
+                    r.log_status(opts.exit_at_end);
+                }
+            }
             _ = check.tick() => {
+                let table = herder.lock().await;
+                let running: Vec<&running::Running> = table.values().filter_map(|e| e.running.as_ref()).collect();
                 running.iter().for_each(|r| r.handle.metrics.observe(&r.handle.task_statuses()));
                 let states: Vec<TaskState> = running.iter().flat_map(|r| r.handle.task_statuses().into_iter().map(|t| t.state())).collect();
-                if states.iter().all(|s| matches!(s, TaskState::Failed(_))) {
+                if !states.is_empty() && states.iter().all(|s| matches!(s, TaskState::Failed(_))) {
                     tracing::error!("Every task has failed; stopping. Fix the cause named above and restart.");
                     all_failed = true;
                     break;
@@ -475,17 +448,25 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             }
         }
     }
+    // No operation may start a connector once the drain has begun.
+    api_token.cancel();
+    if let Some(server) = server {
+        let _ = tokio::time::timeout(Duration::from_secs(1), server).await;
+    }
     root.cancel();
     let deadline = tokio::time::Instant::now() + worker.shutdown_timeout;
     let mut drained = true;
-    for r in &mut running {
+    let mut table = herder.lock().await;
+    for r in table.values_mut().filter_map(|e| e.running.as_mut()) {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         if !r.handle.join(left).await {
             drained = false;
             tracing::error!(connector = %r.handle.name, timeout_ms = worker.shutdown_timeout.as_millis() as u64, "Connector did not stop within task.shutdown.graceful.timeout.ms; its last interval may be redelivered after restart.");
         }
     }
-    let summaries: Vec<ConnectorSummary> = running.iter().map(Running::summary).collect();
+    let running: Vec<&running::Running> =
+        table.values().filter_map(|e| e.running.as_ref()).collect();
+    let summaries: Vec<ConnectorSummary> = running.iter().map(|r| r.summary()).collect();
     let undelivered = if opts.exit_at_end {
         running
             .iter()

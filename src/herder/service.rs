@@ -1,0 +1,677 @@
+//! The herder as a service: it owns the connectors for the life of the process and takes
+//! operations — the CLI's (the connector files at start) and the REST API's — through one
+//! cloneable handle.
+//!
+//! One `tokio::sync::Mutex` over the connector table serialises operations, as Kafka
+//! Connect's herder thread does: a PUT and a DELETE of the same connector cannot interleave,
+//! and an operation that stops a connector (drain + commit, bounded by
+//! `task.shutdown.graceful.timeout.ms`) holds the table until it is done. A command channel
+//! to an actor task would serialise the same way but add a task to supervise and a reply
+//! channel per call; operations are rare and short, so the mutex is the simpler owner.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio::sync::{Mutex, MutexGuard};
+use tokio_util::sync::CancellationToken;
+
+use super::running::Running;
+use super::status::{
+    ConnectorInfo, ConnectorStateInfo, PluginInfo, StateInfo, Target, TaskId, TaskInfo,
+    TaskStateInfo, public_config,
+};
+use crate::config::providers::SystemEnvironment;
+use crate::config::{ConfigFileError, ConnectorConfig, PropertiesFile, WorkerConfig};
+use crate::kafka::{self, ProbeError};
+use crate::offsets::FileOffsetStore;
+use crate::worker::{self, status::TaskState};
+
+/// Why an operation was refused; the REST API maps each to Connect's status code.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HerderError {
+    /// 404.
+    #[error("Connector {0} not found")]
+    NotFound(String),
+    /// 404 for a task.
+    #[error("No status found for task {0}-{1}")]
+    TaskNotFound(String, usize),
+    /// 409.
+    #[error("Connector {0} already exists")]
+    Exists(String),
+    /// 400.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 400: a config with errors, each `(key, reason)`.
+    #[error("Connector configuration is invalid and contains the following {} error(s):\n{}\nYou can also find the above list of errors at the endpoint `/connector-plugins/{{connectorType}}/config/validate`", .0.len(), .0.iter().map(|(k, r)| format!("{k}: {r}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<(String, String)>),
+    /// 500.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Where a connector's config came from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    File(PathBuf),
+    Rest,
+}
+
+/// One connector the herder owns.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// The config as written: provider references unresolved.
+    pub(crate) raw: BTreeMap<String, String>,
+    pub(crate) origin: Origin,
+    pub(crate) config: ConnectorConfig,
+    pub(crate) target: Target,
+    pub(crate) running: Option<Running>,
+    /// Tasks of the last run, shown PAUSED while paused.
+    pub(crate) last_tasks: usize,
+}
+
+/// What every operation needs.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) worker: WorkerConfig,
+    pub(crate) store: Option<Arc<FileOffsetStore>>,
+    pub(crate) exit_at_end: bool,
+    pub(crate) probe_timeout: Duration,
+    pub(crate) rt: Handle,
+    pub(crate) root: CancellationToken,
+    /// `host:port` as advertised: Connect's `worker_id`.
+    pub(crate) worker_id: String,
+    pub(crate) cluster_id: std::sync::Mutex<Option<String>>,
+    pub(crate) kerberos: Option<crate::auth::kerberos::KerberosPlan>,
+    /// `ferry.config.storage.file`.
+    pub(crate) storage: Option<PathBuf>,
+}
+
+/// The herder's handle; clones share one herder.
+#[derive(Debug, Clone)]
+pub struct Herder {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) table: Arc<Mutex<BTreeMap<String, Entry>>>,
+}
+
+const SINK: &str = "sink";
+
+impl Herder {
+    pub(crate) fn new(shared: Shared) -> Self {
+        Self {
+            shared: Arc::new(shared),
+            table: Arc::default(),
+        }
+    }
+
+    pub(crate) async fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.table.lock().await
+    }
+
+    pub fn worker_id(&self) -> &str {
+        &self.shared.worker_id
+    }
+
+    pub fn cluster_id(&self) -> Option<String> {
+        crate::worker::status::lock(&self.shared.cluster_id).clone()
+    }
+
+    /// Parses a connector config from a key/value map and where it came from. Pure but for
+    /// config providers.
+    pub fn parse(
+        &self,
+        raw: &BTreeMap<String, String>,
+        origin: &Origin,
+    ) -> Result<ConnectorConfig, ConfigFileError> {
+        let name = raw.get("name").map(String::as_str).unwrap_or("?");
+        let path = match origin {
+            Origin::File(p) => p.clone(),
+            Origin::Rest => PathBuf::from(format!("connector {name} (REST request)")),
+        };
+        let file = PropertiesFile {
+            path,
+            entries: raw.clone(),
+            lines: BTreeMap::new(),
+            duplicates: Vec::new(),
+        };
+        ConnectorConfig::from_file(file, &self.shared.worker, &SystemEnvironment)
+    }
+
+    /// Every problem of a config the parser can find: each offending key is set aside and
+    /// the rest parsed again, so one answer lists them all.
+    pub fn validate(&self, raw: &BTreeMap<String, String>) -> Vec<(String, String)> {
+        let mut entries = raw.clone();
+        let mut errors: Vec<(String, String)> = Vec::new();
+        for _ in 0..64 {
+            let Err(e) = self.parse(&entries, &Origin::Rest) else {
+                break;
+            };
+            let (key, reason, missing) = match &e {
+                ConfigFileError::Key { key, reason, .. } => (key.clone(), reason.clone(), false),
+                ConfigFileError::Missing { key, hint, .. } => (
+                    key.clone(),
+                    format!(
+                        "Missing required configuration \"{key}\" which has no default value; {hint}"
+                    ),
+                    true,
+                ),
+                other => (String::new(), other.to_string(), true),
+            };
+            // A conflict names both keys: set aside the second.
+            let key = key.rsplit(" / ").next().unwrap_or(&key).to_string();
+            if errors.iter().any(|(k, _)| *k == key) {
+                break;
+            }
+            errors.push((key.clone(), reason));
+            if missing {
+                // A stand-in lets the remaining keys be checked.
+                let stand_in = match key.as_str() {
+                    "name" => "validate",
+                    "topics" => "validate",
+                    _ => break,
+                };
+                entries.insert(key, stand_in.to_string());
+            } else {
+                entries.remove(&key);
+            }
+        }
+        errors
+    }
+
+    /// Writes the API's connectors to `ferry.config.storage.file`, if set.
+    fn persist(&self, table: &BTreeMap<String, Entry>) {
+        let Some(path) = &self.shared.storage else {
+            return;
+        };
+        let stored = table
+            .iter()
+            .filter(|(_, e)| matches!(e.origin, Origin::Rest))
+            .map(|(n, e)| (n.as_str(), &e.raw, e.target));
+        if let Err(e) = super::storage::save(path, stored) {
+            tracing::error!(error = %e, "Connector store not written; changes made through the API since its last write are lost at restart.");
+        }
+    }
+
+    fn start(&self, config: &ConnectorConfig) -> Running {
+        tracing::info!(
+            connector = %config.name,
+            class = %config.class,
+            tasks = config.tasks_max,
+            subscription = %config.subscription,
+            group = %config.group_id(),
+            "Starting connector."
+        );
+        let env = worker::ConnectorEnv {
+            worker: &self.shared.worker,
+            store: self.shared.store.clone(),
+            exit_at_end: self.shared.exit_at_end,
+            rt: &self.shared.rt,
+            parent: &self.shared.root,
+        };
+        let handle = worker::start_connector(config, &env);
+        let metadata = if self.shared.exit_at_end {
+            let defaults = kafka::ferry_defaults(
+                &config.name,
+                config.connector.read_ahead_bytes(),
+                Duration::ZERO,
+            );
+            kafka::client_config(&config.consumer, &defaults)
+                .ok()
+                .and_then(|(client, _)| kafka::metadata_client(client, &config.name))
+                .map(Arc::new)
+        } else {
+            None
+        };
+        Running {
+            config: config.clone(),
+            handle,
+            metadata,
+            last: (0, 0, Instant::now()),
+        }
+    }
+
+    /// Stops a connector's tasks: drain, flush, commit. False when they did not stop within
+    /// `task.shutdown.graceful.timeout.ms`.
+    async fn halt(&self, entry: &mut Entry) -> bool {
+        let Some(mut running) = entry.running.take() else {
+            return true;
+        };
+        entry.last_tasks = running.handle.task_statuses().len().max(1);
+        running.handle.cancel.cancel();
+        let stopped = running
+            .handle
+            .join(self.shared.worker.shutdown_timeout)
+            .await;
+        if !stopped {
+            tracing::error!(connector = %running.handle.name, timeout_ms = self.shared.worker.shutdown_timeout.as_millis() as u64, "Connector did not stop within task.shutdown.graceful.timeout.ms; its last interval may be redelivered.");
+        }
+        let s = running.summary();
+        tracing::info!(connector = %s.name, records = s.records, failed_tasks = s.failed, "Connector stopped.");
+        stopped
+    }
+
+    /// What can be checked before a connector starts: the brokers answer with its
+    /// consumer's settings, and the sink's own start-up check passes.
+    pub async fn preflight(&self, config: &ConnectorConfig) -> Result<(), String> {
+        let defaults = kafka::ferry_defaults(
+            &config.name,
+            config.connector.read_ahead_bytes(),
+            self.shared.worker.status_interval,
+        );
+        let (client, _) =
+            kafka::client_config(&config.consumer, &defaults).map_err(|e| e.to_string())?;
+        let timeout = self.shared.probe_timeout;
+        let probed = tokio::task::spawn_blocking(move || kafka::probe(&client, timeout))
+            .await
+            .unwrap_or_else(|e| {
+                Err(ProbeError {
+                    bootstrap: String::new(),
+                    timeout,
+                    reason: e.to_string(),
+                })
+            });
+        probed.map_err(|e| e.to_string())?;
+        match tokio::time::timeout(timeout, config.connector.preflight()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.one_line()),
+            Err(_) => Err(format!(
+                "the sink's start-up check did not finish within {timeout:?}"
+            )),
+        }
+    }
+
+    /// Adds a parsed connector and starts it unless `target` says otherwise. The one way
+    /// connectors come into being: from the command line's files and from the REST API.
+    pub(crate) async fn add(
+        &self,
+        config: ConnectorConfig,
+        raw: BTreeMap<String, String>,
+        origin: Origin,
+        target: Target,
+    ) -> Result<ConnectorInfo, HerderError> {
+        let mut table = self.lock().await;
+        if table.contains_key(&config.name) {
+            return Err(HerderError::Exists(config.name.clone()));
+        }
+        let running = (target == Target::Started).then(|| self.start(&config));
+        let entry = Entry {
+            raw,
+            origin,
+            config,
+            target,
+            running,
+            last_tasks: 0,
+        };
+        let info = info_of(&entry);
+        let from_api = matches!(entry.origin, Origin::Rest);
+        table.insert(entry.config.name.clone(), entry);
+        if from_api {
+            self.persist(&table);
+        }
+        Ok(info)
+    }
+
+    /// Parses and checks a config given over the API; every problem in one error.
+    async fn parse_checked(
+        &self,
+        raw: &BTreeMap<String, String>,
+    ) -> Result<ConnectorConfig, HerderError> {
+        let mut config = match self.parse(raw, &Origin::Rest) {
+            Ok(c) => c,
+            Err(_) => return Err(HerderError::Invalid(self.validate(raw))),
+        };
+        self.kerberos(&mut config)?;
+        self.preflight(&config).await.map_err(|reason| {
+            HerderError::BadRequest(format!("Connector {}: {reason}", config.name))
+        })?;
+        Ok(config)
+    }
+
+    /// A connector added at run time may log in with Kerberos only as the process already
+    /// does (MIT Kerberos holds one login per process, made at start).
+    pub(crate) fn kerberos(&self, config: &mut ConnectorConfig) -> Result<(), HerderError> {
+        let planned =
+            crate::auth::kerberos::plan(&self.shared.worker, std::slice::from_mut(config))
+                .map_err(|e| HerderError::BadRequest(e.to_string()))?;
+        let Some(p) = planned else {
+            return Ok(());
+        };
+        match &self.shared.kerberos {
+            Some(q) if q.principal == p.principal && q.keytab == p.keytab => Ok(()),
+            Some(q) => Err(HerderError::BadRequest(format!(
+                "connector {} logs in as {} ({}) but this ferry logs in as {} ({}); one process holds one Kerberos login: use that login or run the connector in another ferry",
+                config.name,
+                p.principal,
+                p.keytab.display(),
+                q.principal,
+                q.keytab.display()
+            ))),
+            None => Err(HerderError::BadRequest(format!(
+                "connector {} logs in with the keytab {} ({}), but this ferry made no keytab login at start; put the connector in a file on the command line and restart ferry",
+                config.name,
+                p.keytab.display(),
+                p.principal
+            ))),
+        }
+    }
+
+    /// `POST /connectors`.
+    pub async fn create(
+        &self,
+        raw: BTreeMap<String, String>,
+        target: Target,
+    ) -> Result<ConnectorInfo, HerderError> {
+        if let Some(name) = raw.get("name")
+            && self.lock().await.contains_key(name)
+        {
+            return Err(HerderError::Exists(name.clone()));
+        }
+        let config = self.parse_checked(&raw).await?;
+        self.add(config, raw, Origin::Rest, target).await
+    }
+
+    /// `PUT /connectors/{name}/config`: creates, or replaces the config and restarts the
+    /// connector with it (its state — running, paused, stopped — is kept). True when created.
+    pub async fn put_config(
+        &self,
+        name: &str,
+        raw: BTreeMap<String, String>,
+    ) -> Result<(bool, ConnectorInfo), HerderError> {
+        let exists = self.lock().await.contains_key(name);
+        if !exists {
+            return self.create(raw, Target::Started).await.map(|i| (true, i));
+        }
+        let config = self.parse_checked(&raw).await?;
+        let mut table = self.lock().await;
+        let entry = table
+            .get_mut(name)
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
+        self.halt(entry).await;
+        tracing::info!(connector = %name, "Connector config changed; restarting it with the new config.");
+        entry.raw = raw;
+        entry.origin = Origin::Rest;
+        entry.config = config;
+        if entry.target == Target::Started {
+            entry.running = Some(self.start(&entry.config));
+        }
+        let info = info_of(entry);
+        self.persist(&table);
+        Ok((false, info))
+    }
+
+    /// `PATCH /connectors/{name}/config`: null removes a key.
+    pub async fn patch_config(
+        &self,
+        name: &str,
+        patch: BTreeMap<String, Option<String>>,
+    ) -> Result<ConnectorInfo, HerderError> {
+        let mut raw = self.raw_config(name).await?;
+        for (k, v) in patch {
+            match v {
+                Some(v) => raw.insert(k, v),
+                None => raw.remove(&k),
+            };
+        }
+        if raw.get("name").is_some_and(|n| n != name) {
+            return Err(HerderError::BadRequest(format!(
+                "Connector name configuration ({}) doesn't match connector name in the URL ({name})",
+                raw["name"]
+            )));
+        }
+        raw.insert("name".into(), name.to_string());
+        self.put_config(name, raw).await.map(|(_, info)| info)
+    }
+
+    async fn raw_config(&self, name: &str) -> Result<BTreeMap<String, String>, HerderError> {
+        self.lock()
+            .await
+            .get(name)
+            .map(|e| e.raw.clone())
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))
+    }
+
+    /// `DELETE /connectors/{name}`: stops it (drain + commit) and forgets it.
+    pub async fn delete(&self, name: &str) -> Result<(), HerderError> {
+        let mut table = self.lock().await;
+        let entry = table
+            .get_mut(name)
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
+        self.halt(entry).await;
+        table.remove(name);
+        self.persist(&table);
+        tracing::info!(connector = %name, "Connector deleted.");
+        Ok(())
+    }
+
+    /// `PUT …/pause`, `…/resume`, `…/stop`: ferry stops a paused connector's tasks (drain +
+    /// commit) as it does a stopped one's; only the state shown differs.
+    pub async fn set_target(&self, name: &str, target: Target) -> Result<(), HerderError> {
+        let mut table = self.lock().await;
+        let entry = table
+            .get_mut(name)
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
+        if entry.target == target {
+            return Ok(());
+        }
+        match target {
+            Target::Started => {
+                entry.running = Some(self.start(&entry.config));
+            }
+            Target::Paused | Target::Stopped => {
+                self.halt(entry).await;
+                if target == Target::Stopped {
+                    entry.last_tasks = 0;
+                }
+            }
+        }
+        tracing::info!(connector = %name, state = ?target, "Connector state changed.");
+        entry.target = target;
+        self.persist(&table);
+        Ok(())
+    }
+
+    /// `POST …/restart`. Without `include_tasks`/`only_failed` Connect restarts the connector
+    /// object alone and answers 204 (None here); with them it answers 202 with the states,
+    /// the restarted ones RESTARTING. ferry's tasks share their connector's consumer, so a
+    /// restart restarts the connector and all its tasks; `only_failed` restarts nothing when
+    /// nothing has failed.
+    pub async fn restart(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<Option<ConnectorStateInfo>, HerderError> {
+        let mut table = self.lock().await;
+        let entry = table
+            .get_mut(name)
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
+        let mut before = self.status_of(entry);
+        let failed = |s: &str| s == "FAILED";
+        let any_failed =
+            failed(before.connector.state) || before.tasks.iter().any(|t| failed(t.state));
+        let restart = entry.target == Target::Started && (!only_failed || any_failed);
+        if restart {
+            self.halt(entry).await;
+            entry.running = Some(self.start(&entry.config));
+            tracing::info!(connector = %name, "Connector restarted.");
+            if !only_failed || failed(before.connector.state) {
+                before.connector.state = "RESTARTING";
+            }
+            for t in &mut before.tasks {
+                if include_tasks && (!only_failed || failed(t.state)) {
+                    t.state = "RESTARTING";
+                }
+            }
+        }
+        Ok((include_tasks || only_failed).then_some(before))
+    }
+
+    /// `POST …/tasks/{id}/restart`: restarts the connector's consumer and tasks (see
+    /// [`Self::restart`]).
+    pub async fn restart_task(&self, name: &str, task: usize) -> Result<(), HerderError> {
+        self.task_status(name, task).await?;
+        self.restart(name, true, false).await.map(|_| ())
+    }
+
+    pub async fn list(&self) -> Vec<String> {
+        self.lock().await.keys().cloned().collect()
+    }
+
+    pub async fn info(&self, name: &str) -> Result<ConnectorInfo, HerderError> {
+        self.lock()
+            .await
+            .get(name)
+            .map(info_of)
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))
+    }
+
+    /// The config as the API may show it (see [`public_config`]).
+    pub async fn config(&self, name: &str) -> Result<BTreeMap<String, String>, HerderError> {
+        self.raw_config(name).await.map(|raw| public_config(&raw))
+    }
+
+    pub async fn status(&self, name: &str) -> Result<ConnectorStateInfo, HerderError> {
+        self.lock()
+            .await
+            .get(name)
+            .map(|e| self.status_of(e))
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))
+    }
+
+    pub async fn task_status(&self, name: &str, task: usize) -> Result<TaskStateInfo, HerderError> {
+        self.status(name)
+            .await?
+            .tasks
+            .into_iter()
+            .find(|t| t.id == task)
+            .ok_or_else(|| HerderError::TaskNotFound(name.to_string(), task))
+    }
+
+    pub async fn tasks(&self, name: &str) -> Result<Vec<TaskInfo>, HerderError> {
+        let table = self.lock().await;
+        let entry = table
+            .get(name)
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
+        let mut config = public_config(&entry.raw);
+        config.insert(
+            "task.class".into(),
+            format!("ferry.{}.SinkTask", entry.config.factory.name),
+        );
+        Ok(info_of(entry)
+            .tasks
+            .into_iter()
+            .map(|id| TaskInfo {
+                id,
+                config: config.clone(),
+            })
+            .collect())
+    }
+
+    /// `GET …/topics`: the topics the connector reads now, else those it names.
+    pub async fn topics(&self, name: &str) -> Result<Vec<String>, HerderError> {
+        let table = self.lock().await;
+        let entry = table
+            .get(name)
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
+        let mut topics: Vec<String> = entry
+            .running
+            .as_ref()
+            .map(|r| {
+                crate::worker::status::lock(&r.handle.consumer.assigned)
+                    .iter()
+                    .map(|tp| tp.topic.to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if topics.is_empty()
+            && let crate::config::Subscription::Topics(t) = &entry.config.subscription
+        {
+            topics = t.clone();
+        }
+        topics.sort();
+        topics.dedup();
+        Ok(topics)
+    }
+
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        crate::registry::factories()
+            .into_iter()
+            .map(|f| PluginInfo {
+                class: f.class_names[0].to_string(),
+                kind: SINK,
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .collect()
+    }
+
+    pub(crate) fn status_of(&self, entry: &Entry) -> ConnectorStateInfo {
+        let worker_id = self.shared.worker_id.clone();
+        let name = entry.config.name.clone();
+        let task = |id: usize, state: &'static str, trace: Option<String>| TaskStateInfo {
+            id,
+            state,
+            worker_id: worker_id.clone(),
+            trace,
+        };
+        let (state, tasks): (&'static str, Vec<TaskStateInfo>) =
+            match (&entry.running, entry.target) {
+                (_, Target::Stopped) => ("STOPPED", Vec::new()),
+                (_, Target::Paused) => (
+                    "PAUSED",
+                    (0..entry.last_tasks.max(1))
+                        .map(|id| task(id, "PAUSED", None))
+                        .collect(),
+                ),
+                (None, Target::Started) => ("UNASSIGNED", Vec::new()),
+                (Some(r), Target::Started) => {
+                    let tasks: Vec<TaskStateInfo> = r
+                        .handle
+                        .task_statuses()
+                        .iter()
+                        .map(|t| match t.state() {
+                            TaskState::Running => task(t.task_id, "RUNNING", None),
+                            TaskState::Failed(trace) => task(t.task_id, "FAILED", Some(trace)),
+                            TaskState::Stopped => task(t.task_id, "UNASSIGNED", None),
+                        })
+                        .collect();
+                    let all_failed = !tasks.is_empty() && tasks.iter().all(|t| t.state == "FAILED");
+                    (if all_failed { "FAILED" } else { "RUNNING" }, tasks)
+                }
+            };
+        let trace = (state == "FAILED")
+            .then(|| tasks.first().and_then(|t| t.trace.clone()))
+            .flatten();
+        ConnectorStateInfo {
+            name,
+            connector: StateInfo {
+                state,
+                worker_id,
+                trace,
+            },
+            tasks,
+            kind: SINK,
+        }
+    }
+}
+
+pub(crate) fn info_of(entry: &Entry) -> ConnectorInfo {
+    let name = entry.config.name.clone();
+    let count = match (&entry.running, entry.target) {
+        (_, Target::Stopped) => 0,
+        (Some(r), _) => r.handle.task_statuses().len(),
+        (None, _) => entry.last_tasks,
+    };
+    ConnectorInfo {
+        name: name.clone(),
+        config: public_config(&entry.raw),
+        tasks: (0..count)
+            .map(|task| TaskId {
+                connector: name.clone(),
+                task,
+            })
+            .collect(),
+        kind: SINK,
+    }
+}
