@@ -152,8 +152,15 @@ fn connect_standalone_is_a_drop_in_with_kafka_connect_files() {
     // paths and the JSON converter (not supported yet) adapted.
     let out = dir.path().join("test.sink.txt");
     let worker = dir.path().join("connect-standalone.properties");
+    // The REST listener on a free loopback port rather than Kafka's HTTP://:8083 (every
+    // interface, and a port another run may hold).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     std::fs::write(&worker, format!(
-        "bootstrap.servers={}\nkey.converter=org.apache.kafka.connect.storage.StringConverter\nvalue.converter=org.apache.kafka.connect.storage.StringConverter\nkey.converter.schemas.enable=true\nvalue.converter.schemas.enable=true\noffset.storage.file.filename={}\noffset.flush.interval.ms=10000\nplugin.path=/usr/share/java\nlisteners=HTTP://:8083\n",
+        "bootstrap.servers={}\nkey.converter=org.apache.kafka.connect.storage.StringConverter\nvalue.converter=org.apache.kafka.connect.storage.StringConverter\nkey.converter.schemas.enable=true\nvalue.converter.schemas.enable=true\noffset.storage.file.filename={}\noffset.flush.interval.ms=10000\nplugin.path=/usr/share/java\nlisteners=HTTP://127.0.0.1:{port}\n",
         broker.bootstrap,
         dir.path().join("connect.offsets").display()
     )).unwrap();
