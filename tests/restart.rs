@@ -262,3 +262,78 @@ fn walk(dir: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {
     }
     out
 }
+
+/// Offsets have one owner where several processes share a group: a partition that moves
+/// from worker A (offset file A) to worker B and back resumes, on A, from the group's
+/// newer position — not from A's stale file — and the group never goes backwards.
+#[test]
+fn a_partition_that_moves_away_and_back_resumes_from_the_newer_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("moves", 1);
+    let bs = broker.bootstrap.clone();
+    let lines = |from: usize, to: usize| -> Vec<String> {
+        (from..to).map(|n| format!("m-{n:04}")).collect()
+    };
+    let worker = |name: &str| {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        let w = worker_props(&d, &bs, &[]);
+        let c = d.join("c.properties");
+        write_props(
+            &c,
+            &[
+                ("name", "shared"),
+                ("connector.class", "FileStreamSink"),
+                ("topics", "moves"),
+                ("file", d.join("out.txt").to_str().unwrap()),
+            ],
+        );
+        (d, w, c)
+    };
+    let run = |(d, w, c): &(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf)| {
+        let mut ferry = Ferry::spawn(
+            &ferry_bin(),
+            &[
+                "standalone",
+                "--exit-at-end",
+                w.to_str().unwrap(),
+                c.to_str().unwrap(),
+            ],
+            d,
+            "ferry",
+        );
+        let status = ferry.wait(Duration::from_secs(120));
+        assert!(status.success(), "{}", ferry.log());
+        ferry.log()
+    };
+    let a = worker("a");
+    let b = worker("b");
+
+    produce_lines(&bs, "moves", 0, &lines(0, 100));
+    run(&a);
+    assert_eq!(lines_of(&a.0.join("out.txt")), lines(0, 100));
+    // The partition moves to B, which delivers the next 100 (its own file is empty, so it
+    // resumes from the group).
+    produce_lines(&bs, "moves", 0, &lines(100, 200));
+    run(&b);
+    assert_eq!(lines_of(&b.0.join("out.txt")), lines(100, 200));
+    assert_eq!(committed(&bs, "connect-shared", "moves", 1), vec![200]);
+    // Back to A, whose file still says 100.
+    produce_lines(&bs, "moves", 0, &lines(200, 250));
+    let log = run(&a);
+    assert_eq!(
+        lines_of(&a.0.join("out.txt")),
+        [lines(0, 100), lines(200, 250)].concat(),
+        "A resumed from the group's 200, not its file's 100:\n{log}"
+    );
+    assert!(
+        log.contains("The group's committed offset is ahead of the offset file"),
+        "{log}"
+    );
+    assert_eq!(committed(&bs, "connect-shared", "moves", 1), vec![250]);
+    assert_eq!(
+        offset_file(&a.0.join("connect.offsets"))["shared"]["moves-0"],
+        250
+    );
+}

@@ -151,8 +151,8 @@ fn commit_tpl(commits: &Commits) -> KafkaResult<TopicPartitionList> {
     Ok(tpl)
 }
 
-/// How long assignment waits for the group's committed positions of partitions the file
-/// store does not have.
+/// How long assignment waits for the group's committed positions (compared with the offset
+/// file's, or used where the file has none).
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The group's committed positions of `parts`, with their metadata; empty when the group
@@ -314,37 +314,39 @@ impl Shared {
         cooperative: bool,
     ) {
         let parts = partitions_of(tpl);
-        // Resume order: the file store, else the group's committed offset, else
-        // auto.offset.reset. Each position set here goes to the task with its metadata.
+        // Resume order: the newer of the offset file's and the group's committed position
+        // (the file may be stale: the partition may have been delivered by another worker
+        // of the group since this process last had it), else auto.offset.reset. Each
+        // position set here goes to the task with its metadata.
+        let group = group_positions(consumer, &parts, &self.connector);
         let mut positions: HashMap<TopicPartition, OffsetAndMetadata> = HashMap::new();
-        if let Some(store) = &self.store {
-            let mut starts = lock(&self.file_starts);
-            for tp in &parts {
-                if let Some(c) = store.get(&self.connector, &tp.topic, tp.partition)
-                    && tpl
-                        .set_partition_offset(&tp.topic, tp.partition, Offset::Offset(c.offset))
-                        .is_ok()
-                {
-                    starts.insert(tp.clone(), c.offset);
-                    lock(&self.resync).insert(tp.clone(), c.clone());
-                    positions.insert(tp.clone(), c);
+        let mut from_file = 0;
+        for tp in &parts {
+            let file = self
+                .store
+                .as_ref()
+                .and_then(|store| store.get(&self.connector, &tp.topic, tp.partition));
+            let chosen = match (file, group.get(tp)) {
+                (Some(f), Some(g)) if g.offset > f.offset => {
+                    tracing::info!(connector = %self.connector, partition = %tp, file = f.offset, group = g.offset, "The group's committed offset is ahead of the offset file (another worker delivered these records); resuming from the group's.");
+                    g.clone()
                 }
-            }
-        }
-        let from_file = positions.len();
-        let rest: Vec<TopicPartition> = parts
-            .iter()
-            .filter(|tp| !positions.contains_key(*tp))
-            .cloned()
-            .collect();
-        if !rest.is_empty() {
-            for (tp, c) in group_positions(consumer, &rest, &self.connector) {
-                if tpl
-                    .set_partition_offset(&tp.topic, tp.partition, Offset::Offset(c.offset))
-                    .is_ok()
-                {
-                    positions.insert(tp, c);
+                (Some(f), _) => {
+                    // The file is ahead of the group, or the group has nothing: its position
+                    // is committed to the group too (resync), so the group never lags it.
+                    from_file += 1;
+                    lock(&self.file_starts).insert(tp.clone(), f.offset);
+                    lock(&self.resync).insert(tp.clone(), f.clone());
+                    f
                 }
+                (None, Some(g)) => g.clone(),
+                (None, None) => continue,
+            };
+            if tpl
+                .set_partition_offset(&tp.topic, tp.partition, Offset::Offset(chosen.offset))
+                .is_ok()
+            {
+                positions.insert(tp.clone(), chosen);
             }
         }
         let result = if cooperative {
