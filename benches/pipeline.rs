@@ -167,7 +167,110 @@ fn run_bare(
     }
 }
 
-fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path) -> Run {
+/// Whether a ferry run serves its REST API (and `/metrics`, scraped every second while it
+/// runs, as a Prometheus would) or has it turned off (`ferry.rest.enable=false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rest {
+    Off,
+    OnScraped,
+}
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// GETs `/metrics` from 127.0.0.1:`port` every second until `stop`; returns how many
+/// pages were read whole.
+fn scrape_until(port: u16, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> usize {
+    use std::io::{Read, Write};
+    let mut pages = 0;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.write_all(
+                b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+            );
+            let mut page = Vec::new();
+            if s.read_to_end(&mut page).is_ok() && page.starts_with(b"HTTP/1.1 200") {
+                pages += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    pages
+}
+
+/// The worker file's REST settings for `rest`, and the port it listens on.
+fn rest_settings(rest: Rest) -> (String, Option<u16>) {
+    match rest {
+        Rest::Off => ("ferry.rest.enable=false\n".to_string(), None),
+        Rest::OnScraped => {
+            let port = free_port();
+            (format!("listeners=http://127.0.0.1:{port}\n"), Some(port))
+        }
+    }
+}
+
+/// Resident memory (VmRSS, KiB) of ferry idle on an empty topic: started, partitions
+/// assigned, then 2 s of nothing to do.
+fn idle_rss_kb(bootstrap: &str, topic: &str, dir: &Path, rest: Rest) -> u64 {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let id = format!(
+        "idle-{}",
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let worker = common::worker_file(dir, bootstrap, &id);
+    let (extra, _) = rest_settings(rest);
+    let mut text = std::fs::read_to_string(&worker).unwrap();
+    text.push_str(&extra);
+    std::fs::write(&worker, text).unwrap();
+    let connector = dir.join(format!("null-{id}.properties"));
+    std::fs::write(
+        &connector,
+        format!("name=bench-{id}\nconnector.class=null\ntopics={topic}\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["--log-format", "json", "standalone"])
+        .arg(&worker)
+        .arg(&connector)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    for line in stderr.lines() {
+        if line.unwrap().contains("\"Partitions assigned.\"") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    kb
+}
+
+fn run_ferry(
+    bootstrap: &str,
+    topic: &str,
+    expect: u64,
+    tasks: usize,
+    dir: &Path,
+    rest: Rest,
+) -> Run {
     // A fresh connector name (so group and offsets) per run: every run reads from the start.
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let id = format!(
@@ -175,6 +278,10 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
     let worker = common::worker_file(dir, bootstrap, &id.to_string());
+    let (extra, port) = rest_settings(rest);
+    let mut text = std::fs::read_to_string(&worker).unwrap();
+    text.push_str(&extra);
+    std::fs::write(&worker, text).unwrap();
     let connector = dir.join(format!("null-{id}.properties"));
     std::fs::write(
         &connector,
@@ -205,9 +312,19 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let scraper = port.map(|port| {
+        let stop = stop.clone();
+        std::thread::spawn(move || scrape_until(port, stop))
+    });
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut run = Run {
-        label: format!("ferry → null sink, tasks.max={tasks}"),
+        label: match rest {
+            Rest::Off => format!("ferry → null sink, tasks.max={tasks}, REST API off"),
+            Rest::OnScraped => format!(
+                "ferry → null sink, tasks.max={tasks}, REST API on, /metrics scraped every 1 s"
+            ),
+        },
         records: 0,
         bytes: 0,
         launch_ms,
@@ -245,6 +362,14 @@ fn run_ferry(bootstrap: &str, topic: &str, expect: u64, tasks: usize, dir: &Path
     }
     assert!(child.wait().unwrap().success());
     run.exit_ms = now_ms();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Some(scraper) = scraper {
+        let pages = scraper.join().unwrap();
+        assert!(
+            pages > 0 || run.exit_ms - run.launch_ms < 1500,
+            "no /metrics page was read while ferry ran"
+        );
+    }
     assert_eq!(
         run.records, expect,
         "ferry delivered a different number of records"
@@ -388,8 +513,19 @@ fn main() {
                     s.count as u64,
                     tasks,
                     dir.path(),
+                    Rest::Off,
                 ));
             }
+            // The control plane's cost: the same run with the REST API on and its /metrics
+            // scraped every second.
+            runs.push(run_ferry(
+                &broker.bootstrap(),
+                s.topic,
+                s.count as u64,
+                1,
+                dir.path(),
+                Rest::OnScraped,
+            ));
             for r in &runs {
                 eprintln!(
                     "  round {round}: {:<70} {:>9.0} records/s, CPU {:.2} s, first record {:.2} s, peak {:.1} MB, wall {:.1} s",
@@ -441,6 +577,37 @@ fn main() {
             );
         }
         drop(broker);
+    }
+    // Idle memory with and without the REST API, on an empty topic.
+    {
+        let broker = MockBroker::start(1).unwrap();
+        broker.create_topic("bench-idle", 3).unwrap();
+        let mut off = Vec::new();
+        let mut on = Vec::new();
+        for _ in 0..repeats {
+            off.push(idle_rss_kb(
+                &broker.bootstrap(),
+                "bench-idle",
+                dir.path(),
+                Rest::Off,
+            ));
+            on.push(idle_rss_kb(
+                &broker.bootstrap(),
+                "bench-idle",
+                dir.path(),
+                Rest::OnScraped,
+            ));
+        }
+        off.sort_unstable();
+        on.sort_unstable();
+        let (off, on) = (off[off.len() / 2], on[on.len() / 2]);
+        let _ = writeln!(
+            report,
+            "\nIdle RSS (empty topic, median of {repeats}): REST API off {:.1} MB, on {:.1} MB ({:+.1} MB)",
+            off as f64 / 1024.0,
+            on as f64 / 1024.0,
+            (on as f64 - off as f64) / 1024.0
+        );
     }
     println!("\n{report}");
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-pipeline.md");
