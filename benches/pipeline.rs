@@ -15,7 +15,7 @@ mod common;
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -216,6 +216,33 @@ fn rest_settings(rest: Rest) -> (String, Option<u16>) {
     }
 }
 
+/// The worker and connector files of one ferry run (`tasks.max` unset when `None`), and the
+/// REST port it listens on.
+fn ferry_files(
+    dir: &Path,
+    bootstrap: &str,
+    id: &str,
+    topic: &str,
+    tasks: Option<usize>,
+    rest: Rest,
+) -> (PathBuf, PathBuf, Option<u16>) {
+    let worker = common::worker_file(dir, bootstrap, id);
+    let (extra, port) = rest_settings(rest);
+    let mut text = std::fs::read_to_string(&worker).unwrap();
+    text.push_str(&extra);
+    std::fs::write(&worker, text).unwrap();
+    let connector = dir.join(format!("null-{id}.properties"));
+    let tasks = tasks
+        .map(|t| format!("tasks.max={t}\n"))
+        .unwrap_or_default();
+    std::fs::write(
+        &connector,
+        format!("name=bench-{id}\nconnector.class=null\n{tasks}topics={topic}\n"),
+    )
+    .unwrap();
+    (worker, connector, port)
+}
+
 /// Resident memory (VmRSS, KiB) of ferry idle on an empty topic: started, partitions
 /// assigned, then 2 s of nothing to do.
 fn idle_rss_kb(bootstrap: &str, topic: &str, dir: &Path, rest: Rest) -> u64 {
@@ -224,17 +251,7 @@ fn idle_rss_kb(bootstrap: &str, topic: &str, dir: &Path, rest: Rest) -> u64 {
         "idle-{}",
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let worker = common::worker_file(dir, bootstrap, &id);
-    let (extra, _) = rest_settings(rest);
-    let mut text = std::fs::read_to_string(&worker).unwrap();
-    text.push_str(&extra);
-    std::fs::write(&worker, text).unwrap();
-    let connector = dir.join(format!("null-{id}.properties"));
-    std::fs::write(
-        &connector,
-        format!("name=bench-{id}\nconnector.class=null\ntopics={topic}\n"),
-    )
-    .unwrap();
+    let (worker, connector, _) = ferry_files(dir, bootstrap, &id, topic, None, rest);
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["--log-format", "json", "standalone"])
         .arg(&worker)
@@ -277,17 +294,7 @@ fn run_ferry(
         "{tasks}-{}",
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let worker = common::worker_file(dir, bootstrap, &id.to_string());
-    let (extra, port) = rest_settings(rest);
-    let mut text = std::fs::read_to_string(&worker).unwrap();
-    text.push_str(&extra);
-    std::fs::write(&worker, text).unwrap();
-    let connector = dir.join(format!("null-{id}.properties"));
-    std::fs::write(
-        &connector,
-        format!("name=bench-{id}\nconnector.class=null\ntasks.max={tasks}\ntopics={topic}\n"),
-    )
-    .unwrap();
+    let (worker, connector, port) = ferry_files(dir, bootstrap, &id, topic, Some(tasks), rest);
     let launch_ms = now_ms();
     // FERRY_BENCH_WRAP runs ferry under a profiler, e.g. "perf record -g -o /tmp/ferry.perf".
     let wrap: Vec<String> = std::env::var("FERRY_BENCH_WRAP")

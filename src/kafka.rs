@@ -305,6 +305,17 @@ pub struct ProbeError {
 /// Asks the brokers for metadata once, so that an unreachable cluster or a failing login is
 /// one clear line at start-up instead of retries in the background. Returns the topic names.
 pub fn probe(config: &ClientConfig, timeout: Duration) -> Result<Vec<String>, ProbeError> {
+    probe_cluster(config, timeout, false).map(|(topics, _)| topics)
+}
+
+/// As [`probe`], and with `cluster_id` also the cluster's id (for the REST API's `GET /`),
+/// asked through the same client: a second client would cost its own start and its
+/// teardown (about a second in librdkafka) before the first record.
+pub fn probe_cluster(
+    config: &ClientConfig,
+    timeout: Duration,
+    cluster_id: bool,
+) -> Result<(Vec<String>, Option<String>), ProbeError> {
     let bootstrap = config
         .get("bootstrap.servers")
         .unwrap_or_default()
@@ -331,7 +342,18 @@ pub fn probe(config: &ClientConfig, timeout: Duration) -> Result<Vec<String>, Pr
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match consumer.fetch_metadata(None, left.min(Duration::from_millis(500))) {
-            Ok(md) => return Ok(md.topics().iter().map(|t| t.name().to_string()).collect()),
+            Ok(md) => {
+                let topics = md.topics().iter().map(|t| t.name().to_string()).collect();
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let id = if cluster_id {
+                    consumer
+                        .client()
+                        .fetch_cluster_id(left.min(Duration::from_secs(2)))
+                } else {
+                    None
+                };
+                return Ok((topics, id));
+            }
             Err(e) => {
                 let _ = consumer.poll(Duration::ZERO);
                 if let Some(auth) = consumer.context().auth_failure() {

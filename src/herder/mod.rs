@@ -262,18 +262,9 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         let probe_config = config.clone();
         let timeout = opts.probe_timeout;
         let first = cluster_id.is_none();
+        // The cluster's id, for `GET /`: asked once, of the first connector's brokers.
         let probed = tokio::task::spawn_blocking(move || {
-            let topics = kafka::probe(&probe_config, timeout)?;
-            // The cluster's id, for `GET /`: asked once, of the first connector's brokers.
-            let id = if first {
-                probe_config
-                    .create::<rdkafka::consumer::BaseConsumer>()
-                    .ok()
-                    .and_then(|c| rdkafka::consumer::Consumer::client(&c).fetch_cluster_id(timeout))
-            } else {
-                None
-            };
-            Ok::<_, ProbeError>((topics, id))
+            kafka::probe_cluster(&probe_config, timeout, first)
         })
         .await
         .unwrap_or_else(|e| {
