@@ -72,8 +72,6 @@ pub(crate) struct Shared {
     /// Bumped on every assignment, so the poll loop can forget end-of-partition reports
     /// that predate it.
     pub(crate) assignments: AtomicU64,
-    /// Offsets partitions were assigned at when taken from the file store.
-    pub(crate) file_starts: Mutex<HashMap<TopicPartition, i64>>,
     /// What the group has acknowledged, per assigned partition.
     pub(crate) group_committed: Mutex<Commits>,
     /// Positions resumed from the file store, to be committed to the group too, so that the
@@ -335,7 +333,6 @@ impl Shared {
                     // The file is ahead of the group, or the group has nothing: its position
                     // is committed to the group too (resync), so the group never lags it.
                     from_file += 1;
-                    lock(&self.file_starts).insert(tp.clone(), f.offset);
                     lock(&self.resync).insert(tp.clone(), f.clone());
                     f
                 }
@@ -441,12 +438,10 @@ impl Shared {
         }
         {
             let mut assigned = lock(&self.status.assigned);
-            let mut starts = lock(&self.file_starts);
             let mut acked = lock(&self.group_committed);
             let mut resync = lock(&self.resync);
             for tp in &parts {
                 assigned.remove(tp);
-                starts.remove(tp);
                 acked.remove(tp);
                 resync.remove(tp);
             }

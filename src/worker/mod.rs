@@ -183,7 +183,6 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         task_failed,
         errors: kafka::RateLimiter::default(),
         assignments: Default::default(),
-        file_starts: Default::default(),
         group_committed: Default::default(),
         resync: Default::default(),
         metrics: handle.metrics.clone(),
