@@ -146,6 +146,8 @@ impl TaskFactory {
             task_id: id,
             errant: errant.clone(),
             commits: requests.clone(),
+            // The runtime's producer service replaces this (issue 14/15 work in progress).
+            producers: Arc::new(ferry_connector_api::NoProducers),
         }) {
             Ok(t) => t,
             Err(e) => {

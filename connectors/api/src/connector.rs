@@ -1,7 +1,9 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use crate::{ConfigError, ConnectorProps, ErrantRecordReporter, SinkTask, TaskError};
+use crate::{
+    ConfigError, ConnectorProps, ErrantRecordReporter, ProducerFactory, SinkTask, TaskError,
+};
 
 /// What a task is told about itself when it is created.
 #[derive(Debug, Clone)]
@@ -14,6 +16,9 @@ pub struct TaskContext {
     pub errant: Arc<dyn ErrantRecordReporter>,
     /// Asks for an early commit (see [`CommitRequester`]).
     pub commits: Arc<dyn CommitRequester>,
+    /// Kafka producers for records the task writes itself (replies, heartbeats); see
+    /// [`ProducerFactory`].
+    pub producers: Arc<dyn ProducerFactory>,
 }
 
 /// Asks the runtime to commit the task's offsets soon rather than at the next

@@ -14,6 +14,8 @@
 //!   produce and sinks map to their destination.
 //! * [`Watermark`]: the contiguous per-partition acknowledgement tracker that sinks with
 //!   out-of-order acknowledgements use to answer `pre_commit`.
+//! * [`RecordProducer`]: the runtime's Kafka producer, lent to a task for replies,
+//!   heartbeats and dead letters (connectors still hold no Kafka client).
 //! * [`probe`]: start-up checks shared by sinks that write files.
 //! * [`text`]: user-written values inside one-line messages, cut to a bound.
 
@@ -21,6 +23,7 @@ mod connector;
 pub mod data;
 mod error;
 pub mod probe;
+mod producer;
 mod props;
 mod record;
 mod task;
@@ -29,6 +32,7 @@ mod watermark;
 
 pub use connector::{CommitRequester, Connector, ConnectorFactory, NoCommitRequests, TaskContext};
 pub use error::{ConfigError, RecordError, TaskError, error_chain};
+pub use producer::{NoProducers, ProducerFactory, ProducerRecord, RecordProducer};
 pub use props::{ConnectorProps, suggest};
 pub use record::{
     Assigned, Header, OffsetAndMetadata, Offsets, SinkRecord, TimestampType, TopicPartition, Value,

@@ -309,6 +309,7 @@ mod tests {
                 task_id: 0,
                 errant: Arc::new(NoErrors),
                 commits: Arc::new(ferry_connector_api::NoCommitRequests),
+                producers: Arc::new(ferry_connector_api::NoProducers),
             })
             .unwrap();
         let payload = Bytes::from(vec![0u8, 159, 146, 150, b'O', b'b', b'j', 1]);

@@ -289,6 +289,7 @@ mod tests {
                 task_id,
                 errant: Arc::new(NoErrors),
                 commits: Arc::new(ferry_connector_api::NoCommitRequests),
+                producers: Arc::new(ferry_connector_api::NoProducers),
             })
             .unwrap()
     }
@@ -331,6 +332,7 @@ mod tests {
                 task_id: 0,
                 errant: Arc::new(NoErrors),
                 commits: Arc::new(ferry_connector_api::NoCommitRequests),
+                producers: Arc::new(ferry_connector_api::NoProducers),
             })
             .unwrap_err();
         assert!(!err.is_retriable());

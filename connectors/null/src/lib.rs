@@ -88,6 +88,7 @@ mod tests {
                 task_id: 0,
                 errant: Arc::new(NoErrors),
                 commits: Arc::new(ferry_connector_api::NoCommitRequests),
+                producers: Arc::new(ferry_connector_api::NoProducers),
             })
             .unwrap();
         let rec = SinkRecord {
