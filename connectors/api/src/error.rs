@@ -61,18 +61,72 @@ impl ConfigError {
     pub const REQUIRED: &'static str = "Correct it: that key is required";
 }
 
+/// Where in the record pipeline a record failed: Kafka Connect's stage names, which the
+/// dead-letter queue's `__connect.errors.stage` header and the log line carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Stage {
+    KeyConverter,
+    ValueConverter,
+    HeaderConverter,
+    Transformation,
+    /// The sink's `put` (and whatever the sink does with the record afterwards).
+    #[default]
+    TaskPut,
+}
+
+impl Stage {
+    /// Connect's name (`org.apache.kafka.connect.runtime.errors.Stage`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KeyConverter => "KEY_CONVERTER",
+            Self::ValueConverter => "VALUE_CONVERTER",
+            Self::HeaderConverter => "HEADER_CONVERTER",
+            Self::Transformation => "TRANSFORMATION",
+            Self::TaskPut => "TASK_PUT",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A problem with one record that retrying will not fix (too large, malformed for the sink).
-/// The runtime applies `errors.tolerance` to it: fail the task, or log and skip.
+/// The runtime applies `errors.tolerance` to it: fail the task, or log and skip (and send
+/// it to the dead-letter queue).
 #[derive(Debug)]
 pub struct RecordError {
     pub reason: String,
+    /// Where it failed; `TASK_PUT` unless said otherwise.
+    pub stage: Stage,
+    /// The class that failed, as Connect names it in `__connect.errors.class.name` (the
+    /// converter's or transform's class, the connector's); `None`: the runtime fills in the
+    /// connector's class.
+    pub class_name: Option<String>,
 }
 
 impl RecordError {
+    /// A sink's error (stage `TASK_PUT`).
     pub fn new(reason: impl Into<String>) -> Self {
+        Self::at(Stage::TaskPut, reason)
+    }
+
+    /// An error at another stage of the pipeline.
+    pub fn at(stage: Stage, reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
+            stage,
+            class_name: None,
         }
+    }
+
+    /// Names the class that failed.
+    #[must_use]
+    pub fn with_class(mut self, class_name: impl Into<String>) -> Self {
+        self.class_name = Some(class_name.into());
+        self
     }
 }
 

@@ -31,7 +31,7 @@ pub mod text;
 mod watermark;
 
 pub use connector::{CommitRequester, Connector, ConnectorFactory, NoCommitRequests, TaskContext};
-pub use error::{ConfigError, RecordError, TaskError, error_chain};
+pub use error::{ConfigError, RecordError, Stage, TaskError, error_chain};
 pub use producer::{NoProducers, ProducerFactory, ProducerRecord, RecordProducer};
 pub use props::{ConnectorProps, suggest};
 pub use record::{
