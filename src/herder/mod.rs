@@ -100,12 +100,7 @@ impl Loaded {
                 });
             }
             // Surface librdkafka's verdict on the settings now, not in a task.
-            let defaults = kafka::ferry_defaults(
-                &c.name,
-                c.connector.read_ahead_bytes(),
-                worker.status_interval,
-            );
-            kafka::client_config(&c.consumer, &defaults)?;
+            kafka::ConsumerClient::build(&c, &worker)?;
             loaded.push(c);
         }
         Ok(Self {
@@ -120,13 +115,8 @@ impl Loaded {
         let mut all: BTreeSet<Note> = self.worker.notes.iter().cloned().collect();
         for c in &self.connectors {
             all.extend(c.notes.iter().cloned());
-            let defaults = kafka::ferry_defaults(
-                &c.name,
-                c.connector.read_ahead_bytes(),
-                self.worker.status_interval,
-            );
-            if let Ok((_, notes)) = kafka::client_config(&c.consumer, &defaults) {
-                all.extend(notes);
+            if let Ok(client) = kafka::ConsumerClient::build(c, &self.worker) {
+                all.extend(client.notes);
             }
         }
         all.into_iter().collect()
@@ -252,14 +242,13 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         None => None,
     };
     let mut cluster_id = None;
+    // Each connector's client config, built once here (the Kerberos plan has filled in its
+    // login) and used by all its clients from now on.
+    let mut clients = Vec::with_capacity(connectors.len());
     for c in &connectors {
-        let defaults = kafka::ferry_defaults(
-            &c.name,
-            c.connector.read_ahead_bytes(),
-            worker.status_interval,
-        );
-        let (config, _) = kafka::client_config(&c.consumer, &defaults)?;
-        let probe_config = config.clone();
+        let client = kafka::ConsumerClient::build(c, &worker)?;
+        let probe_config = client.consumer().clone();
+        clients.push(client);
         let timeout = opts.probe_timeout;
         let first = cluster_id.is_none();
         // The cluster's id, for `GET /`: asked once, of the first connector's brokers.
@@ -340,11 +329,14 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         kerberos: opts.kerberos.clone(),
         storage: rest.as_ref().and_then(|r| r.storage.clone()),
     });
-    for config in connectors {
+    for (config, client) in connectors.into_iter().zip(clients) {
         let raw = as_written(&config);
         let origin = Origin::File(config.file.path.clone());
         // Names are unique (checked at load), so this cannot be refused.
-        if let Err(e) = herder.add(config, raw, origin, Target::Started).await {
+        if let Err(e) = herder
+            .add(config, client, raw, origin, Target::Started)
+            .await
+        {
             tracing::error!(error = %e, "Connector not added.");
         }
     }
@@ -365,7 +357,14 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             tracing::error!(connector = %name, error = %e, "Stored connector not started.");
             continue;
         }
-        if let Err(e) = herder.add(config, raw, Origin::Rest, target).await {
+        let client = match herder.client(&config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(connector = %name, error = %e, "Stored connector not started.");
+                continue;
+            }
+        };
+        if let Err(e) = herder.add(config, client, raw, Origin::Rest, target).await {
             tracing::error!(connector = %name, error = %e, "Stored connector not added.");
         }
     }

@@ -66,6 +66,8 @@ pub(crate) struct Entry {
     pub(crate) raw: BTreeMap<String, String>,
     pub(crate) origin: Origin,
     pub(crate) config: ConnectorConfig,
+    /// Its consumer's client config, built once when the config was accepted.
+    pub(crate) client: kafka::ConsumerClient,
     pub(crate) target: Target,
     pub(crate) running: Option<Running>,
     /// Tasks of the last run, shown PAUSED while paused.
@@ -194,7 +196,16 @@ impl Herder {
         }
     }
 
-    fn start(&self, config: &ConnectorConfig) -> Running {
+    /// The client config of an accepted connector (Kerberos planned), built once.
+    pub(crate) fn client(
+        &self,
+        config: &ConnectorConfig,
+    ) -> Result<kafka::ConsumerClient, HerderError> {
+        kafka::ConsumerClient::build(config, &self.shared.worker)
+            .map_err(|e| HerderError::BadRequest(e.to_string()))
+    }
+
+    fn start(&self, config: &ConnectorConfig, client: &kafka::ConsumerClient) -> Running {
         tracing::info!(
             connector = %config.name,
             class = %config.class,
@@ -210,17 +221,9 @@ impl Herder {
             rt: &self.shared.rt,
             parent: &self.shared.root,
         };
-        let handle = worker::start_connector(config, &env);
+        let handle = worker::start_connector(config, client, &env);
         let metadata = if self.shared.exit_at_end {
-            let defaults = kafka::ferry_defaults(
-                &config.name,
-                config.connector.read_ahead_bytes(),
-                Duration::ZERO,
-            );
-            kafka::client_config(&config.consumer, &defaults)
-                .ok()
-                .and_then(|(client, _)| kafka::metadata_client(client, &config.name))
-                .map(Arc::new)
+            kafka::metadata_client(client, &config.name).map(Arc::new)
         } else {
             None
         };
@@ -254,14 +257,12 @@ impl Herder {
 
     /// What can be checked before a connector starts: the brokers answer with its
     /// consumer's settings, and the sink's own start-up check passes.
-    pub async fn preflight(&self, config: &ConnectorConfig) -> Result<(), String> {
-        let defaults = kafka::ferry_defaults(
-            &config.name,
-            config.connector.read_ahead_bytes(),
-            self.shared.worker.status_interval,
-        );
-        let (client, _) =
-            kafka::client_config(&config.consumer, &defaults).map_err(|e| e.to_string())?;
+    pub async fn preflight(
+        &self,
+        config: &ConnectorConfig,
+        client: &kafka::ConsumerClient,
+    ) -> Result<(), String> {
+        let client = client.consumer().clone();
         let timeout = self.shared.probe_timeout;
         let probed = tokio::task::spawn_blocking(move || kafka::probe(&client, timeout))
             .await
@@ -287,6 +288,7 @@ impl Herder {
     pub(crate) async fn add(
         &self,
         config: ConnectorConfig,
+        client: kafka::ConsumerClient,
         raw: BTreeMap<String, String>,
         origin: Origin,
         target: Target,
@@ -295,11 +297,12 @@ impl Herder {
         if table.contains_key(&config.name) {
             return Err(HerderError::Exists(config.name.clone()));
         }
-        let running = (target == Target::Started).then(|| self.start(&config));
+        let running = (target == Target::Started).then(|| self.start(&config, &client));
         let entry = Entry {
             raw,
             origin,
             config,
+            client,
             target,
             running,
             last_tasks: 0,
@@ -317,16 +320,17 @@ impl Herder {
     async fn parse_checked(
         &self,
         raw: &BTreeMap<String, String>,
-    ) -> Result<ConnectorConfig, HerderError> {
+    ) -> Result<(ConnectorConfig, kafka::ConsumerClient), HerderError> {
         let mut config = match self.parse(raw, &Origin::Rest) {
             Ok(c) => c,
             Err(_) => return Err(HerderError::Invalid(self.validate(raw))),
         };
         self.kerberos(&mut config)?;
-        self.preflight(&config).await.map_err(|reason| {
+        let client = self.client(&config)?;
+        self.preflight(&config, &client).await.map_err(|reason| {
             HerderError::BadRequest(format!("Connector {}: {reason}", config.name))
         })?;
-        Ok(config)
+        Ok((config, client))
     }
 
     /// A connector added at run time may log in with Kerberos only as the process already
@@ -368,8 +372,8 @@ impl Herder {
         {
             return Err(HerderError::Exists(name.clone()));
         }
-        let config = self.parse_checked(&raw).await?;
-        self.add(config, raw, Origin::Rest, target).await
+        let (config, client) = self.parse_checked(&raw).await?;
+        self.add(config, client, raw, Origin::Rest, target).await
     }
 
     /// `PUT /connectors/{name}/config`: creates, or replaces the config and restarts the
@@ -383,7 +387,7 @@ impl Herder {
         if !exists {
             return self.create(raw, Target::Started).await.map(|i| (true, i));
         }
-        let config = self.parse_checked(&raw).await?;
+        let (config, client) = self.parse_checked(&raw).await?;
         let mut table = self.lock().await;
         let entry = table
             .get_mut(name)
@@ -393,8 +397,9 @@ impl Herder {
         entry.raw = raw;
         entry.origin = Origin::Rest;
         entry.config = config;
+        entry.client = client;
         if entry.target == Target::Started {
-            entry.running = Some(self.start(&entry.config));
+            entry.running = Some(self.start(&entry.config, &entry.client));
         }
         let info = info_of(entry);
         self.persist(&table);
@@ -457,7 +462,7 @@ impl Herder {
         }
         match target {
             Target::Started => {
-                entry.running = Some(self.start(&entry.config));
+                entry.running = Some(self.start(&entry.config, &entry.client));
             }
             Target::Paused | Target::Stopped => {
                 self.halt(entry).await;
@@ -494,7 +499,7 @@ impl Herder {
         let restart = entry.target == Target::Started && (!only_failed || any_failed);
         if restart {
             self.halt(entry).await;
-            entry.running = Some(self.start(&entry.config));
+            entry.running = Some(self.start(&entry.config, &entry.client));
             tracing::info!(connector = %name, "Connector restarted.");
             if !only_failed || failed(before.connector.state) {
                 before.connector.state = "RESTARTING";
