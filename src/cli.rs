@@ -369,6 +369,26 @@ fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(format, e),
     };
+    // Every problem of every connector file, not only the first (as PUT …/config/validate).
+    if let Ok(w) = crate::config::WorkerConfig::load(worker, &SystemEnvironment) {
+        let mut lines = Vec::new();
+        for path in &connectors {
+            match crate::config::PropertiesFile::load(path) {
+                Ok(file) => lines.extend(
+                    crate::config::problems::connector_problems(&file, &w, &SystemEnvironment)
+                        .into_iter()
+                        .map(|p| p.error.to_string()),
+                ),
+                Err(e) => lines.push(e.to_string()),
+            }
+        }
+        if !lines.is_empty() {
+            for line in &lines {
+                fail(format, line);
+            }
+            return ExitCode::FAILURE;
+        }
+    }
     let mut loaded = match Loaded::load(worker, &connectors, &SystemEnvironment) {
         Ok(l) => l,
         Err(e) => return fail(format, e),

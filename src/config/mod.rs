@@ -9,6 +9,7 @@ pub mod client;
 pub mod connector;
 pub mod jaas;
 pub mod notes;
+pub mod problems;
 pub mod properties;
 pub mod providers;
 pub mod rest;

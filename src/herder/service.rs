@@ -100,6 +100,17 @@ pub struct Herder {
 
 const SINK: &str = "sink";
 
+/// A config given over the API as a file without lines, named for error messages.
+fn rest_file(raw: &BTreeMap<String, String>) -> PropertiesFile {
+    let name = raw.get("name").map(String::as_str).unwrap_or("?");
+    PropertiesFile {
+        path: PathBuf::from(format!("connector {name} (REST request)")),
+        entries: raw.clone(),
+        lines: BTreeMap::new(),
+        duplicates: Vec::new(),
+    }
+}
+
 impl Herder {
     pub(crate) fn new(shared: Shared) -> Self {
         Self {
@@ -127,59 +138,21 @@ impl Herder {
         raw: &BTreeMap<String, String>,
         origin: &Origin,
     ) -> Result<ConnectorConfig, ConfigFileError> {
-        let name = raw.get("name").map(String::as_str).unwrap_or("?");
-        let path = match origin {
-            Origin::File(p) => p.clone(),
-            Origin::Rest => PathBuf::from(format!("connector {name} (REST request)")),
-        };
-        let file = PropertiesFile {
-            path,
-            entries: raw.clone(),
-            lines: BTreeMap::new(),
-            duplicates: Vec::new(),
-        };
+        let mut file = rest_file(raw);
+        if let Origin::File(p) = origin {
+            file.path = p.clone();
+        }
         ConnectorConfig::from_file(file, &self.shared.worker, &SystemEnvironment)
     }
 
-    /// Every problem of a config the parser can find: each offending key is set aside and
-    /// the rest parsed again, so one answer lists them all.
+    /// Every problem of a config the parser can find, each `(key, reason)` (the same
+    /// validation as `ferry validate`).
     pub fn validate(&self, raw: &BTreeMap<String, String>) -> Vec<(String, String)> {
-        let mut entries = raw.clone();
-        let mut errors: Vec<(String, String)> = Vec::new();
-        for _ in 0..64 {
-            let Err(e) = self.parse(&entries, &Origin::Rest) else {
-                break;
-            };
-            let (key, reason, missing) = match &e {
-                ConfigFileError::Key { key, reason, .. } => (key.clone(), reason.clone(), false),
-                ConfigFileError::Missing { key, hint, .. } => (
-                    key.clone(),
-                    format!(
-                        "Missing required configuration \"{key}\" which has no default value; {hint}"
-                    ),
-                    true,
-                ),
-                other => (String::new(), other.to_string(), true),
-            };
-            // A conflict names both keys: set aside the second.
-            let key = key.rsplit(" / ").next().unwrap_or(&key).to_string();
-            if errors.iter().any(|(k, _)| *k == key) {
-                break;
-            }
-            errors.push((key.clone(), reason));
-            if missing {
-                // A stand-in lets the remaining keys be checked.
-                let stand_in = match key.as_str() {
-                    "name" => "validate",
-                    "topics" => "validate",
-                    _ => break,
-                };
-                entries.insert(key, stand_in.to_string());
-            } else {
-                entries.remove(&key);
-            }
-        }
-        errors
+        let file = rest_file(raw);
+        crate::config::problems::connector_problems(&file, &self.shared.worker, &SystemEnvironment)
+            .iter()
+            .map(|p| (p.key.clone(), p.reason()))
+            .collect()
     }
 
     /// Writes the API's connectors to `ferry.config.storage.file`, if set.
