@@ -41,6 +41,9 @@ pub enum HerderError {
     /// 409.
     #[error("Connector {0} already exists")]
     Exists(String),
+    /// 409: the worker's view is behind (distributed mode).
+    #[error("{0}")]
+    Conflict(String),
     /// 400.
     #[error("{0}")]
     BadRequest(String),
@@ -89,6 +92,18 @@ pub(crate) struct Shared {
     pub(crate) kerberos: Option<crate::auth::kerberos::KerberosPlan>,
     /// `ferry.config.storage.file`.
     pub(crate) storage: Option<PathBuf>,
+    /// Distributed mode: the cluster's config topic, which every change goes through.
+    pub(crate) log: Option<Arc<super::config_log::ConfigLog>>,
+    /// Distributed mode: connectors of the config topic this worker cannot run (a class
+    /// ferry does not have, a config it refuses), shown FAILED with the reason.
+    pub(crate) unrunnable: std::sync::Mutex<BTreeMap<String, Unrunnable>>,
+}
+
+/// A connector of the config topic that this worker cannot run.
+#[derive(Debug, Clone)]
+pub(crate) struct Unrunnable {
+    pub(crate) raw: BTreeMap<String, String>,
+    pub(crate) reason: String,
 }
 
 /// The herder's handle; clones share one herder.
@@ -290,7 +305,7 @@ impl Herder {
     }
 
     /// Parses and checks a config given over the API; every problem in one error.
-    async fn parse_checked(
+    pub(crate) async fn parse_checked(
         &self,
         raw: &BTreeMap<String, String>,
     ) -> Result<(ConnectorConfig, kafka::ConsumerClient), HerderError> {
@@ -340,6 +355,9 @@ impl Herder {
         raw: BTreeMap<String, String>,
         target: Target,
     ) -> Result<ConnectorInfo, HerderError> {
+        if self.distributed() {
+            return self.create_distributed(raw, target).await;
+        }
         if let Some(name) = raw.get("name")
             && self.lock().await.contains_key(name)
         {
@@ -356,11 +374,27 @@ impl Herder {
         name: &str,
         raw: BTreeMap<String, String>,
     ) -> Result<(bool, ConnectorInfo), HerderError> {
+        if self.distributed() {
+            return self.put_distributed(name, raw).await;
+        }
         let exists = self.lock().await.contains_key(name);
         if !exists {
             return self.create(raw, Target::Started).await.map(|i| (true, i));
         }
         let (config, client) = self.parse_checked(&raw).await?;
+        self.replace_local(name, raw, config, client)
+            .await
+            .map(|info| (false, info))
+    }
+
+    /// Replaces a connector's config and restarts it with it (its state is kept).
+    pub(crate) async fn replace_local(
+        &self,
+        name: &str,
+        raw: BTreeMap<String, String>,
+        config: ConnectorConfig,
+        client: kafka::ConsumerClient,
+    ) -> Result<ConnectorInfo, HerderError> {
         let mut table = self.lock().await;
         let entry = table
             .get_mut(name)
@@ -376,7 +410,7 @@ impl Herder {
         }
         let info = info_of(entry);
         self.persist(&table);
-        Ok((false, info))
+        Ok(info)
     }
 
     /// `PATCH /connectors/{name}/config`: null removes a key.
@@ -403,15 +437,20 @@ impl Herder {
     }
 
     async fn raw_config(&self, name: &str) -> Result<BTreeMap<String, String>, HerderError> {
-        self.lock()
-            .await
-            .get(name)
-            .map(|e| e.raw.clone())
+        let raw = self.lock().await.get(name).map(|e| e.raw.clone());
+        raw.or_else(|| self.unrunnable(name).map(|u| u.raw))
             .ok_or_else(|| HerderError::NotFound(name.to_string()))
     }
 
     /// `DELETE /connectors/{name}`: stops it (drain + commit) and forgets it.
     pub async fn delete(&self, name: &str) -> Result<(), HerderError> {
+        if self.distributed() {
+            return self.delete_distributed(name).await;
+        }
+        self.delete_local(name).await
+    }
+
+    pub(crate) async fn delete_local(&self, name: &str) -> Result<(), HerderError> {
         let mut table = self.lock().await;
         let entry = table
             .get_mut(name)
@@ -426,6 +465,17 @@ impl Herder {
     /// `PUT …/pause`, `…/resume`, `…/stop`: ferry stops a paused connector's tasks (drain +
     /// commit) as it does a stopped one's; only the state shown differs.
     pub async fn set_target(&self, name: &str, target: Target) -> Result<(), HerderError> {
+        if self.distributed() {
+            return self.target_distributed(name, target).await;
+        }
+        self.set_target_local(name, target).await
+    }
+
+    pub(crate) async fn set_target_local(
+        &self,
+        name: &str,
+        target: Target,
+    ) -> Result<(), HerderError> {
         let mut table = self.lock().await;
         let entry = table
             .get_mut(name)
@@ -461,27 +511,35 @@ impl Herder {
         include_tasks: bool,
         only_failed: bool,
     ) -> Result<Option<ConnectorStateInfo>, HerderError> {
+        if self.distributed() {
+            // Every worker restarts its share when it reads the request; the answer is
+            // this worker's view with the states the restart changes marked.
+            let mut before = self.status(name).await?;
+            restart_marks(&mut before, include_tasks, only_failed);
+            self.restart_distributed(name, include_tasks, only_failed)
+                .await?;
+            return Ok((include_tasks || only_failed).then_some(before));
+        }
+        self.restart_local(name, include_tasks, only_failed).await
+    }
+
+    pub(crate) async fn restart_local(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<Option<ConnectorStateInfo>, HerderError> {
         let mut table = self.lock().await;
         let entry = table
             .get_mut(name)
             .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
         let mut before = self.status_of(entry);
-        let failed = |s: &str| s == "FAILED";
-        let any_failed =
-            failed(before.connector.state) || before.tasks.iter().any(|t| failed(t.state));
-        let restart = entry.target == Target::Started && (!only_failed || any_failed);
+        let restart = entry.target == Target::Started
+            && restart_marks(&mut before, include_tasks, only_failed);
         if restart {
             self.halt(entry).await;
             entry.running = Some(self.start(&entry.config, &entry.client));
             tracing::info!(connector = %name, "Connector restarted.");
-            if !only_failed || failed(before.connector.state) {
-                before.connector.state = "RESTARTING";
-            }
-            for t in &mut before.tasks {
-                if include_tasks && (!only_failed || failed(t.state)) {
-                    t.state = "RESTARTING";
-                }
-            }
         }
         Ok((include_tasks || only_failed).then_some(before))
     }
@@ -494,15 +552,24 @@ impl Herder {
     }
 
     pub async fn list(&self) -> Vec<String> {
-        self.lock().await.keys().cloned().collect()
+        let mut names: Vec<String> = self.lock().await.keys().cloned().collect();
+        names.extend(self.unrunnable_names());
+        names.sort();
+        names.dedup();
+        names
     }
 
     pub async fn info(&self, name: &str) -> Result<ConnectorInfo, HerderError> {
-        self.lock()
-            .await
-            .get(name)
-            .map(info_of)
-            .ok_or_else(|| HerderError::NotFound(name.to_string()))
+        let info = self.lock().await.get(name).map(info_of);
+        info.or_else(|| {
+            self.unrunnable(name).map(|u| ConnectorInfo {
+                name: name.to_string(),
+                config: public_config(&u.raw),
+                tasks: Vec::new(),
+                kind: SINK,
+            })
+        })
+        .ok_or_else(|| HerderError::NotFound(name.to_string()))
     }
 
     /// The config as the API may show it (see [`public_config`]).
@@ -511,10 +578,20 @@ impl Herder {
     }
 
     pub async fn status(&self, name: &str) -> Result<ConnectorStateInfo, HerderError> {
-        self.lock()
-            .await
-            .get(name)
-            .map(|e| self.status_of(e))
+        let status = self.lock().await.get(name).map(|e| self.status_of(e));
+        status
+            .or_else(|| {
+                self.unrunnable(name).map(|u| ConnectorStateInfo {
+                    name: name.to_string(),
+                    connector: StateInfo {
+                        state: "FAILED",
+                        worker_id: self.shared.worker_id.clone(),
+                        trace: Some(u.reason),
+                    },
+                    tasks: Vec::new(),
+                    kind: SINK,
+                })
+            })
             .ok_or_else(|| HerderError::NotFound(name.to_string()))
     }
 
@@ -632,6 +709,25 @@ impl Herder {
             kind: SINK,
         }
     }
+}
+
+/// Marks in `status` what a restart with these parameters restarts (Connect's RESTARTING);
+/// false when it restarts nothing (`only_failed` and nothing failed).
+fn restart_marks(status: &mut ConnectorStateInfo, include_tasks: bool, only_failed: bool) -> bool {
+    let failed = |s: &str| s == "FAILED";
+    let any_failed = failed(status.connector.state) || status.tasks.iter().any(|t| failed(t.state));
+    if only_failed && !any_failed {
+        return false;
+    }
+    if !only_failed || failed(status.connector.state) {
+        status.connector.state = "RESTARTING";
+    }
+    for t in &mut status.tasks {
+        if include_tasks && (!only_failed || failed(t.state)) {
+            t.state = "RESTARTING";
+        }
+    }
+    true
 }
 
 pub(crate) fn info_of(entry: &Entry) -> ConnectorInfo {
