@@ -174,6 +174,13 @@ impl ConsumerClient {
         Ok(Self { config, notes })
     }
 
+    /// Sets `key` unless the files did.
+    pub fn set_default(&mut self, key: &str, value: &str) {
+        if self.config.get(key).is_none() {
+            self.config.set(key, value);
+        }
+    }
+
     /// The consumer's own configuration.
     pub fn consumer(&self) -> &ClientConfig {
         &self.config

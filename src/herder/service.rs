@@ -189,8 +189,14 @@ impl Herder {
         &self,
         config: &ConnectorConfig,
     ) -> Result<kafka::ConsumerClient, HerderError> {
-        kafka::ConsumerClient::build(config, &self.shared.worker)
-            .map_err(|e| HerderError::BadRequest(e.to_string()))
+        let mut client = kafka::ConsumerClient::build(config, &self.shared.worker)
+            .map_err(|e| HerderError::BadRequest(e.to_string()))?;
+        if self.shared.log.is_some() {
+            // Distributed: a worker joining or leaving moves only the partitions that must
+            // move; the others keep flowing (Connect's incremental cooperative rebalancing).
+            client.set_default("partition.assignment.strategy", "cooperative-sticky");
+        }
+        Ok(client)
     }
 
     fn start(&self, config: &ConnectorConfig, client: &kafka::ConsumerClient) -> Running {
