@@ -38,6 +38,16 @@ struct Server {
 impl Server {
     /// Starts the server on `port` (0: a free one); None (skip) without python3.
     fn start(dir: &Path, port: u16, expect_auth: Option<&str>) -> Option<Server> {
+        Server::start_with(dir, port, expect_auth, &[])
+    }
+
+    /// Like `start`, with more environment for the server (`TOKEN_CLIENT`).
+    fn start_with(
+        dir: &Path,
+        port: u16,
+        expect_auth: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Option<Server> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/http/hetida_server.py");
         let log = dir.join("server.log");
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -48,7 +58,8 @@ impl Server {
             .arg(port.to_string())
             .arg(&log)
             .stdout(std::fs::File::create(&out).unwrap())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::inherit())
+            .envs(env.iter().copied());
         if let Some(a) = expect_auth {
             cmd.env("EXPECT_AUTH", a);
         }
@@ -351,4 +362,204 @@ fn a_server_down_for_20_s_loses_nothing_and_commits_nothing_meanwhile() {
         "no retry while the server was down:\n{log}"
     );
     assert!(!log.contains("tok-4711"), "the token leaked into the log");
+}
+
+#[test]
+fn oauth2_client_credentials_fetch_a_token_once_and_send_it() {
+    let test = "oauth2_client_credentials_fetch_a_token_once_and_send_it";
+    if python_missing(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        dir.path(),
+        0,
+        Some("Bearer oauth-token-1"),
+        &[("TOKEN_CLIENT", "ferry-client:cl1ent-s3cret")],
+    )
+    .unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic(TOPIC, 1);
+    let lines: Vec<String> = (0..3)
+        .map(|i| format!("exec_job_{i}:{}", request(&format!("job-{i}"))))
+        .collect();
+    produce_keyed(&broker.bootstrap, 0, &lines);
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let token_url = format!("http://127.0.0.1:{}/token", server.port);
+    let conn = connector(
+        dir.path(),
+        &server.url(),
+        &[
+            ("auth.type", "OAUTH2"),
+            ("oauth2.token.url", &token_url),
+            ("oauth2.client.id", "ferry-client"),
+            ("oauth2.client.secret", "cl1ent-s3cret"),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&conn]);
+    let done = wait_until(GENEROUS, || {
+        committed(&broker.bootstrap, "connect-hetida", TOPIC, 1) == [3]
+    });
+    ferry.signal("TERM");
+    ferry.wait(Duration::from_secs(30));
+    let log = ferry.log();
+    assert!(done, "not committed:\n{log}");
+    let entries = server.entries();
+    let paths: Vec<&str> = entries
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["/token", URL_PATH, URL_PATH, URL_PATH],
+        "one token, then the requests with it"
+    );
+    for e in &entries[1..] {
+        assert_eq!(e["status"], 200);
+        assert_eq!(e["auth"], "Bearer oauth-token-1");
+    }
+    assert!(!log.contains("cl1ent-s3cret") && !log.contains("oauth-token-1"));
+}
+
+/// Records of a topic, read from the beginning with kcat's JSON envelope.
+fn consume(bootstrap: &str, topic: &str) -> Vec<serde_json::Value> {
+    let mut child = kcat()
+        .args([
+            "-b",
+            bootstrap,
+            "-C",
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-J",
+            "-q",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    use std::io::Read;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(wait_child(&mut child, Duration::from_secs(30)).is_some_and(|s| s.success()));
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn replies_go_to_the_result_and_error_topics_keyed_by_the_request() {
+    let test = "replies_go_to_the_result_and_error_topics_keyed_by_the_request";
+    if python_missing(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 0, None).unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic(TOPIC, 1);
+    broker.create_topic("hd-execution-response-topic", 1);
+    broker.create_topic("hd-execution-error-topic", 1);
+    let jobs = ["job-0", "fail500-1", "bad400-2", "job-3"];
+    let lines: Vec<String> = jobs
+        .iter()
+        .enumerate()
+        .map(|(i, j)| format!("exec_job_{i}:{}", request(j)))
+        .collect();
+    produce_keyed(&broker.bootstrap, 0, &lines);
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let conn = connector(
+        dir.path(),
+        &server.url(),
+        &[
+            ("reporter.result.topic.name", "hd-execution-response-topic"),
+            ("reporter.error.topic.name", "hd-execution-error-topic"),
+            ("reporter.bootstrap.servers", &broker.bootstrap),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&conn]);
+    let mut no_producer = false;
+    let done = wait_until(GENEROUS, || {
+        no_producer = ferry.log().contains("runs without a Kafka producer");
+        no_producer || committed(&broker.bootstrap, "connect-hetida", TOPIC, 1) == [4]
+    });
+    ferry.signal("TERM");
+    let _ = wait_child(&mut ferry.child, Duration::from_secs(30));
+    let log = ferry.log();
+    if no_producer {
+        common::emulator::skip(
+            test,
+            "this ferry lends tasks no Kafka producer yet (the runtime's producer is not merged)",
+        );
+        return;
+    }
+    assert!(done, "not committed:\n{log}");
+
+    // The server's answer for each job, from its own log.
+    let answers: BTreeMap<String, String> = server
+        .entries()
+        .iter()
+        .filter(|e| e["status"] == 200)
+        .map(|e| {
+            let body: serde_json::Value =
+                serde_json::from_str(e["body"].as_str().unwrap()).unwrap();
+            (
+                body["job_id"].as_str().unwrap().to_string(),
+                e["answer"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let replies = consume(&broker.bootstrap, "hd-execution-response-topic");
+    let got: Vec<(String, String, String, String)> = replies
+        .iter()
+        .map(|r| {
+            let h = &r["headers"];
+            assert_eq!(h["input_record_topic"], TOPIC, "{r}");
+            assert_eq!(h["input_record_partition"], "0", "{r}");
+            assert_eq!(h["http_status_code"], "200", "{r}");
+            (
+                r["key"].as_str().unwrap().to_string(),
+                h["input_record_offset"].as_str().unwrap().to_string(),
+                r["payload"].as_str().unwrap().to_string(),
+                String::new(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, String, String)> =
+        [(0, "job-0"), (1, "fail500-1"), (3, "job-3")]
+            .iter()
+            .map(|(i, j)| {
+                (
+                    format!("exec_job_{i}"),
+                    i.to_string(),
+                    answers[*j].clone(),
+                    String::new(),
+                )
+            })
+            .collect();
+    assert_eq!(
+        got, expected,
+        "one reply per answered request, keyed by it, in order"
+    );
+    let result: serde_json::Value = serde_json::from_str(&got[0].2).unwrap();
+    assert_eq!(result["result"], "ok");
+    assert_eq!(result["job_id"], "job-0");
+
+    let errors = consume(&broker.bootstrap, "hd-execution-error-topic");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let e = &errors[0];
+    assert_eq!(e["key"], "exec_job_2");
+    assert_eq!(e["headers"]["input_record_offset"], "2");
+    assert_eq!(e["headers"]["http_status_code"], "400");
+    let reason = e["payload"].as_str().unwrap();
+    assert!(
+        reason.contains("answered 400 after 1 attempt(s)") && reason.contains("bad400-2"),
+        "{reason}"
+    );
+    assert_eq!(e["headers"]["error_message"], reason);
 }

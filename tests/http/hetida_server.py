@@ -12,6 +12,11 @@ Fails on cue, by job_id prefix: `fail500-` answers 500 twice per job before succ
 `bad400-` answers 400; a request that is not an execution request answers 422 as FastAPI
 does. `EXPECT_AUTH` (environment): the exact Authorization header required, else 401.
 
+POST /token is an OAuth2 token endpoint (client credentials grant): with `TOKEN_CLIENT`
+(environment, `id:secret`) given as HTTP basic authentication and
+`grant_type=client_credentials`, it answers `{"access_token": "oauth-token-N",
+"token_type": "Bearer", "expires_in": 3600}` (N counts the tokens issued); else 401.
+
 Usage: hetida_server.py PORT LOG — PORT 0 picks a free one; prints `port=N` once
 listening on 127.0.0.1. Every request is appended to LOG as one JSON line (method, path,
 auth, content_type, body, status, answer).
@@ -105,6 +110,24 @@ def execute(body):
     return 200, answer
 
 
+ISSUED = [0]
+
+
+def token(auth, body):
+    import base64
+    from urllib.parse import parse_qs
+
+    client = os.environ.get("TOKEN_CLIENT", "")
+    expected = "Basic " + base64.b64encode(client.encode()).decode()
+    form = parse_qs(body.decode())
+    if auth != expected or form.get("grant_type") != ["client_credentials"]:
+        return 401, {"error": "invalid_client"}
+    with LOCK:
+        ISSUED[0] += 1
+        n = ISSUED[0]
+    return 200, {"access_token": f"oauth-token-{n}", "token_type": "Bearer", "expires_in": 3600}
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -115,7 +138,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(n)
         auth = self.headers.get("Authorization")
-        if self.path != "/api/transformations/execute":
+        if self.path == "/token":
+            status, answer = token(auth, body)
+        elif self.path != "/api/transformations/execute":
             status, answer = 404, {"detail": "Not Found"}
         elif EXPECT_AUTH is not None and auth != EXPECT_AUTH:
             status, answer = 401, {"detail": "Not authenticated"}
