@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod connector;
+pub mod dlq;
 pub mod jaas;
 pub mod notes;
 pub mod properties;
