@@ -449,7 +449,17 @@ fn consume(bootstrap: &str, topic: &str) -> Vec<serde_json::Value> {
         .unwrap();
     assert!(wait_child(&mut child, Duration::from_secs(30)).is_some_and(|s| s.success()));
     out.lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| {
+            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
+            // kcat lists headers as [name, value, name, value, …]: as an object here.
+            let flat = r["headers"].as_array().cloned().unwrap_or_default();
+            let map: serde_json::Map<String, serde_json::Value> = flat
+                .chunks(2)
+                .map(|kv| (kv[0].as_str().unwrap().to_string(), kv[1].clone()))
+                .collect();
+            r["headers"] = serde_json::Value::Object(map);
+            r
+        })
         .collect()
 }
 
@@ -514,6 +524,7 @@ fn replies_go_to_the_result_and_error_topics_keyed_by_the_request() {
             )
         })
         .collect();
+    let requests = consume(&broker.bootstrap, TOPIC);
     let replies = consume(&broker.bootstrap, "hd-execution-response-topic");
     let got: Vec<(String, String, String, String)> = replies
         .iter()
@@ -522,6 +533,12 @@ fn replies_go_to_the_result_and_error_topics_keyed_by_the_request() {
             assert_eq!(h["input_record_topic"], TOPIC, "{r}");
             assert_eq!(h["input_record_partition"], "0", "{r}");
             assert_eq!(h["http_status_code"], "200", "{r}");
+            let offset: usize = h["input_record_offset"].as_str().unwrap().parse().unwrap();
+            assert_eq!(
+                h["input_record_timestamp"],
+                requests[offset]["ts"].to_string(),
+                "the request's timestamp"
+            );
             (
                 r["key"].as_str().unwrap().to_string(),
                 h["input_record_offset"].as_str().unwrap().to_string(),
@@ -562,4 +579,94 @@ fn replies_go_to_the_result_and_error_topics_keyed_by_the_request() {
         "{reason}"
     );
     assert_eq!(e["headers"]["error_message"], reason);
+}
+
+#[test]
+fn a_request_is_committed_only_after_its_reply_is_acknowledged() {
+    let test = "a_request_is_committed_only_after_its_reply_is_acknowledged";
+    if python_missing(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 0, None).unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic(TOPIC, 1);
+    // The replies go to a cluster of their own (reporter.bootstrap.servers), which the
+    // test takes down.
+    let mut replies = Broker::start(1, 300);
+    replies.create_topic("hd-execution-response-topic", 1);
+    let lines = |range: std::ops::Range<usize>| -> Vec<String> {
+        range
+            .map(|i| format!("exec_job_{i}:{}", request(&format!("job-{i}"))))
+            .collect()
+    };
+    produce_keyed(&broker.bootstrap, 0, &lines(0..3));
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let conn = connector(
+        dir.path(),
+        &server.url(),
+        &[
+            ("reporter.result.topic.name", "hd-execution-response-topic"),
+            ("reporter.bootstrap.servers", &replies.bootstrap),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&conn]);
+    let mut no_producer = false;
+    let first = wait_until(GENEROUS, || {
+        no_producer = ferry.log().contains("runs without a Kafka producer");
+        no_producer || committed(&broker.bootstrap, "connect-hetida", TOPIC, 1) == [3]
+    });
+    if no_producer {
+        common::emulator::skip(
+            test,
+            "this ferry lends tasks no Kafka producer yet (the runtime's producer is not merged)",
+        );
+        return;
+    }
+    assert!(
+        first,
+        "the first three were not committed:\n{}",
+        ferry.log()
+    );
+
+    replies.command("down 1").unwrap();
+    produce_keyed(&broker.bootstrap, 0, &lines(3..6));
+    // The next request is answered, but its reply cannot be written: nothing moves.
+    assert!(
+        wait_until(GENEROUS, || statuses_by_job(&server.entries())
+            .contains_key("job-3")),
+        "job-3 never reached the server"
+    );
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while Instant::now() < until {
+        seen.push(committed(&broker.bootstrap, "connect-hetida", TOPIC, 1)[0]);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        seen.iter().all(|o| *o == 3),
+        "committed past a reply that was not acknowledged: {seen:?}"
+    );
+
+    replies.command("up 1").unwrap();
+    let all = wait_until(GENEROUS, || {
+        committed(&broker.bootstrap, "connect-hetida", TOPIC, 1) == [6]
+    });
+    ferry.signal("TERM");
+    let _ = wait_child(&mut ferry.child, Duration::from_secs(30));
+    assert!(
+        all,
+        "not committed after the reply cluster came back:\n{}",
+        ferry.log()
+    );
+    let keys: Vec<String> = consume(&replies.bootstrap, "hd-execution-response-topic")
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = (0..6).map(|i| format!("exec_job_{i}")).collect();
+    assert_eq!(keys, expected, "every reply, once, in order");
+    // Waiting for the reply never sent a request twice.
+    for (job, statuses) in statuses_by_job(&server.entries()) {
+        assert_eq!(statuses, [200], "{job}");
+    }
 }
