@@ -304,6 +304,22 @@ impl HttpConfig {
         let url = url.trim().to_string();
         check_url(&url_key, &url)?;
 
+        // Confluent's ssl.enabled: the URL's scheme decides here; a contradiction is an error.
+        if props.take_bool("ssl.enabled")? == Some(true) && url.starts_with("http://") {
+            return Err(ConfigError::Conflict {
+                first: "ssl.enabled".into(),
+                second: url_key,
+                reason: "ssl.enabled=true needs an https:// URL".into(),
+            });
+        }
+        // Client certificates and private trust stores are not supported yet: refused by
+        // name rather than ignored (TLS uses the system's roots).
+        if let Some(k) = props.take_prefixed("https.ssl.").into_keys().next() {
+            return Err(ConfigError::invalid(
+                format!("https.ssl.{k}"),
+                "is not supported by ferry yet (TLS uses the system's trusted roots); remove it",
+            ));
+        }
         let method = match props.take("request.method") {
             None => Method::Post,
             Some(v) => choice(
@@ -867,6 +883,19 @@ mod tests {
         ])
         .unwrap_err();
         assert_eq!(err.key(), "reporter.bootstrap.servers");
+    }
+
+    #[test]
+    fn tls_keys() {
+        assert!(config(&[("http.api.url", "https://h/"), ("ssl.enabled", "true")]).is_ok());
+        let err = config(&[("http.api.url", "http://h/"), ("ssl.enabled", "true")]).unwrap_err();
+        assert!(err.to_string().contains("needs an https:// URL"), "{err}");
+        let err = config(&[
+            ("http.api.url", "https://h/"),
+            ("https.ssl.keystore.location", "/k.jks"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key(), "https.ssl.keystore.location");
     }
 
     #[test]
