@@ -670,3 +670,76 @@ fn a_request_is_committed_only_after_its_reply_is_acknowledged() {
         assert_eq!(statuses, [200], "{job}");
     }
 }
+
+fn validate(files: &[&Path]) -> (bool, String) {
+    let out = Command::new(ferry_bin())
+        .arg("validate")
+        .args(files)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn ferry_validate_hides_the_sinks_credentials_and_names_a_misspelt_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = worker_props(dir.path(), "127.0.0.1:9092", &[]);
+    let good = dir.path().join("good.properties");
+    write_props(
+        &good,
+        &[
+            ("name", "hetida"),
+            ("connector.class", "HttpSinkConnector"),
+            ("topics", TOPIC),
+            (
+                "http.api.url",
+                "https://hetida.example/api/transformations/execute",
+            ),
+            ("auth.type", "basic"),
+            ("connection.user", "hetida"),
+            ("connection.password", "pw-one"),
+            ("headers", "X-Api-Key:key-two|Accept:application/json"),
+            ("bearer.token", "token-three"),
+            ("http.headers.authorization", "Bearer token-four"),
+            ("reporter.result.topic.name", "replies"),
+            ("reporter.sasl.password", "pw-five"),
+        ],
+    );
+    let (ok, text) = validate(&[&worker, &good]);
+    assert!(ok, "{text}");
+    for secret in ["pw-one", "key-two", "token-three", "token-four", "pw-five"] {
+        assert!(!text.contains(secret), "{secret} shown:\n{text}");
+    }
+    assert!(text.contains("ferry's http sink"), "{text}");
+
+    let bad = dir.path().join("bad.properties");
+    write_props(
+        &bad,
+        &[
+            ("name", "hetida"),
+            (
+                "connector.class",
+                "io.confluent.connect.http.HttpSinkConnector",
+            ),
+            ("topics", TOPIC),
+            (
+                "http.api.ur",
+                "http://localhost:8080/api/transformations/execute",
+            ),
+        ],
+    );
+    let (ok, text) = validate(&[&worker, &bad]);
+    assert!(!ok, "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("http.api.ur: unknown key"))
+        .unwrap_or_else(|| panic!("no line names the key:\n{text}"));
+    assert!(line.contains("bad.properties:4"), "{line}");
+    assert!(line.contains("did you mean `http.api.url`?"), "{line}");
+}
