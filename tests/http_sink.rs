@@ -743,3 +743,49 @@ fn ferry_validate_hides_the_sinks_credentials_and_names_a_misspelt_key() {
     assert!(line.contains("bad.properties:4"), "{line}");
     assert!(line.contains("did you mean `http.api.url`?"), "{line}");
 }
+
+#[test]
+fn sigterm_while_the_server_fails_stops_in_time_and_commits_nothing() {
+    let test = "sigterm_while_the_server_fails_stops_in_time_and_commits_nothing";
+    if python_missing(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 0, None).unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic(TOPIC, 1);
+    produce_keyed(
+        &broker.bootstrap,
+        0,
+        &[format!("exec_job_0:{}", request("down503-0"))],
+    );
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    // 503 is retried; Confluent's retry defaults (10 retries, 3 s apart) would hold the
+    // request inside the sink for 30 s, past task.shutdown.graceful.timeout.ms (5 s).
+    let conn = connector(
+        dir.path(),
+        &server.url(),
+        &[("max.retries", "10"), ("retry.backoff.ms", "3000")],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&conn]);
+    assert!(
+        wait_until(GENEROUS, || !server.entries().is_empty()),
+        "no request reached the server:\n{}",
+        ferry.log()
+    );
+    let asked = Instant::now();
+    ferry.signal("TERM");
+    let status = ferry.wait(Duration::from_secs(60));
+    let took = asked.elapsed();
+    let log = ferry.log();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(
+        took < Duration::from_secs(6),
+        "stopping took {took:?}\n{log}"
+    );
+    assert!(!log.contains("did not stop within"), "{log}");
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-hetida", TOPIC, 1),
+        [-1]
+    );
+}

@@ -9,7 +9,7 @@ ok|failure, `output_results_by_output_name`, `output_types_by_output_name`, `err
 deviation over the window and the timestamps whose volatility exceeds the threshold.
 
 Fails on cue, by job_id prefix: `fail500-` answers 500 twice per job before succeeding,
-`bad400-` answers 400; a request that is not an execution request answers 422 as FastAPI
+`bad400-` answers 400, `down503-` always 503; a request that is not an execution request answers 422 as FastAPI
 does. `EXPECT_AUTH` (environment): the exact Authorization header required, else 401.
 
 POST /token is an OAuth2 token endpoint (client credentials grant): with `TOKEN_CLIENT`
@@ -88,6 +88,8 @@ def execute(body):
             FAILS[job] = FAILS.get(job, 0) + 1
             if FAILS[job] <= 2:
                 return 500, {"detail": "runtime service unavailable"}
+    if job.startswith("down503-"):
+        return 503, {"detail": "runtime service unavailable"}
     if job.startswith("bad400-"):
         return 400, {"detail": f"transformation revision for job {job} cannot be executed"}
     inputs = {

@@ -202,10 +202,10 @@ pub struct HttpConfig {
     /// `batch.suffix` ("").
     pub batch_suffix: String,
     /// `max.retries` (10): attempts after the first, per request, before the batch is
-    /// handed back to the runtime (which backs off and redelivers) or, for a 4xx, reported.
+    /// handed back to the runtime (which backs off and redelivers; at most ~3 s of retries for a
+    /// server that cannot answer) or, for a 4xx, reported.
     pub max_retries: u32,
-    /// `retry.backoff.ms` (3000): the first wait between attempts; it doubles, with jitter,
-    /// up to 10 times that.
+    /// `retry.backoff.ms` (3000): the wait between attempts, with ±20 % jitter.
     pub retry_backoff: Duration,
     /// `retry.on.status.codes` (`400-`).
     pub retry_on: StatusCodes,
@@ -392,8 +392,9 @@ impl HttpConfig {
             .take_parsed::<u32>("max.retries", "a number of retries")?
             .unwrap_or(10);
         let retry_backoff = ms(props, "retry.backoff.ms", 3000)?;
-        // Confluent's retry.backoff.policy: ferry always backs off exponentially with
-        // jitter from retry.backoff.ms; the key is read so that files naming it still load.
+        // Confluent's retry.backoff.policy: ferry waits retry.backoff.ms with jitter between
+        // attempts of a request and leaves long outages to the runtime's growing back-off;
+        // the key is read so that files naming it still load.
         if let Some(p) = props.take("retry.backoff.policy") {
             choice(
                 "retry.backoff.policy",

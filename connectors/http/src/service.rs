@@ -167,6 +167,7 @@ impl Service {
     /// Sends a request until it succeeds, fails for good, or its retries run out.
     pub(crate) async fn send(&self, request: &Request) -> Result<Answer, Failure> {
         let c = &self.config;
+        let started = Instant::now();
         let mut attempt: u32 = 0;
         let mut refreshed = false;
         loop {
@@ -187,8 +188,12 @@ impl Service {
                     return outcome
                         .map_err(|e| Failure::Retriable(TaskError::retriable(e.to_string())));
                 }
-                Verdict::Retry { .. } if attempt < c.max_retries => {
-                    let wait = backoff(c.retry_backoff, attempt);
+                Verdict::Retry { then }
+                    if attempt < c.max_retries
+                        && (then == Final::Rejected
+                            || started.elapsed() + c.retry_backoff < HAND_BACK_AFTER) =>
+                {
+                    let wait = backoff(c.retry_backoff);
                     tracing::debug!(
                         url = %c.url_shown(),
                         status = status.unwrap_or(0),
@@ -365,14 +370,21 @@ impl std::fmt::Display for AttemptError {
     }
 }
 
-/// The wait before retry `attempt` (0-based): `retry.backoff.ms` doubling, at most ten
-/// times it, with ±20 % jitter so that tasks do not retry in step.
-fn backoff(base: Duration, attempt: u32) -> Duration {
-    let d = base
-        .saturating_mul(1 << attempt.min(10))
-        .min(base.saturating_mul(10));
-    d.mul_f64(0.8 + fastrand::f64() * 0.4)
+/// The wait before a retry within a request: `retry.backoff.ms` with ±20 % jitter so
+/// that tasks do not retry in step. Constant, not growing: a long outage is the runtime's
+/// to wait out (its back-off grows to `errors.retry.delay.max.ms` and yields to shutdown),
+/// so a request never holds `put` for long.
+fn backoff(base: Duration) -> Duration {
+    base.mul_f64(0.8 + fastrand::f64() * 0.4)
 }
+
+/// How long a request that the server cannot answer now (5xx, 408, 429, no answer) is
+/// retried within `put` before it is handed back to the runtime, whatever `max.retries`
+/// says: the runtime then backs off (its wait yields to shutdown), commits what is done
+/// and redelivers. Below `task.shutdown.graceful.timeout.ms` (5 s by default), so that
+/// SIGTERM during an outage still stops in time. Statuses that end as record errors always
+/// get their `max.retries`.
+const HAND_BACK_AFTER: Duration = Duration::from_secs(3);
 
 /// A response body as an error line quotes it.
 pub(crate) fn body_text(body: &[u8]) -> String {
@@ -433,14 +445,11 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_with_jitter_and_a_cap() {
+    fn backoff_jitters_around_the_configured_wait() {
         let b = Duration::from_millis(100);
         for _ in 0..50 {
-            let d0 = backoff(b, 0);
-            assert!(d0 >= Duration::from_millis(80) && d0 <= Duration::from_millis(120));
-            let d3 = backoff(b, 3);
-            assert!(d3 >= Duration::from_millis(640) && d3 <= Duration::from_millis(960));
-            assert!(backoff(b, 30) <= Duration::from_millis(1200));
+            let d = backoff(b);
+            assert!(d >= Duration::from_millis(80) && d <= Duration::from_millis(120));
         }
     }
 
