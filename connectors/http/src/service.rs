@@ -29,8 +29,10 @@ pub(crate) struct Answer {
 #[derive(Debug)]
 pub(crate) enum Failure {
     /// The server or the network may do better later: the runtime backs off and
-    /// redelivers the records (nothing is committed past them).
-    Retriable(TaskError),
+    /// redelivers the records (nothing is committed past them). `attempts`: how many were
+    /// made so far, counting those of earlier deliveries, so that `max.retries` holds
+    /// across them.
+    Retriable { error: TaskError, attempts: u32 },
     /// The server refused the records (a 4xx not retried, or retried `max.retries` times):
     /// a record error under `errors.tolerance`.
     Rejected { answer: Answer, reason: String },
@@ -164,11 +166,13 @@ impl Service {
         })
     }
 
-    /// Sends a request until it succeeds, fails for good, or its retries run out.
-    pub(crate) async fn send(&self, request: &Request) -> Result<Answer, Failure> {
+    /// Sends a request until it succeeds, fails for good, its retries run out, or it has
+    /// been retried for [`HAND_BACK_AFTER`] (then it is handed back to the runtime with
+    /// the attempts made). `prior`: attempts made for it in earlier deliveries.
+    pub(crate) async fn send(&self, request: &Request, prior: u32) -> Result<Answer, Failure> {
         let c = &self.config;
         let started = Instant::now();
-        let mut attempt: u32 = 0;
+        let mut attempt: u32 = prior;
         let mut refreshed = false;
         loop {
             let outcome = self.attempt(request).await;
@@ -183,16 +187,49 @@ impl Service {
                 continue;
             }
             let verdict = classify(c, status);
+            let what = || {
+                format!(
+                    "{} {} ({} record(s) from {} offset {})",
+                    c.method.as_str(),
+                    c.url_shown(),
+                    request.records.len(),
+                    request
+                        .partition()
+                        .map(|tp| tp.to_string())
+                        .unwrap_or_default(),
+                    request.records.first().map_or(0, |r| r.offset),
+                )
+            };
             let then = match verdict {
                 Verdict::Success => {
-                    return outcome
-                        .map_err(|e| Failure::Retriable(TaskError::retriable(e.to_string())));
+                    return outcome.map_err(|e| Failure::Retriable {
+                        error: TaskError::retriable(e.to_string()),
+                        attempts: attempt + 1,
+                    });
                 }
-                Verdict::Retry { then }
+                Verdict::Retry { .. }
                     if attempt < c.max_retries
-                        && (then == Final::Rejected
-                            || started.elapsed() + c.retry_backoff < HAND_BACK_AFTER) =>
+                        && started.elapsed() + c.retry_backoff >= HAND_BACK_AFTER =>
                 {
+                    let got = match (&outcome, &detail) {
+                        (Ok(a), _) => format!("answered {}", a.status),
+                        (Err(_), Some(d)) => format!("failed: {d}"),
+                        (Err(e), None) => format!("failed: {e}"),
+                    };
+                    if let Err(AttemptError::Fatal(m)) = outcome {
+                        return Err(Failure::Fatal(TaskError::fatal(m)));
+                    }
+                    return Err(Failure::Retriable {
+                        error: TaskError::retriable(format!(
+                            "{} {got} (attempt {} of {}; sent again after a back-off)",
+                            what(),
+                            attempt + 1,
+                            c.max_retries + 1
+                        )),
+                        attempts: attempt + 1,
+                    });
+                }
+                Verdict::Retry { .. } if attempt < c.max_retries => {
                     let wait = backoff(c.retry_backoff);
                     tracing::debug!(
                         url = %c.url_shown(),
@@ -208,32 +245,26 @@ impl Service {
                 Verdict::Retry { then } | Verdict::Now(then) => then,
             };
             let tries = attempt + 1;
-            let what = format!(
-                "{} {} ({} record(s) from {} offset {})",
-                c.method.as_str(),
-                c.url_shown(),
-                request.records.len(),
-                request
-                    .partition()
-                    .map(|tp| tp.to_string())
-                    .unwrap_or_default(),
-                request.records.first().map_or(0, |r| r.offset),
-            );
+            let what = what();
             return Err(match (outcome, then) {
                 (Err(AttemptError::Fatal(m)), _) => Failure::Fatal(TaskError::fatal(m)),
-                (Err(e), _) => Failure::Retriable(TaskError::retriable(format!(
-                    "{what} failed after {tries} attempt(s): {}",
-                    detail
-                        .map(|d| d.to_string())
-                        .unwrap_or_else(|| e.to_string())
-                ))),
-                (Ok(answer), Final::Retriable) => {
-                    Failure::Retriable(TaskError::retriable(format!(
+                (Err(e), _) => Failure::Retriable {
+                    error: TaskError::retriable(format!(
+                        "{what} failed after {tries} attempt(s): {}",
+                        detail
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| e.to_string())
+                    )),
+                    attempts: tries,
+                },
+                (Ok(answer), Final::Retriable) => Failure::Retriable {
+                    error: TaskError::retriable(format!(
                         "{what} answered {} after {tries} attempt(s): {}",
                         answer.status,
                         body_text(&answer.body)
-                    )))
-                }
+                    )),
+                    attempts: tries,
+                },
                 (Ok(answer), Final::Rejected) => Failure::Rejected {
                     reason: format!(
                         "{what} answered {} after {tries} attempt(s): {}",

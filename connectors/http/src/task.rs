@@ -44,6 +44,9 @@ pub(crate) struct HttpSinkTask {
     answered: BTreeMap<TopicPartition, i64>,
     /// Replies whose producing failed, in order; sent again before anything else.
     pending: VecDeque<PendingReply>,
+    /// Per partition, the first offset of a request handed back to the runtime and the
+    /// attempts made for it, so that `max.retries` counts across redeliveries.
+    tries: BTreeMap<TopicPartition, (i64, u32)>,
 }
 
 impl HttpSinkTask {
@@ -61,6 +64,7 @@ impl HttpSinkTask {
             watermark: Watermark::new(),
             answered: BTreeMap::new(),
             pending: VecDeque::new(),
+            tries: BTreeMap::new(),
         }
     }
 
@@ -120,7 +124,25 @@ impl HttpSinkTask {
         for r in &request.records {
             self.watermark.sent(&r.topic_partition(), r.offset);
         }
-        match self.service.send(&request).await {
+        let tp = request.partition();
+        let first = request.records.first().map_or(0, |r| r.offset);
+        let prior = tp
+            .as_ref()
+            .and_then(|tp| self.tries.get(tp))
+            .filter(|(offset, _)| *offset == first)
+            .map_or(0, |(_, n)| *n);
+        let sent = self.service.send(&request, prior).await;
+        if let Some(tp) = tp {
+            match &sent {
+                Err(Failure::Retriable { attempts, .. }) => {
+                    self.tries.insert(tp, (first, *attempts));
+                }
+                _ => {
+                    self.tries.remove(&tp);
+                }
+            }
+        }
+        match sent {
             Ok(answer) => {
                 let reply = self.replies.as_ref().and_then(|rep| {
                     rep.result_topic
@@ -130,7 +152,7 @@ impl HttpSinkTask {
                 self.finish(&request.records, reply);
                 Ok(())
             }
-            Err(Failure::Retriable(e) | Failure::Fatal(e)) => Err(e),
+            Err(Failure::Retriable { error, .. } | Failure::Fatal(error)) => Err(error),
             Err(Failure::Rejected { answer, reason }) => {
                 for r in &request.records {
                     // errors.tolerance=none: fails the task here, before any reply.
@@ -211,6 +233,7 @@ impl SinkTask for HttpSinkTask {
         self.watermark.remove(partitions);
         for tp in partitions {
             self.answered.remove(tp);
+            self.tries.remove(tp);
         }
         self.pending
             .retain(|p| p.holds.iter().all(|(tp, _)| !partitions.contains(tp)));

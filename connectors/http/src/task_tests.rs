@@ -391,3 +391,42 @@ async fn a_server_that_is_down_is_retriable() {
     );
     assert_eq!(s.task.pre_commit(&Offsets::new()).await.unwrap()[&tp()], 5);
 }
+
+#[tokio::test]
+async fn max_retries_counts_across_redeliveries_when_waits_are_long() {
+    let script = Arc::new(Mutex::new(Script::default()));
+    script.lock().unwrap().answers.extend([404, 404, 404]);
+    let url = server(script.clone()).await;
+    // A wait longer than the sink keeps a request: each delivery makes one attempt and
+    // hands the batch back; the third attempt is the last (max.retries=2).
+    let mut s = setup(
+        &url,
+        &[
+            ("retry.on.status.codes", "400-"),
+            ("retry.backoff.ms", "5000"),
+        ],
+        true,
+        true,
+    );
+    for attempt in 1..=2 {
+        let err = s.task.put(&[record(0, "x")]).await.unwrap_err();
+        assert!(err.is_retriable());
+        assert!(
+            err.one_line()
+                .contains(&format!("answered 404 (attempt {attempt} of 3;")),
+            "{}",
+            err.one_line()
+        );
+        assert_eq!(s.task.pre_commit(&Offsets::new()).await.unwrap()[&tp()], 0);
+    }
+    s.task.put(&[record(0, "x")]).await.unwrap();
+    let reports = s.errant.reports.lock().unwrap().clone();
+    assert_eq!(reports.len(), 1);
+    assert!(
+        reports[0].1.contains("answered 404 after 3 attempt(s)"),
+        "{}",
+        reports[0].1
+    );
+    assert_eq!(script.lock().unwrap().seen.len(), 3);
+    assert_eq!(s.task.pre_commit(&Offsets::new()).await.unwrap()[&tp()], 1);
+}
