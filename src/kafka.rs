@@ -81,6 +81,35 @@ pub fn client_config(
     settings: &ClientSettings,
     defaults: &[(&'static str, String)],
 ) -> Result<(ClientConfig, Vec<Note>), ClientConfigError> {
+    build_config(settings, defaults, MANAGED)
+}
+
+/// The settings ferry chooses for every producer unless the files set them: Kafka's own
+/// producer defaults since 3.0 (`acks=all`, idempotence), so that an acknowledged record is
+/// on every in-sync replica, once and in order.
+pub fn producer_defaults(client_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("client.id", client_id.to_string()),
+        ("acks", "all".to_string()),
+        ("enable.idempotence", "true".to_string()),
+        ("log.connection.close", "false".to_string()),
+    ]
+}
+
+/// A producer's librdkafka configuration: as [`client_config`], without the consumer's
+/// managed settings.
+pub fn producer_config(
+    settings: &ClientSettings,
+    defaults: &[(&'static str, String)],
+) -> Result<(ClientConfig, Vec<Note>), ClientConfigError> {
+    build_config(settings, defaults, &[])
+}
+
+fn build_config(
+    settings: &ClientSettings,
+    defaults: &[(&'static str, String)],
+    managed: &[(&str, &str)],
+) -> Result<(ClientConfig, Vec<Note>), ClientConfigError> {
     let mut config = ClientConfig::new();
     let mut notes = Vec::new();
     for (key, prop) in &settings.props {
@@ -120,7 +149,7 @@ pub fn client_config(
             config.set(*key, value);
         }
     }
-    for (key, value) in MANAGED {
+    for (key, value) in managed {
         config.set(*key, *value);
     }
     Ok((config, notes))

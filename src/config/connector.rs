@@ -34,14 +34,6 @@ const IGNORED: &[(&str, &str)] = &[
         "errors.retry.timeout",
         "ferry's converters do not fail transiently; sink errors are retried per the sink's rules",
     ),
-    (
-        "errors.deadletterqueue.context.headers.enable",
-        "no dead-letter queue is configured",
-    ),
-    (
-        "errors.deadletterqueue.topic.replication.factor",
-        "no dead-letter queue is configured",
-    ),
 ];
 
 /// Which topics the connector reads.
@@ -126,6 +118,10 @@ pub struct ConnectorConfig {
     /// `value.converter` override, else the worker's.
     pub value_converter: Converter,
     pub errors: ErrorPolicy,
+    /// Where failed records go besides the log (`errors.deadletterqueue.*`).
+    pub dead_letter: super::dlq::DeadLetterQueue,
+    /// `producer.override.*` (prefix removed): the connector's layer of producer settings.
+    pub producer_overrides: std::collections::BTreeMap<String, Sourced>,
     /// The consumer's librdkafka settings, group id included.
     pub consumer: ClientSettings,
     pub notes: Vec<Note>,
@@ -270,9 +266,8 @@ impl ConnectorConfig {
                 return Err(key_err(key, "single message transforms are not supported yet; ferry would pass records through untransformed, so it refuses to start. Remove the key (and its transforms.* settings) to run without them".into()));
             }
         }
-        if props.take("errors.deadletterqueue.topic.name").is_some() {
-            return Err(key_err("errors.deadletterqueue.topic.name", "dead-letter queues are not supported yet; remove the key (with errors.tolerance=all, failed records are then logged and skipped)".into()));
-        }
+        let dead_letter = super::dlq::take(&file, &mut props, &subscription)?;
+        let producer_overrides = super::dlq::take_producer_overrides(&file, &mut props);
         let overrides = props
             .take_prefixed("consumer.override.")
             .into_iter()
@@ -350,6 +345,8 @@ impl ConnectorConfig {
             key_converter,
             value_converter,
             errors,
+            dead_letter,
+            producer_overrides,
             consumer,
             notes,
         })

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod connector;
 pub mod distributed;
+pub mod dlq;
 pub mod jaas;
 pub mod notes;
 pub mod problems;

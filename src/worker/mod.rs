@@ -35,6 +35,7 @@ use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::kafka;
 use crate::metrics::ConnectorMetrics;
 use crate::offsets::FileOffsetStore;
+use crate::producer::Producers;
 use status::{ConsumerStatus, TaskState, TaskStatus};
 use tasks::{TaskFactory, TaskSet};
 
@@ -64,6 +65,8 @@ pub struct ConnectorHandle {
     /// The connector's Prometheus series.
     pub metrics: Arc<ConnectorMetrics>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Flushed and dropped once the tasks have stopped.
+    producers: Option<Arc<Producers>>,
 }
 
 impl ConnectorHandle {
@@ -97,6 +100,10 @@ impl ConnectorHandle {
                 return false;
             }
         }
+        if let Some(producers) = self.producers.take() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            producers.close(left).await;
+        }
         true
     }
 }
@@ -129,6 +136,7 @@ pub fn start_connector(
         cancel: cancel.clone(),
         metrics: Arc::new(ConnectorMetrics::new(&name, &connector.class)),
         thread: None,
+        producers: None,
     };
     let mut config = client.consumer().clone();
     if env.exit_at_end {
@@ -136,6 +144,11 @@ pub fn start_connector(
         config.set("enable.partition.eof", "true");
     }
 
+    let producers = Arc::new(Producers::new(
+        &name,
+        crate::config::dlq::producer_layers(env.worker, &connector.producer_overrides),
+    ));
+    handle.producers = Some(producers.clone());
     let task_failed = Arc::new(AtomicBool::new(false));
     let (commit_tx, commit_rx) = std_mpsc::channel();
     let factory = TaskFactory {
@@ -146,6 +159,7 @@ pub fn start_connector(
         key_converter: connector.key_converter.clone(),
         value_converter: connector.value_converter.clone(),
         store: env.store.clone(),
+        producers,
         flush_interval: env.worker.flush_interval,
         flush_timeout: env.worker.flush_timeout,
         commits: commit_tx,

@@ -27,6 +27,7 @@ use super::status::{TaskState, TaskStatus, lock};
 use crate::config::connector::ErrorPolicy;
 use crate::convert::{Converter, Decoder};
 use crate::offsets::{Commits, FileOffsetStore};
+use crate::producer::Producers;
 
 /// Batches waiting between the consumer and each task. Small: the consumer's prefetch is
 /// the buffer; this only keeps the sink busy while the next batch is assembled.
@@ -102,6 +103,8 @@ pub(crate) struct TaskFactory {
     pub(crate) key_converter: Converter,
     pub(crate) value_converter: Converter,
     pub(crate) store: Option<Arc<FileOffsetStore>>,
+    /// The connector's producers, lent to its tasks.
+    pub(crate) producers: Arc<Producers>,
     pub(crate) flush_interval: Duration,
     pub(crate) flush_timeout: Duration,
     /// Positions for the consumer thread's group commits.
@@ -146,8 +149,7 @@ impl TaskFactory {
             task_id: id,
             errant: errant.clone(),
             commits: requests.clone(),
-            // The runtime's producer service replaces this (issue 14/15 work in progress).
-            producers: Arc::new(ferry_connector_api::NoProducers),
+            producers: self.producers.clone(),
         }) {
             Ok(t) => t,
             Err(e) => {
@@ -245,6 +247,7 @@ mod tests {
             key_converter: Converter::ByteArray,
             value_converter: Converter::ByteArray,
             store: None,
+            producers: Arc::new(Producers::new("c", Default::default())),
             flush_interval: Duration::from_secs(3600),
             flush_timeout: Duration::from_secs(5),
             commits: std_mpsc::channel().0,
