@@ -1,0 +1,285 @@
+//! Distributed mode, measured where a 2-core machine can measure it: how long a killed
+//! worker's partitions take to flow again on the others, against the consumer's
+//! `session.timeout.ms`, and each worker's memory against a standalone ferry running the
+//! same connector.
+//!
+//! `cargo bench --bench distributed` (3 rounds; `FERRY_BENCH_REPEATS` to change). Each
+//! round: a mock cluster, three `ferry distributed` workers, a directory-sink connector
+//! created over REST on 12 partitions, 1 200 records delivered; RSS of every worker after
+//! 2 s idle; then `kill -9` of one worker and one record to every partition, timed until
+//! all twelve are on disk.
+
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_mock_broker::MockBroker;
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+
+const SESSION_TIMEOUT_MS: u64 = 6000;
+const PARTITIONS: i32 = 12;
+const TOPIC: &str = "bench-dist";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn worker_file(dir: &Path, bootstrap: &str, n: usize, port: u16, distributed: bool) -> PathBuf {
+    let path = dir.join(format!("worker{n}.properties"));
+    let mut text = format!(
+        "bootstrap.servers={bootstrap}\nkey.converter=org.apache.kafka.connect.converters.ByteArrayConverter\nvalue.converter=org.apache.kafka.connect.converters.ByteArrayConverter\noffset.flush.interval.ms=500\nconsumer.session.timeout.ms={SESSION_TIMEOUT_MS}\nconsumer.heartbeat.interval.ms=500\nlisteners=http://127.0.0.1:{port}\n"
+    );
+    if distributed {
+        text.push_str("group.id=bench-cluster\nconfig.storage.topic=bench-configs\n");
+    } else {
+        text.push_str(&format!(
+            "offset.storage.file.filename={}\n",
+            dir.join("standalone.offsets").display()
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn spawn(args: &[&str], log: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stderr(std::fs::File::create(log).unwrap())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+fn http_ok(port: u16, method: &str, path: &str, body: Option<&str>) -> bool {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "10",
+    ])
+    .args(["-X", method]);
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "-d", b]);
+    }
+    let out = cmd
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).starts_with('2')
+}
+
+fn files(dir: &Path) -> usize {
+    let Ok(parts) = std::fs::read_dir(dir.join(TOPIC)) else {
+        return 0;
+    };
+    parts
+        .flatten()
+        .map(|p| {
+            std::fs::read_dir(p.path())
+                .map(|f| {
+                    f.flatten()
+                        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                        .count()
+                })
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+fn produce(bootstrap: &str, per_partition: usize, from: usize) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .unwrap();
+    for p in 0..PARTITIONS {
+        for i in from..from + per_partition {
+            let value = format!("p{p}-{i}");
+            producer
+                .send(BaseRecord::<(), _>::to(TOPIC).partition(p).payload(&value))
+                .unwrap();
+        }
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+fn connector(out: &Path) -> String {
+    format!(
+        r#"{{"name":"dist","config":{{"connector.class":"directory","topics":"{TOPIC}","directory.path":"{}","tasks.max":"2"}}}}"#,
+        out.display()
+    )
+}
+
+struct Round {
+    move_secs: f64,
+    worker_rss_kb: Vec<u64>,
+    standalone_rss_kb: u64,
+}
+
+fn round() -> Round {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = MockBroker::start_with_delay(1, Duration::from_secs(3)).unwrap();
+    broker.create_topic(TOPIC, PARTITIONS).unwrap();
+    broker.create_topic("bench-configs", 1).unwrap();
+    let bootstrap = broker.bootstrap();
+
+    // A standalone ferry with the same connector, for its memory.
+    let standalone_out = dir.path().join("standalone-out");
+    let port = free_port();
+    let worker = worker_file(dir.path(), &bootstrap, 0, port, false);
+    let connector_file = dir.path().join("standalone.properties");
+    std::fs::write(
+        &connector_file,
+        format!(
+            "name=alone\nconnector.class=directory\ntopics={TOPIC}\ndirectory.path={}\ntasks.max=2\n",
+            standalone_out.display()
+        ),
+    )
+    .unwrap();
+    produce(&bootstrap, 100, 0);
+    let mut alone = spawn(
+        &[
+            "standalone",
+            worker.to_str().unwrap(),
+            connector_file.to_str().unwrap(),
+        ],
+        &dir.path().join("standalone.log"),
+    );
+    assert!(wait_until(Duration::from_secs(60), || files(
+        &standalone_out
+    ) == 100
+        * PARTITIONS as usize));
+    std::thread::sleep(Duration::from_secs(2));
+    let standalone_rss_kb = rss_kb(alone.id());
+    let _ = Command::new("kill")
+        .args(["-TERM", &alone.id().to_string()])
+        .status();
+    let _ = alone.wait();
+
+    let out = dir.path().join("out");
+    let mut workers: Vec<(Child, u16)> = (1..=3)
+        .map(|n| {
+            let port = free_port();
+            let file = worker_file(dir.path(), &bootstrap, n, port, true);
+            let child = spawn(
+                &["distributed", file.to_str().unwrap()],
+                &dir.path().join(format!("worker{n}.log")),
+            );
+            assert!(wait_until(Duration::from_secs(60), || http_ok(
+                port, "GET", "/health", None
+            )));
+            (child, port)
+        })
+        .collect();
+    assert!(http_ok(
+        workers[0].1,
+        "POST",
+        "/connectors",
+        Some(&connector(&out))
+    ));
+    assert!(
+        wait_until(Duration::from_secs(60), || files(&out)
+            == 100 * PARTITIONS as usize),
+        "not delivered: {}",
+        files(&out)
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let worker_rss_kb = workers.iter().map(|(c, _)| rss_kb(c.id())).collect();
+
+    let (mut killed, _) = workers.pop().unwrap();
+    let _ = Command::new("kill")
+        .args(["-KILL", &killed.id().to_string()])
+        .status();
+    let t = Instant::now();
+    let _ = killed.wait();
+    produce(&bootstrap, 1, 100);
+    assert!(wait_until(Duration::from_secs(120), || files(&out)
+        == 101 * PARTITIONS as usize));
+    let move_secs = t.elapsed().as_secs_f64();
+    for (c, _) in &workers {
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+    }
+    for (mut c, _) in workers {
+        let _ = c.wait();
+    }
+    Round {
+        move_secs,
+        worker_rss_kb,
+        standalone_rss_kb,
+    }
+}
+
+fn main() {
+    let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let mut rounds = Vec::new();
+    for i in 0..repeats {
+        let r = round();
+        eprintln!(
+            "  round {i}: partitions flowing again {:.2} s after kill -9; worker RSS {:?} KiB; standalone {} KiB",
+            r.move_secs, r.worker_rss_kb, r.standalone_rss_kb
+        );
+        rounds.push(r);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let moved = median(rounds.iter().map(|r| r.move_secs).collect());
+    let worst = rounds.iter().map(|r| r.move_secs).fold(0.0, f64::max);
+    let worker_max = rounds
+        .iter()
+        .flat_map(|r| r.worker_rss_kb.iter().copied())
+        .max()
+        .unwrap_or(0) as f64
+        / 1024.0;
+    let alone = median(
+        rounds
+            .iter()
+            .map(|r| r.standalone_rss_kb as f64 / 1024.0)
+            .collect(),
+    );
+    println!(
+        "\nDistributed mode ({repeats} rounds, 3 workers, 12 partitions, session.timeout.ms={SESSION_TIMEOUT_MS}):\n\
+         | measure | value | goal |\n|---|---:|---|\n\
+         | kill -9 → the dead worker's partitions delivering on the others (median / worst) | {moved:.2} s / {worst:.2} s | ≤ session timeout + 2 s = {:.0} s |\n\
+         | RSS per worker, 3 workers (max over workers and rounds) | {worker_max:.1} MB | ≤ standalone + 5 MB |\n\
+         | RSS of a standalone ferry with the same connector (median) | {alone:.1} MB | |",
+        SESSION_TIMEOUT_MS as f64 / 1000.0 + 2.0
+    );
+}
