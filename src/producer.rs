@@ -228,41 +228,80 @@ fn is_fatal(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+fn future_record(record: &ProducerRecord) -> FutureRecord<'_, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for h in &record.headers {
+        headers = headers.insert(KafkaHeader {
+            key: &h.key,
+            value: h.value.as_deref(),
+        });
+    }
+    let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic).headers(headers);
+    if let Some(k) = record.key.as_deref() {
+        fr = fr.key(k);
+    }
+    if let Some(v) = record.value.as_deref() {
+        fr = fr.payload(v);
+    }
+    if let Some(ts) = record.timestamp {
+        fr = fr.timestamp(ts);
+    }
+    fr
+}
+
+impl KafkaProducer {
+    fn failure(&self, topic: &str, e: KafkaError) -> TaskError {
+        let message = format!(
+            "Kafka producer to {} could not write to topic `{topic}`",
+            self.bootstrap
+        );
+        let fatal = matches!(&e, KafkaError::MessageProduction(code) if is_fatal(*code));
+        let err = if fatal {
+            TaskError::fatal(message)
+        } else {
+            TaskError::retriable(message)
+        };
+        err.with_source(e)
+    }
+
+    /// Queues the record now (so records queued one after another keep their order) and
+    /// returns the wait for its acknowledgement. A full queue is a retriable error.
+    pub fn enqueue(
+        self: &Arc<Self>,
+        record: &ProducerRecord,
+    ) -> impl Future<Output = Result<(), TaskError>> + Send + 'static {
+        let queued = self
+            .inner
+            .send_result(future_record(record))
+            .map_err(|(e, _)| e);
+        let this = self.clone();
+        let topic = record.topic.clone();
+        async move {
+            match queued {
+                Err(e) => Err(this.failure(&topic, e)),
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(this.failure(&topic, e)),
+                    Err(_) => Err(TaskError::retriable(format!(
+                        "Kafka producer to {} was closed before `{topic}` acknowledged the record",
+                        this.bootstrap
+                    ))),
+                },
+            }
+        }
+    }
+}
+
 #[ferry_connector_api::async_trait]
 impl RecordProducer for KafkaProducer {
     async fn send(&self, record: ProducerRecord) -> Result<(), TaskError> {
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for h in &record.headers {
-            headers = headers.insert(KafkaHeader {
-                key: &h.key,
-                value: h.value.as_deref(),
-            });
-        }
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic).headers(headers);
-        if let Some(k) = record.key.as_deref() {
-            fr = fr.key(k);
-        }
-        if let Some(v) = record.value.as_deref() {
-            fr = fr.payload(v);
-        }
-        if let Some(ts) = record.timestamp {
-            fr = fr.timestamp(ts);
-        }
-        match self.inner.send(fr, Timeout::Never).await {
+        match self
+            .inner
+            .send(future_record(&record), Timeout::Never)
+            .await
+        {
             Ok(_) => Ok(()),
-            Err((e, _)) => {
-                let message = format!(
-                    "Kafka producer to {} could not write to topic `{}`",
-                    self.bootstrap, record.topic
-                );
-                let fatal = matches!(&e, KafkaError::MessageProduction(code) if is_fatal(*code));
-                let err = if fatal {
-                    TaskError::fatal(message)
-                } else {
-                    TaskError::retriable(message)
-                };
-                Err(err.with_source(e))
-            }
+            Err((e, _)) => Err(self.failure(&record.topic, e)),
         }
     }
 }

@@ -149,3 +149,354 @@ async fn a_bad_producer_setting_is_one_line_naming_its_key_and_origin() {
         "{err}"
     );
 }
+
+/// A source topic with two records the JSON converter refuses between good ones: a text
+/// that is not JSON and bytes that are not UTF-8, each with a key and headers.
+const BAD_BYTES: &[u8] = b"\xff\xfe not json \x00\x01";
+
+fn produce_source(bootstrap: &str, topic: &str) {
+    let mut cmd = kcat();
+    cmd.args([
+        "-b",
+        bootstrap,
+        "-K",
+        "|",
+        "-H",
+        "trace=abc",
+        "-H",
+        "origin=ztf",
+    ]);
+    feed_kcat(
+        cmd,
+        topic,
+        0,
+        &[
+            "k0|{\"n\":0}".to_string(),
+            "k1|not json at all".to_string(),
+            "k2|{\"n\":2}".to_string(),
+        ],
+    )
+    .unwrap();
+    // Raw bytes (no line protocol): kcat's file mode, one message, no key.
+    let f = std::env::temp_dir().join(format!("ferry-dlq-bad-{}", std::process::id()));
+    std::fs::write(&f, BAD_BYTES).unwrap();
+    produce_files(bootstrap, topic, 0, &[f.clone()]);
+    let _ = std::fs::remove_file(f);
+    produce_lines(bootstrap, topic, 0, &["{\"n\":4}".to_string()]);
+}
+
+/// Messages as kcat's JSON envelope (`-J`), with raw key and value read separately with
+/// `-f` so that bytes that are not UTF-8 compare exactly.
+#[derive(Debug, Clone, PartialEq)]
+struct Message {
+    offset: i64,
+    ts: i64,
+    headers: Vec<(String, String)>,
+    key: Vec<u8>,
+    value: Vec<u8>,
+}
+
+fn consume(bootstrap: &str, topic: &str, expected: usize) -> Vec<Message> {
+    let mut envelopes = Vec::new();
+    let ok = wait_until(Duration::from_secs(30), || {
+        let out = kcat()
+            .args([
+                "-C",
+                "-b",
+                bootstrap,
+                "-t",
+                topic,
+                "-o",
+                "beginning",
+                "-e",
+                "-q",
+                "-J",
+            ])
+            .output()
+            .expect("kcat -J");
+        envelopes = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("kcat JSON"))
+            .collect();
+        envelopes.len() >= expected
+    });
+    assert!(ok, "{topic}: {} of {expected} messages", envelopes.len());
+    envelopes
+        .iter()
+        .map(|e| {
+            let offset = e["offset"].as_i64().unwrap();
+            let raw = |fmt: &str| {
+                kcat()
+                    .args([
+                        "-C",
+                        "-b",
+                        bootstrap,
+                        "-t",
+                        topic,
+                        "-o",
+                        &offset.to_string(),
+                    ])
+                    .args(["-c", "1", "-e", "-q", "-f", fmt])
+                    .output()
+                    .expect("kcat raw")
+                    .stdout
+            };
+            let h = e["headers"].as_array().cloned().unwrap_or_default();
+            Message {
+                offset,
+                ts: e["ts"].as_i64().unwrap(),
+                headers: h
+                    .chunks(2)
+                    .map(|p| {
+                        (
+                            p[0].as_str().unwrap().to_string(),
+                            p[1].as_str().unwrap_or("").to_string(),
+                        )
+                    })
+                    .collect(),
+                key: raw("%k"),
+                value: raw("%s"),
+            }
+        })
+        .collect()
+}
+
+fn json_connector(dir: &Path, name: &str, extra: &[(&str, &str)]) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.properties"));
+    let out = dir.join(format!("{name}.out"));
+    let mut pairs = vec![
+        ("name", name),
+        ("connector.class", "FileStreamSink"),
+        ("topics", "alerts"),
+        ("file", out.to_str().unwrap()),
+        (
+            "value.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        ("value.converter.schemas.enable", "false"),
+        ("errors.tolerance", "all"),
+    ];
+    pairs.extend_from_slice(extra);
+    write_props(&path, &pairs);
+    path
+}
+
+/// The dead letters are the bad source records, byte for byte, with Connect's context.
+fn check_dead_letters(source: &[Message], dlq: &[Message], connector: &str) {
+    let bad: Vec<&Message> = source
+        .iter()
+        .filter(|m| m.offset == 1 || m.offset == 3)
+        .collect();
+    // The source is what the test meant it to be.
+    assert_eq!(bad[0].key, b"k1");
+    assert_eq!(bad[0].value, b"not json at all");
+    assert_eq!(
+        bad[0].headers,
+        [
+            ("trace".to_string(), "abc".to_string()),
+            ("origin".to_string(), "ztf".to_string())
+        ]
+    );
+    assert_eq!(bad[1].value, BAD_BYTES);
+    assert_eq!(dlq.len(), 2, "{dlq:#?}");
+    for (orig, letter) in bad.iter().zip(dlq) {
+        assert_eq!(letter.key, orig.key, "key of offset {}", orig.offset);
+        assert_eq!(letter.value, orig.value, "value of offset {}", orig.offset);
+        assert_eq!(letter.ts, orig.ts, "timestamp of offset {}", orig.offset);
+        let n = orig.headers.len();
+        assert_eq!(
+            &letter.headers[..n],
+            &orig.headers[..],
+            "original headers first"
+        );
+        let context: Vec<(&str, &str)> = letter.headers[n..]
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let message = context
+            .iter()
+            .find(|(k, _)| *k == "__connect.errors.exception.message")
+            .map(|(_, v)| *v)
+            .unwrap_or_default();
+        assert!(
+            message.starts_with("value.converter JsonConverter: "),
+            "{message}"
+        );
+        let offset = orig.offset.to_string();
+        let trace = format!("org.apache.kafka.connect.errors.DataException: {message}\n");
+        assert_eq!(
+            context,
+            vec![
+                ("__connect.errors.topic", "alerts"),
+                ("__connect.errors.partition", "0"),
+                ("__connect.errors.offset", offset.as_str()),
+                ("__connect.errors.connector.name", connector),
+                ("__connect.errors.task.id", "0"),
+                ("__connect.errors.stage", "VALUE_CONVERTER"),
+                (
+                    "__connect.errors.class.name",
+                    "org.apache.kafka.connect.json.JsonConverter"
+                ),
+                (
+                    "__connect.errors.exception.class.name",
+                    "org.apache.kafka.connect.errors.DataException"
+                ),
+                ("__connect.errors.exception.message", message),
+                ("__connect.errors.exception.stacktrace", trace.as_str()),
+            ]
+        );
+    }
+}
+
+#[test]
+fn dead_letters_on_the_same_cluster_carry_the_original_bytes_and_connects_context() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("alerts", 1);
+    broker.create_topic("alerts-dlq", 1);
+    produce_source(&broker.bootstrap, "alerts");
+    let dir = tempfile::tempdir().unwrap();
+    let w = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = json_connector(
+        dir.path(),
+        "same",
+        &[
+            ("errors.deadletterqueue.topic.name", "alerts-dlq"),
+            ("errors.deadletterqueue.context.headers.enable", "true"),
+            ("errors.deadletterqueue.topic.replication.factor", "1"),
+        ],
+    );
+    let log = run_to_end(dir.path(), &[], &w, &[&c], Duration::from_secs(60));
+    let source = consume(&broker.bootstrap, "alerts", 5);
+    let dlq = consume(&broker.bootstrap, "alerts-dlq", 2);
+    check_dead_letters(&source, &dlq, "same");
+    assert_eq!(lines_of(&dir.path().join("same.out")).len(), 3, "{log}");
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-same", "alerts", 1),
+        vec![5]
+    );
+}
+
+#[test]
+fn dead_letters_go_to_another_cluster_through_producer_override_bootstrap_servers() {
+    let mut source = Broker::start(1, 0);
+    source.create_topic("alerts", 1);
+    let mut other = Broker::start(1, 0);
+    other.create_topic("alerts-dlq", 1);
+    produce_source(&source.bootstrap, "alerts");
+    let dir = tempfile::tempdir().unwrap();
+    let w = worker_props(dir.path(), &source.bootstrap, &[]);
+    let c = json_connector(
+        dir.path(),
+        "other",
+        &[
+            ("errors.deadletterqueue.topic.name", "alerts-dlq"),
+            ("errors.deadletterqueue.context.headers.enable", "true"),
+            ("producer.override.bootstrap.servers", &other.bootstrap),
+        ],
+    );
+    run_to_end(dir.path(), &[], &w, &[&c], Duration::from_secs(60));
+    let src = consume(&source.bootstrap, "alerts", 5);
+    let dlq = consume(&other.bootstrap, "alerts-dlq", 2);
+    check_dead_letters(&src, &dlq, "other");
+    // Nothing went to the source cluster.
+    let out = kcat()
+        .args([
+            "-C",
+            "-b",
+            &source.bootstrap,
+            "-t",
+            "alerts-dlq",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        committed(&source.bootstrap, "connect-other", "alerts", 1),
+        vec![5]
+    );
+}
+
+#[test]
+fn dead_letters_go_to_a_directory_as_value_files_and_json_sidecars() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("alerts", 1);
+    produce_source(&broker.bootstrap, "alerts");
+    let dir = tempfile::tempdir().unwrap();
+    let dlq_dir = dir.path().join("dead");
+    let w = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = json_connector(
+        dir.path(),
+        "files",
+        &[(
+            "ferry.errors.deadletterqueue.directory",
+            dlq_dir.to_str().unwrap(),
+        )],
+    );
+    run_to_end(dir.path(), &[], &w, &[&c], Duration::from_secs(60));
+    let source = consume(&broker.bootstrap, "alerts", 5);
+    let mut names: Vec<String> = std::fs::read_dir(dlq_dir.join("files"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "alerts-0-1.json",
+            "alerts-0-1.value",
+            "alerts-0-3.json",
+            "alerts-0-3.value"
+        ],
+        "one value and one sidecar per record, no temporary files left"
+    );
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for orig in source.iter().filter(|m| m.offset == 1 || m.offset == 3) {
+        let base = dlq_dir.join(format!("files/alerts-0-{}", orig.offset));
+        assert_eq!(
+            std::fs::read(base.with_extension("value")).unwrap(),
+            orig.value
+        );
+        let side: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(base.with_extension("json")).unwrap()).unwrap();
+        assert_eq!(side["topic"], "alerts");
+        assert_eq!(side["offset"], orig.offset);
+        assert_eq!(side["timestamp"], orig.ts);
+        let key = side["key"]
+            .as_str()
+            .map(|k| b64.decode(k).unwrap())
+            .unwrap_or_default();
+        assert_eq!(key, orig.key);
+        let headers: Vec<(String, String)> = side["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let v = b64.decode(h["value"].as_str().unwrap()).unwrap();
+                (
+                    h["key"].as_str().unwrap().to_string(),
+                    String::from_utf8(v).unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(headers, orig.headers);
+        assert_eq!(side["context"]["__connect.errors.stage"], "VALUE_CONVERTER");
+        assert_eq!(
+            side["context"]["__connect.errors.offset"],
+            orig.offset.to_string()
+        );
+        assert_eq!(side["context"]["__connect.errors.connector.name"], "files");
+    }
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-files", "alerts", 1),
+        vec![5]
+    );
+}

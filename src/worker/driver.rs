@@ -11,12 +11,13 @@ use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_connector_api::{
-    Assigned, CommitRequester, ErrantRecordReporter, OffsetAndMetadata, Offsets, RecordError,
-    SinkRecord, SinkTask, TaskError, TopicPartition,
+    Assigned, CommitRequester, ErrantRecordReporter, OffsetAndMetadata, Offsets, SinkRecord,
+    SinkTask, TaskError, TopicPartition,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::dead_letter::Pending;
 use super::status::{TaskState, TaskStatus};
 use crate::convert::Decoder;
 use crate::offsets::{Commits, FileOffsetStore};
@@ -89,6 +90,8 @@ pub(crate) struct Driver {
     pub(crate) decoder: Decoder,
     /// Where records that do not decode go (`errors.tolerance`); the task's own reporter.
     pub(crate) errant: Arc<dyn ErrantRecordReporter>,
+    /// Dead letters not yet acknowledged: no offset is committed past them.
+    pub(crate) dead_letters: Arc<Pending>,
     /// Per partition, one past the last offset the sink accepted in `put` or the runtime
     /// skipped (a record that did not decode, under `errors.tolerance=all`).
     pub(crate) consumed: Offsets,
@@ -178,6 +181,9 @@ impl Driver {
 
     /// The last checkpoint before partitions go, and the few more the task asks for.
     async fn final_checkpoint(&mut self, reason: Reason) -> Result<Option<Commits>, TaskError> {
+        // Dead letters still in flight hold their partitions' offsets: give them the flush
+        // timeout to be acknowledged.
+        self.dead_letters.settle(self.flush_timeout).await;
         self.requests.take();
         let mut positions = self.checkpoint(reason).await?;
         for _ in 0..REQUESTED_ROUNDS {
@@ -248,6 +254,11 @@ impl Driver {
         });
         if batch.is_empty() {
             return Ok(());
+        }
+        // A dead-letter outage: stop taking records once its backlog is at its bound.
+        tokio::select! {
+            _ = self.dead_letters.room() => {}
+            _ = self.cancel.cancelled() => return Ok(()),
         }
         self.status.metrics.read(batch.len());
         let mut skipped = Vec::new();
@@ -365,7 +376,7 @@ impl Driver {
                     retry = Some(format!("{}: {e}", r.coordinates()));
                     return true;
                 }
-                match errant.report(r, &RecordError::new(e.to_string())) {
+                match errant.report(r, &e.record_error()) {
                     Ok(()) => {
                         skipped.push((r.topic_partition(), r.offset));
                         false
@@ -409,8 +420,12 @@ impl Driver {
         if !matches!(flushed, Ok(Ok(_))) {
             self.status.metrics.commit_skipped();
         }
+        if let Some(reason) = self.dead_letters.failure() {
+            return Err(TaskError::fatal(reason));
+        }
         let safe = match flushed {
-            Ok(Ok(safe)) => self.extend_over_skipped(safe),
+            // Never past a record whose dead letter is not acknowledged yet.
+            Ok(Ok(safe)) => self.dead_letters.cap(self.extend_over_skipped(safe)),
             Ok(Err(e)) if e.is_retriable() => {
                 tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), ?reason, "Flush failed; offsets not committed this time.");
                 return Ok(None);

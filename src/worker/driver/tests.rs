@@ -142,7 +142,9 @@ fn start_decoding(
                 retry_delay_max: Duration::from_millis(200),
             },
             status: status.clone(),
+            dead_letters: None,
         }),
+        dead_letters: Default::default(),
         consumed: Default::default(),
         given: Default::default(),
         skipped_tail: Default::default(),
@@ -461,7 +463,7 @@ async fn a_record_that_does_not_decode_fails_the_task_under_tolerance_none() {
         panic!("the task should have failed: {:?}", h.status.state())
     };
     assert!(
-        line.starts_with("record topic=t partition=0 offset=3 (11 bytes) cannot be delivered: value.converter JsonConverter: not JSON: "),
+        line.starts_with("record topic=t partition=0 offset=3 (11 bytes) cannot be delivered (VALUE_CONVERTER): value.converter JsonConverter: not JSON: "),
         "{line}"
     );
     assert!(
