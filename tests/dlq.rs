@@ -1,6 +1,8 @@
 //! The runtime's Kafka producer and the dead-letter queue, against the mock cluster
 //! (`ferry-mock-broker`, its own process) with kcat as the independent reader.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -180,7 +182,7 @@ fn produce_source(bootstrap: &str, topic: &str) {
     // Raw bytes (no line protocol): kcat's file mode, one message, no key.
     let f = std::env::temp_dir().join(format!("ferry-dlq-bad-{}", std::process::id()));
     std::fs::write(&f, BAD_BYTES).unwrap();
-    produce_files(bootstrap, topic, 0, &[f.clone()]);
+    produce_files(bootstrap, topic, 0, std::slice::from_ref(&f));
     let _ = std::fs::remove_file(f);
     produce_lines(bootstrap, topic, 0, &["{\"n\":4}".to_string()]);
 }
@@ -499,4 +501,91 @@ fn dead_letters_go_to_a_directory_as_value_files_and_json_sidecars() {
         committed(&broker.bootstrap, "connect-files", "alerts", 1),
         vec![5]
     );
+}
+
+/// The dead-letter cluster is down: the sink goes on delivering, but nothing is committed
+/// past the first bad record — not by the first worker, not after it is killed with
+/// `kill -9` and restarted — until the dead letter is acknowledged. Then everything is
+/// committed and the dead letters are all there (duplicates allowed, loss not).
+#[test]
+fn a_dead_letter_cluster_outage_holds_the_offset_at_the_bad_record_across_kill_9() {
+    let mut source = Broker::start(1, 0);
+    source.create_topic("alerts", 1);
+    let mut other = Broker::start(1, 0);
+    other.create_topic("alerts-dlq", 1);
+    other.command("down 1").unwrap();
+    produce_source(&source.bootstrap, "alerts");
+    let dir = tempfile::tempdir().unwrap();
+    let w = worker_props(dir.path(), &source.bootstrap, &[]);
+    let c = json_connector(
+        dir.path(),
+        "held",
+        &[
+            ("errors.deadletterqueue.topic.name", "alerts-dlq"),
+            ("producer.override.bootstrap.servers", &other.bootstrap),
+        ],
+    );
+    let out = dir.path().join("held.out");
+    let offsets = dir.path().join("connect.offsets");
+    let file_offset = || {
+        std::fs::read_to_string(&offsets)
+            .ok()
+            .and_then(|_| offset_file(&offsets).get("held")?.get("alerts-0").copied())
+    };
+    let mut first = Ferry::standalone(dir.path(), &w, &[&c]);
+    assert!(
+        wait_until(Duration::from_secs(30), || lines_of(&out).len() == 3
+            && file_offset() == Some(1)),
+        "the good records are delivered and the offset stops at the bad one: {:?} {:?}\n{}",
+        lines_of(&out),
+        file_offset(),
+        first.log()
+    );
+    // Several flush intervals (500 ms) later, still held.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(file_offset(), Some(1), "{}", first.log());
+    assert_eq!(
+        committed(&source.bootstrap, "connect-held", "alerts", 1),
+        vec![1]
+    );
+    first.signal("KILL");
+    first.wait(Duration::from_secs(10));
+
+    let mut second = Ferry::standalone(dir.path(), &w, &[&c]);
+    assert!(
+        // Offsets 2 and 4 again: read from the held offset 1, and the bad records skipped.
+        wait_until(Duration::from_secs(30), || lines_of(&out).len() == 5),
+        "the restart redelivers from the held offset: {:?}\n{}",
+        lines_of(&out),
+        second.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(file_offset(), Some(1), "{}", second.log());
+    assert_eq!(
+        committed(&source.bootstrap, "connect-held", "alerts", 1),
+        vec![1]
+    );
+
+    other.command("up 1").unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || file_offset() == Some(5)),
+        "committed once the dead letters are acknowledged: {:?}\n{}",
+        file_offset(),
+        second.log()
+    );
+    assert_eq!(
+        committed(&source.bootstrap, "connect-held", "alerts", 1),
+        vec![5]
+    );
+    second.signal("TERM");
+    assert!(
+        second.wait(Duration::from_secs(20)).success(),
+        "{}",
+        second.log()
+    );
+    // Both bad records reached the dead-letter topic, each at least once.
+    let dlq = consume(&other.bootstrap, "alerts-dlq", 2);
+    for bad in [b"not json at all".as_slice(), BAD_BYTES] {
+        assert!(dlq.iter().any(|m| m.value == bad), "{dlq:?}");
+    }
 }
