@@ -589,3 +589,92 @@ fn a_dead_letter_cluster_outage_holds_the_offset_at_the_bad_record_across_kill_9
         assert!(dlq.iter().any(|m| m.value == bad), "{dlq:?}");
     }
 }
+
+/// `errors.tolerance=none` with a dead-letter queue behaves as Kafka Connect's
+/// `RetryWithToleranceOperator`: the failed record is reported (written to the queue), then
+/// the task fails, and nothing is committed past the record.
+#[test]
+fn tolerance_none_sends_the_record_to_the_queue_then_fails_the_task() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("alerts", 1);
+    broker.create_topic("alerts-dlq", 1);
+    produce_source(&broker.bootstrap, "alerts");
+    let dir = tempfile::tempdir().unwrap();
+    let w = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = json_connector(
+        dir.path(),
+        "strict",
+        &[
+            ("errors.tolerance", "none"),
+            ("errors.deadletterqueue.topic.name", "alerts-dlq"),
+            ("errors.deadletterqueue.context.headers.enable", "true"),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &w, &[&c]);
+    let status = ferry.wait(Duration::from_secs(60));
+    let log = ferry.log();
+    assert!(!status.success(), "the only task failed:\n{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("Task failed"))
+        .expect("the task's failure line");
+    assert!(
+        line.contains("offset=1")
+            && line.contains("(VALUE_CONVERTER)")
+            && line.contains("also sent to the dead-letter queue"),
+        "{line}"
+    );
+    let dlq = consume(&broker.bootstrap, "alerts-dlq", 1);
+    assert_eq!(dlq[0].value, b"not json at all");
+    assert!(
+        dlq[0]
+            .headers
+            .contains(&("__connect.errors.offset".to_string(), "1".to_string())),
+        "{dlq:?}"
+    );
+    assert!(
+        committed(&broker.bootstrap, "connect-strict", "alerts", 1)[0] <= 1,
+        "nothing committed past the failed record"
+    );
+}
+
+/// A producer value librdkafka refuses: the connector does not start, with one line naming
+/// the file, line and key.
+#[test]
+fn a_dead_letter_producer_setting_librdkafka_refuses_is_one_line_at_start() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("alerts", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let w = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = json_connector(
+        dir.path(),
+        "badacks",
+        &[
+            ("errors.deadletterqueue.topic.name", "alerts-dlq"),
+            ("producer.override.acks", "banana"),
+        ],
+    );
+    let mut ferry = Ferry::spawn(
+        &ferry_bin(),
+        &[
+            "standalone",
+            "--exit-at-end",
+            w.to_str().unwrap(),
+            c.to_str().unwrap(),
+        ],
+        dir.path(),
+        "ferry",
+    );
+    let status = ferry.wait(Duration::from_secs(30));
+    let log = ferry.log();
+    assert!(!status.success(), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.contains("producer.override.acks"))
+        .unwrap_or_else(|| panic!("no line names the key:\n{log}"));
+    let file = c.display().to_string();
+    assert!(
+        line.contains(&format!("the dead-letter queue's producer: {file}:9 producer.override.acks: librdkafka rejects `banana` for acks")),
+        "{line}"
+    );
+}

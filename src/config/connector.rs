@@ -268,6 +268,7 @@ impl ConnectorConfig {
         }
         let dead_letter = super::dlq::take(&file, &mut props, &subscription)?;
         let producer_overrides = super::dlq::take_producer_overrides(&file, &mut props);
+        super::dlq::check_producer(worker, &producer_overrides, &dead_letter)?;
         let overrides = props
             .take_prefixed("consumer.override.")
             .into_iter()

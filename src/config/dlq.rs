@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use ferry_connector_api::ConnectorProps;
 use ferry_connector_api::text::shown;
 
-use super::client::{ClientLayers, Sourced};
+use super::client::{self, ClientLayers, Sourced};
 use super::connector::Subscription;
 use super::{ConfigFileError, PropertiesFile, WorkerConfig, validate};
 
@@ -68,6 +68,21 @@ pub fn producer_layers(
         overrides: overrides.clone(),
         policy: worker.override_policy,
     }
+}
+
+/// Translates the dead-letter queue's producer settings now, so that a setting ferry
+/// cannot use (a policy violation, a JAAS line, an unknown protocol) is one line naming its
+/// file, line and key before anything starts. librdkafka's own checks of the values follow
+/// when the producer is built at the connector's start.
+pub fn check_producer(
+    worker: &WorkerConfig,
+    overrides: &BTreeMap<String, Sourced>,
+    dlq: &DeadLetterQueue,
+) -> Result<(), ConfigFileError> {
+    if dlq.topic.is_some() {
+        client::producer_settings(&producer_layers(worker, overrides), &BTreeMap::new())?;
+    }
+    Ok(())
 }
 
 /// Reads the dead-letter-queue keys.
@@ -135,4 +150,82 @@ pub fn take(
         context_headers,
         directory,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::providers::SystemEnvironment;
+    use super::super::{ConnectorConfig, PropertiesFile, WorkerConfig};
+
+    fn load(worker: &str, text: &str) -> Result<ConnectorConfig, String> {
+        let w = PropertiesFile::parse(Path::new("worker.properties"), worker.as_bytes()).unwrap();
+        let w = WorkerConfig::from_file(w, &SystemEnvironment).unwrap();
+        let f = PropertiesFile::parse(Path::new("sink.properties"), text.as_bytes()).unwrap();
+        ConnectorConfig::from_file(f, &w, &SystemEnvironment).map_err(|e| e.to_string())
+    }
+
+    const W: &str = "bootstrap.servers=b:9092\n";
+    const C: &str = "name=n\nconnector.class=null\ntopics=alerts\nerrors.tolerance=all\n";
+
+    #[test]
+    fn dead_letter_keys() {
+        let c = load(W, &format!("{C}errors.deadletterqueue.topic.name=alerts-dlq\nerrors.deadletterqueue.topic.replication.factor=1\nerrors.deadletterqueue.context.headers.enable=true\nproducer.override.bootstrap.servers=dlq:9092\n")).unwrap();
+        assert_eq!(c.dead_letter.topic.as_deref(), Some("alerts-dlq"));
+        assert_eq!(c.dead_letter.replication_factor, 1);
+        assert!(c.dead_letter.context_headers);
+        assert_eq!(c.producer_overrides["bootstrap.servers"].value, "dlq:9092");
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        let c = load(
+            W,
+            &format!("{C}ferry.errors.deadletterqueue.directory=/var/lib/ferry/dead\n"),
+        )
+        .unwrap();
+        assert!(c.dead_letter.topic.is_none());
+        assert_eq!(
+            c.dead_letter.directory.as_deref(),
+            Some(Path::new("/var/lib/ferry/dead"))
+        );
+        // Connect's default: an empty name is no queue.
+        let c = load(W, &format!("{C}errors.deadletterqueue.topic.name=\n")).unwrap();
+        assert!(!c.dead_letter.is_enabled());
+    }
+
+    #[test]
+    fn bad_dead_letter_settings_are_one_line_each() {
+        let cases = [
+            (
+                format!("{C}errors.deadletterqueue.topic.name=alerts\n"),
+                "sink.properties:5: errors.deadletterqueue.topic.name: the dead-letter topic `alerts` is one of the topics the connector reads (topics=alerts); its failed records would come back forever. Choose another topic",
+            ),
+            (
+                format!("{C}errors.deadletterqueue.topic.name=bad topic\n"),
+                "sink.properties:5: errors.deadletterqueue.topic.name: topic name `bad topic` has a space",
+            ),
+            (
+                format!(
+                    "{C}errors.deadletterqueue.topic.name=d\nerrors.deadletterqueue.topic.replication.factor=0\n"
+                ),
+                "sink.properties:6: errors.deadletterqueue.topic.replication.factor: 0 is not a replication factor",
+            ),
+            (
+                format!(
+                    "{C}errors.deadletterqueue.topic.name=d\nproducer.override.security.protocol=TLS\n"
+                ),
+                "sink.properties:6: producer.override.security.protocol: `TLS` is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
+            ),
+        ];
+        for (text, want) in &cases {
+            let err = load(W, text).unwrap_err();
+            assert!(err.starts_with(want), "\n got: {err}\nwant: {want}");
+            assert!(!err.contains('\n'));
+        }
+        let err = load(
+            "bootstrap.servers=b:9092\nconnector.client.config.override.policy=None\n",
+            &format!("{C}errors.deadletterqueue.topic.name=d\nproducer.override.bootstrap.servers=x:9092\n"),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("sink.properties:6: producer.override.bootstrap.servers: the worker's connector.client.config.override.policy (None) does not allow"), "{err}");
+    }
 }
