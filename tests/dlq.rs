@@ -678,3 +678,76 @@ fn a_dead_letter_producer_setting_librdkafka_refuses_is_one_line_at_start() {
         "{line}"
     );
 }
+
+/// Item 5 (KIP-610): an error the sink reports itself — the Pub/Sub sink's record over the
+/// 10 MB message limit — reaches the dead-letter queue with the sink's reason, at stage
+/// TASK_PUT, and the offset moves past it only once it is written.
+#[test]
+fn a_pubsub_oversize_record_reaches_the_dead_letter_directory_with_the_sinks_reason() {
+    use common::emulator::{NOT_INSTALLED, emulator_bin, skip};
+    let test = "a_pubsub_oversize_record_reaches_the_dead_letter_directory_with_the_sinks_reason";
+    let Some(bin) = emulator_bin() else {
+        skip(test, NOT_INSTALLED);
+        return;
+    };
+    let emulator = common::emulator::Emulator::start(&bin);
+    emulator.create_topic_and_subscription("my-gcp-project", "big-dlq", "big-dlq-check");
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("big", 2);
+    produce_lines(&broker.bootstrap, "big", 0, &numbered(0, 3));
+    let big = dir.path().join("eleven-megabytes.bin");
+    let payload = vec![b'x'; 11 * 1024 * 1024];
+    std::fs::write(&big, &payload).unwrap();
+    let status = kcat()
+        .args(["-P", "-b", &broker.bootstrap, "-t", "big", "-p", "1"])
+        .args(["-X", "message.max.bytes=20000000", "-q"])
+        .arg(&big)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dead = dir.path().join("dead");
+    let w = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = dir.path().join("ps.properties");
+    write_props(
+        &c,
+        &[
+            ("name", "psdlq"),
+            (
+                "connector.class",
+                "com.google.pubsub.kafka.sink.CloudPubSubSinkConnector",
+            ),
+            ("topics", "big"),
+            ("cps.project", "my-gcp-project"),
+            ("cps.topic", "big-dlq"),
+            ("cps.endpoint", emulator.host.as_str()),
+            ("cps.useEmulator", "true"),
+            ("errors.tolerance", "all"),
+            (
+                "ferry.errors.deadletterqueue.directory",
+                dead.to_str().unwrap(),
+            ),
+        ],
+    );
+    run_to_end(dir.path(), &[], &w, &[&c], Duration::from_secs(90));
+    let value = std::fs::read(dead.join("psdlq/big-1-0.value")).unwrap();
+    assert!(value == payload, "the 11 MB value, byte for byte");
+    let side: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dead.join("psdlq/big-1-0.json")).unwrap()).unwrap();
+    let ctx = &side["context"];
+    assert_eq!(ctx["__connect.errors.stage"], "TASK_PUT");
+    assert_eq!(
+        ctx["__connect.errors.class.name"],
+        "org.apache.kafka.connect.sink.SinkTask"
+    );
+    assert_eq!(
+        ctx["__connect.errors.exception.class.name"],
+        "org.apache.kafka.connect.errors.ConnectException"
+    );
+    let reason = ctx["__connect.errors.exception.message"].as_str().unwrap();
+    assert!(reason.contains("10 MB"), "{reason}");
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-psdlq", "big", 2),
+        vec![3, 1]
+    );
+}
