@@ -179,13 +179,20 @@ impl ClientContext for ProducerContext {
                 | RDKafkaLogLevel::Error
                 | RDKafkaLogLevel::Warning
         );
-        if !noisy || self.errors.allow(message, Duration::from_secs(60)) {
+        // librdkafka appends "(after 0ms in state CONNECT, 3 identical error(s) suppressed)":
+        // the same failure, whatever the counts say.
+        let gist = message.split(" (after ").next().unwrap_or(message);
+        if !noisy || self.errors.allow(gist, Duration::from_secs(60)) {
             kafka::forward_log(level, facility, message, &self.client);
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if self.errors.allow(reason, Duration::from_secs(60)) {
+        let gist = reason.split(" (after ").next().unwrap_or(reason);
+        if self
+            .errors
+            .allow(&format!("{error}: {gist}"), Duration::from_secs(60))
+        {
             tracing::warn!(target: "librdkafka", client = %self.client, error = %error, "{reason}");
         }
     }
