@@ -751,3 +751,166 @@ fn a_pubsub_oversize_record_reaches_the_dead_letter_directory_with_the_sinks_rea
         vec![3, 1]
     );
 }
+
+/// A tmpfs mounted for a test, unmounted when dropped (as tests/defects.rs's).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        let uid = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map_err(|e| e.to_string())?;
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return Err("mounting a tmpfs needs root".into());
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = std::process::Command::new("umount")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+}
+
+/// `errors.retry.timeout`: a sink that keeps failing retriably (its file on a full disk:
+/// "No space left on device") is retried for that long, then its records are record
+/// errors — under `all` they go to the dead-letter queue and the offsets advance; under
+/// `none` the task fails naming the timeout. (Unset, ferry retries for ever:
+/// tests/defects.rs.)
+#[test]
+fn errors_retry_timeout_turns_a_sink_that_keeps_failing_into_record_errors() {
+    const TEST: &str =
+        "dlq::errors_retry_timeout_turns_a_sink_that_keeps_failing_into_record_errors";
+    let dir = tempfile::tempdir().unwrap();
+    let disk = match Tmpfs::mount(&dir.path().join("disk"), "16k") {
+        Ok(d) => d,
+        Err(reason) => {
+            common::emulator::skip(TEST, &reason);
+            return;
+        }
+    };
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("full-a", 1);
+    broker.create_topic("full-n", 1);
+    let dead = dir.path().join("dead");
+    let w = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let connector = |name: &str, topic: &str, tolerance: &str| {
+        let path = dir.path().join(format!("{name}.properties"));
+        let out = disk.0.join(format!("{name}.out"));
+        write_props(
+            &path,
+            &[
+                ("name", name),
+                ("connector.class", "FileStreamSink"),
+                ("topics", topic),
+                ("file", out.to_str().unwrap()),
+                ("errors.tolerance", tolerance),
+                ("errors.retry.timeout", "2000"),
+                ("errors.retry.delay.max.ms", "300"),
+                (
+                    "ferry.errors.deadletterqueue.directory",
+                    dead.to_str().unwrap(),
+                ),
+            ],
+        );
+        path
+    };
+    let all = connector("full-all", "full-a", "all");
+    let none = connector("full-none", "full-n", "none");
+    let mut ferry = Ferry::standalone(dir.path(), &w, &[&all, &none]);
+    assert!(
+        wait_until(Duration::from_secs(30), || ferry
+            .log()
+            .matches("Partitions assigned")
+            .count()
+            == 2),
+        "{}",
+        ferry.log()
+    );
+    // The start-up checks passed; now the disk fills, and every append fails.
+    let _ = std::fs::write(disk.0.join("filler"), vec![0u8; 64 * 1024]);
+    let started = std::time::Instant::now();
+    produce_lines(&broker.bootstrap, "full-a", 0, &numbered(0, 5));
+    produce_lines(&broker.bootstrap, "full-n", 0, &numbered(0, 5));
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            committed(&broker.bootstrap, "connect-full-all", "full-a", 1) == vec![5]
+        }),
+        "errors.tolerance=all: the records went to the dead-letter queue and were committed:\n{}",
+        ferry.log()
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "retried for errors.retry.timeout first"
+    );
+    let log = ferry.log();
+    assert!(
+        log.contains("Sink could not take the batch; retrying it."),
+        "{log}"
+    );
+    for offset in 0..5 {
+        let side: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dead.join(format!("full-all/full-a-0-{offset}.json"))).unwrap(),
+        )
+        .unwrap();
+        let ctx = &side["context"];
+        assert_eq!(ctx["__connect.errors.stage"], "TASK_PUT");
+        let message = ctx["__connect.errors.exception.message"].as_str().unwrap();
+        assert!(
+            message.contains("No space left on device")
+                && message.ends_with("(still failing after errors.retry.timeout=2000 ms)"),
+            "{message}"
+        );
+        let value = std::fs::read(dead.join(format!("full-all/full-a-0-{offset}.value"))).unwrap();
+        assert_eq!(value, format!("p0-{offset}").into_bytes());
+    }
+    // errors.tolerance=none: the task fails naming the record and the timeout.
+    assert!(
+        wait_until(Duration::from_secs(30), || ferry
+            .log()
+            .contains("Task failed")),
+        "{}",
+        ferry.log()
+    );
+    let log = ferry.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("Task failed"))
+        .expect("failure line");
+    assert!(
+        line.contains("connector=full-none")
+            && line.contains("offset=0")
+            && line.contains("errors.retry.timeout=2000 ms"),
+        "{line}"
+    );
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-full-none", "full-n", 1),
+        vec![-1]
+    );
+    ferry.signal("TERM");
+    let _ = ferry.wait(Duration::from_secs(30));
+    drop(disk);
+}

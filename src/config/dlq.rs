@@ -85,6 +85,34 @@ pub fn check_producer(
     Ok(())
 }
 
+/// `errors.retry.timeout` in milliseconds: `-1` (or unset) retries for ever, `0` not at all.
+///
+/// Kafka Connect's default is 0 and applies it to converters and transforms only (a sink's
+/// retriable errors are retried for ever). ferry's default is to retry for ever at every
+/// stage, so that a schema registry or a sink that is down for a while never turns good
+/// records into skipped ones unless the file asks for it; a value set applies to every
+/// stage, `put` included.
+pub fn take_retry_timeout(
+    file: &PropertiesFile,
+    props: &mut ConnectorProps,
+) -> Result<Option<std::time::Duration>, ConfigFileError> {
+    const KEY: &str = "errors.retry.timeout";
+    let ms = props
+        .take_parsed::<i64>(KEY, "a number of milliseconds, or -1 to retry for ever")
+        .map_err(|e| ConfigFileError::from_api(file, e))?;
+    match ms {
+        None | Some(-1) => Ok(None),
+        Some(ms) if ms >= 0 => Ok(Some(std::time::Duration::from_millis(ms as u64))),
+        Some(ms) => Err(ConfigFileError::Key {
+            location: file.locate(KEY),
+            key: KEY.into(),
+            reason: format!(
+                "{ms} is not a timeout; use milliseconds (0: no retries) or -1 to retry for ever"
+            ),
+        }),
+    }
+}
+
 /// Reads the dead-letter-queue keys.
 pub fn take(
     file: &PropertiesFile,
@@ -190,6 +218,27 @@ mod tests {
         // Connect's default: an empty name is no queue.
         let c = load(W, &format!("{C}errors.deadletterqueue.topic.name=\n")).unwrap();
         assert!(!c.dead_letter.is_enabled());
+    }
+
+    #[test]
+    fn errors_retry_timeout() {
+        let t = |v: &str| {
+            load(W, &format!("{C}errors.retry.timeout={v}\n")).map(|c| c.errors.retry_timeout)
+        };
+        assert_eq!(
+            load(W, C).unwrap().errors.retry_timeout,
+            None,
+            "unset: for ever"
+        );
+        assert_eq!(t("-1"), Ok(None));
+        assert_eq!(t("0"), Ok(Some(std::time::Duration::ZERO)));
+        assert_eq!(t("30000"), Ok(Some(std::time::Duration::from_secs(30))));
+        assert!(
+            t("-5")
+                .unwrap_err()
+                .starts_with("sink.properties:5: errors.retry.timeout: -5 is not a timeout")
+        );
+        assert!(t("soon").unwrap_err().contains("errors.retry.timeout"));
     }
 
     #[test]

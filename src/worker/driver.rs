@@ -77,6 +77,9 @@ pub(crate) struct Driver {
     pub(crate) flush_interval: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) retry_delay_max: Duration,
+    /// `errors.retry.timeout`: how long retriable errors are retried before the records
+    /// become record errors (None: for ever).
+    pub(crate) retry_timeout: Option<Duration>,
     /// Positions for the consumer thread to commit to the group asynchronously.
     pub(crate) commits: std_mpsc::Sender<Commits>,
     /// Cancelled at shutdown: a batch being retried is abandoned (not consumed).
@@ -263,8 +266,10 @@ impl Driver {
         self.status.metrics.read(batch.len());
         let mut skipped = Vec::new();
         let mut delay = Duration::from_millis(100);
+        let started = std::time::Instant::now();
         let fatal = loop {
-            match self.decode(&mut batch, &mut skipped) {
+            let give_up = self.retry_expired(started);
+            match self.decode(&mut batch, &mut skipped, give_up) {
                 Ok(fatal) => break fatal,
                 Err(reason) => {
                     self.status.metrics.retry();
@@ -285,12 +290,16 @@ impl Driver {
             }
         };
         let mut delay = Duration::from_millis(100);
+        let first_try = std::time::Instant::now();
         while !batch.is_empty() {
             let started = std::time::Instant::now();
             let put = self.task.put(&batch).await;
             self.status.metrics.put_time(started.elapsed());
             match put {
                 Ok(()) => break,
+                Err(e) if e.is_retriable() && self.retry_expired(first_try) => {
+                    self.give_up_put(&mut batch, &mut skipped, &e)?;
+                }
                 Err(e) if e.is_retriable() => {
                     self.status.metrics.retry();
                     let wait = jitter(delay);
@@ -352,6 +361,7 @@ impl Driver {
         &mut self,
         batch: &mut Vec<SinkRecord>,
         skipped: &mut Vec<(TopicPartition, i64)>,
+        give_up: bool,
     ) -> Result<Option<TaskError>, String> {
         if !self.decoder.is_active() {
             return Ok(None);
@@ -372,7 +382,9 @@ impl Driver {
                 let Err(e) = decoder.decode(r) else {
                     return true;
                 };
-                if e.is_retriable() {
+                // Past errors.retry.timeout, a record that cannot be decoded yet is a
+                // record error like any other.
+                if e.is_retriable() && !give_up {
                     retry = Some(format!("{}: {e}", r.coordinates()));
                     return true;
                 }
@@ -389,6 +401,34 @@ impl Driver {
             });
             retry.map_or(Ok(fatal), Err)
         })
+    }
+
+    /// Whether retriable errors that started at `started` have been retried for
+    /// `errors.retry.timeout`.
+    fn retry_expired(&self, started: std::time::Instant) -> bool {
+        self.retry_timeout.is_some_and(|t| started.elapsed() >= t)
+    }
+
+    /// The sink kept failing retriably for `errors.retry.timeout`: each record of the batch
+    /// is a record error at stage TASK_PUT (logged, sent to the dead-letter queue, skipped
+    /// under `errors.tolerance=all`; the task fails under `none`).
+    fn give_up_put(
+        &mut self,
+        batch: &mut Vec<SinkRecord>,
+        skipped: &mut Vec<(TopicPartition, i64)>,
+        e: &TaskError,
+    ) -> Result<(), TaskError> {
+        let timeout_ms = self.retry_timeout.unwrap_or_default().as_millis();
+        let error = ferry_connector_api::RecordError::new(format!(
+            "{} (still failing after errors.retry.timeout={timeout_ms} ms)",
+            e.one_line()
+        ));
+        for r in batch.iter() {
+            self.errant.report(r, &error)?;
+            skipped.push((r.topic_partition(), r.offset));
+        }
+        batch.clear();
+        Ok(())
     }
 
     /// The sink's safe offsets, extended over records the runtime skipped after everything

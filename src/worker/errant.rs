@@ -111,6 +111,7 @@ mod tests {
                 log_enable: true,
                 log_include_messages: false,
                 retry_delay_max: Duration::from_secs(60),
+                retry_timeout: None,
             },
             status: Arc::new(TaskStatus::new("c", 0)),
             dead_letters: None,
