@@ -503,6 +503,34 @@ mod tests {
         assert!(p.is_empty());
     }
 
+    #[tokio::test]
+    async fn a_backlog_at_its_bound_waits_until_writes_are_acknowledged() {
+        let p = Arc::new(Pending::default());
+        p.add(&tp(), 1, MAX_PENDING_BYTES);
+        let waiting = tokio::spawn({
+            let p = p.clone();
+            async move { p.room().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !waiting.is_finished(),
+            "no room while the backlog is at its bound"
+        );
+        p.done(&tp(), 1, MAX_PENDING_BYTES);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("room once acknowledged")
+            .unwrap();
+        // settle: bounded when something stays pending, at once when nothing is.
+        p.add(&tp(), 2, 1);
+        let t = std::time::Instant::now();
+        p.settle(Duration::from_millis(100)).await;
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        p.fail("refused".into());
+        p.settle(Duration::from_secs(60)).await;
+        assert_eq!(p.failure().as_deref(), Some("refused"));
+    }
+
     #[test]
     fn context_headers_are_connects() {
         let record = SinkRecord {

@@ -184,9 +184,10 @@ impl Driver {
 
     /// The last checkpoint before partitions go, and the few more the task asks for.
     async fn final_checkpoint(&mut self, reason: Reason) -> Result<Option<Commits>, TaskError> {
-        // Dead letters still in flight hold their partitions' offsets: give them the flush
-        // timeout to be acknowledged.
-        self.dead_letters.settle(self.flush_timeout).await;
+        // Dead letters still in flight hold their partitions' offsets: give them half the
+        // flush timeout to be acknowledged (the flush itself has the same bound, and both
+        // fit the shutdown's).
+        self.dead_letters.settle(self.flush_timeout / 2).await;
         self.requests.take();
         let mut positions = self.checkpoint(reason).await?;
         for _ in 0..REQUESTED_ROUNDS {

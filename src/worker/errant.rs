@@ -1,4 +1,6 @@
-//! `errors.tolerance` applied to records a sink cannot deliver.
+//! `errors.tolerance` applied to records that fail at any stage (the converters, the sink's
+//! own errors), and Kafka Connect's reporters: the log line, and the dead-letter queue
+//! (`dead_letter.rs`) when the connector has one.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
