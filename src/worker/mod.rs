@@ -121,7 +121,11 @@ fn fail_all(tasks: &TaskSet, name: &str, reason: &str) {
 
 /// Starts a connector: its first task and the consumer thread, which starts further tasks
 /// as partitions are assigned.
-pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> ConnectorHandle {
+pub fn start_connector(
+    connector: &ConnectorConfig,
+    client: &kafka::ConsumerClient,
+    env: &ConnectorEnv<'_>,
+) -> ConnectorHandle {
     let name = connector.name.clone();
     let cancel = env.parent.child_token();
     let consumer_status = Arc::new(ConsumerStatus::new());
@@ -135,18 +139,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         thread: None,
         producers: None,
     };
-    let defaults = kafka::ferry_defaults(
-        &name,
-        connector.connector.read_ahead_bytes(),
-        env.worker.status_interval,
-    );
-    let mut config = match kafka::client_config(&connector.consumer, &defaults) {
-        Ok((config, _notes)) => config,
-        Err(e) => {
-            fail_all(&set, &name, &e.to_string());
-            return handle;
-        }
-    };
+    let mut config = client.consumer().clone();
     if env.exit_at_end {
         // End-of-partition events tell the poll loop when everything has been read.
         config.set("enable.partition.eof", "true");
