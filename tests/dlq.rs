@@ -914,3 +914,74 @@ fn errors_retry_timeout_turns_a_sink_that_keeps_failing_into_record_errors() {
     let _ = ferry.wait(Duration::from_secs(30));
     drop(disk);
 }
+
+/// The dead-letter directory on a full disk: the good records are delivered, the offset is
+/// held at the first bad record until the disk has room, then both dead letters are
+/// written whole and everything is committed.
+#[test]
+fn a_full_dead_letter_directory_holds_the_offset_until_it_has_room() {
+    const TEST: &str = "dlq::a_full_dead_letter_directory_holds_the_offset_until_it_has_room";
+    let dir = tempfile::tempdir().unwrap();
+    let disk = match Tmpfs::mount(&dir.path().join("disk"), "16k") {
+        Ok(d) => d,
+        Err(reason) => {
+            common::emulator::skip(TEST, &reason);
+            return;
+        }
+    };
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("alerts", 1);
+    let w = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let dead = disk.0.join("dead");
+    let c = json_connector(
+        dir.path(),
+        "dirfull",
+        &[(
+            "ferry.errors.deadletterqueue.directory",
+            dead.to_str().unwrap(),
+        )],
+    );
+    let _ = std::fs::write(disk.0.join("filler"), vec![0u8; 64 * 1024]);
+    produce_source(&broker.bootstrap, "alerts");
+    let mut ferry = Ferry::standalone(dir.path(), &w, &[&c]);
+    let out = dir.path().join("dirfull.out");
+    assert!(
+        wait_until(Duration::from_secs(30), || lines_of(&out).len() == 3
+            && ferry.log().contains("Cannot write a dead letter yet")),
+        "{}",
+        ferry.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let held = committed(&broker.bootstrap, "connect-dirfull", "alerts", 1)[0];
+    assert!(
+        held <= 1,
+        "committed {held}, past the unwritten dead letter at offset 1"
+    );
+    std::fs::remove_file(disk.0.join("filler")).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            committed(&broker.bootstrap, "connect-dirfull", "alerts", 1) == vec![5]
+        }),
+        "{}",
+        ferry.log()
+    );
+    let source = consume(&broker.bootstrap, "alerts", 5);
+    for offset in [1, 3] {
+        let value = std::fs::read(dead.join(format!("dirfull/alerts-0-{offset}.value"))).unwrap();
+        assert_eq!(value, source[offset as usize].value);
+        assert!(
+            dead.join(format!("dirfull/alerts-0-{offset}.json"))
+                .exists()
+        );
+    }
+    assert!(ferry.log().contains("Dead letter written after retries"));
+    let leftovers: Vec<String> = std::fs::read_dir(dead.join("dirfull"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".dead-letter-"))
+        .collect();
+    assert!(leftovers.is_empty(), "failed writes left {leftovers:?}");
+    ferry.signal("TERM");
+    let _ = ferry.wait(Duration::from_secs(30));
+    drop(disk);
+}
