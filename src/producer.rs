@@ -23,8 +23,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
-use crate::config::ConfigFileError;
 use crate::config::client::{self, ClientLayers, ClientSettings, Sourced};
+use crate::config::{ConfigFileError, NoteKind};
 use crate::kafka::{self, ClientConfigError, RateLimiter};
 
 /// A producer that cannot be built: one line naming the setting (and where it was written)
@@ -91,7 +91,7 @@ impl Producers {
     ) -> Result<Arc<KafkaProducer>, ProducerError> {
         let settings = self.settings(extra)?;
         let defaults = kafka::producer_defaults(&format!("connector-producer-{}", self.connector));
-        let (config, _notes) = kafka::producer_config(&settings, &defaults)?;
+        let (config, client_notes) = kafka::producer_config(&settings, &defaults)?;
         let key: ConfigKey = config
             .config_map()
             .into_iter()
@@ -112,6 +112,18 @@ impl Producers {
         let inner: FutureProducer<ProducerContext> = config
             .create_with_context(context)
             .map_err(|e| creation_error(&settings, &e))?;
+        // What the layers did with the keys, once per client (the consumer's notes are in
+        // `ferry validate`; these depend on what the caller asks for).
+        for note in settings.notes.iter().chain(&client_notes) {
+            if note.kind == NoteKind::Inherited {
+                continue;
+            }
+            if note.is_warning() {
+                tracing::warn!(connector = %self.connector, "Producer setting: {note}.");
+            } else {
+                tracing::info!(connector = %self.connector, "Producer setting: {note}.");
+            }
+        }
         let producer = Arc::new(KafkaProducer { inner, bootstrap });
         clients.insert(key, producer.clone());
         Ok(producer)

@@ -365,9 +365,15 @@ fn dead_letters_on_the_same_cluster_carry_the_original_bytes_and_connects_contex
             ("errors.deadletterqueue.topic.name", "alerts-dlq"),
             ("errors.deadletterqueue.context.headers.enable", "true"),
             ("errors.deadletterqueue.topic.replication.factor", "1"),
+            // A Java-only producer key: noted in the log, not passed to librdkafka.
+            ("producer.override.buffer.memory", "33554432"),
         ],
     );
     let log = run_to_end(dir.path(), &[], &w, &[&c], Duration::from_secs(60));
+    assert!(
+        log.contains("producer.override.buffer.memory: a Java client setting with no librdkafka equivalent; ignored."),
+        "{log}"
+    );
     let source = consume(&broker.bootstrap, "alerts", 5);
     let dlq = consume(&broker.bootstrap, "alerts-dlq", 2);
     check_dead_letters(&source, &dlq, "same");
