@@ -23,8 +23,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
-use crate::config::ConfigFileError;
 use crate::config::client::{self, ClientLayers, ClientSettings, Sourced};
+use crate::config::{ConfigFileError, NoteKind};
 use crate::kafka::{self, ClientConfigError, RateLimiter};
 
 /// A producer that cannot be built: one line naming the setting (and where it was written)
@@ -91,7 +91,7 @@ impl Producers {
     ) -> Result<Arc<KafkaProducer>, ProducerError> {
         let settings = self.settings(extra)?;
         let defaults = kafka::producer_defaults(&format!("connector-producer-{}", self.connector));
-        let (config, _notes) = kafka::producer_config(&settings, &defaults)?;
+        let (config, client_notes) = kafka::producer_config(&settings, &defaults)?;
         let key: ConfigKey = config
             .config_map()
             .into_iter()
@@ -112,6 +112,18 @@ impl Producers {
         let inner: FutureProducer<ProducerContext> = config
             .create_with_context(context)
             .map_err(|e| creation_error(&settings, &e))?;
+        // What the layers did with the keys, once per client (the consumer's notes are in
+        // `ferry validate`; these depend on what the caller asks for).
+        for note in settings.notes.iter().chain(&client_notes) {
+            if note.kind == NoteKind::Inherited {
+                continue;
+            }
+            if note.is_warning() {
+                tracing::warn!(connector = %self.connector, "Producer setting: {note}.");
+            } else {
+                tracing::info!(connector = %self.connector, "Producer setting: {note}.");
+            }
+        }
         let producer = Arc::new(KafkaProducer { inner, bootstrap });
         clients.insert(key, producer.clone());
         Ok(producer)
@@ -179,13 +191,20 @@ impl ClientContext for ProducerContext {
                 | RDKafkaLogLevel::Error
                 | RDKafkaLogLevel::Warning
         );
-        if !noisy || self.errors.allow(message, Duration::from_secs(60)) {
+        // librdkafka appends "(after 0ms in state CONNECT, 3 identical error(s) suppressed)":
+        // the same failure, whatever the counts say.
+        let gist = message.split(" (after ").next().unwrap_or(message);
+        if !noisy || self.errors.allow(gist, Duration::from_secs(60)) {
             kafka::forward_log(level, facility, message, &self.client);
         }
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if self.errors.allow(reason, Duration::from_secs(60)) {
+        let gist = reason.split(" (after ").next().unwrap_or(reason);
+        if self
+            .errors
+            .allow(&format!("{error}: {gist}"), Duration::from_secs(60))
+        {
             tracing::warn!(target: "librdkafka", client = %self.client, error = %error, "{reason}");
         }
     }
@@ -228,41 +247,80 @@ fn is_fatal(code: RDKafkaErrorCode) -> bool {
     )
 }
 
+fn future_record(record: &ProducerRecord) -> FutureRecord<'_, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for h in &record.headers {
+        headers = headers.insert(KafkaHeader {
+            key: &h.key,
+            value: h.value.as_deref(),
+        });
+    }
+    let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic).headers(headers);
+    if let Some(k) = record.key.as_deref() {
+        fr = fr.key(k);
+    }
+    if let Some(v) = record.value.as_deref() {
+        fr = fr.payload(v);
+    }
+    if let Some(ts) = record.timestamp {
+        fr = fr.timestamp(ts);
+    }
+    fr
+}
+
+impl KafkaProducer {
+    fn failure(&self, topic: &str, e: KafkaError) -> TaskError {
+        let message = format!(
+            "Kafka producer to {} could not write to topic `{topic}`",
+            self.bootstrap
+        );
+        let fatal = matches!(&e, KafkaError::MessageProduction(code) if is_fatal(*code));
+        let err = if fatal {
+            TaskError::fatal(message)
+        } else {
+            TaskError::retriable(message)
+        };
+        err.with_source(e)
+    }
+
+    /// Queues the record now (so records queued one after another keep their order) and
+    /// returns the wait for its acknowledgement. A full queue is a retriable error.
+    pub fn enqueue(
+        self: &Arc<Self>,
+        record: &ProducerRecord,
+    ) -> impl Future<Output = Result<(), TaskError>> + Send + 'static {
+        let queued = self
+            .inner
+            .send_result(future_record(record))
+            .map_err(|(e, _)| e);
+        let this = self.clone();
+        let topic = record.topic.clone();
+        async move {
+            match queued {
+                Err(e) => Err(this.failure(&topic, e)),
+                Ok(delivery) => match delivery.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err((e, _))) => Err(this.failure(&topic, e)),
+                    Err(_) => Err(TaskError::retriable(format!(
+                        "Kafka producer to {} was closed before `{topic}` acknowledged the record",
+                        this.bootstrap
+                    ))),
+                },
+            }
+        }
+    }
+}
+
 #[ferry_connector_api::async_trait]
 impl RecordProducer for KafkaProducer {
     async fn send(&self, record: ProducerRecord) -> Result<(), TaskError> {
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
-        for h in &record.headers {
-            headers = headers.insert(KafkaHeader {
-                key: &h.key,
-                value: h.value.as_deref(),
-            });
-        }
-        let mut fr: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&record.topic).headers(headers);
-        if let Some(k) = record.key.as_deref() {
-            fr = fr.key(k);
-        }
-        if let Some(v) = record.value.as_deref() {
-            fr = fr.payload(v);
-        }
-        if let Some(ts) = record.timestamp {
-            fr = fr.timestamp(ts);
-        }
-        match self.inner.send(fr, Timeout::Never).await {
+        match self
+            .inner
+            .send(future_record(&record), Timeout::Never)
+            .await
+        {
             Ok(_) => Ok(()),
-            Err((e, _)) => {
-                let message = format!(
-                    "Kafka producer to {} could not write to topic `{}`",
-                    self.bootstrap, record.topic
-                );
-                let fatal = matches!(&e, KafkaError::MessageProduction(code) if is_fatal(*code));
-                let err = if fatal {
-                    TaskError::fatal(message)
-                } else {
-                    TaskError::retriable(message)
-                };
-                Err(err.with_source(e))
-            }
+            Err((e, _)) => Err(self.failure(&record.topic, e)),
         }
     }
 }

@@ -30,10 +30,6 @@ const IGNORED: &[(&str, &str)] = &[
         "header.converter",
         "record headers reach sinks as raw bytes",
     ),
-    (
-        "errors.retry.timeout",
-        "ferry's converters do not fail transiently; sink errors are retried per the sink's rules",
-    ),
 ];
 
 /// Which topics the connector reads.
@@ -98,6 +94,10 @@ pub struct ErrorPolicy {
     /// `errors.retry.delay.max.ms` (60 000): the longest pause between retries of a
     /// retriable sink error.
     pub retry_delay_max: Duration,
+    /// `errors.retry.timeout` (unset or -1: retry for ever): how long a retriable error at
+    /// any stage (a schema registry that cannot be reached, a sink that is unavailable) is
+    /// retried before its records become record errors under `errors.tolerance`.
+    pub retry_timeout: Option<Duration>,
 }
 
 /// One connector, validated.
@@ -260,6 +260,7 @@ impl ConnectorConfig {
                 .map_err(api)?
                 .unwrap_or(false),
             retry_delay_max: take_ms(&file, &mut props, "errors.retry.delay.max.ms", 60_000)?,
+            retry_timeout: super::dlq::take_retry_timeout(&file, &mut props)?,
         };
         for key in ["transforms", "predicates"] {
             if props.take(key).is_some() {
@@ -268,6 +269,7 @@ impl ConnectorConfig {
         }
         let dead_letter = super::dlq::take(&file, &mut props, &subscription)?;
         let producer_overrides = super::dlq::take_producer_overrides(&file, &mut props);
+        super::dlq::check_producer(worker, &producer_overrides, &dead_letter)?;
         let overrides = props
             .take_prefixed("consumer.override.")
             .into_iter()

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use ferry_connector_api::ConnectorProps;
 use ferry_connector_api::text::shown;
 
-use super::client::{ClientLayers, Sourced};
+use super::client::{self, ClientLayers, Sourced};
 use super::connector::Subscription;
 use super::{ConfigFileError, PropertiesFile, WorkerConfig, validate};
 
@@ -67,6 +67,49 @@ pub fn producer_layers(
         consumer: worker.client_producer.clone(),
         overrides: overrides.clone(),
         policy: worker.override_policy,
+    }
+}
+
+/// Translates the dead-letter queue's producer settings now, so that a setting ferry
+/// cannot use (a policy violation, a JAAS line, an unknown protocol) is one line naming its
+/// file, line and key before anything starts. librdkafka's own checks of the values follow
+/// when the producer is built at the connector's start.
+pub fn check_producer(
+    worker: &WorkerConfig,
+    overrides: &BTreeMap<String, Sourced>,
+    dlq: &DeadLetterQueue,
+) -> Result<(), ConfigFileError> {
+    if dlq.topic.is_some() {
+        client::producer_settings(&producer_layers(worker, overrides), &BTreeMap::new())?;
+    }
+    Ok(())
+}
+
+/// `errors.retry.timeout` in milliseconds: `-1` (or unset) retries for ever, `0` not at all.
+///
+/// Kafka Connect's default is 0 and applies it to converters and transforms only (a sink's
+/// retriable errors are retried for ever). ferry's default is to retry for ever at every
+/// stage, so that a schema registry or a sink that is down for a while never turns good
+/// records into skipped ones unless the file asks for it; a value set applies to every
+/// stage, `put` included.
+pub fn take_retry_timeout(
+    file: &PropertiesFile,
+    props: &mut ConnectorProps,
+) -> Result<Option<std::time::Duration>, ConfigFileError> {
+    const KEY: &str = "errors.retry.timeout";
+    let ms = props
+        .take_parsed::<i64>(KEY, "a number of milliseconds, or -1 to retry for ever")
+        .map_err(|e| ConfigFileError::from_api(file, e))?;
+    match ms {
+        None | Some(-1) => Ok(None),
+        Some(ms) if ms >= 0 => Ok(Some(std::time::Duration::from_millis(ms as u64))),
+        Some(ms) => Err(ConfigFileError::Key {
+            location: file.locate(KEY),
+            key: KEY.into(),
+            reason: format!(
+                "{ms} is not a timeout; use milliseconds (0: no retries) or -1 to retry for ever"
+            ),
+        }),
     }
 }
 
@@ -129,15 +172,109 @@ pub fn take(
         }
         _ => None,
     };
-    // The reporter that writes them is the next commit; until then, refuse as before.
-    if topic.is_some() || directory.is_some() {
-        let key = if topic.is_some() { TOPIC } else { DIR };
-        return Err(key_err(key, "dead-letter queues are not supported yet; remove the key (with errors.tolerance=all, failed records are then logged and skipped)".into()));
-    }
     Ok(DeadLetterQueue {
         topic,
         replication_factor,
         context_headers,
         directory,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::providers::SystemEnvironment;
+    use super::super::{ConnectorConfig, PropertiesFile, WorkerConfig};
+
+    fn load(worker: &str, text: &str) -> Result<ConnectorConfig, String> {
+        let w = PropertiesFile::parse(Path::new("worker.properties"), worker.as_bytes()).unwrap();
+        let w = WorkerConfig::from_file(w, &SystemEnvironment).unwrap();
+        let f = PropertiesFile::parse(Path::new("sink.properties"), text.as_bytes()).unwrap();
+        ConnectorConfig::from_file(f, &w, &SystemEnvironment).map_err(|e| e.to_string())
+    }
+
+    const W: &str = "bootstrap.servers=b:9092\n";
+    const C: &str = "name=n\nconnector.class=null\ntopics=alerts\nerrors.tolerance=all\n";
+
+    #[test]
+    fn dead_letter_keys() {
+        let c = load(W, &format!("{C}errors.deadletterqueue.topic.name=alerts-dlq\nerrors.deadletterqueue.topic.replication.factor=1\nerrors.deadletterqueue.context.headers.enable=true\nproducer.override.bootstrap.servers=dlq:9092\n")).unwrap();
+        assert_eq!(c.dead_letter.topic.as_deref(), Some("alerts-dlq"));
+        assert_eq!(c.dead_letter.replication_factor, 1);
+        assert!(c.dead_letter.context_headers);
+        assert_eq!(c.producer_overrides["bootstrap.servers"].value, "dlq:9092");
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        let c = load(
+            W,
+            &format!("{C}ferry.errors.deadletterqueue.directory=/var/lib/ferry/dead\n"),
+        )
+        .unwrap();
+        assert!(c.dead_letter.topic.is_none());
+        assert_eq!(
+            c.dead_letter.directory.as_deref(),
+            Some(Path::new("/var/lib/ferry/dead"))
+        );
+        // Connect's default: an empty name is no queue.
+        let c = load(W, &format!("{C}errors.deadletterqueue.topic.name=\n")).unwrap();
+        assert!(!c.dead_letter.is_enabled());
+    }
+
+    #[test]
+    fn errors_retry_timeout() {
+        let t = |v: &str| {
+            load(W, &format!("{C}errors.retry.timeout={v}\n")).map(|c| c.errors.retry_timeout)
+        };
+        assert_eq!(
+            load(W, C).unwrap().errors.retry_timeout,
+            None,
+            "unset: for ever"
+        );
+        assert_eq!(t("-1"), Ok(None));
+        assert_eq!(t("0"), Ok(Some(std::time::Duration::ZERO)));
+        assert_eq!(t("30000"), Ok(Some(std::time::Duration::from_secs(30))));
+        assert!(
+            t("-5")
+                .unwrap_err()
+                .starts_with("sink.properties:5: errors.retry.timeout: -5 is not a timeout")
+        );
+        assert!(t("soon").unwrap_err().contains("errors.retry.timeout"));
+    }
+
+    #[test]
+    fn bad_dead_letter_settings_are_one_line_each() {
+        let cases = [
+            (
+                format!("{C}errors.deadletterqueue.topic.name=alerts\n"),
+                "sink.properties:5: errors.deadletterqueue.topic.name: the dead-letter topic `alerts` is one of the topics the connector reads (topics=alerts); its failed records would come back forever. Choose another topic",
+            ),
+            (
+                format!("{C}errors.deadletterqueue.topic.name=bad topic\n"),
+                "sink.properties:5: errors.deadletterqueue.topic.name: topic name `bad topic` has a space",
+            ),
+            (
+                format!(
+                    "{C}errors.deadletterqueue.topic.name=d\nerrors.deadletterqueue.topic.replication.factor=0\n"
+                ),
+                "sink.properties:6: errors.deadletterqueue.topic.replication.factor: 0 is not a replication factor",
+            ),
+            (
+                format!(
+                    "{C}errors.deadletterqueue.topic.name=d\nproducer.override.security.protocol=TLS\n"
+                ),
+                "sink.properties:6: producer.override.security.protocol: `TLS` is not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
+            ),
+        ];
+        for (text, want) in &cases {
+            let err = load(W, text).unwrap_err();
+            assert!(err.starts_with(want), "\n got: {err}\nwant: {want}");
+            assert!(!err.contains('\n'));
+        }
+        let err = load(
+            "bootstrap.servers=b:9092\nconnector.client.config.override.policy=None\n",
+            &format!("{C}errors.deadletterqueue.topic.name=d\nproducer.override.bootstrap.servers=x:9092\n"),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("sink.properties:6: producer.override.bootstrap.servers: the worker's connector.client.config.override.policy (None) does not allow"), "{err}");
+    }
 }

@@ -14,6 +14,7 @@
 //! that decoding runs on as many threads as there are busy tasks.
 
 mod consumer;
+mod dead_letter;
 mod driver;
 mod errant;
 mod lag;
@@ -149,6 +150,13 @@ pub fn start_connector(
         crate::config::dlq::producer_layers(env.worker, &connector.producer_overrides),
     ));
     handle.producers = Some(producers.clone());
+    let dead_letter = match dead_letter::DeadLetterSink::start(connector, &producers) {
+        Ok(d) => d.map(Arc::new),
+        Err(e) => {
+            fail_all(&set, &name, &e);
+            return handle;
+        }
+    };
     let task_failed = Arc::new(AtomicBool::new(false));
     let (commit_tx, commit_rx) = std_mpsc::channel();
     let factory = TaskFactory {
@@ -160,6 +168,7 @@ pub fn start_connector(
         value_converter: connector.value_converter.clone(),
         store: env.store.clone(),
         producers,
+        dead_letter,
         flush_interval: env.worker.flush_interval,
         flush_timeout: env.worker.flush_timeout,
         commits: commit_tx,

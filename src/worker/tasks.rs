@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::dead_letter::{DeadLetterSink, DeadLetters, Pending};
 use super::driver::{self, Command, CommitRequests};
 use super::errant;
 use super::status::{TaskState, TaskStatus, lock};
@@ -105,6 +106,8 @@ pub(crate) struct TaskFactory {
     pub(crate) store: Option<Arc<FileOffsetStore>>,
     /// The connector's producers, lent to its tasks.
     pub(crate) producers: Arc<Producers>,
+    /// The connector's dead-letter queue, if it has one.
+    pub(crate) dead_letter: Option<Arc<DeadLetterSink>>,
     pub(crate) flush_interval: Duration,
     pub(crate) flush_timeout: Duration,
     /// Positions for the consumer thread's group commits.
@@ -136,9 +139,17 @@ impl TaskFactory {
             return None;
         }
         let status = Arc::new(TaskStatus::new(&self.connector, id));
+        let pending = Arc::new(Pending::default());
         let errant = Arc::new(errant::Errant {
             policy: self.errors,
             status: status.clone(),
+            dead_letters: self.dead_letter.as_ref().map(|sink| DeadLetters {
+                sink: sink.clone(),
+                task_id: id,
+                pending: pending.clone(),
+                rt: self.rt.clone(),
+                cancel: self.cancel.clone(),
+            }),
         });
         let requests = Arc::new(CommitRequests::default());
         // Tasks after the first start on the consumer thread: give sinks the runtime
@@ -174,6 +185,7 @@ impl TaskFactory {
             flush_interval: self.flush_interval,
             flush_timeout: self.flush_timeout,
             retry_delay_max: self.errors.retry_delay_max,
+            retry_timeout: self.errors.retry_timeout,
             commits: self.commits.clone(),
             cancel: self.cancel.clone(),
             failed: self.task_failed.clone(),
@@ -181,6 +193,7 @@ impl TaskFactory {
             assigned: Default::default(),
             decoder: Decoder::new(self.key_converter.clone(), self.value_converter.clone()),
             errant,
+            dead_letters: pending,
             consumed: Default::default(),
             given: Default::default(),
             skipped_tail: Default::default(),
@@ -243,11 +256,13 @@ mod tests {
                 log_enable: false,
                 log_include_messages: false,
                 retry_delay_max: Duration::from_secs(1),
+                retry_timeout: None,
             },
             key_converter: Converter::ByteArray,
             value_converter: Converter::ByteArray,
             store: None,
             producers: Arc::new(Producers::new("c", Default::default())),
+            dead_letter: None,
             flush_interval: Duration::from_secs(3600),
             flush_timeout: Duration::from_secs(5),
             commits: std_mpsc::channel().0,
