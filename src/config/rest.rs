@@ -55,6 +55,11 @@ pub struct RestConfig {
     /// `ferry.rest.basic.auth.file` (none): a properties file of `user=password` lines;
     /// when set, every request but `GET /health` needs HTTP basic credentials from it.
     pub basic_auth_file: Option<std::path::PathBuf>,
+    /// `topic.tracking.enable` (true): false answers `GET|PUT …/topics[/reset]` with 403,
+    /// as Connect does.
+    pub topic_tracking: bool,
+    /// `topic.tracking.allow.reset` (true): false answers `PUT …/topics/reset` with 403.
+    pub topic_tracking_reset: bool,
 }
 
 fn key_err(file: &PropertiesFile, key: &str, reason: String) -> ConfigFileError {
@@ -135,18 +140,13 @@ impl RestConfig {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let enabled = match get("ferry.rest.enable").as_deref() {
-            None => true,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(v) => {
-                return Err(key_err(
-                    file,
-                    "ferry.rest.enable",
-                    format!("`{v}` is not true or false"),
-                ));
-            }
+        let bool_of = |key: &str, default: bool| match get(key).as_deref() {
+            None => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(key_err(file, key, format!("`{v}` is not true or false"))),
         };
+        let enabled = bool_of("ferry.rest.enable", true)?;
         let port_of = |key: &str| -> Result<Option<u16>, ConfigFileError> {
             get(key)
                 .map(|v| {
@@ -207,6 +207,8 @@ impl RestConfig {
             allow_methods: get("access.control.allow.methods"),
             storage: get("ferry.config.storage.file").map(std::path::PathBuf::from),
             basic_auth_file: get("ferry.rest.basic.auth.file").map(std::path::PathBuf::from),
+            topic_tracking: bool_of("topic.tracking.enable", true)?,
+            topic_tracking_reset: bool_of("topic.tracking.allow.reset", true)?,
         })
     }
 }
@@ -249,6 +251,9 @@ mod tests {
         assert!(r.explicit);
         let r = load("ferry.rest.enable=false\n").unwrap();
         assert!(!r.enabled);
+        assert!(r.topic_tracking && r.topic_tracking_reset);
+        let r = load("topic.tracking.enable=false\ntopic.tracking.allow.reset=FALSE\n").unwrap();
+        assert!(!r.topic_tracking && !r.topic_tracking_reset);
     }
 
     #[test]

@@ -485,8 +485,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             }
             _ = status_tick.tick() => {
                 let mut table = herder.lock().await;
-                for r in table.values_mut().filter_map(|e| e.running.as_mut()) {
-                    r.log_status(opts.exit_at_end);
+                for e in table.values_mut() {
+                    e.note_active_topics();
+                    if let Some(r) = e.running.as_mut() {
+                        r.log_status(opts.exit_at_end);
+                    }
                 }
             }
             _ = check.tick() => {

@@ -44,11 +44,17 @@ pub(super) fn router(api: Api) -> Router {
         .route("/connectors/{name}/resume", put(resume))
         .route("/connectors/{name}/stop", put(stop))
         .route("/connectors/{name}/topics", get(topics))
+        .route("/connectors/{name}/topics/reset", put(reset_topics))
         .route(
             "/connectors/{name}/offsets",
             get(offsets).patch(alter_offsets).delete(reset_offsets),
         )
         .route("/connector-plugins", get(plugins))
+        .route("/admin/loggers", get(super::admin::list))
+        .route(
+            "/admin/loggers/{name}",
+            get(super::admin::get_one).put(super::admin::put_one),
+        )
         .route("/connector-plugins/{plugin}/config/validate", put(validate));
     if api.metrics.is_some() {
         r = r.route("/metrics", get(metrics));
@@ -109,7 +115,7 @@ async fn cors(State(api): State<Api>, req: Request, next: Next) -> Response {
 }
 
 /// The request's JSON body; a body over the bound is 413, anything unparsable 400.
-fn body<T: serde::de::DeserializeOwned>(
+pub(super) fn body<T: serde::de::DeserializeOwned>(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<T> {
     let bytes = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
@@ -149,7 +155,7 @@ fn strings(map: BTreeMap<String, Option<String>>) -> BTreeMap<String, String> {
 }
 
 /// The values of a query parameter (repeatable, as `expand`).
-fn query_values(q: &Option<String>, name: &str) -> Vec<String> {
+pub(super) fn query_values(q: &Option<String>, name: &str) -> Vec<String> {
     q.as_deref()
         .unwrap_or_default()
         .split('&')
@@ -394,9 +400,35 @@ async fn stop(State(api): State<Api>, Path(name): Path<String>) -> Result<Status
     Ok(StatusCode::NO_CONTENT)
 }
 
+fn topic_tracking(api: &Api) -> Result<()> {
+    if api.topic_tracking {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Topic tracking is disabled.",
+        ))
+    }
+}
+
 async fn topics(State(api): State<Api>, Path(name): Path<String>) -> Result<Json<Value>> {
+    topic_tracking(&api)?;
     let topics = api.herder.topics(&name).await?;
     Ok(Json(json!({ name: { "topics": topics } })))
+}
+
+/// `PUT …/topics/reset`: 202 and no body, as Connect (which answers 202 for an unknown
+/// connector too; ferry says 404, as its `GET …/topics` does).
+async fn reset_topics(State(api): State<Api>, Path(name): Path<String>) -> Result<StatusCode> {
+    topic_tracking(&api)?;
+    if !api.topic_tracking_reset {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Topic tracking reset is disabled.",
+        ));
+    }
+    api.herder.reset_topics(&name).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn offsets(State(api): State<Api>, Path(name): Path<String>) -> Result<Json<Value>> {

@@ -2,6 +2,7 @@
 //! `RootResource`), served with axum over the [`Herder`]'s operations: the same endpoints,
 //! status codes and JSON shapes, so kcctl, Kafka UI and Connect's Python clients work.
 
+mod admin;
 mod handlers;
 
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub struct Api {
     pub(crate) allow_methods: HeaderValue,
     /// With `ferry.rest.basic.auth.file`: user → password.
     pub(crate) users: Option<Arc<Users>>,
+    /// `topic.tracking.enable`, `topic.tracking.allow.reset`.
+    pub(crate) topic_tracking: bool,
+    pub(crate) topic_tracking_reset: bool,
 }
 
 /// HTTP basic credentials, user → password. `Debug` shows the users only.
@@ -106,6 +110,8 @@ impl Api {
             herder,
             metrics,
             users: users.map(Arc::new),
+            topic_tracking: rest.topic_tracking,
+            topic_tracking_reset: rest.topic_tracking_reset,
             allow_origin: rest
                 .allow_origin
                 .as_deref()
