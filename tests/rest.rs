@@ -1045,3 +1045,70 @@ fn admin_loggers_show_and_change_the_log_filter_at_run_time() {
         "INFO"
     );
 }
+
+#[test]
+fn connector_plugin_config_lists_connects_config_key_infos() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic("keep", 1);
+    let api = Api::start(dir.path(), &broker.bootstrap, &[]);
+
+    let (code, keys) = api.call("GET", "/connector-plugins/FileStreamSink/config", None);
+    assert_eq!(code, 200, "{keys}");
+    let keys = keys.as_array().unwrap().clone();
+    // The connector's own key first, then the sink keys, in Connect's ConfigKeyInfo shape.
+    assert_eq!(
+        keys[0],
+        json!({
+            "name": "file", "type": "STRING", "required": false, "default_value": null,
+            "importance": "HIGH",
+            "documentation": "Destination filename. If not specified, the standard output will be used",
+            "group": null, "width": "NONE", "display_name": "file", "dependents": [], "order": -1,
+        })
+    );
+    let by_name = |keys: &[Value], n: &str| keys.iter().find(|k| k["name"] == n).cloned();
+    let name = by_name(&keys, "name").unwrap();
+    assert_eq!(
+        (
+            name["required"].clone(),
+            name["group"].clone(),
+            name["order"].clone()
+        ),
+        (json!(true), json!("Common"), json!(1)),
+        "{name}"
+    );
+    assert_eq!(by_name(&keys, "tasks.max").unwrap()["default_value"], "1");
+    assert!(by_name(&keys, "topics.regex").is_some());
+    // The same plugin by its full class name.
+    let (code, full) = api.call(
+        "GET",
+        "/connector-plugins/org.apache.kafka.connect.file.FileStreamSinkConnector/config",
+        None,
+    );
+    assert_eq!((code, full), (200, Value::Array(keys)));
+
+    let (code, pubsub) = api.call(
+        "GET",
+        "/connector-plugins/com.google.pubsub.kafka.sink.CloudPubSubSinkConnector/config",
+        None,
+    );
+    assert_eq!(code, 200, "{pubsub}");
+    let pubsub = pubsub.as_array().unwrap();
+    let project = by_name(pubsub, "cps.project").unwrap();
+    assert_eq!(project["required"], true, "{project}");
+    let json_key = by_name(pubsub, "gcp.credentials.json").unwrap();
+    assert_eq!(json_key["type"], "PASSWORD", "{json_key}");
+    assert_eq!(
+        by_name(pubsub, "maxBufferSize").unwrap()["default_value"],
+        "100"
+    );
+
+    let (code, err) = api.call("GET", "/connector-plugins/com.example.Nope/config", None);
+    assert_eq!(
+        (code, err),
+        (
+            404,
+            json!({"error_code": 404, "message": "Unknown plugin com.example.Nope."})
+        )
+    );
+}

@@ -55,6 +55,7 @@ pub(super) fn router(api: Api) -> Router {
             "/admin/loggers/{name}",
             get(super::admin::get_one).put(super::admin::put_one),
         )
+        .route("/connector-plugins/{plugin}/config", get(plugin_config))
         .route("/connector-plugins/{plugin}/config/validate", put(validate));
     if api.metrics.is_some() {
         r = r.route("/metrics", get(metrics));
@@ -516,6 +517,14 @@ async fn reset_offsets(State(api): State<Api>, Path(name): Path<String>) -> Resu
 
 async fn plugins(State(api): State<Api>) -> Json<Value> {
     Json(json!(api.herder.plugins()))
+}
+
+/// `GET /connector-plugins/{plugin}/config`: Connect's list of `ConfigKeyInfo`; 404 for a
+/// plugin ferry does not have, with Connect's message.
+async fn plugin_config(Path(plugin): Path<String>) -> Result<Json<Value>> {
+    super::plugin_config::plugin_config(&plugin)
+        .map(|keys| Json(Value::Array(keys)))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("Unknown plugin {plugin}.")))
 }
 
 /// `PUT /connector-plugins/{plugin}/config/validate`: Connect's `ConfigInfos`, one entry

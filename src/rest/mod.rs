@@ -4,6 +4,7 @@
 
 mod admin;
 mod handlers;
+mod plugin_config;
 mod tls;
 
 use std::sync::Arc;
