@@ -455,13 +455,14 @@ fn bad_requests_get_connects_errors_and_change_nothing() {
     );
     assert_eq!(code, 200, "{infos}");
     assert_eq!(infos["error_count"], 2, "{infos}");
-    let with_errors: Vec<&str> = infos["configs"]
+    let mut with_errors: Vec<&str> = infos["configs"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|c| !c["value"]["errors"].as_array().unwrap().is_empty())
         .map(|c| c["value"]["name"].as_str().unwrap())
         .collect();
+    with_errors.sort();
     assert_eq!(with_errors, vec!["errors.tolerance", "tasks.max"]);
 
     // The name in the URL and the one in the body differ.
@@ -1103,6 +1104,33 @@ fn connector_plugin_config_lists_connects_config_key_infos() {
         "100"
     );
 
+    // Validation answers carry the same definitions, every key of the plugin included
+    // (its default as the value when not given), as Connect's ConfigInfos.
+    let (code, infos) = api.call(
+        "PUT",
+        "/connector-plugins/FileStreamSink/config/validate",
+        Some(&json!({"connector.class": "FileStreamSink", "name": "v", "topics": "t"})),
+    );
+    assert_eq!(code, 200, "{infos}");
+    assert_eq!(infos["error_count"], 0, "{infos}");
+    assert_eq!(
+        infos["groups"],
+        json!(["Common", "Error Handling"]),
+        "{infos}"
+    );
+    let configs = infos["configs"].as_array().unwrap();
+    let entry = |n: &str| {
+        configs
+            .iter()
+            .find(|c| c["definition"]["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {n} in {infos}"))
+    };
+    assert_eq!(entry("file")["definition"], keys_of_file_sink(&api));
+    assert_eq!(entry("tasks.max")["value"]["value"], "1");
+    assert_eq!(entry("topics")["value"]["value"], "t");
+    assert_eq!(entry("tasks.max")["definition"]["group"], "Common");
+
     let (code, err) = api.call("GET", "/connector-plugins/com.example.Nope/config", None);
     assert_eq!(
         (code, err),
@@ -1111,4 +1139,15 @@ fn connector_plugin_config_lists_connects_config_key_infos() {
             json!({"error_code": 404, "message": "Unknown plugin com.example.Nope."})
         )
     );
+}
+
+/// The file sink's `file` key as `GET /connector-plugins/FileStreamSink/config` gives it.
+fn keys_of_file_sink(api: &Api) -> Value {
+    let (_, keys) = api.call("GET", "/connector-plugins/FileStreamSink/config", None);
+    keys.as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "file")
+        .cloned()
+        .unwrap()
 }

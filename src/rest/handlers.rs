@@ -549,10 +549,19 @@ async fn validate(
     }
     let errors = api.herder.validate(&config);
     let shown = public_config(&config);
-    let mut keys: Vec<String> = config.keys().cloned().collect();
-    for (k, _) in &errors {
+    // Connect's generateResult: every key of the plugin's definition (with its default as
+    // the value when not given), then the keys given or in error that it does not define.
+    let described = super::plugin_config::keys_of(factory.name);
+    let mut keys: Vec<String> = described.iter().map(|k| k.name.to_string()).collect();
+    for k in config.keys().chain(errors.iter().map(|(k, _)| k)) {
         if !keys.contains(k) {
             keys.push(k.clone());
+        }
+    }
+    let mut groups: Vec<&str> = Vec::new();
+    for g in described.iter().filter_map(|k| k.display.map(|d| d.0)) {
+        if !groups.contains(&g) {
+            groups.push(g);
         }
     }
     let configs: Vec<Value> = keys
@@ -563,14 +572,24 @@ async fn validate(
                 .filter(|(e, _)| e == k)
                 .map(|(_, r)| r)
                 .collect();
-            json!({
-                "definition": {
+            let def = described.iter().find(|d| d.name == k);
+            let definition = match def {
+                Some(d) => super::plugin_config::key_info(d),
+                None => json!({
                     "name": k, "type": "STRING", "required": false, "default_value": null,
-                    "importance": "MEDIUM", "documentation": "", "group": "Common",
+                    "importance": "MEDIUM", "documentation": "", "group": null,
                     "width": "NONE", "display_name": k, "dependents": [], "order": -1,
-                },
+                }),
+            };
+            let value = match (shown.get(k), def.map(|d| d.default)) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(super::plugin_config::DefaultValue::Value(v))) => Some(v.to_string()),
+                (None, _) => None,
+            };
+            json!({
+                "definition": definition,
                 "value": {
-                    "name": k, "value": shown.get(k), "recommended_values": [],
+                    "name": k, "value": value, "recommended_values": [],
                     "errors": errs, "visible": true,
                 },
             })
@@ -579,7 +598,7 @@ async fn validate(
     Ok(Json(json!({
         "name": factory.class_names[0],
         "error_count": errors.len(),
-        "groups": ["Common"],
+        "groups": groups,
         "configs": configs,
     })))
 }

@@ -624,23 +624,26 @@ pub(crate) fn key_info(k: &Key) -> Value {
     })
 }
 
+/// A connector's keys, then the sink keys it does not define itself (Connect's order).
+pub(crate) fn keys_of(connector: &str) -> Vec<&'static Key> {
+    let own = own_keys(connector).unwrap_or_default();
+    own.iter()
+        .chain(
+            SINK_BASE
+                .iter()
+                .filter(|b| !own.iter().any(|o| o.name == b.name)),
+        )
+        .collect()
+}
+
 /// `GET /connector-plugins/{plugin}/config` for a `connector.class` name or alias: the
 /// connector's keys, then the sink keys it does not define itself. None: no such plugin.
 pub(crate) fn plugin_config(plugin: &str) -> Option<Vec<Value>> {
     let factory = crate::registry::factories()
         .into_iter()
         .find(|f| f.class_names.contains(&plugin))?;
-    let own = own_keys(factory.name)?;
-    Some(
-        own.iter()
-            .chain(
-                SINK_BASE
-                    .iter()
-                    .filter(|b| !own.iter().any(|o| o.name == b.name)),
-            )
-            .map(key_info)
-            .collect(),
-    )
+    own_keys(factory.name)?;
+    Some(keys_of(factory.name).into_iter().map(key_info).collect())
 }
 
 #[cfg(test)]
