@@ -589,6 +589,289 @@ const BIGQUERY: &[Key] = &[
     ),
 ];
 
+const HTTP: &[Key] = &[
+    key(
+        "http.api.url",
+        "STRING",
+        Required,
+        "HIGH",
+        "HTTP API URL; may hold ${topic} and ${key}.",
+    ),
+    key(
+        "http.url",
+        "STRING",
+        Null,
+        "LOW",
+        "Aiven's name of http.api.url; give one of the two.",
+    ),
+    key(
+        "request.method",
+        "STRING",
+        Is("POST"),
+        "HIGH",
+        "HTTP Request Method. Valid options are PUT, POST, DELETE and PATCH.",
+    ),
+    key(
+        "headers",
+        "STRING",
+        Is(""),
+        "LOW",
+        "HTTP headers to be included in all requests. Individual headers should be separated by the header.separator",
+    ),
+    key(
+        "header.separator",
+        "STRING",
+        Is("|"),
+        "LOW",
+        "Separator character used in headers property.",
+    ),
+    key(
+        "http.headers.additional",
+        "STRING",
+        Null,
+        "LOW",
+        "Aiven's additional headers: comma-separated Name:Value pairs.",
+    ),
+    key(
+        "http.headers.content.type",
+        "STRING",
+        Null,
+        "LOW",
+        "Aiven's Content-Type header for every request.",
+    ),
+    key(
+        "request.body.format",
+        "STRING",
+        Is("string"),
+        "MEDIUM",
+        "Used to produce request body in either JSON or String format",
+    ),
+    key(
+        "batch.max.size",
+        "INT",
+        Is("1"),
+        "MEDIUM",
+        "The number of records accumulated in a batch before the HTTP API is invoked.",
+    ),
+    key(
+        "batching.enabled",
+        "BOOLEAN",
+        Null,
+        "LOW",
+        "Aiven's batching switch: true sends up to 500 records per request, one per line.",
+    ),
+    key(
+        "batch.json.as.array",
+        "BOOLEAN",
+        Is("false"),
+        "MEDIUM",
+        "Whether or not to use an array to bundle json records. Only used when request.body.format is set to json. This can be disabled only when batch.max.size is set to 1.",
+    ),
+    key(
+        "batch.prefix",
+        "STRING",
+        Is(""),
+        "HIGH",
+        "Prefix added to record batches. This is applied once at the beginning of the batch of records",
+    ),
+    key(
+        "batch.separator",
+        "STRING",
+        Is(","),
+        "HIGH",
+        "Separator for records in a batch.",
+    ),
+    key(
+        "batch.suffix",
+        "STRING",
+        Is(""),
+        "HIGH",
+        "Suffix added to record batches. This is applied once at the end of the batch of records",
+    ),
+    key(
+        "max.retries",
+        "INT",
+        Is("10"),
+        "MEDIUM",
+        "The maximum number of times to retry on errors before failing the task.",
+    ),
+    key(
+        "retry.backoff.ms",
+        "INT",
+        Is("3000"),
+        "MEDIUM",
+        "The initial duration in milliseconds to wait following an error before a retry attempt is made.",
+    ),
+    key(
+        "retry.on.status.codes",
+        "STRING",
+        Is("400-"),
+        "MEDIUM",
+        "The HTTP error codes to retry on. Comma-separated list of codes or range of codes to retry on. Ranges are specified with start and optional end code. Range boundaries are inclusive. For instance, 400- includes all codes greater than or equal to 400. 400-500 includes codes from 400 to 500, including 500. Multiple ranges and single codes can be specified together to achieve fine-grained control over retry behavior. For example, 404,408,500- will retry on 404 NOT FOUND, 408 REQUEST TIMEOUT, and all 5xx error codes.",
+    ),
+    key(
+        "http.connect.timeout.ms",
+        "INT",
+        Is("30000"),
+        "LOW",
+        "Time to wait for a connection to be established.",
+    ),
+    key(
+        "http.request.timeout.ms",
+        "INT",
+        Is("30000"),
+        "LOW",
+        "Time to wait for a request response to arrive.",
+    ),
+    key(
+        "http.timeout",
+        "INT",
+        Null,
+        "LOW",
+        "Aiven's request timeout, in seconds; give it or http.request.timeout.ms.",
+    ),
+    key(
+        "behavior.on.null.values",
+        "STRING",
+        Is("ignore"),
+        "LOW",
+        "How to handle records with a non-null key and a null value. Valid options are ignore, log and fail (delete is not supported by ferry).",
+    ),
+    key(
+        "ssl.enabled",
+        "BOOLEAN",
+        Is("false"),
+        "MEDIUM",
+        "Whether or not to connect to the endpoint via SSL (an https:// http.api.url is enough in ferry).",
+    ),
+    key(
+        "auth.type",
+        "STRING",
+        Is("NONE"),
+        "HIGH",
+        "Authentication mechanism required by the HTTP endpoint: NONE, BASIC, BEARER, OAUTH2 (and Aiven's STATIC).",
+    ),
+    key(
+        "http.authorization.type",
+        "STRING",
+        Null,
+        "LOW",
+        "Aiven's name of auth.type; give one of the two.",
+    ),
+    key(
+        "connection.user",
+        "STRING",
+        Null,
+        "HIGH",
+        "The username to be used with an endpoint requiring basic authentication.",
+    ),
+    key(
+        "connection.password",
+        "PASSWORD",
+        Null,
+        "HIGH",
+        "The password to be used with an endpoint requiring basic authentication.",
+    ),
+    key(
+        "bearer.token",
+        "PASSWORD",
+        Null,
+        "HIGH",
+        "The bearer authentication token to be used with an endpoint requiring bearer token based authentication",
+    ),
+    key(
+        "http.headers.authorization",
+        "PASSWORD",
+        Null,
+        "LOW",
+        "Aiven's static Authorization header (auth.type=STATIC).",
+    ),
+    key(
+        "oauth2.token.url",
+        "STRING",
+        Null,
+        "HIGH",
+        "The URL to be used for fetching the OAuth2 token. Client Credentials is the only supported grant type.",
+    ),
+    key(
+        "oauth2.access.token.url",
+        "STRING",
+        Null,
+        "LOW",
+        "Aiven's name of oauth2.token.url; give one of the two.",
+    ),
+    key(
+        "oauth2.client.id",
+        "STRING",
+        Null,
+        "HIGH",
+        "The client id used when fetching the OAuth2 token.",
+    ),
+    key(
+        "oauth2.client.secret",
+        "PASSWORD",
+        Null,
+        "HIGH",
+        "The secret used when fetching the OAuth2 token.",
+    ),
+    key(
+        "oauth2.client.scope",
+        "STRING",
+        Null,
+        "LOW",
+        "The scope used when fetching the OAuth2 token (sent only when set).",
+    ),
+    key(
+        "oauth2.client.auth.mode",
+        "STRING",
+        Is("header"),
+        "LOW",
+        "Specifies how to encode client_id and client_secret in the OAuth2 authorization request. If set to header, the credentials are encoded as an 'Authorization: Basic <base-64 encoded client_id:client_secret>' HTTP header. If set to url, then client_id and client_secret are sent as URL encoded parameters.",
+    ),
+    key(
+        "oauth2.client.authorization.mode",
+        "STRING",
+        Null,
+        "LOW",
+        "Aiven's name of oauth2.client.auth.mode; give one of the two.",
+    ),
+    key(
+        "oauth2.token.property",
+        "STRING",
+        Is("access_token"),
+        "LOW",
+        "The name of the property containing the OAuth2 token returned by the http proxy.",
+    ),
+    key(
+        "oauth2.response.token.property",
+        "STRING",
+        Null,
+        "LOW",
+        "Aiven's name of oauth2.token.property; give one of the two.",
+    ),
+    key(
+        "reporter.result.topic.name",
+        "STRING",
+        Null,
+        "MEDIUM",
+        "The name of the topic to produce records to after successfully processing a sink record. Use ${connector} within the pattern to specify the current connector name.",
+    ),
+    key(
+        "reporter.error.topic.name",
+        "STRING",
+        Null,
+        "MEDIUM",
+        "The name of the topic to produce records to after each unsuccessful record sink attempt. Use ${connector} within the pattern to specify the current connector name.",
+    ),
+    key(
+        "report.errors.as",
+        "STRING",
+        Is("error_string"),
+        "LOW",
+        "Dictates the content of records produced to the error topic. If set to error_string, the value would be a human readable string describing the failure. If set to http_response, the value would be the plain response content for the request which failed to write the record.",
+    ),
+];
+
 /// The table of a connector, by its registry name.
 pub(crate) fn own_keys(connector: &str) -> Option<&'static [Key]> {
     Some(match connector {
@@ -597,6 +880,7 @@ pub(crate) fn own_keys(connector: &str) -> Option<&'static [Key]> {
         "directory" => DIRECTORY,
         "pubsub" => PUBSUB,
         "bigquery" => BIGQUERY,
+        "http" => HTTP,
         _ => return None,
     })
 }
@@ -673,7 +957,20 @@ mod tests {
                     .map(|(k, _)| *k),
             );
         }
-        let _ = connector;
+        if connector == "http" {
+            // Refused by name (not supported yet), or read with no effect in ferry.
+            out.extend([
+                "oauth2.client.headers",
+                "http.proxy.host",
+                "http.proxy.port",
+                "behavior.on.error",
+                "retry.backoff.policy",
+                "reporter.result.topic.replication.factor",
+                "reporter.result.topic.partitions",
+                "reporter.error.topic.replication.factor",
+                "reporter.error.topic.partitions",
+            ]);
+        }
         out
     }
 
@@ -687,6 +984,7 @@ mod tests {
             ("cps.topic", "my-topic"),
             ("project", "my-project"),
             ("defaultDataset", "my_dataset"),
+            ("http.api.url", "http://localhost:8080/api/messages"),
         ]
         .into_iter()
         .collect();
