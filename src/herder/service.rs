@@ -249,6 +249,8 @@ impl Herder {
     /// Stops a connector's tasks: drain, flush, commit. False when they did not stop within
     /// `task.shutdown.graceful.timeout.ms`.
     async fn halt(&self, entry: &mut Entry) -> bool {
+        // What it read until now stays among its active topics.
+        entry.note_active_topics();
         let Some(mut running) = entry.running.take() else {
             return true;
         };
