@@ -91,6 +91,10 @@ impl Loaded {
     ) -> Result<Self, StartupError> {
         let worker = WorkerConfig::load(worker, env)?;
         let rest = RestConfig::from_worker(&worker.file)?;
+        // A keystore ferry cannot use stops it now, before it waits for the cluster.
+        if rest.enabled {
+            crate::rest::check_tls(&rest).map_err(StartupError::Rest)?;
+        }
         let mut loaded = Vec::new();
         let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
         for path in connectors {

@@ -187,6 +187,16 @@ impl std::fmt::Debug for Bound {
     }
 }
 
+/// Reads the HTTPS keystore, if there is one, and checks that it can serve: one line
+/// naming the key and the fix when it cannot.
+pub fn check_tls(rest: &RestConfig) -> Result<(), String> {
+    rest.tls
+        .as_ref()
+        .map(tls::server_config)
+        .transpose()
+        .map(drop)
+}
+
 /// Binds every listener, before anything is written to disk: a port in use stops ferry
 /// with one line when the listener was configured, and is a warning (ferry runs without
 /// the API) when it is the default `127.0.0.1:8083`. The HTTPS keystore is read first: one
