@@ -5,6 +5,7 @@
 mod admin;
 mod handlers;
 mod plugin_config;
+mod plugin_keys;
 mod tls;
 
 use std::sync::Arc;
