@@ -1,5 +1,10 @@
 //! Logging setup and process measurements.
 
+pub mod loggers;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use tracing_subscriber::EnvFilter;
 
 /// Log line format.
@@ -50,7 +55,8 @@ impl ColorChoice {
 }
 
 /// Installs the global subscriber: `RUST_LOG` if set, else INFO for ferry and WARN for
-/// librdkafka's own chatter. Logs go to standard error, coloured only as `color` says.
+/// librdkafka's own chatter. Logs go to standard error, coloured only as `color` says. The
+/// filter can be changed while ferry runs (`PUT /admin/loggers/{name}`, see [`loggers`]).
 pub fn init(format: LogFormat, color: ColorChoice) {
     init_with_default(format, color, "info,librdkafka=warn");
 }
@@ -58,23 +64,63 @@ pub fn init(format: LogFormat, color: ColorChoice) {
 /// As [`init`], with another default filter when `RUST_LOG` is unset (`ferry check` prints
 /// its own lines and wants only warnings beside them).
 pub fn init_with_default(format: LogFormat, color: ColorChoice, default_filter: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::prelude::*;
+    // The text the filter was built from, kept so that a change rebuilds it with the rest.
+    let (filter, text) = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(env) => match EnvFilter::try_new(&env) {
+            Ok(f) => (f, env),
+            Err(_) => (EnvFilter::new(default_filter), default_filter.to_string()),
+        },
+        Err(_) => (EnvFilter::new(default_filter), default_filter.to_string()),
+    };
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(format == LogFormat::Text && color.enabled_here())
         .with_target(false);
-    let result = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt
             .json()
             .flatten_event(true)
             .with_current_span(false)
-            .try_init(),
+            .boxed(),
     };
-    // A subscriber already installed (tests) is fine.
-    let _ = result;
+    let seen = Arc::new(Mutex::new(BTreeSet::new()));
+    let result = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(SeenTargets(seen.clone()))
+        .try_init();
+    // A subscriber already installed (tests) is fine: its filter is then not ours to change.
+    if result.is_ok() {
+        let _ = LOGGERS.set(loggers::Loggers::new(handle, seen, &text));
+    }
+}
+
+/// The run-time control of the log filter, once [`init`] has installed it.
+pub fn loggers() -> Option<&'static loggers::Loggers> {
+    LOGGERS.get()
+}
+
+static LOGGERS: OnceLock<loggers::Loggers> = OnceLock::new();
+
+/// Records the target of every callsite as it registers: ferry's loggers, in Kafka
+/// Connect's sense (log4j knows the loggers the code has asked for; these are the targets
+/// the code has logged at, or tried to, at a level the filter's maximum lets through).
+struct SeenTargets(Arc<Mutex<BTreeSet<&'static str>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SeenTargets {
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        // Records of the `log` crate share one callsite per level (target `log`).
+        if metadata.fields().field("log.target").is_none() {
+            loggers::lock(&self.0).insert(metadata.target());
+        }
+        tracing::subscriber::Interest::always()
+    }
 }
 
 /// Peak resident set size of this process in KiB (Linux `VmHWM`), if known.

@@ -455,13 +455,14 @@ fn bad_requests_get_connects_errors_and_change_nothing() {
     );
     assert_eq!(code, 200, "{infos}");
     assert_eq!(infos["error_count"], 2, "{infos}");
-    let with_errors: Vec<&str> = infos["configs"]
+    let mut with_errors: Vec<&str> = infos["configs"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|c| !c["value"]["errors"].as_array().unwrap().is_empty())
         .map(|c| c["value"]["name"].as_str().unwrap())
         .collect();
+    with_errors.sort();
     assert_eq!(with_errors, vec!["errors.tolerance", "tasks.max"]);
 
     // The name in the URL and the one in the body differ.
@@ -850,4 +851,303 @@ fn a_missing_basic_auth_file_is_one_line_and_exit_1() {
         "{log}"
     );
     assert!(!dir.path().join("connect.offsets").exists(), "{log}");
+}
+
+#[test]
+fn active_topics_outlive_a_stop_and_reset_clears_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic("t", 1);
+    broker.create_topic("keep", 1);
+    produce_lines(&broker.bootstrap, "t", 0, &numbered(0, 3));
+    let api = Api::start(dir.path(), &broker.bootstrap, &[]);
+    let out = dir.path().join("out.txt");
+    let (status, _) = api.call(
+        "POST",
+        "/connectors",
+        Some(&json!({"name": "s", "config": file_sink("s", "t", &out)})),
+    );
+    assert_eq!(status, 201);
+    assert!(
+        wait_until(WAIT, || lines(&out).len() == 3),
+        "{}",
+        api.ferry.log()
+    );
+    let topics = || api.call("GET", "/connectors/s/topics", None);
+    assert_eq!(topics(), (200, json!({"s": {"topics": ["t"]}})));
+
+    // Stopped, the connector keeps its active topics (Connect keeps them in its status
+    // store); reset forgets them: 202 and no body.
+    assert_eq!(api.call("PUT", "/connectors/s/stop", None).0, 204);
+    assert!(wait_until(WAIT, || api.state("s") == "STOPPED"));
+    assert_eq!(topics(), (200, json!({"s": {"topics": ["t"]}})));
+    assert_eq!(
+        api.call("PUT", "/connectors/s/topics/reset", None),
+        (202, Value::Null)
+    );
+    assert_eq!(topics(), (200, json!({"s": {"topics": []}})));
+    let (code, err) = api.call("PUT", "/connectors/nope/topics/reset", None);
+    assert_eq!(
+        (code, err["error_code"].clone()),
+        (404, json!(404)),
+        "{err}"
+    );
+
+    // Running again, the topic it reads is active again.
+    assert_eq!(api.call("PUT", "/connectors/s/resume", None).0, 202);
+    assert!(
+        wait_until(WAIT, || topics().1 == json!({"s": {"topics": ["t"]}})),
+        "{:?}\n{}",
+        topics(),
+        api.ferry.log()
+    );
+    drop(api);
+
+    // topic.tracking.allow.reset=false / topic.tracking.enable=false: 403, as Connect.
+    let api = Api::start_with(
+        dir.path(),
+        &broker.bootstrap,
+        &[],
+        &[("topic.tracking.allow.reset", "false")],
+    );
+    let (code, err) = api.call("PUT", "/connectors/keep/topics/reset", None);
+    assert_eq!(code, 403, "{err}");
+    assert_eq!(err["message"], "Topic tracking reset is disabled.");
+    assert_eq!(api.call("GET", "/connectors/keep/topics", None).0, 200);
+    drop(api);
+    let api = Api::start_with(
+        dir.path(),
+        &broker.bootstrap,
+        &[],
+        &[("topic.tracking.enable", "false")],
+    );
+    let (code, err) = api.call("GET", "/connectors/keep/topics", None);
+    assert_eq!(
+        (code, err["message"].clone()),
+        (403, json!("Topic tracking is disabled."))
+    );
+}
+
+#[test]
+fn admin_loggers_show_and_change_the_log_filter_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic("keep", 1);
+    let api = Api::start(dir.path(), &broker.bootstrap, &[]);
+
+    // Connect's shapes: every logger with a level of its own, and root.
+    let (code, all) = api.call("GET", "/admin/loggers", None);
+    assert_eq!(code, 200, "{all}");
+    assert!(all["root"]["level"].is_string(), "{all}");
+    assert_eq!(all["root"]["last_modified"], Value::Null, "{all}");
+    // A target ferry has logged at (the REST API's start-up line) is a logger.
+    let (code, rest) = api.call("GET", "/admin/loggers/ferry::rest", None);
+    assert_eq!(code, 200, "{rest}");
+    assert_eq!(rest["level"], all["root"]["level"], "{rest}");
+    let (code, err) = api.call("GET", "/admin/loggers/nobody::here", None);
+    assert_eq!(
+        (code, err["message"].clone()),
+        (404, json!("Logger nobody::here not found."))
+    );
+
+    // ferry at WARN: the INFO line of a topics reset is not written.
+    let (code, changed) = api.call(
+        "PUT",
+        "/admin/loggers/ferry",
+        Some(&json!({"level": "WARN"})),
+    );
+    assert_eq!(code, 200, "{changed}");
+    let changed: Vec<&str> = changed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        changed.contains(&"ferry") && changed.contains(&"ferry::rest"),
+        "{changed:?}"
+    );
+    let mut sorted = changed.clone();
+    sorted.sort();
+    assert_eq!(changed, sorted);
+    let (_, ferry) = api.call("GET", "/admin/loggers/ferry", None);
+    assert_eq!(ferry["level"], "WARN", "{ferry}");
+    assert!(ferry["last_modified"].as_i64().unwrap() > 1_700_000_000_000);
+    assert_eq!(
+        api.call("PUT", "/connectors/keep/topics/reset", None).0,
+        202
+    );
+    // The request that follows is served after the reset's line would have been written.
+    api.call("GET", "/connectors", None);
+    assert!(
+        !api.ferry.log().contains("Active topics reset."),
+        "{}",
+        api.ferry.log()
+    );
+
+    // The herder back at INFO (cluster scope: 204 in Connect; standalone = this worker).
+    let (code, body) = api.call(
+        "PUT",
+        "/admin/loggers/ferry::herder?scope=cluster",
+        Some(&json!({"level": "info"})),
+    );
+    assert_eq!((code, body), (204, Value::Null));
+    assert_eq!(
+        api.call("PUT", "/connectors/keep/topics/reset", None).0,
+        202
+    );
+    assert!(
+        wait_until(WAIT, || api.ferry.log().contains("Active topics reset.")),
+        "{}",
+        api.ferry.log()
+    );
+    let (_, all) = api.call("GET", "/admin/loggers", None);
+    assert_eq!(all["ferry"]["level"], "WARN", "{all}");
+    assert_eq!(all["ferry::herder"]["level"], "INFO", "{all}");
+
+    // Connect's errors: an unknown level is 404, a missing one 400; nothing changes.
+    let (code, err) = api.call(
+        "PUT",
+        "/admin/loggers/ferry",
+        Some(&json!({"level": "LOUD"})),
+    );
+    assert_eq!(
+        (code, err["message"].clone()),
+        (404, json!("invalid log level 'LOUD'.")),
+        "{err}"
+    );
+    let (code, err) = api.call("PUT", "/admin/loggers/ferry", Some(&json!({"lvl": "INFO"})));
+    assert_eq!(
+        (code, err["message"].clone()),
+        (
+            400,
+            json!("Desired 'level' parameter was not specified in request.")
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        api.call("GET", "/admin/loggers/ferry", None).1["level"],
+        "WARN"
+    );
+
+    // Root: every logger, root included.
+    let (code, changed) = api.call(
+        "PUT",
+        "/admin/loggers/root",
+        Some(&json!({"level": "INFO"})),
+    );
+    assert_eq!(code, 200, "{changed}");
+    assert!(
+        changed.as_array().unwrap().contains(&json!("root")),
+        "{changed}"
+    );
+    assert_eq!(
+        api.call("GET", "/admin/loggers/ferry", None).1["level"],
+        "INFO"
+    );
+}
+
+#[test]
+fn connector_plugin_config_lists_connects_config_key_infos() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 300);
+    broker.create_topic("keep", 1);
+    let api = Api::start(dir.path(), &broker.bootstrap, &[]);
+
+    let (code, keys) = api.call("GET", "/connector-plugins/FileStreamSink/config", None);
+    assert_eq!(code, 200, "{keys}");
+    let keys = keys.as_array().unwrap().clone();
+    // The connector's own key first, then the sink keys, in Connect's ConfigKeyInfo shape.
+    assert_eq!(
+        keys[0],
+        json!({
+            "name": "file", "type": "STRING", "required": false, "default_value": null,
+            "importance": "HIGH",
+            "documentation": "Destination filename. If not specified, the standard output will be used",
+            "group": null, "width": "NONE", "display_name": "file", "dependents": [], "order": -1,
+        })
+    );
+    let by_name = |keys: &[Value], n: &str| keys.iter().find(|k| k["name"] == n).cloned();
+    let name = by_name(&keys, "name").unwrap();
+    assert_eq!(
+        (
+            name["required"].clone(),
+            name["group"].clone(),
+            name["order"].clone()
+        ),
+        (json!(true), json!("Common"), json!(1)),
+        "{name}"
+    );
+    assert_eq!(by_name(&keys, "tasks.max").unwrap()["default_value"], "1");
+    assert!(by_name(&keys, "topics.regex").is_some());
+    // The same plugin by its full class name.
+    let (code, full) = api.call(
+        "GET",
+        "/connector-plugins/org.apache.kafka.connect.file.FileStreamSinkConnector/config",
+        None,
+    );
+    assert_eq!((code, full), (200, Value::Array(keys)));
+
+    let (code, pubsub) = api.call(
+        "GET",
+        "/connector-plugins/com.google.pubsub.kafka.sink.CloudPubSubSinkConnector/config",
+        None,
+    );
+    assert_eq!(code, 200, "{pubsub}");
+    let pubsub = pubsub.as_array().unwrap();
+    let project = by_name(pubsub, "cps.project").unwrap();
+    assert_eq!(project["required"], true, "{project}");
+    let json_key = by_name(pubsub, "gcp.credentials.json").unwrap();
+    assert_eq!(json_key["type"], "PASSWORD", "{json_key}");
+    assert_eq!(
+        by_name(pubsub, "maxBufferSize").unwrap()["default_value"],
+        "100"
+    );
+
+    // Validation answers carry the same definitions, every key of the plugin included
+    // (its default as the value when not given), as Connect's ConfigInfos.
+    let (code, infos) = api.call(
+        "PUT",
+        "/connector-plugins/FileStreamSink/config/validate",
+        Some(&json!({"connector.class": "FileStreamSink", "name": "v", "topics": "t"})),
+    );
+    assert_eq!(code, 200, "{infos}");
+    assert_eq!(infos["error_count"], 0, "{infos}");
+    assert_eq!(
+        infos["groups"],
+        json!(["Common", "Error Handling"]),
+        "{infos}"
+    );
+    let configs = infos["configs"].as_array().unwrap();
+    let entry = |n: &str| {
+        configs
+            .iter()
+            .find(|c| c["definition"]["name"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {n} in {infos}"))
+    };
+    assert_eq!(entry("file")["definition"], keys_of_file_sink(&api));
+    assert_eq!(entry("tasks.max")["value"]["value"], "1");
+    assert_eq!(entry("topics")["value"]["value"], "t");
+    assert_eq!(entry("tasks.max")["definition"]["group"], "Common");
+
+    let (code, err) = api.call("GET", "/connector-plugins/com.example.Nope/config", None);
+    assert_eq!(
+        (code, err),
+        (
+            404,
+            json!({"error_code": 404, "message": "Unknown plugin com.example.Nope."})
+        )
+    );
+}
+
+/// The file sink's `file` key as `GET /connector-plugins/FileStreamSink/config` gives it.
+fn keys_of_file_sink(api: &Api) -> Value {
+    let (_, keys) = api.call("GET", "/connector-plugins/FileStreamSink/config", None);
+    keys.as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "file")
+        .cloned()
+        .unwrap()
 }

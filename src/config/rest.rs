@@ -1,6 +1,10 @@
 //! The worker's REST keys, with Kafka Connect's names: where the REST API listens, what it
 //! advertises, and CORS. Read from the worker file's (resolved) entries; pure.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::secret::Secret;
 use super::{ConfigFileError, PropertiesFile};
 
 /// Where the REST API listens when the worker file does not say: loopback, unlike Kafka
@@ -12,14 +16,22 @@ pub const DEFAULT_PORT: u16 = 8083;
 /// Request bodies larger than this are refused with 413 (a connector config is a few KB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// One `http://host:port` listener.
+/// One `http://host:port` or `https://host:port` listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listener {
     pub host: String,
     pub port: u16,
+    /// `https://`: served with the keystore of [`RestConfig::tls`].
+    pub https: bool,
 }
 
 impl Listener {
+    /// `http://host:port` or `https://host:port`.
+    pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}", self.authority())
+    }
+
     /// `host:port`, bracketing IPv6 addresses.
     pub fn authority(&self) -> String {
         if self.host.contains(':') {
@@ -55,6 +67,62 @@ pub struct RestConfig {
     /// `ferry.rest.basic.auth.file` (none): a properties file of `user=password` lines;
     /// when set, every request but `GET /health` needs HTTP basic credentials from it.
     pub basic_auth_file: Option<std::path::PathBuf>,
+    /// `topic.tracking.enable` (true): false answers `GET|PUT …/topics[/reset]` with 403,
+    /// as Connect does.
+    pub topic_tracking: bool,
+    /// `topic.tracking.allow.reset` (true): false answers `PUT …/topics/reset` with 403.
+    pub topic_tracking_reset: bool,
+    /// The keystore of the `https://` listeners, when there is one.
+    pub tls: Option<TlsConfig>,
+}
+
+/// The keys Connect reads for an HTTPS listener, after the prefix.
+pub const KEYSTORE_LOCATION: &str = "ssl.keystore.location";
+pub const KEYSTORE_TYPE: &str = "ssl.keystore.type";
+pub const KEYSTORE_PASSWORD: &str = "ssl.keystore.password";
+pub const KEY_PASSWORD: &str = "ssl.key.password";
+pub const KEYSTORE_CHAIN: &str = "ssl.keystore.certificate.chain";
+pub const KEYSTORE_KEY: &str = "ssl.keystore.key";
+const CLIENT_AUTH: &str = "ssl.client.auth";
+/// Connect's prefix for the HTTPS listeners' own SSL keys.
+pub const HTTPS_PREFIX: &str = "listeners.https.";
+
+/// The keystore of the HTTPS listeners: `listeners.https.ssl.*` when any such key is set,
+/// else the worker's un-prefixed `ssl.*` (Connect's `valuesWithPrefixAllOrNothing`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub keystore: KeyStore,
+    /// `ssl.key.password`: the private key's own password (PEM: of an encrypted PKCS#8
+    /// key; PKCS#12: defaults to the keystore password).
+    pub key_password: Option<Secret>,
+    /// Each key read, as `file:line: key` for error lines (with the prefix as written).
+    pub labels: BTreeMap<&'static str, String>,
+}
+
+impl TlsConfig {
+    /// `file:line: listeners.https.ssl.keystore.location`, for an error about that key.
+    pub fn label(&self, key: &'static str) -> String {
+        self.labels
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| key.to_string())
+    }
+}
+
+/// Where the certificate chain and its private key come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStore {
+    /// `ssl.keystore.type=PKCS12` with `ssl.keystore.location` and `ssl.keystore.password`.
+    Pkcs12 {
+        location: PathBuf,
+        password: Option<Secret>,
+    },
+    /// `ssl.keystore.type=PEM` with `ssl.keystore.location`: one file holding the private
+    /// key and the certificate chain.
+    PemFile(PathBuf),
+    /// `ssl.keystore.type=PEM` with the PEM text in `ssl.keystore.certificate.chain` and
+    /// `ssl.keystore.key`.
+    PemText { chain: String, key: Secret },
 }
 
 fn key_err(file: &PropertiesFile, key: &str, reason: String) -> ConfigFileError {
@@ -80,25 +148,19 @@ fn parse_listener(
             ),
         ));
     };
-    match scheme.to_ascii_lowercase().as_str() {
-        "http" => {}
-        "https" => {
-            return Err(key_err(
-                file,
-                key,
-                format!(
-                    "`{text}`: HTTPS listeners are not supported yet; listen on http:// on loopback and put a TLS proxy in front"
-                ),
-            ));
-        }
+    let https = match scheme.to_ascii_lowercase().as_str() {
+        "http" => false,
+        "https" => true,
         other => {
             return Err(key_err(
                 file,
                 key,
-                format!("`{text}`: unknown scheme `{other}`; write http://<host>:<port>"),
+                format!(
+                    "`{text}`: unknown scheme `{other}`; write http://<host>:<port> or https://<host>:<port>"
+                ),
             ));
         }
-    }
+    };
     let rest = rest.trim_end_matches('/');
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p),
@@ -123,6 +185,115 @@ fn parse_listener(
     Ok(Listener {
         host: host.to_string(),
         port,
+        https,
+    })
+}
+
+/// The keystore keys of the HTTPS listeners (pure: the files are read when the listener
+/// is bound, see `rest::tls`).
+fn tls_config(file: &PropertiesFile) -> Result<TlsConfig, ConfigFileError> {
+    let prefixed = file.entries.keys().any(|k| k.starts_with(HTTPS_PREFIX));
+    let prefix = if prefixed { HTTPS_PREFIX } else { "" };
+    let mut labels = BTreeMap::new();
+    let mut get = |key: &'static str| {
+        let written = format!("{prefix}{key}");
+        labels.insert(key, format!("{}: {written}", file.locate(&written)));
+        file.entries
+            .get(&written)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let location = get(KEYSTORE_LOCATION);
+    let kind = get(KEYSTORE_TYPE);
+    let password = get(KEYSTORE_PASSWORD).map(Secret::new);
+    let key_password = get(KEY_PASSWORD).map(Secret::new);
+    let chain = get(KEYSTORE_CHAIN);
+    let key = get(KEYSTORE_KEY).map(Secret::new);
+    let client_auth = get(CLIENT_AUTH);
+    let err = |key: &str, reason: String| key_err(file, &format!("{prefix}{key}"), reason);
+    if let Some(auth) = client_auth
+        && !auth.eq_ignore_ascii_case("none")
+    {
+        return Err(err(
+            CLIENT_AUTH,
+            format!(
+                "`{auth}`: client certificates are not supported on ferry's HTTPS listeners; remove the key (or set it to none) and use ferry.rest.basic.auth.file to require credentials"
+            ),
+        ));
+    }
+    let kind = kind.map(|k| k.to_ascii_uppercase());
+    let keystore = match (location, chain, key) {
+        (None, None, None) => {
+            return Err(err(
+                KEYSTORE_LOCATION,
+                format!(
+                    "is not set, and an https:// listener needs a certificate and its key; set {prefix}{KEYSTORE_LOCATION} (with {prefix}{KEYSTORE_TYPE}=PKCS12 or PEM), or {prefix}{KEYSTORE_CHAIN} and {prefix}{KEYSTORE_KEY}"
+                ),
+            ));
+        }
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(err(
+                KEYSTORE_LOCATION,
+                format!(
+                    "give a keystore file or the PEM text ({prefix}{KEYSTORE_CHAIN} and {prefix}{KEYSTORE_KEY}), not both"
+                ),
+            ));
+        }
+        (None, Some(_), None) => {
+            return Err(err(
+                KEYSTORE_KEY,
+                format!("is not set; {prefix}{KEYSTORE_CHAIN} needs the private key beside it"),
+            ));
+        }
+        (None, None, Some(_)) => {
+            return Err(err(
+                KEYSTORE_CHAIN,
+                format!("is not set; {prefix}{KEYSTORE_KEY} needs the certificate chain beside it"),
+            ));
+        }
+        (None, Some(chain), Some(key)) => {
+            if kind.as_deref().is_some_and(|k| k != "PEM") {
+                return Err(err(
+                    KEYSTORE_TYPE,
+                    format!(
+                        "must be PEM (or unset) with {prefix}{KEYSTORE_CHAIN} and {prefix}{KEYSTORE_KEY}"
+                    ),
+                ));
+            }
+            KeyStore::PemText { chain, key }
+        }
+        (Some(location), None, None) => {
+            // Java's default type is JKS, as for ferry's Kafka clients.
+            match kind.as_deref().unwrap_or("JKS") {
+                "PKCS12" => KeyStore::Pkcs12 {
+                    location: PathBuf::from(&location),
+                    password: password.clone(),
+                },
+                "PEM" => KeyStore::PemFile(PathBuf::from(&location)),
+                other => {
+                    return Err(err(
+                        KEYSTORE_LOCATION,
+                        format!(
+                            "ferry reads PKCS12 and PEM keystores, not {other}; convert it (keytool -importkeystore -srckeystore {location} -destkeystore rest.p12 -deststoretype PKCS12) and set {prefix}{KEYSTORE_TYPE}=PKCS12"
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    if !matches!(keystore, KeyStore::Pkcs12 { .. }) && password.is_some() {
+        // Kafka refuses it too: a PEM keystore has no store password.
+        return Err(err(
+            KEYSTORE_PASSWORD,
+            format!(
+                "cannot be set for a PEM keystore; remove it, and give an encrypted private key's password as {prefix}{KEY_PASSWORD}"
+            ),
+        ));
+    }
+    Ok(TlsConfig {
+        keystore,
+        key_password,
+        labels,
     })
 }
 
@@ -135,18 +306,13 @@ impl RestConfig {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
-        let enabled = match get("ferry.rest.enable").as_deref() {
-            None => true,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(v) => {
-                return Err(key_err(
-                    file,
-                    "ferry.rest.enable",
-                    format!("`{v}` is not true or false"),
-                ));
-            }
+        let bool_of = |key: &str, default: bool| match get(key).as_deref() {
+            None => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(key_err(file, key, format!("`{v}` is not true or false"))),
         };
+        let enabled = bool_of("ferry.rest.enable", true)?;
         let port_of = |key: &str| -> Result<Option<u16>, ConfigFileError> {
             get(key)
                 .map(|v| {
@@ -179,24 +345,34 @@ impl RestConfig {
                     vec![Listener {
                         host: host.unwrap_or_else(|| DEFAULT_HOST.to_string()),
                         port: port.unwrap_or(DEFAULT_PORT),
+                        https: false,
                     }],
                     explicit,
                 )
             }
         };
         let first = listeners[0].clone();
-        if let Some(l) = get("rest.advertised.listener")
-            && !l.eq_ignore_ascii_case("http")
-        {
-            return Err(key_err(
-                file,
-                "rest.advertised.listener",
-                format!("`{l}`: only http listeners are supported"),
-            ));
-        }
+        let advertised_https = match get("rest.advertised.listener") {
+            None => first.https,
+            Some(l) if l.eq_ignore_ascii_case("http") => false,
+            Some(l) if l.eq_ignore_ascii_case("https") => true,
+            Some(l) => {
+                return Err(key_err(
+                    file,
+                    "rest.advertised.listener",
+                    format!("`{l}` is not http or https"),
+                ));
+            }
+        };
         let advertised = Listener {
             host: get("rest.advertised.host.name").unwrap_or(first.host),
             port: port_of("rest.advertised.port")?.unwrap_or(first.port),
+            https: advertised_https,
+        };
+        let tls = if listeners.iter().any(|l| l.https) {
+            Some(tls_config(file)?)
+        } else {
+            None
         };
         Ok(Self {
             enabled,
@@ -207,6 +383,9 @@ impl RestConfig {
             allow_methods: get("access.control.allow.methods"),
             storage: get("ferry.config.storage.file").map(std::path::PathBuf::from),
             basic_auth_file: get("ferry.rest.basic.auth.file").map(std::path::PathBuf::from),
+            topic_tracking: bool_of("topic.tracking.enable", true)?,
+            topic_tracking_reset: bool_of("topic.tracking.allow.reset", true)?,
+            tls,
         })
     }
 }
@@ -230,7 +409,8 @@ mod tests {
             r.listeners,
             vec![Listener {
                 host: "127.0.0.1".into(),
-                port: 8083
+                port: 8083,
+                https: false,
             }]
         );
         assert_eq!(r.advertised.authority(), "127.0.0.1:8083");
@@ -249,13 +429,16 @@ mod tests {
         assert!(r.explicit);
         let r = load("ferry.rest.enable=false\n").unwrap();
         assert!(!r.enabled);
+        assert!(r.topic_tracking && r.topic_tracking_reset);
+        let r = load("topic.tracking.enable=false\ntopic.tracking.allow.reset=FALSE\n").unwrap();
+        assert!(!r.topic_tracking && !r.topic_tracking_reset);
     }
 
     #[test]
     fn bad_values_name_the_key_and_the_fix() {
-        let e = load("listeners=https://x:1\n").unwrap_err().to_string();
+        let e = load("listeners=ftp://x:1\n").unwrap_err().to_string();
         assert!(
-            e.contains("w.properties:1: listeners:") && e.contains("HTTPS"),
+            e.contains("w.properties:1: listeners:") && e.contains("unknown scheme `ftp`"),
             "{e}"
         );
         let e = load("listeners=http://x\n").unwrap_err().to_string();
@@ -270,5 +453,80 @@ mod tests {
             e.contains("ferry.rest.enable: `yes` is not true or false"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn https_listeners_read_connects_keystore_keys() {
+        let r = load(
+            "listeners=https://127.0.0.1:8443\nlisteners.https.ssl.keystore.location=/k.p12\nlisteners.https.ssl.keystore.type=pkcs12\nlisteners.https.ssl.keystore.password=s3cret\nssl.keystore.location=/client.jks\n",
+        )
+        .unwrap();
+        assert!(r.listeners[0].https && r.advertised.https);
+        let tls = r.tls.unwrap();
+        assert_eq!(
+            tls.keystore,
+            KeyStore::Pkcs12 {
+                location: "/k.p12".into(),
+                password: Some(Secret::new("s3cret")),
+            }
+        );
+        assert_eq!(
+            tls.label(KEYSTORE_PASSWORD),
+            "w.properties:4: listeners.https.ssl.keystore.password"
+        );
+        // No listeners.https.* key: the worker's ssl.* keys, as Connect.
+        let r = load(
+            "listeners=https://:8443\nssl.keystore.type=PEM\nssl.keystore.certificate.chain=C\nssl.keystore.key=K\nssl.key.password=p\n",
+        )
+        .unwrap();
+        let tls = r.tls.unwrap();
+        assert_eq!(
+            tls.keystore,
+            KeyStore::PemText {
+                chain: "C".into(),
+                key: Secret::new("K")
+            }
+        );
+        assert_eq!(tls.key_password, Some(Secret::new("p")));
+        // Plain http reads no keystore.
+        assert_eq!(
+            load("listeners=http://:1\nssl.keystore.location=/x.jks\n")
+                .unwrap()
+                .tls,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_https_settings_name_the_key_and_the_fix() {
+        let e = load("listeners=https://x:1\n").unwrap_err().to_string();
+        assert!(e.contains("ssl.keystore.location: is not set"), "{e}");
+        let e = load("listeners=https://x:1\nlisteners.https.ssl.keystore.location=/k.jks\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("w.properties:2: listeners.https.ssl.keystore.location: ferry reads PKCS12 and PEM keystores, not JKS")
+                && e.contains("keytool -importkeystore"),
+            "{e}"
+        );
+        let e = load("listeners=https://x:1\nssl.keystore.type=PEM\nssl.keystore.location=/k.pem\nssl.keystore.password=hunter2\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("ssl.keystore.password: cannot be set for a PEM keystore"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = load("listeners=https://x:1\nlisteners.https.ssl.keystore.key=K\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("listeners.https.ssl.keystore.certificate.chain: is not set"),
+            "{e}"
+        );
+        let e = load("listeners=https://x:1\nlisteners.https.ssl.keystore.location=/k.p12\nlisteners.https.ssl.keystore.type=PKCS12\nlisteners.https.ssl.client.auth=required\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("client certificates are not supported"), "{e}");
     }
 }

@@ -318,9 +318,12 @@ impl WorkerConfig {
             "ferry.rest.enable",
             "ferry.config.storage.file",
             "ferry.rest.basic.auth.file",
+            "topic.tracking.enable",
+            "topic.tracking.allow.reset",
         ] {
             props.take(key);
         }
+        props.take_prefixed(crate::config::rest::HTTPS_PREFIX);
 
         let client_consumer = props
             .take_prefixed("consumer.")

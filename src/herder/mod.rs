@@ -91,6 +91,10 @@ impl Loaded {
     ) -> Result<Self, StartupError> {
         let worker = WorkerConfig::load(worker, env)?;
         let rest = RestConfig::from_worker(&worker.file)?;
+        // A keystore ferry cannot use stops it now, before it waits for the cluster.
+        if rest.enabled {
+            crate::rest::check_tls(&rest).map_err(StartupError::Rest)?;
+        }
         let mut loaded = Vec::new();
         let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
         for path in connectors {
@@ -485,8 +489,11 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             }
             _ = status_tick.tick() => {
                 let mut table = herder.lock().await;
-                for r in table.values_mut().filter_map(|e| e.running.as_mut()) {
-                    r.log_status(opts.exit_at_end);
+                for e in table.values_mut() {
+                    e.note_active_topics();
+                    if let Some(r) = e.running.as_mut() {
+                        r.log_status(opts.exit_at_end);
+                    }
                 }
             }
             _ = check.tick() => {

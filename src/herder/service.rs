@@ -9,7 +9,7 @@
 //! to an actor task would serialise the same way but add a task to supervise and a reply
 //! channel per call; operations are rare and short, so the mutex is the simpler owner.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,6 +75,23 @@ pub(crate) struct Entry {
     pub(crate) running: Option<Running>,
     /// Tasks of the last run, shown PAUSED while paused.
     pub(crate) last_tasks: usize,
+    /// Connect's active topics: every topic the connector's consumer has been assigned
+    /// since the connector was created or its topics were last reset.
+    pub(crate) active_topics: BTreeSet<String>,
+}
+
+impl Entry {
+    /// Records the topics the connector's consumer holds now as active.
+    pub(crate) fn note_active_topics(&mut self) {
+        if let Some(r) = &self.running {
+            let assigned = crate::worker::status::lock(&r.handle.consumer.assigned);
+            for tp in assigned.iter() {
+                if !self.active_topics.contains(&*tp.topic) {
+                    self.active_topics.insert(tp.topic.to_string());
+                }
+            }
+        }
+    }
 }
 
 /// What every operation needs.
@@ -232,6 +249,8 @@ impl Herder {
     /// Stops a connector's tasks: drain, flush, commit. False when they did not stop within
     /// `task.shutdown.graceful.timeout.ms`.
     async fn halt(&self, entry: &mut Entry) -> bool {
+        // What it read until now stays among its active topics.
+        entry.note_active_topics();
         let Some(mut running) = entry.running.take() else {
             return true;
         };
@@ -300,6 +319,7 @@ impl Herder {
             target,
             running,
             last_tasks: 0,
+            active_topics: BTreeSet::new(),
         };
         let info = info_of(&entry);
         let from_api = matches!(entry.origin, Origin::Rest);
@@ -630,30 +650,27 @@ impl Herder {
             .collect())
     }
 
-    /// `GET …/topics`: the topics the connector reads now, else those it names.
+    /// `GET …/topics`: Connect's active topics, the topics the connector has read from
+    /// (been assigned) since it was created or its topics were last reset, sorted.
     pub async fn topics(&self, name: &str) -> Result<Vec<String>, HerderError> {
-        let table = self.lock().await;
+        let mut table = self.lock().await;
         let entry = table
-            .get(name)
+            .get_mut(name)
             .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
-        let mut topics: Vec<String> = entry
-            .running
-            .as_ref()
-            .map(|r| {
-                crate::worker::status::lock(&r.handle.consumer.assigned)
-                    .iter()
-                    .map(|tp| tp.topic.to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if topics.is_empty()
-            && let crate::config::Subscription::Topics(t) = &entry.config.subscription
-        {
-            topics = t.clone();
-        }
-        topics.sort();
-        topics.dedup();
-        Ok(topics)
+        entry.note_active_topics();
+        Ok(entry.active_topics.iter().cloned().collect())
+    }
+
+    /// `PUT …/topics/reset`: forgets the connector's active topics; a topic it still reads
+    /// is recorded again the next time its topics are looked at.
+    pub async fn reset_topics(&self, name: &str) -> Result<(), HerderError> {
+        let mut table = self.lock().await;
+        let entry = table
+            .get_mut(name)
+            .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
+        entry.active_topics.clear();
+        tracing::info!(connector = %name, "Active topics reset.");
+        Ok(())
     }
 
     pub fn plugins(&self) -> Vec<PluginInfo> {

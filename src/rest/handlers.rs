@@ -44,11 +44,18 @@ pub(super) fn router(api: Api) -> Router {
         .route("/connectors/{name}/resume", put(resume))
         .route("/connectors/{name}/stop", put(stop))
         .route("/connectors/{name}/topics", get(topics))
+        .route("/connectors/{name}/topics/reset", put(reset_topics))
         .route(
             "/connectors/{name}/offsets",
             get(offsets).patch(alter_offsets).delete(reset_offsets),
         )
         .route("/connector-plugins", get(plugins))
+        .route("/admin/loggers", get(super::admin::list))
+        .route(
+            "/admin/loggers/{name}",
+            get(super::admin::get_one).put(super::admin::put_one),
+        )
+        .route("/connector-plugins/{plugin}/config", get(plugin_config))
         .route("/connector-plugins/{plugin}/config/validate", put(validate));
     if api.metrics.is_some() {
         r = r.route("/metrics", get(metrics));
@@ -109,7 +116,7 @@ async fn cors(State(api): State<Api>, req: Request, next: Next) -> Response {
 }
 
 /// The request's JSON body; a body over the bound is 413, anything unparsable 400.
-fn body<T: serde::de::DeserializeOwned>(
+pub(super) fn body<T: serde::de::DeserializeOwned>(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<T> {
     let bytes = body.map_err(|r| ApiError::new(r.status(), r.body_text()))?;
@@ -149,7 +156,7 @@ fn strings(map: BTreeMap<String, Option<String>>) -> BTreeMap<String, String> {
 }
 
 /// The values of a query parameter (repeatable, as `expand`).
-fn query_values(q: &Option<String>, name: &str) -> Vec<String> {
+pub(super) fn query_values(q: &Option<String>, name: &str) -> Vec<String> {
     q.as_deref()
         .unwrap_or_default()
         .split('&')
@@ -394,9 +401,35 @@ async fn stop(State(api): State<Api>, Path(name): Path<String>) -> Result<Status
     Ok(StatusCode::NO_CONTENT)
 }
 
+fn topic_tracking(api: &Api) -> Result<()> {
+    if api.topic_tracking {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Topic tracking is disabled.",
+        ))
+    }
+}
+
 async fn topics(State(api): State<Api>, Path(name): Path<String>) -> Result<Json<Value>> {
+    topic_tracking(&api)?;
     let topics = api.herder.topics(&name).await?;
     Ok(Json(json!({ name: { "topics": topics } })))
+}
+
+/// `PUT …/topics/reset`: 202 and no body, as Connect (which answers 202 for an unknown
+/// connector too; ferry says 404, as its `GET …/topics` does).
+async fn reset_topics(State(api): State<Api>, Path(name): Path<String>) -> Result<StatusCode> {
+    topic_tracking(&api)?;
+    if !api.topic_tracking_reset {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Topic tracking reset is disabled.",
+        ));
+    }
+    api.herder.reset_topics(&name).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn offsets(State(api): State<Api>, Path(name): Path<String>) -> Result<Json<Value>> {
@@ -486,6 +519,14 @@ async fn plugins(State(api): State<Api>) -> Json<Value> {
     Json(json!(api.herder.plugins()))
 }
 
+/// `GET /connector-plugins/{plugin}/config`: Connect's list of `ConfigKeyInfo`; 404 for a
+/// plugin ferry does not have, with Connect's message.
+async fn plugin_config(Path(plugin): Path<String>) -> Result<Json<Value>> {
+    super::plugin_config::plugin_config(&plugin)
+        .map(|keys| Json(Value::Array(keys)))
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("Unknown plugin {plugin}.")))
+}
+
 /// `PUT /connector-plugins/{plugin}/config/validate`: Connect's `ConfigInfos`, one entry
 /// per key given (and per key in error), each with its errors.
 async fn validate(
@@ -508,10 +549,19 @@ async fn validate(
     }
     let errors = api.herder.validate(&config);
     let shown = public_config(&config);
-    let mut keys: Vec<String> = config.keys().cloned().collect();
-    for (k, _) in &errors {
+    // Connect's generateResult: every key of the plugin's definition (with its default as
+    // the value when not given), then the keys given or in error that it does not define.
+    let described = super::plugin_config::keys_of(factory.name);
+    let mut keys: Vec<String> = described.iter().map(|k| k.name.to_string()).collect();
+    for k in config.keys().chain(errors.iter().map(|(k, _)| k)) {
         if !keys.contains(k) {
             keys.push(k.clone());
+        }
+    }
+    let mut groups: Vec<&str> = Vec::new();
+    for g in described.iter().filter_map(|k| k.display.map(|d| d.0)) {
+        if !groups.contains(&g) {
+            groups.push(g);
         }
     }
     let configs: Vec<Value> = keys
@@ -522,14 +572,24 @@ async fn validate(
                 .filter(|(e, _)| e == k)
                 .map(|(_, r)| r)
                 .collect();
-            json!({
-                "definition": {
+            let def = described.iter().find(|d| d.name == k);
+            let definition = match def {
+                Some(d) => super::plugin_config::key_info(d),
+                None => json!({
                     "name": k, "type": "STRING", "required": false, "default_value": null,
-                    "importance": "MEDIUM", "documentation": "", "group": "Common",
+                    "importance": "MEDIUM", "documentation": "", "group": null,
                     "width": "NONE", "display_name": k, "dependents": [], "order": -1,
-                },
+                }),
+            };
+            let value = match (shown.get(k), def.map(|d| d.default)) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(super::plugin_config::DefaultValue::Value(v))) => Some(v.to_string()),
+                (None, _) => None,
+            };
+            json!({
+                "definition": definition,
                 "value": {
-                    "name": k, "value": shown.get(k), "recommended_values": [],
+                    "name": k, "value": value, "recommended_values": [],
                     "errors": errs, "visible": true,
                 },
             })
@@ -538,7 +598,7 @@ async fn validate(
     Ok(Json(json!({
         "name": factory.class_names[0],
         "error_count": errors.len(),
-        "groups": ["Common"],
+        "groups": groups,
         "configs": configs,
     })))
 }

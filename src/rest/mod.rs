@@ -2,7 +2,11 @@
 //! `RootResource`), served with axum over the [`Herder`]'s operations: the same endpoints,
 //! status codes and JSON shapes, so kcctl, Kafka UI and Connect's Python clients work.
 
+mod admin;
 mod handlers;
+mod plugin_config;
+mod plugin_keys;
+mod tls;
 
 use std::sync::Arc;
 
@@ -33,6 +37,9 @@ pub struct Api {
     pub(crate) allow_methods: HeaderValue,
     /// With `ferry.rest.basic.auth.file`: user → password.
     pub(crate) users: Option<Arc<Users>>,
+    /// `topic.tracking.enable`, `topic.tracking.allow.reset`.
+    pub(crate) topic_tracking: bool,
+    pub(crate) topic_tracking_reset: bool,
 }
 
 /// HTTP basic credentials, user → password. `Debug` shows the users only.
@@ -106,6 +113,8 @@ impl Api {
             herder,
             metrics,
             users: users.map(Arc::new),
+            topic_tracking: rest.topic_tracking,
+            topic_tracking_reset: rest.topic_tracking_reset,
             allow_origin: rest
                 .allow_origin
                 .as_deref()
@@ -166,22 +175,51 @@ impl From<HerderError> for ApiError {
     }
 }
 
+/// A bound listener, with its TLS configuration when it is `https://`.
+pub struct Bound {
+    socket: std::net::TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    url: String,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// Reads the HTTPS keystore, if there is one, and checks that it can serve: one line
+/// naming the key and the fix when it cannot.
+pub fn check_tls(rest: &RestConfig) -> Result<(), String> {
+    rest.tls
+        .as_ref()
+        .map(tls::server_config)
+        .transpose()
+        .map(drop)
+}
+
 /// Binds every listener, before anything is written to disk: a port in use stops ferry
 /// with one line when the listener was configured, and is a warning (ferry runs without
-/// the API) when it is the default `127.0.0.1:8083`.
-pub fn bind(rest: &RestConfig) -> Result<Vec<std::net::TcpListener>, String> {
+/// the API) when it is the default `127.0.0.1:8083`. The HTTPS keystore is read first: one
+/// that cannot be used stops ferry.
+pub fn bind(rest: &RestConfig) -> Result<Vec<Bound>, String> {
+    let tls = rest.tls.as_ref().map(tls::server_config).transpose()?;
     let mut out = Vec::new();
     for l in &rest.listeners {
         match bind_one(l) {
-            Ok(s) => out.push(s),
+            Ok(socket) => out.push(Bound {
+                socket,
+                tls: if l.https { tls.clone() } else { None },
+                url: l.url(),
+            }),
             Err(e) if !rest.explicit => {
-                tracing::warn!(listener = %format!("http://{}", l.authority()), error = %e, "REST API not started: the default listener cannot be bound; set listeners=http://127.0.0.1:<port> in the worker file to choose a port, or ferry.rest.enable=false.");
+                tracing::warn!(listener = %l.url(), error = %e, "REST API not started: the default listener cannot be bound; set listeners=http://127.0.0.1:<port> in the worker file to choose a port, or ferry.rest.enable=false.");
                 return Ok(Vec::new());
             }
             Err(e) => {
                 return Err(format!(
-                    "listeners: cannot listen on http://{}: {e}; stop what uses the port or choose another one in the worker file (listeners=http://127.0.0.1:<port>), or set ferry.rest.enable=false",
-                    l.authority()
+                    "listeners: cannot listen on {}: {e}; stop what uses the port or choose another one in the worker file (listeners=http://127.0.0.1:<port>), or set ferry.rest.enable=false",
+                    l.url()
                 ));
             }
         }
@@ -195,22 +233,59 @@ fn bind_one(l: &Listener) -> std::io::Result<std::net::TcpListener> {
     Ok(socket)
 }
 
+/// How long open HTTPS connections may finish their requests once ferry stops.
+const TLS_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serves the API on the bound listeners until `stop` is cancelled.
-pub async fn serve(listeners: Vec<std::net::TcpListener>, api: Api, stop: CancellationToken) {
+pub async fn serve(listeners: Vec<Bound>, api: Api, stop: CancellationToken) {
     let router = handlers::router(api);
     let mut servers = tokio::task::JoinSet::new();
     for l in listeners {
-        let addr = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let listener = match tokio::net::TcpListener::from_std(l) {
+        let addr = l
+            .socket
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let scheme = if l.tls.is_some() { "https" } else { "http" };
+        let token = stop.clone();
+        let router = router.clone();
+        if let Some(tls) = l.tls {
+            let server = match axum_server::from_tcp_rustls(
+                l.socket,
+                axum_server::tls_rustls::RustlsConfig::from_config(tls),
+            ) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(listener = %l.url, error = %e, "REST API listener unusable.");
+                    continue;
+                }
+            };
+            tracing::info!(listener = %format!("{scheme}://{addr}"), "REST API listening.");
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            servers.spawn(async move {
+                token.cancelled().await;
+                stopper.graceful_shutdown(Some(TLS_DRAIN));
+            });
+            servers.spawn(async move {
+                if let Err(e) = server
+                    .handle(handle)
+                    .serve(router.into_make_service())
+                    .await
+                {
+                    tracing::error!(error = %e, "REST API stopped.");
+                }
+            });
+            continue;
+        }
+        let listener = match tokio::net::TcpListener::from_std(l.socket) {
             Ok(l) => l,
             Err(e) => {
                 tracing::error!(listener = %addr, error = %e, "REST API listener unusable.");
                 continue;
             }
         };
-        tracing::info!(listener = %format!("http://{addr}"), "REST API listening.");
-        let token = stop.clone();
-        let router = router.clone();
+        tracing::info!(listener = %format!("{scheme}://{addr}"), "REST API listening.");
         servers.spawn(async move {
             if let Err(e) = axum::serve(listener, router)
                 .with_graceful_shutdown(async move { token.cancelled().await })
