@@ -22,6 +22,9 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 const SESSION_TIMEOUT_MS: u64 = 6000;
 const PARTITIONS: i32 = 12;
 const TOPIC: &str = "bench-dist";
+/// The mock cluster's group rebalance delay (librdkafka's mock applies it to rebalances of
+/// a group that has members too, unlike a broker's group.initial.rebalance.delay.ms).
+const GROUP_DELAY: Duration = Duration::from_secs(3);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -110,6 +113,20 @@ fn http_ok(port: u16, method: &str, path: &str, body: Option<&str>) -> bool {
     String::from_utf8_lossy(&out.stdout).starts_with('2')
 }
 
+/// Records a worker's tasks have read, from its /metrics page.
+fn records_read(port: u16) -> f64 {
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "10"])
+        .arg(format!("http://127.0.0.1:{port}/metrics"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("kafka_connect_sink_task_sink_record_read_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn files(dir: &Path) -> usize {
     let Ok(parts) = std::fs::read_dir(dir.join(TOPIC)) else {
         return 0;
@@ -155,6 +172,8 @@ struct Round {
     move_secs: f64,
     /// The same with the eager `range` assignor instead of cooperative-sticky.
     move_secs_eager: f64,
+    /// The same on a cluster that starts rebalances at once (no group delay).
+    move_secs_no_delay: f64,
     worker_rss_kb: Vec<u64>,
     standalone_rss_kb: u64,
 }
@@ -162,13 +181,12 @@ struct Round {
 /// Three workers with `strategy` (None: ferry's default) on their own cluster: seconds from
 /// `kill -9` of one until one new record on every partition is on disk, and the RSS of each
 /// worker before the kill.
-fn kill_one(strategy: Option<&str>) -> (f64, Vec<u64>) {
+fn kill_one(strategy: Option<&str>, group_delay: Duration) -> (f64, Vec<u64>) {
     let dir = tempfile::tempdir().unwrap();
-    let broker = MockBroker::start_with_delay(1, Duration::from_secs(3)).unwrap();
+    let broker = MockBroker::start_with_delay(1, group_delay).unwrap();
     broker.create_topic(TOPIC, PARTITIONS).unwrap();
     broker.create_topic("bench-configs", 1).unwrap();
     let bootstrap = broker.bootstrap();
-    produce(&bootstrap, 100, 0);
     let out = dir.path().join("out");
     let mut workers: Vec<(Child, u16)> = (1..=3)
         .map(|n| {
@@ -190,11 +208,23 @@ fn kill_one(strategy: Option<&str>) -> (f64, Vec<u64>) {
         "/connectors",
         Some(&connector(&out))
     ));
+    // Records only once the group has settled, so that every worker holds some partitions
+    // whatever the cluster's rebalance delay.
+    std::thread::sleep(group_delay + Duration::from_secs(8));
+    produce(&bootstrap, 100, 0);
     assert!(
         wait_until(Duration::from_secs(60), || files(&out)
             == 100 * PARTITIONS as usize),
         "not delivered: {}",
         files(&out)
+    );
+    let idle = workers
+        .iter()
+        .filter(|(_, port)| records_read(*port) == 0.0)
+        .count();
+    assert_eq!(
+        idle, 0,
+        "a worker held no partitions; the kill would measure nothing"
     );
     std::thread::sleep(Duration::from_secs(2));
     let rss = workers.iter().map(|(c, _)| rss_kb(c.id())).collect();
@@ -259,11 +289,13 @@ fn round() -> Round {
         .status();
     let _ = alone.wait();
 
-    let (move_secs, worker_rss_kb) = kill_one(None);
-    let (move_secs_eager, _) = kill_one(Some("range"));
+    let (move_secs, worker_rss_kb) = kill_one(None, GROUP_DELAY);
+    let (move_secs_eager, _) = kill_one(Some("range"), GROUP_DELAY);
+    let (move_secs_no_delay, _) = kill_one(None, Duration::ZERO);
     Round {
         move_secs,
         move_secs_eager,
+        move_secs_no_delay,
         worker_rss_kb,
         standalone_rss_kb,
     }
@@ -278,8 +310,12 @@ fn main() {
     for i in 0..repeats {
         let r = round();
         eprintln!(
-            "  round {i}: partitions flowing again {:.2} s after kill -9 ({:.2} s with the range assignor); worker RSS {:?} KiB; standalone {} KiB",
-            r.move_secs, r.move_secs_eager, r.worker_rss_kb, r.standalone_rss_kb
+            "  round {i}: partitions flowing again {:.2} s after kill -9 ({:.2} s with the range assignor, {:.2} s without the group delay); worker RSS {:?} KiB; standalone {} KiB",
+            r.move_secs,
+            r.move_secs_eager,
+            r.move_secs_no_delay,
+            r.worker_rss_kb,
+            r.standalone_rss_kb
         );
         rounds.push(r);
     }
@@ -290,6 +326,7 @@ fn main() {
     let moved = median(rounds.iter().map(|r| r.move_secs).collect());
     let worst = rounds.iter().map(|r| r.move_secs).fold(0.0, f64::max);
     let eager = median(rounds.iter().map(|r| r.move_secs_eager).collect());
+    let no_delay = median(rounds.iter().map(|r| r.move_secs_no_delay).collect());
     let worker_max = rounds
         .iter()
         .flat_map(|r| r.worker_rss_kb.iter().copied())
@@ -307,6 +344,7 @@ fn main() {
          | measure | value | goal |\n|---|---:|---|\n\
          | kill -9 → the dead worker's partitions delivering on the others (median / worst) | {moved:.2} s / {worst:.2} s | ≤ session timeout + 2 s = {:.0} s |\n\
          | the same with the eager range assignor (median) | {eager:.2} s | |\n\
+         | the same on a cluster without a group rebalance delay (median) | {no_delay:.2} s | |\n\
          | RSS per worker, 3 workers (max over workers and rounds) | {worker_max:.1} MB | ≤ standalone + 5 MB |\n\
          | RSS of a standalone ferry with the same connector (median) | {alone:.1} MB | |",
         SESSION_TIMEOUT_MS as f64 / 1000.0 + 2.0

@@ -221,3 +221,17 @@ fn the_authentication_example_runs_as_written() {
         check(step, port, dir.path(), &ferry);
     }
 }
+
+#[test]
+fn the_log_levels_example_runs_as_written() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let steps = block(&readme, "### Log levels at run time", 0);
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("keep", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (ferry, port) = ferry_with_api(dir.path(), &broker.bootstrap, "keep", &[]);
+    for step in &steps {
+        check(step, port, dir.path(), &ferry);
+    }
+}
