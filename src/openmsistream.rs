@@ -41,6 +41,15 @@ pub struct DownloadArgs {
     /// start) are rebuilt.
     #[arg(long = "download_regex", value_name = "REGEX")]
     pub download_regex: Option<String>,
+    /// Topic for OpenMSIStream's heartbeat messages (none without it).
+    #[arg(long = "heartbeat_topic_name", value_name = "TOPIC")]
+    pub heartbeat_topic_name: Option<String>,
+    /// The id in the heartbeats' keys (`<id>_heartbeat`); default: the connector's name.
+    #[arg(long = "heartbeat_program_id", value_name = "ID")]
+    pub heartbeat_program_id: Option<String>,
+    /// Seconds between heartbeats (OpenMSIStream's default: 900).
+    #[arg(long = "heartbeat_interval_secs", value_name = "SECONDS")]
+    pub heartbeat_interval_secs: Option<f64>,
 }
 
 /// One `key = value` of a section, with its line.
@@ -292,8 +301,29 @@ pub fn build(
     if let Some(r) = &args.download_regex {
         pairs.push(("download.regex", r.as_str()));
     }
+    let interval = args.heartbeat_interval_secs.map(|s| s.to_string());
+    for (key, value) in [
+        ("heartbeat.topic.name", &args.heartbeat_topic_name),
+        ("heartbeat.program.id", &args.heartbeat_program_id),
+        ("heartbeat.interval.secs", &interval),
+    ] {
+        if let Some(v) = value {
+            pairs.push((key, v.as_str()));
+        }
+    }
     for (k, v) in pairs {
         put(&mut connector, k.into(), v.into(), None);
+    }
+    // The heartbeat producer's own settings (OpenMSIStream's [heartbeat] section).
+    if args.heartbeat_topic_name.is_some() {
+        for (k, e) in sections.get("heartbeat").unwrap_or(&empty) {
+            put(
+                &mut connector,
+                format!("heartbeat.producer.{k}"),
+                e.value.clone(),
+                None,
+            );
+        }
     }
     Ok(Download {
         worker,
@@ -324,6 +354,9 @@ mod tests {
             n_threads: 3,
             consumer_group_id: group.map(String::from),
             download_regex: Some(r".*\.csv".into()),
+            heartbeat_topic_name: None,
+            heartbeat_program_id: None,
+            heartbeat_interval_secs: None,
         }
     }
 
@@ -366,6 +399,26 @@ mod tests {
         let d = build(&args(Some("lab-archive")), TEST_CONFIG, &env(), "x").unwrap();
         assert_eq!(d.worker.entries["consumer.group.id"], "lab-archive");
         assert!(d.notes.is_empty());
+    }
+
+    #[test]
+    fn heartbeat_arguments_and_section_reach_the_connector() {
+        let mut a = args(Some("g"));
+        a.heartbeat_topic_name = Some("heartbeats".into());
+        a.heartbeat_program_id = Some("lab-dl".into());
+        a.heartbeat_interval_secs = Some(30.0);
+        let text = format!("{TEST_CONFIG}\n[heartbeat]\nbootstrap.servers = hb:9092\n");
+        let c = build(&a, &text, &env(), "x").unwrap().connector.entries;
+        assert_eq!(c["heartbeat.topic.name"], "heartbeats");
+        assert_eq!(c["heartbeat.program.id"], "lab-dl");
+        assert_eq!(c["heartbeat.interval.secs"], "30");
+        assert_eq!(c["heartbeat.producer.bootstrap.servers"], "hb:9092");
+        // Without a heartbeat topic, no heartbeat keys at all.
+        let c = build(&args(None), &text, &env(), "x")
+            .unwrap()
+            .connector
+            .entries;
+        assert!(!c.keys().any(|k| k.starts_with("heartbeat.")), "{c:?}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 mod assembly;
 pub mod chunk;
+pub mod heartbeat;
 mod task;
 
 use std::path::PathBuf;
@@ -45,6 +46,8 @@ pub struct OpenMsiStreamConfig {
     /// `--download_regex`) are rebuilt; the others' records are skipped. Default: every
     /// file.
     pub regex: Option<fancy_regex::Regex>,
+    /// `heartbeat.*`: OpenMSIStream's heartbeats, sent by task 0 (see [`heartbeat`]).
+    pub heartbeat: Option<heartbeat::HeartbeatConfig>,
 }
 
 impl OpenMsiStreamConfig {
@@ -62,6 +65,7 @@ impl OpenMsiStreamConfig {
         Ok(Self {
             path: PathBuf::from(path),
             regex,
+            heartbeat: heartbeat::HeartbeatConfig::from_props(props)?,
         })
     }
 }
@@ -81,6 +85,7 @@ fn create(props: &mut ConnectorProps) -> Result<Box<dyn Connector>, ConfigError>
     let config = OpenMsiStreamConfig::from_props(props)?;
     Ok(Box::new(OpenMsiStreamConnector {
         assembler: Arc::new(Mutex::new(Assembler::new(config.path.clone()))),
+        counters: Arc::default(),
         config,
     }))
 }
@@ -91,6 +96,7 @@ struct OpenMsiStreamConnector {
     /// One per connector: a file's chunks may be spread over partitions held by
     /// different tasks.
     assembler: Arc<Mutex<Assembler>>,
+    counters: Arc<heartbeat::Counters>,
 }
 
 #[async_trait]
@@ -111,8 +117,29 @@ impl Connector for OpenMsiStreamConnector {
             ))
             .with_source(e)
         })?;
+        // One program sends one heartbeat: task 0's.
+        let heartbeat = match &self.config.heartbeat {
+            Some(hb) if ctx.task_id == 0 => {
+                let producer = ctx
+                    .producers
+                    .producer(&hb.producer, "heartbeat.producer.*")?;
+                Some(task::Heartbeat {
+                    producer,
+                    topic: hb.topic.clone(),
+                    program_id: hb
+                        .program_id
+                        .clone()
+                        .unwrap_or_else(|| ctx.connector.clone()),
+                    interval: hb.interval,
+                    running: None,
+                })
+            }
+            _ => None,
+        };
         Ok(Box::new(task::OpenMsiStreamTask {
             assembler: self.assembler.clone(),
+            counters: self.counters.clone(),
+            heartbeat,
             regex: self.config.regex.clone(),
             task_id: ctx.task_id,
             errant: ctx.errant,

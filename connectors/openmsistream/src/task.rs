@@ -1,19 +1,42 @@
 //! The sink task: decode, check, select and hand each chunk to the shared assembler; answer
 //! `pre_commit` with only the offsets whose chunks are durable.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use ferry_connector_api::{
-    ErrantRecordReporter, Offsets, RecordError, SinkRecord, SinkTask, TaskError, TopicPartition,
-    Watermark, async_trait,
+    Assigned, ErrantRecordReporter, Offsets, RecordError, RecordProducer, SinkRecord, SinkTask,
+    TaskError, TopicPartition, Watermark, async_trait,
 };
 
 use crate::assembly::{AddError, Added, Assembler};
 use crate::chunk::Chunk;
+use crate::heartbeat::{self, Counters};
+
+/// Task 0's heartbeat, started with the first assignment.
+#[derive(Debug)]
+pub(crate) struct Heartbeat {
+    pub(crate) producer: Arc<dyn RecordProducer>,
+    pub(crate) topic: String,
+    pub(crate) program_id: String,
+    pub(crate) interval: Duration,
+    pub(crate) running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        if let Some(h) = self.running.take() {
+            h.abort();
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct OpenMsiStreamTask {
     pub(crate) assembler: Arc<Mutex<Assembler>>,
+    pub(crate) counters: Arc<Counters>,
+    pub(crate) heartbeat: Option<Heartbeat>,
     pub(crate) regex: Option<fancy_regex::Regex>,
     pub(crate) task_id: usize,
     pub(crate) errant: Arc<dyn ErrantRecordReporter>,
@@ -81,12 +104,37 @@ impl OpenMsiStreamTask {
 
 #[async_trait]
 impl SinkTask for OpenMsiStreamTask {
+    async fn open(&mut self, _partitions: &[Assigned]) -> Result<(), TaskError> {
+        if let Some(hb) = &mut self.heartbeat
+            && hb.running.is_none()
+        {
+            hb.running = Some(tokio::spawn(heartbeat::run(
+                hb.producer.clone(),
+                hb.topic.clone(),
+                hb.program_id.clone(),
+                hb.interval,
+                self.counters.clone(),
+            )));
+        }
+        Ok(())
+    }
+
     async fn put(&mut self, records: &[SinkRecord]) -> Result<(), TaskError> {
         tokio::task::block_in_place(|| {
             for r in records {
                 let tp = r.topic_partition();
                 self.watermark.sent(&tp, r.offset);
-                match self.handle(r) {
+                let size = r.value.as_ref().map_or(0, |v| v.len()) as u64;
+                self.counters.read.fetch_add(1, Ordering::Relaxed);
+                self.counters.bytes_read.fetch_add(size, Ordering::Relaxed);
+                let handled = self.handle(r);
+                if let Ok(Handled::Queued | Handled::Ack) = handled {
+                    self.counters.processed.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .bytes_processed
+                        .fetch_add(size, Ordering::Relaxed);
+                }
+                match handled {
                     Ok(Handled::Ack) => self.watermark.acked(&tp, r.offset),
                     Ok(Handled::Queued) => {}
                     Err(Failure::Record(why)) => {
@@ -121,6 +169,11 @@ impl SinkTask for OpenMsiStreamTask {
 
     async fn close(&mut self, partitions: &[TopicPartition]) -> Result<(), TaskError> {
         self.watermark.remove(partitions);
+        Ok(())
+    }
+
+    async fn stop(&mut self) -> Result<(), TaskError> {
+        self.heartbeat = None;
         Ok(())
     }
 }
