@@ -442,6 +442,10 @@ fn main() {
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    if std::env::args().any(|a| a == "--control-plane") {
+        control_plane(quick);
+        return;
+    }
     let scale = if quick { 10 } else { 1 };
     // The alerts are carried as bytes here, so real and synthetic ones may mix.
     let (alerts, alerts_kind) = ferry_mock_broker::ztf::bench_alerts(52).unwrap();
@@ -620,4 +624,71 @@ fn main() {
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-pipeline.md");
     let _ = std::fs::write(&target, &report);
     println!("(also written to {})", target.display());
+}
+
+/// `--control-plane`: only the REST API's and metrics' cost, in pairs. Each pair runs the
+/// same connector over the same records with the API off and on (its `/metrics` scraped
+/// every second), in alternating order, and the pair's ratio is taken; the report gives the
+/// median ratio over the pairs, of throughput and of CPU per record. Pairing cancels what
+/// drifts between runs (a busy machine, the broker's caches), which medians of separate
+/// columns do not.
+fn control_plane(quick: bool) {
+    let count = if quick { 100_000 } else { 1_000_000 };
+    let pairs: usize = std::env::var("FERRY_BENCH_REPEATS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 3 } else { 7 });
+    let broker = MockBroker::start(1).unwrap();
+    broker.create_topic("bench-cp", 256).unwrap();
+    produce(&broker.bootstrap(), "bench-cp", 256, count, |i| {
+        let mut v = vec![(i % 251) as u8; 1024];
+        v[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        v
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut throughput = Vec::new();
+    let mut cpu = Vec::new();
+    for pair in 0..pairs {
+        let order = if pair % 2 == 0 {
+            [Rest::Off, Rest::OnScraped]
+        } else {
+            [Rest::OnScraped, Rest::Off]
+        };
+        let mut off = None;
+        let mut on = None;
+        for rest in order {
+            let is_on = matches!(rest, Rest::OnScraped);
+            let r = run_ferry(
+                &broker.bootstrap(),
+                "bench-cp",
+                count as u64,
+                1,
+                dir.path(),
+                rest,
+            );
+            eprintln!(
+                "  pair {pair}: {:<50} {:>9.0} records/s, CPU {:.2} s",
+                r.label,
+                r.records_per_sec(),
+                r.cpu_seconds
+            );
+            if is_on { on = Some(r) } else { off = Some(r) }
+        }
+        let (off, on) = (off.unwrap(), on.unwrap());
+        throughput.push(on.records_per_sec() / off.records_per_sec());
+        // CPU per record off / on: above 1 when the API makes records cheaper.
+        cpu.push(off.cpu_seconds / on.cpu_seconds);
+    }
+    let summary = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
+    let (t, t_min, t_max) = summary(&mut throughput);
+    let (c, c_min, c_max) = summary(&mut cpu);
+    println!(
+        "\nControl plane ({count} × 1 KiB records, 256 partitions, 1 task, {pairs} pairs):\n\
+         | ratio on/off | median | min | max |\n|---|---:|---:|---:|\n\
+         | throughput | {t:.3} | {t_min:.3} | {t_max:.3} |\n\
+         | CPU per record (off/on) | {c:.3} | {c_min:.3} | {c_max:.3} |"
+    );
 }

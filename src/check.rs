@@ -271,9 +271,9 @@ fn metadata(
     settings: &ClientSettings,
     status_interval: Duration,
 ) -> Result<Vec<String>, String> {
-    let defaults = kafka::ferry_defaults(name, None, status_interval);
-    let (config, _) = kafka::client_config(settings, &defaults).map_err(|e| e.to_string())?;
-    kafka::probe(&config, STEP_TIMEOUT).map_err(|e| e.to_string())
+    let client = kafka::ConsumerClient::from_settings(name, settings, None, status_interval)
+        .map_err(|e| e.to_string())?;
+    kafka::probe(client.consumer(), STEP_TIMEOUT).map_err(|e| e.to_string())
 }
 
 fn describe_security(settings: &ClientSettings) -> String {

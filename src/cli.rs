@@ -15,7 +15,7 @@ use crate::kafka;
 use crate::telemetry::{self, ColorChoice, LogFormat};
 
 /// The names ferry answers to besides its own, as Kafka's scripts are called.
-pub const ALIASES: &[&str] = &["connect-standalone"];
+pub const ALIASES: &[&str] = &["connect-standalone", "connect-distributed"];
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,6 +50,10 @@ struct Cli {
 enum Command {
     /// Run connectors: a Kafka Connect worker file and one or more connector files.
     Standalone(StandaloneArgs),
+    /// Run as one worker of a cluster: connectors live in the cluster's config topic
+    /// (`config.storage.topic`), any worker's REST API manages them, and each connector's
+    /// partitions are shared by the workers through its consumer group.
+    Distributed(DistributedArgs),
     /// Check files and print the effective configuration, secrets redacted, with every
     /// unknown, ignored or translated key.
     Validate {
@@ -118,6 +122,22 @@ pub struct StandaloneArgs {
     broker_timeout: u64,
 }
 
+/// Arguments of `ferry distributed` and `connect-distributed`.
+#[derive(Debug, Args)]
+pub struct DistributedArgs {
+    /// Kafka Connect distributed worker file (connect-distributed.properties).
+    #[arg(value_name = "WORKER")]
+    worker: PathBuf,
+    /// Seconds to wait for the brokers at start-up before giving up.
+    #[arg(
+        long,
+        default_value_t = 30,
+        value_name = "SECONDS",
+        env = "FERRY_BROKER_TIMEOUT"
+    )]
+    broker_timeout: u64,
+}
+
 /// The executable's entry point: `ferry`, or Kafka's script name it was called by.
 pub fn main() -> ExitCode {
     let called_as = std::env::args_os()
@@ -126,6 +146,7 @@ pub fn main() -> ExitCode {
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
     match called_as.as_deref() {
         Some("connect-standalone") => connect_standalone_main(),
+        Some("connect-distributed") => connect_distributed_main(),
         _ => ferry_main(),
     }
 }
@@ -140,6 +161,7 @@ fn ferry_main() -> ExitCode {
     }
     match cli.command {
         Command::Standalone(args) => standalone(args, cli.log_format),
+        Command::Distributed(args) => distributed(args, cli.log_format),
         Command::Validate { files } => validate(&files, cli.log_format),
         Command::Check { files } => {
             let Some((worker, connectors)) = files.split_first() else {
@@ -228,6 +250,88 @@ struct ConnectStandalone {
     color: ColorChoice,
     #[command(flatten)]
     args: StandaloneArgs,
+}
+
+/// Kafka's `connect-distributed` script, as a drop-in.
+#[derive(Debug, Parser)]
+#[command(
+    name = "connect-distributed",
+    version,
+    about = "Drop-in for Kafka's connect-distributed: ferry distributed with the same arguments."
+)]
+struct ConnectDistributed {
+    #[arg(short = 'd', long = "daemon", hide = true)]
+    daemon: bool,
+    #[arg(long, value_enum, default_value = "text", env = "FERRY_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[arg(long, value_enum, default_value = "auto", env = "FERRY_COLOR")]
+    color: ColorChoice,
+    #[command(flatten)]
+    args: DistributedArgs,
+}
+
+fn connect_distributed_main() -> ExitCode {
+    let args = std::env::args().map(|a| {
+        if a == "-daemon" {
+            "--daemon".to_string()
+        } else {
+            a
+        }
+    });
+    let cli = ConnectDistributed::parse_from(args);
+    telemetry::init(cli.log_format, cli.color);
+    if cli.daemon {
+        return fail(
+            cli.log_format,
+            "-daemon is not supported: run ferry in the foreground under systemd or your init system",
+        );
+    }
+    distributed(cli.args, cli.log_format)
+}
+
+/// `ferry distributed`: one worker of a cluster (src/herder/distributed.rs).
+fn distributed(args: DistributedArgs, format: LogFormat) -> ExitCode {
+    let loaded = match Loaded::load(&args.worker, &[], &SystemEnvironment) {
+        Ok(l) => l,
+        Err(e) => return fail(format, e),
+    };
+    let settings =
+        match crate::config::distributed::DistributedConfig::from_worker(&loaded.worker.file) {
+            Ok(s) => s,
+            Err(e) => return fail(format, e),
+        };
+    for note in loaded.notes() {
+        if note.is_warning() {
+            tracing::warn!("{note}");
+        }
+    }
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return fail(format, format!("cannot start the async runtime: {e}")),
+    };
+    tracing::info!(group = %settings.group_id, config_topic = %settings.config_topic, "Starting as a worker of a distributed cluster.");
+    let opts = RunOptions {
+        exit_at_end: false,
+        probe_timeout: Duration::from_secs(args.broker_timeout),
+        rest: true,
+        metrics: Some(crate::rest::MetricsRenderer(std::sync::Arc::new(
+            crate::metrics::render,
+        ))),
+        kerberos: None,
+        distributed: Some(settings),
+    };
+    let outcome = match rt.block_on(herder::run(loaded, opts)) {
+        Ok(o) => o,
+        Err(e) => return fail(format, e),
+    };
+    rt.shutdown_timeout(Duration::from_secs(1));
+    if !outcome.drained {
+        return fail(
+            format,
+            "not every task stopped within task.shutdown.graceful.timeout.ms",
+        );
+    }
+    ExitCode::SUCCESS
 }
 
 /// `connect-standalone`'s entry point.
@@ -384,6 +488,7 @@ fn run_loaded(
             crate::metrics::render,
         ))),
         kerberos: kerberos.clone(),
+        distributed: None,
     };
     let outcome = match rt.block_on(herder::run(loaded, opts)) {
         Ok(o) => o,
@@ -428,6 +533,26 @@ fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(format, e),
     };
+    // Every problem of every connector file, not only the first (as PUT …/config/validate).
+    if let Ok(w) = crate::config::WorkerConfig::load(worker, &SystemEnvironment) {
+        let mut lines = Vec::new();
+        for path in &connectors {
+            match crate::config::PropertiesFile::load(path) {
+                Ok(file) => lines.extend(
+                    crate::config::problems::connector_problems(&file, &w, &SystemEnvironment)
+                        .into_iter()
+                        .map(|p| p.error.to_string()),
+                ),
+                Err(e) => lines.push(e.to_string()),
+            }
+        }
+        if !lines.is_empty() {
+            for line in &lines {
+                fail(format, line);
+            }
+            return ExitCode::FAILURE;
+        }
+    }
     let mut loaded = match Loaded::load(worker, &connectors, &SystemEnvironment) {
         Ok(l) => l,
         Err(e) => return fail(format, e),

@@ -81,6 +81,35 @@ pub fn client_config(
     settings: &ClientSettings,
     defaults: &[(&'static str, String)],
 ) -> Result<(ClientConfig, Vec<Note>), ClientConfigError> {
+    build_config(settings, defaults, MANAGED)
+}
+
+/// The settings ferry chooses for every producer unless the files set them: Kafka's own
+/// producer defaults since 3.0 (`acks=all`, idempotence), so that an acknowledged record is
+/// on every in-sync replica, once and in order.
+pub fn producer_defaults(client_id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("client.id", client_id.to_string()),
+        ("acks", "all".to_string()),
+        ("enable.idempotence", "true".to_string()),
+        ("log.connection.close", "false".to_string()),
+    ]
+}
+
+/// A producer's librdkafka configuration: as [`client_config`], without the consumer's
+/// managed settings.
+pub fn producer_config(
+    settings: &ClientSettings,
+    defaults: &[(&'static str, String)],
+) -> Result<(ClientConfig, Vec<Note>), ClientConfigError> {
+    build_config(settings, defaults, &[])
+}
+
+fn build_config(
+    settings: &ClientSettings,
+    defaults: &[(&'static str, String)],
+    managed: &[(&str, &str)],
+) -> Result<(ClientConfig, Vec<Note>), ClientConfigError> {
     let mut config = ClientConfig::new();
     let mut notes = Vec::new();
     for (key, prop) in &settings.props {
@@ -120,10 +149,84 @@ pub fn client_config(
             config.set(*key, value);
         }
     }
-    for (key, value) in MANAGED {
+    for (key, value) in managed {
         config.set(*key, *value);
     }
     Ok((config, notes))
+}
+
+/// A connector's consumer client configuration, built once when the connector is accepted
+/// (after its Kerberos login is planned) and shared by every client ferry opens for it: the
+/// consumer, the start-up probe, the offsets API's group client and `--exit-at-end`'s
+/// metadata client. Before there was one, each built its own and the copies differed
+/// (statistics on in one, the read-ahead budget missing in another).
+#[derive(Clone)]
+pub struct ConsumerClient {
+    config: ClientConfig,
+    /// Pass-through keys librdkafka does not know (dropped, noted).
+    pub notes: Vec<Note>,
+}
+
+impl std::fmt::Debug for ConsumerClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The config holds secrets (SASL passwords); only its size is shown.
+        f.debug_struct("ConsumerClient")
+            .field("settings", &self.config.config_map().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConsumerClient {
+    /// The consumer of `connector`, with the worker's status interval as its statistics
+    /// interval (the lag gauges and the status line come from the statistics).
+    pub fn build(
+        connector: &crate::config::ConnectorConfig,
+        worker: &crate::config::WorkerConfig,
+    ) -> Result<Self, ClientConfigError> {
+        Self::from_settings(
+            &connector.name,
+            &connector.consumer,
+            connector.connector.read_ahead_bytes(),
+            worker.status_interval,
+        )
+    }
+
+    /// The same from client settings alone (`ferry check` without connector files).
+    pub fn from_settings(
+        name: &str,
+        settings: &ClientSettings,
+        read_ahead: Option<usize>,
+        status_interval: Duration,
+    ) -> Result<Self, ClientConfigError> {
+        let defaults = ferry_defaults(name, read_ahead, status_interval);
+        let (config, notes) = client_config(settings, &defaults)?;
+        Ok(Self { config, notes })
+    }
+
+    /// Sets `key` unless the files did.
+    pub fn set_default(&mut self, key: &str, value: &str) {
+        if self.config.get(key).is_none() {
+            self.config.set(key, value);
+        }
+    }
+
+    /// The consumer's own configuration.
+    pub fn consumer(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// A short-lived side client to the same cluster with the same login (offsets API,
+    /// metadata): its own `client.id` (`ferry-<purpose>-<connector>`), no statistics and,
+    /// unless `group` says so, no group.
+    pub fn side(&self, purpose: &str, connector: &str, group: bool) -> ClientConfig {
+        let mut config = self.config.clone();
+        config.remove("statistics.interval.ms");
+        if !group {
+            config.remove("group.id");
+        }
+        config.set("client.id", format!("ferry-{purpose}-{connector}"));
+        config
+    }
 }
 
 /// Why librdkafka refused a value, without the value when it is a secret.
@@ -274,11 +377,11 @@ impl ConsumerContext for ProbeContext {}
 /// connector's own consumer reports the same brokers' trouble.
 pub type MetadataClient = BaseConsumer<ProbeContext>;
 
-pub fn metadata_client(mut config: ClientConfig, name: &str) -> Option<MetadataClient> {
-    config.remove("group.id");
-    config.remove("statistics.interval.ms");
-    config.set("client.id", format!("ferry-metadata-{name}"));
-    config.create_with_context(ProbeContext::default()).ok()
+pub fn metadata_client(client: &ConsumerClient, name: &str) -> Option<MetadataClient> {
+    client
+        .side("metadata", name, false)
+        .create_with_context(ProbeContext::default())
+        .ok()
 }
 
 /// librdkafka's words for a failed SASL login (any mechanism).

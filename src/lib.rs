@@ -16,6 +16,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod offsets;
 pub mod openmsistream;
+pub mod producer;
 #[cfg(feature = "quickstart")]
 pub mod quickstart;
 pub mod registry;

@@ -171,6 +171,7 @@ pub async fn run(records: usize, dir: &Path) -> Result<Report, QuickstartError> 
             rest: false,
             metrics: None,
             kerberos: None,
+            distributed: None,
         },
     )
     .await?;

@@ -15,6 +15,8 @@ pub fn factories() -> Vec<&'static ConnectorFactory> {
         &ferry_connector_pubsub::FACTORY,
         #[cfg(feature = "connector-bigquery")]
         &ferry_connector_bigquery::FACTORY,
+        #[cfg(feature = "connector-http")]
+        &ferry_connector_http::FACTORY,
         #[cfg(feature = "connector-openmsistream")]
         &ferry_connector_openmsistream::FACTORY,
     ]

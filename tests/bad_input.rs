@@ -599,3 +599,45 @@ fn very_long_values_give_one_short_line_and_no_crash() {
     }
     assert_eq!(committed(&bs, "connect-bad", "t", 1), vec![-1]);
 }
+
+/// `ferry validate` lists every problem of every connector file, each on its own line naming
+/// the file and line — the same validation `PUT …/config/validate` answers with.
+#[test]
+fn validate_lists_every_problem_of_every_connector_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = dir.path().join("worker.properties");
+    std::fs::write(&worker, "bootstrap.servers=127.0.0.1:9092\n").unwrap();
+    let a = dir.path().join("a.properties");
+    std::fs::write(
+        &a,
+        "name=a\nconnector.class=file\ntasks.max=0\ntopics=t\nerrors.tolerance=some\nfile=/tmp/x\n",
+    )
+    .unwrap();
+    let b = dir.path().join("b.properties");
+    std::fs::write(&b, "connector.class=nosuch\ntopics=t\n").unwrap();
+    let out = std::process::Command::new(ferry_bin())
+        .arg("validate")
+        .args([&worker, &a, &b])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let d = dir.path().display();
+    let errors: Vec<String> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("ferry: error: "))
+        .map(|l| l.replace(&format!("{d}/"), ""))
+        .map(|l| l.split(':').take(3).collect::<Vec<_>>().join(":"))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "a.properties:3: tasks.max",
+            "a.properties:5: errors.tolerance",
+            "b.properties: missing required key `name`: a unique name for this connector, e.g. name=ztf-to-pubsub",
+            "b.properties:1: connector.class",
+        ],
+        "{stderr}"
+    );
+}

@@ -327,15 +327,140 @@ fn key_error(s: &Sourced, reason: impl Into<String>) -> ConfigFileError {
 pub fn consumer_settings(layers: &ClientLayers) -> Result<ClientSettings, ConfigFileError> {
     let mut out = ClientSettings::default();
     let merged = merge(layers, &mut out.notes)?;
+    translate(&merged, ClientKind::Consumer, out)
+}
+
+/// Builds a producer's librdkafka settings: the worker's `bootstrap.servers` (and its
+/// security block when `producer.*` has none), the worker's `producer.*` (in
+/// `layers.consumer`), the connector's `producer.override.*` (in `layers.overrides`, as the
+/// override policy allows), then `extra` — settings a connector or the runtime asks for
+/// (a dead-letter queue's, a reply topic's), not subject to the policy.
+///
+/// When the upper layers (`producer.override.*`, `extra`) point `bootstrap.servers` at
+/// another cluster, the security settings of the layers below are not carried over: that
+/// cluster gets the security block the upper layers write (none: PLAINTEXT), never the
+/// source cluster's credentials.
+pub fn producer_settings(
+    layers: &ClientLayers,
+    extra: &BTreeMap<String, Sourced>,
+) -> Result<ClientSettings, ConfigFileError> {
+    let mut out = ClientSettings::default();
+    let below = ClientLayers {
+        overrides: BTreeMap::new(),
+        ..layers.clone()
+    };
+    let mut merged = merge(&below, &mut out.notes)?;
+    let mut upper = merge(
+        &ClientLayers {
+            overrides: layers.overrides.clone(),
+            policy: layers.policy,
+            ..Default::default()
+        },
+        &mut Vec::new(),
+    )?;
+    upper.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let other_cluster = upper.get("bootstrap.servers").is_some_and(|b| {
+        merged
+            .get("bootstrap.servers")
+            .is_none_or(|below| below.value.trim() != b.value.trim())
+    });
+    if other_cluster {
+        merged.retain(|k, _| !is_security_key(k));
+        out.notes.retain(|n| n.kind != NoteKind::Inherited);
+    }
+    merged.extend(upper);
+    translate(&merged, ClientKind::Producer, out)
+}
+
+/// Which client settings are built for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientKind {
+    Consumer,
+    Producer,
+}
+
+/// Consumer settings that mean nothing to a producer.
+const CONSUMER_ONLY: &[&str] = &[
+    "group.id",
+    "group.instance.id",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "fetch.min.bytes",
+    "fetch.max.bytes",
+    "max.partition.fetch.bytes",
+    "fetch.max.wait.ms",
+    "isolation.level",
+    "check.crcs",
+    "auto.offset.reset",
+    "partition.assignment.strategy",
+    "allow.auto.create.topics",
+    "max.poll.records",
+    "exclude.internal.topics",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "enable.partition.eof",
+    "key.deserializer",
+    "value.deserializer",
+];
+
+/// Java producer keys ferry sets itself (records are bytes already).
+const PRODUCER_MANAGED: &[&str] = &["key.serializer", "value.serializer"];
+
+/// Java producer behaviour librdkafka does not have.
+const PRODUCER_JAVA_ONLY: &[&str] = &[
+    "buffer.memory",
+    "max.block.ms",
+    "partitioner.class",
+    "partitioner.adaptive.partitioning.enable",
+    "partitioner.availability.timeout.ms",
+    "partitioner.ignore.keys",
+    "metadata.max.idle.ms",
+    "transactional.id",
+    "transaction.timeout.ms",
+];
+
+/// Same meaning under librdkafka's name, for producers.
+const PRODUCER_RENAMED: &[(&str, &str)] = &[("max.request.size", "message.max.bytes")];
+
+/// The merged layers translated key by key through [`rule`] (and the producer's additions).
+fn translate(
+    merged: &BTreeMap<String, Sourced>,
+    kind: ClientKind,
+    mut out: ClientSettings,
+) -> Result<ClientSettings, ConfigFileError> {
+    let mut merged = merged.clone();
     for (key, s) in &merged {
         validate::client_value(key, &s.value).map_err(|reason| key_error(s, reason))?;
+    }
+    if kind == ClientKind::Producer {
+        merged.retain(|key, s| {
+            let note = if CONSUMER_ONLY.contains(&key.as_str()) {
+                NoteKind::Ignored {
+                    reason: "a consumer setting; producers do not use it".into(),
+                }
+            } else if PRODUCER_MANAGED.contains(&key.as_str()) {
+                NoteKind::Managed
+            } else if PRODUCER_JAVA_ONLY.contains(&key.as_str()) {
+                NoteKind::JavaOnly
+            } else {
+                return true;
+            };
+            out.notes.push(Note::new(&s.location, &s.written_as, note));
+            false
+        });
     }
     let set = |out: &mut ClientSettings, key: &str, value: String, s: &Sourced, passthrough| {
         out.props
             .insert(key.to_string(), ClientProp::new(s, value, passthrough));
     };
     for (key, s) in &merged {
-        match rule(key) {
+        let producer_rename = PRODUCER_RENAMED
+            .iter()
+            .find(|(k, _)| kind == ClientKind::Producer && k == key)
+            .map(|(_, to)| Rule::Rename(to));
+        match producer_rename.or_else(|| rule(key)) {
             Some(Rule::Same) => set(&mut out, key, s.value.clone(), s, false),
             Some(Rule::Rename(to)) => {
                 // `sasl.mechanism` → `sasl.mechanisms` is a spelling, not worth a note.
@@ -648,6 +773,110 @@ mod tests {
     }
 
     const KRB5: &str = "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true storeKeyTab=true serviceName=\"kafka\" keyTab=\"/home/ztf/pitt-reader.user.keytab\" principal=\"pitt-reader@KAFKA.SECURE\" useTicketCache=false;";
+
+    #[test]
+    fn producer_layers_and_another_cluster_with_its_own_security() {
+        let scram = "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"rubin\" password=\"pw\";";
+        let top = layer(
+            "",
+            &[
+                ("bootstrap.servers", "src:9092"),
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", "SCRAM-SHA-512"),
+                ("sasl.jaas.config", scram),
+            ],
+        );
+        let producer = layer(
+            "producer.",
+            &[("acks", "1"), ("group.id", "g"), ("buffer.memory", "1")],
+        );
+        // Same cluster: the worker's security block is inherited, producer.* applies,
+        // consumer-only and Java-only keys are noted, not set.
+        let s = producer_settings(
+            &ClientLayers {
+                top: top.clone(),
+                consumer: producer.clone(),
+                ..Default::default()
+            },
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(s.get("bootstrap.servers"), Some("src:9092"));
+        assert_eq!(s.get("sasl.username"), Some("rubin"));
+        assert_eq!(s.get("acks"), Some("1"));
+        assert_eq!(s.get("group.id"), None);
+        assert_eq!(s.get("buffer.memory"), None);
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.key == "producer.group.id" && n.label() == "ignored")
+        );
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.key == "producer.buffer.memory" && n.kind == NoteKind::JavaOnly)
+        );
+        // producer.override.bootstrap.servers: another cluster, with only its own security.
+        let s = producer_settings(
+            &ClientLayers {
+                top: top.clone(),
+                consumer: producer.clone(),
+                overrides: layer("producer.override.", &[("bootstrap.servers", "dlq:9092")]),
+                policy: OverridePolicy::All,
+            },
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(s.get("bootstrap.servers"), Some("dlq:9092"));
+        assert_eq!(s.get("security.protocol"), None);
+        assert_eq!(
+            s.get("sasl.username"),
+            None,
+            "the source's credentials stay with it"
+        );
+        assert_eq!(s.get("acks"), Some("1"));
+        let s = producer_settings(
+            &ClientLayers {
+                top,
+                consumer: producer,
+                overrides: layer(
+                    "producer.override.",
+                    &[
+                        ("bootstrap.servers", "dlq:9092"),
+                        ("security.protocol", "SASL_PLAINTEXT"),
+                        ("sasl.mechanism", "PLAIN"),
+                        (
+                            "sasl.jaas.config",
+                            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"dlq\" password=\"x\";",
+                        ),
+                    ],
+                ),
+                policy: OverridePolicy::Principal,
+            },
+            &BTreeMap::new(),
+        );
+        // The policy applies to producer.override.* as to consumer.override.*.
+        assert!(
+            s.unwrap_err()
+                .to_string()
+                .contains("does not allow overriding `bootstrap.servers`")
+        );
+        // A caller's overrides come last and are not subject to the policy.
+        let s = producer_settings(
+            &ClientLayers {
+                top: layer("", &[("bootstrap.servers", "src:9092")]),
+                policy: OverridePolicy::None,
+                ..Default::default()
+            },
+            &layer(
+                "reporter.",
+                &[("bootstrap.servers", "other:9092"), ("acks", "0")],
+            ),
+        )
+        .unwrap();
+        assert_eq!(s.get("bootstrap.servers"), Some("other:9092"));
+        assert_eq!(s.get("acks"), Some("0"));
+    }
 
     #[test]
     fn ztf_worker_kerberos_block_translates() {

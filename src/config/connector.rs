@@ -30,18 +30,6 @@ const IGNORED: &[(&str, &str)] = &[
         "header.converter",
         "record headers reach sinks as raw bytes",
     ),
-    (
-        "errors.retry.timeout",
-        "ferry's converters do not fail transiently; sink errors are retried per the sink's rules",
-    ),
-    (
-        "errors.deadletterqueue.context.headers.enable",
-        "no dead-letter queue is configured",
-    ),
-    (
-        "errors.deadletterqueue.topic.replication.factor",
-        "no dead-letter queue is configured",
-    ),
 ];
 
 /// Which topics the connector reads.
@@ -106,6 +94,10 @@ pub struct ErrorPolicy {
     /// `errors.retry.delay.max.ms` (60 000): the longest pause between retries of a
     /// retriable sink error.
     pub retry_delay_max: Duration,
+    /// `errors.retry.timeout` (unset or -1: retry for ever): how long a retriable error at
+    /// any stage (a schema registry that cannot be reached, a sink that is unavailable) is
+    /// retried before its records become record errors under `errors.tolerance`.
+    pub retry_timeout: Option<Duration>,
 }
 
 /// One connector, validated.
@@ -126,6 +118,10 @@ pub struct ConnectorConfig {
     /// `value.converter` override, else the worker's.
     pub value_converter: Converter,
     pub errors: ErrorPolicy,
+    /// Where failed records go besides the log (`errors.deadletterqueue.*`).
+    pub dead_letter: super::dlq::DeadLetterQueue,
+    /// `producer.override.*` (prefix removed): the connector's layer of producer settings.
+    pub producer_overrides: std::collections::BTreeMap<String, Sourced>,
     /// The consumer's librdkafka settings, group id included.
     pub consumer: ClientSettings,
     pub notes: Vec<Note>,
@@ -264,15 +260,16 @@ impl ConnectorConfig {
                 .map_err(api)?
                 .unwrap_or(false),
             retry_delay_max: take_ms(&file, &mut props, "errors.retry.delay.max.ms", 60_000)?,
+            retry_timeout: super::dlq::take_retry_timeout(&file, &mut props)?,
         };
         for key in ["transforms", "predicates"] {
             if props.take(key).is_some() {
                 return Err(key_err(key, "single message transforms are not supported yet; ferry would pass records through untransformed, so it refuses to start. Remove the key (and its transforms.* settings) to run without them".into()));
             }
         }
-        if props.take("errors.deadletterqueue.topic.name").is_some() {
-            return Err(key_err("errors.deadletterqueue.topic.name", "dead-letter queues are not supported yet; remove the key (with errors.tolerance=all, failed records are then logged and skipped)".into()));
-        }
+        let dead_letter = super::dlq::take(&file, &mut props, &subscription)?;
+        let producer_overrides = super::dlq::take_producer_overrides(&file, &mut props);
+        super::dlq::check_producer(worker, &producer_overrides, &dead_letter)?;
         let overrides = props
             .take_prefixed("consumer.override.")
             .into_iter()
@@ -350,6 +347,8 @@ impl ConnectorConfig {
             key_converter,
             value_converter,
             errors,
+            dead_letter,
+            producer_overrides,
             consumer,
             notes,
         })

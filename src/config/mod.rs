@@ -7,8 +7,11 @@
 
 pub mod client;
 pub mod connector;
+pub mod distributed;
+pub mod dlq;
 pub mod jaas;
 pub mod notes;
+pub mod problems;
 pub mod properties;
 pub mod providers;
 pub mod rest;

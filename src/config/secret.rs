@@ -49,9 +49,15 @@ pub fn is_secret_key(key: &str) -> bool {
         "apikey",
         // Confluent's schema registry credentials: basic.auth.user.info=<key>:<secret>.
         "user.info",
+        // The HTTP sink's bearer.token and Aiven's http.headers.authorization.
+        "bearer.token",
+        "authorization",
     ]
     .iter()
     .any(|s| k.contains(s))
+        // The HTTP sink's fixed request headers, which may carry an Authorization or API key.
+        || k == "headers"
+        || k == "http.headers.additional"
 }
 
 /// The value to print for a key: the value itself, or `[redacted]`; a URL's user info
@@ -82,6 +88,9 @@ mod tests {
             "sasl.oauthbearer.client.secret",
             "gcp.credentials.json",
             "ssl.key.pem",
+            "bearer.token",
+            "http.headers.authorization",
+            "headers",
         ] {
             assert!(is_secret_key(k), "{k}");
         }

@@ -134,6 +134,9 @@ pub struct WorkerConfig {
     pub client_top: BTreeMap<String, Sourced>,
     /// `consumer.*`, prefix removed.
     pub client_consumer: BTreeMap<String, Sourced>,
+    /// `producer.*`, prefix removed: the producer ferry lends tasks and writes dead letters
+    /// with.
+    pub client_producer: BTreeMap<String, Sourced>,
     pub notes: Vec<Note>,
 }
 
@@ -328,19 +331,24 @@ impl WorkerConfig {
                 (k, s)
             })
             .collect();
-        for prefix in ["producer.", "admin."] {
-            for (k, _) in props.take_prefixed(prefix) {
-                let key = format!("{prefix}{k}");
-                notes.push(Note::new(
-                    file.locate(&key),
-                    &key,
-                    NoteKind::Ignored {
-                        reason:
-                            "ferry runs sink connectors only; producer and admin clients are unused"
-                                .into(),
-                    },
-                ));
-            }
+        let client_producer = props
+            .take_prefixed("producer.")
+            .into_iter()
+            .map(|(k, v)| {
+                let written = format!("producer.{k}");
+                let s = sourced(&file, &written, v);
+                (k, s)
+            })
+            .collect();
+        for (k, _) in props.take_prefixed("admin.") {
+            let key = format!("admin.{k}");
+            notes.push(Note::new(
+                file.locate(&key),
+                &key,
+                NoteKind::Ignored {
+                    reason: "ferry creates no topics; the admin client is unused".into(),
+                },
+            ));
         }
         let mut client_top = BTreeMap::new();
         client_top.insert(
@@ -393,6 +401,7 @@ impl WorkerConfig {
             metrics_listener,
             client_top,
             client_consumer,
+            client_producer,
             notes,
         })
     }
@@ -493,11 +502,7 @@ mod tests {
             "bootstrap.servers=b\nproducer.acks=all\nmax.poll.records=5\nsome.other.tool.key=1\n",
         )
         .unwrap();
-        assert!(
-            w.notes
-                .iter()
-                .any(|n| n.key == "producer.acks" && n.label() == "ignored")
-        );
+        assert_eq!(w.client_producer["acks"].written_as, "producer.acks");
         assert!(
             w.notes
                 .iter()

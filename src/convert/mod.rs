@@ -227,6 +227,8 @@ pub struct DecodeError {
     setting: &'static str,
     /// The converter's simple class name.
     converter: &'static str,
+    /// Its full class name, for the dead-letter queue's `__connect.errors.class.name`.
+    class: &'static str,
     problem: Problem,
 }
 
@@ -244,6 +246,17 @@ enum Problem {
 }
 
 impl DecodeError {
+    /// As a record error: Connect's stage (KEY_CONVERTER or VALUE_CONVERTER) and the
+    /// converter's class.
+    pub fn record_error(&self) -> ferry_connector_api::RecordError {
+        let stage = if self.setting == "key.converter" {
+            ferry_connector_api::Stage::KeyConverter
+        } else {
+            ferry_connector_api::Stage::ValueConverter
+        };
+        ferry_connector_api::RecordError::at(stage, self.to_string()).with_class(self.class)
+    }
+
     /// The record may decode later (its schema registry is unreachable): the batch is
     /// retried instead of the record being handed to `errors.tolerance`.
     pub fn is_retriable(&self) -> bool {
@@ -342,6 +355,7 @@ impl Side {
             Err(problem) => Err(DecodeError {
                 setting: self.setting,
                 converter: self.converter.short_name(),
+                class: self.converter.class_name(),
                 problem,
             }),
         }

@@ -6,6 +6,9 @@
 //! a signal — SIGINT, SIGTERM or SIGHUP, each drained and committed — or, with
 //! `--exit-at-end`, once every subscribed partition has been read to its end and committed.
 
+mod config_log;
+mod config_records;
+mod distributed;
 mod offsets;
 mod running;
 mod service;
@@ -100,12 +103,7 @@ impl Loaded {
                 });
             }
             // Surface librdkafka's verdict on the settings now, not in a task.
-            let defaults = kafka::ferry_defaults(
-                &c.name,
-                c.connector.read_ahead_bytes(),
-                worker.status_interval,
-            );
-            kafka::client_config(&c.consumer, &defaults)?;
+            kafka::ConsumerClient::build(&c, &worker)?;
             loaded.push(c);
         }
         Ok(Self {
@@ -120,13 +118,8 @@ impl Loaded {
         let mut all: BTreeSet<Note> = self.worker.notes.iter().cloned().collect();
         for c in &self.connectors {
             all.extend(c.notes.iter().cloned());
-            let defaults = kafka::ferry_defaults(
-                &c.name,
-                c.connector.read_ahead_bytes(),
-                self.worker.status_interval,
-            );
-            if let Ok((_, notes)) = kafka::client_config(&c.consumer, &defaults) {
-                all.extend(notes);
+            if let Ok(client) = kafka::ConsumerClient::build(c, &self.worker) {
+                all.extend(client.notes);
             }
         }
         all.into_iter().collect()
@@ -203,6 +196,8 @@ pub struct RunOptions {
     /// The process's Kerberos keytab login, if the files asked for one: a connector added
     /// later may use that login only.
     pub kerberos: Option<crate::auth::kerberos::KerberosPlan>,
+    /// Distributed mode: connectors come from the cluster's config topic.
+    pub distributed: Option<crate::config::distributed::DistributedConfig>,
 }
 
 fn signal(kind: SignalKind) -> Option<Signal> {
@@ -225,6 +220,20 @@ async fn received(signal: &mut Option<Signal>) {
     }
 }
 
+/// The worker's own client (connection and security settings, no connector's): the
+/// config topic's reader and writer in distributed mode.
+fn worker_client(worker: &WorkerConfig) -> Result<rdkafka::ClientConfig, StartupError> {
+    let settings =
+        crate::config::client::consumer_settings(&crate::config::client::ClientLayers {
+            top: worker.client_top.clone(),
+            consumer: Default::default(),
+            overrides: Default::default(),
+            policy: worker.override_policy,
+        })?;
+    let (config, _) = kafka::client_config(&settings, &[])?;
+    Ok(config)
+}
+
 /// The connector file as written (provider references unresolved), for the API to show.
 fn as_written(config: &ConnectorConfig) -> BTreeMap<String, String> {
     crate::config::PropertiesFile::load(&config.file.path)
@@ -243,23 +252,30 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
     let rest = (opts.rest && rest.enabled).then_some(rest);
     // Without the API nothing could ever run; with it, connectors may come later (as with
     // Kafka Connect's standalone worker), but --exit-at-end needs something to finish.
-    if connectors.is_empty() && (rest.is_none() || opts.exit_at_end) {
+    if connectors.is_empty() && opts.distributed.is_none() && (rest.is_none() || opts.exit_at_end) {
         return Err(StartupError::NoConnectors);
     }
     let started = Instant::now();
-    let store = match &worker.offset_file {
-        Some(path) => Some(Arc::new(FileOffsetStore::open(path)?)),
-        None => None,
+    let store = match (&worker.offset_file, &opts.distributed) {
+        (Some(path), None) => Some(Arc::new(FileOffsetStore::open(path)?)),
+        // Distributed: the consumer group is the one owner of a sink's offsets (a file per
+        // worker would hold positions of partitions that moved to other workers).
+        (Some(_), Some(_)) => {
+            tracing::warn!(
+                "offset.storage.file.filename is not used in distributed mode: each connector's consumer group holds its offsets."
+            );
+            None
+        }
+        (None, _) => None,
     };
     let mut cluster_id = None;
+    // Each connector's client config, built once here (the Kerberos plan has filled in its
+    // login) and used by all its clients from now on.
+    let mut clients = Vec::with_capacity(connectors.len());
     for c in &connectors {
-        let defaults = kafka::ferry_defaults(
-            &c.name,
-            c.connector.read_ahead_bytes(),
-            worker.status_interval,
-        );
-        let (config, _) = kafka::client_config(&c.consumer, &defaults)?;
-        let probe_config = config.clone();
+        let client = kafka::ConsumerClient::build(c, &worker)?;
+        let probe_config = client.consumer().clone();
+        clients.push(client);
         let timeout = opts.probe_timeout;
         let first = cluster_id.is_none();
         // The cluster's id, for `GET /`: asked once, of the first connector's brokers.
@@ -322,6 +338,34 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         store.create_if_missing()?;
     }
     let root = CancellationToken::new();
+    let distributed = match &opts.distributed {
+        Some(d) => {
+            let client = worker_client(&worker)?;
+            if cluster_id.is_none() {
+                let (probe, timeout) = (client.clone(), opts.probe_timeout);
+                let probed = tokio::task::spawn_blocking(move || {
+                    kafka::probe_cluster(&probe, timeout, true)
+                })
+                .await;
+                match probed {
+                    Ok(Ok((_, id))) => cluster_id = id,
+                    Ok(Err(source)) => {
+                        return Err(StartupError::Probe {
+                            connector: d.group_id.clone(),
+                            worker: worker.file.path.display().to_string(),
+                            source,
+                        });
+                    }
+                    Err(e) => return Err(StartupError::Rest(e.to_string())),
+                }
+            }
+            let opened = config_log::ConfigLog::open(&client, d, root.clone())
+                .await
+                .map_err(|e| StartupError::Rest(e.to_string()))?;
+            Some(opened)
+        }
+        None => None,
+    };
     if let Some(listener) = &worker.metrics_listener {
         crate::metrics::listener::serve(listener, root.clone()).await?;
     }
@@ -339,12 +383,36 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         cluster_id: std::sync::Mutex::new(cluster_id),
         kerberos: opts.kerberos.clone(),
         storage: rest.as_ref().and_then(|r| r.storage.clone()),
+        log: distributed.as_ref().map(|(log, _, _)| log.clone()),
+        unrunnable: Default::default(),
     });
-    for config in connectors {
+    if let Some((log, reads, end)) = distributed {
+        let follower = herder.clone();
+        tokio::spawn(async move { follower.follow(reads, end).await });
+        // Serve once this worker's view holds what the topic held at start.
+        let caught_up = async {
+            while !log.is_caught_up() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(60), caught_up)
+            .await
+            .is_err()
+        {
+            return Err(StartupError::Rest(format!(
+                "config.storage.topic {}: not read to its end within 60 s",
+                log.topic()
+            )));
+        }
+    }
+    for (config, client) in connectors.into_iter().zip(clients) {
         let raw = as_written(&config);
         let origin = Origin::File(config.file.path.clone());
         // Names are unique (checked at load), so this cannot be refused.
-        if let Err(e) = herder.add(config, raw, origin, Target::Started).await {
+        if let Err(e) = herder
+            .add(config, client, raw, origin, Target::Started)
+            .await
+        {
             tracing::error!(error = %e, "Connector not added.");
         }
     }
@@ -365,7 +433,14 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             tracing::error!(connector = %name, error = %e, "Stored connector not started.");
             continue;
         }
-        if let Err(e) = herder.add(config, raw, Origin::Rest, target).await {
+        let client = match herder.client(&config) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(connector = %name, error = %e, "Stored connector not started.");
+                continue;
+            }
+        };
+        if let Err(e) = herder.add(config, client, raw, Origin::Rest, target).await {
             tracing::error!(connector = %name, error = %e, "Stored connector not added.");
         }
     }

@@ -12,7 +12,6 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::service::{Entry, Herder, HerderError};
 use super::status::{PartitionOffset, Target};
 use crate::config::ConnectorConfig;
-use crate::kafka;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a group may take to forget the members of a stopped connector.
@@ -26,17 +25,9 @@ fn settling(e: &rdkafka::error::KafkaError) -> bool {
     )
 }
 
-fn group_client(config: &ConnectorConfig) -> Result<rdkafka::ClientConfig, HerderError> {
-    let defaults = kafka::ferry_defaults(
-        &config.name,
-        config.connector.read_ahead_bytes(),
-        Duration::ZERO,
-    );
-    let (mut client, _) = kafka::client_config(&config.consumer, &defaults)
-        .map_err(|e| HerderError::Internal(e.to_string()))?;
-    client.remove("statistics.interval.ms");
-    client.set("client.id", format!("ferry-offsets-{}", config.name));
-    Ok(client)
+/// The offsets API's client: the connector's own client config, in its group.
+fn group_client(entry: &Entry) -> rdkafka::ClientConfig {
+    entry.client.side("offsets", &entry.config.name, true)
 }
 
 /// Every partition of the connector's topics, as the cluster knows them now.
@@ -60,8 +51,10 @@ fn partitions(
 }
 
 /// The group's committed positions of every partition of the connector's topics.
-fn group_offsets(config: &ConnectorConfig) -> Result<Vec<PartitionOffset>, HerderError> {
-    let client = group_client(config)?;
+fn group_offsets(
+    client: &rdkafka::ClientConfig,
+    config: &ConnectorConfig,
+) -> Result<Vec<PartitionOffset>, HerderError> {
     let consumer: BaseConsumer = client
         .create()
         .map_err(|e| HerderError::Internal(format!("cannot create a Kafka client: {e}")))?;
@@ -139,16 +132,16 @@ fn stopped(name: &str, entry: &Entry) -> Result<(), HerderError> {
 impl Herder {
     /// `GET …/offsets`: the offset file's positions, else the group's.
     pub async fn offsets(&self, name: &str) -> Result<Vec<PartitionOffset>, HerderError> {
-        let config = {
+        let (config, client) = {
             let table = self.lock().await;
             let entry = table
                 .get(name)
                 .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
-            entry.config.clone()
+            (entry.config.clone(), group_client(entry))
         };
         let store = self.shared.store.clone();
         let cfg = config.clone();
-        let group = tokio::task::spawn_blocking(move || group_offsets(&cfg))
+        let group = tokio::task::spawn_blocking(move || group_offsets(&client, &cfg))
             .await
             .map_err(|e| HerderError::Internal(e.to_string()))??;
         let mut all: BTreeMap<(String, i32), i64> = group
@@ -195,7 +188,7 @@ impl Herder {
                 c.partition, c.offset, c.topic
             )));
         }
-        let client = group_client(&entry.config)?;
+        let client = group_client(entry);
         let member_client = client.clone();
         let commits = changes.clone();
         tokio::task::spawn_blocking(move || -> Result<(), HerderError> {
@@ -247,7 +240,7 @@ impl Herder {
             .get(name)
             .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
         stopped(name, entry)?;
-        let client = group_client(&entry.config)?;
+        let client = group_client(entry);
         let config = entry.config.clone();
         let group = config.group_id().to_string();
         tokio::task::spawn_blocking(move || -> Result<(), HerderError> {

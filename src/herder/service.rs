@@ -41,6 +41,9 @@ pub enum HerderError {
     /// 409.
     #[error("Connector {0} already exists")]
     Exists(String),
+    /// 409: the worker's view is behind (distributed mode).
+    #[error("{0}")]
+    Conflict(String),
     /// 400.
     #[error("{0}")]
     BadRequest(String),
@@ -66,6 +69,8 @@ pub(crate) struct Entry {
     pub(crate) raw: BTreeMap<String, String>,
     pub(crate) origin: Origin,
     pub(crate) config: ConnectorConfig,
+    /// Its consumer's client config, built once when the config was accepted.
+    pub(crate) client: kafka::ConsumerClient,
     pub(crate) target: Target,
     pub(crate) running: Option<Running>,
     /// Tasks of the last run, shown PAUSED while paused.
@@ -87,6 +92,18 @@ pub(crate) struct Shared {
     pub(crate) kerberos: Option<crate::auth::kerberos::KerberosPlan>,
     /// `ferry.config.storage.file`.
     pub(crate) storage: Option<PathBuf>,
+    /// Distributed mode: the cluster's config topic, which every change goes through.
+    pub(crate) log: Option<Arc<super::config_log::ConfigLog>>,
+    /// Distributed mode: connectors of the config topic this worker cannot run (a class
+    /// ferry does not have, a config it refuses), shown FAILED with the reason.
+    pub(crate) unrunnable: std::sync::Mutex<BTreeMap<String, Unrunnable>>,
+}
+
+/// A connector of the config topic that this worker cannot run.
+#[derive(Debug, Clone)]
+pub(crate) struct Unrunnable {
+    pub(crate) raw: BTreeMap<String, String>,
+    pub(crate) reason: String,
 }
 
 /// The herder's handle; clones share one herder.
@@ -97,6 +114,17 @@ pub struct Herder {
 }
 
 const SINK: &str = "sink";
+
+/// A config given over the API as a file without lines, named for error messages.
+fn rest_file(raw: &BTreeMap<String, String>) -> PropertiesFile {
+    let name = raw.get("name").map(String::as_str).unwrap_or("?");
+    PropertiesFile {
+        path: PathBuf::from(format!("connector {name} (REST request)")),
+        entries: raw.clone(),
+        lines: BTreeMap::new(),
+        duplicates: Vec::new(),
+    }
+}
 
 impl Herder {
     pub(crate) fn new(shared: Shared) -> Self {
@@ -125,59 +153,21 @@ impl Herder {
         raw: &BTreeMap<String, String>,
         origin: &Origin,
     ) -> Result<ConnectorConfig, ConfigFileError> {
-        let name = raw.get("name").map(String::as_str).unwrap_or("?");
-        let path = match origin {
-            Origin::File(p) => p.clone(),
-            Origin::Rest => PathBuf::from(format!("connector {name} (REST request)")),
-        };
-        let file = PropertiesFile {
-            path,
-            entries: raw.clone(),
-            lines: BTreeMap::new(),
-            duplicates: Vec::new(),
-        };
+        let mut file = rest_file(raw);
+        if let Origin::File(p) = origin {
+            file.path = p.clone();
+        }
         ConnectorConfig::from_file(file, &self.shared.worker, &SystemEnvironment)
     }
 
-    /// Every problem of a config the parser can find: each offending key is set aside and
-    /// the rest parsed again, so one answer lists them all.
+    /// Every problem of a config the parser can find, each `(key, reason)` (the same
+    /// validation as `ferry validate`).
     pub fn validate(&self, raw: &BTreeMap<String, String>) -> Vec<(String, String)> {
-        let mut entries = raw.clone();
-        let mut errors: Vec<(String, String)> = Vec::new();
-        for _ in 0..64 {
-            let Err(e) = self.parse(&entries, &Origin::Rest) else {
-                break;
-            };
-            let (key, reason, missing) = match &e {
-                ConfigFileError::Key { key, reason, .. } => (key.clone(), reason.clone(), false),
-                ConfigFileError::Missing { key, hint, .. } => (
-                    key.clone(),
-                    format!(
-                        "Missing required configuration \"{key}\" which has no default value; {hint}"
-                    ),
-                    true,
-                ),
-                other => (String::new(), other.to_string(), true),
-            };
-            // A conflict names both keys: set aside the second.
-            let key = key.rsplit(" / ").next().unwrap_or(&key).to_string();
-            if errors.iter().any(|(k, _)| *k == key) {
-                break;
-            }
-            errors.push((key.clone(), reason));
-            if missing {
-                // A stand-in lets the remaining keys be checked.
-                let stand_in = match key.as_str() {
-                    "name" => "validate",
-                    "topics" => "validate",
-                    _ => break,
-                };
-                entries.insert(key, stand_in.to_string());
-            } else {
-                entries.remove(&key);
-            }
-        }
-        errors
+        let file = rest_file(raw);
+        crate::config::problems::connector_problems(&file, &self.shared.worker, &SystemEnvironment)
+            .iter()
+            .map(|p| (p.key.clone(), p.reason()))
+            .collect()
     }
 
     /// Writes the API's connectors to `ferry.config.storage.file`, if set.
@@ -194,7 +184,22 @@ impl Herder {
         }
     }
 
-    fn start(&self, config: &ConnectorConfig) -> Running {
+    /// The client config of an accepted connector (Kerberos planned), built once.
+    pub(crate) fn client(
+        &self,
+        config: &ConnectorConfig,
+    ) -> Result<kafka::ConsumerClient, HerderError> {
+        let mut client = kafka::ConsumerClient::build(config, &self.shared.worker)
+            .map_err(|e| HerderError::BadRequest(e.to_string()))?;
+        if self.shared.log.is_some() {
+            // Distributed: a worker joining or leaving moves only the partitions that must
+            // move; the others keep flowing (Connect's incremental cooperative rebalancing).
+            client.set_default("partition.assignment.strategy", "cooperative-sticky");
+        }
+        Ok(client)
+    }
+
+    fn start(&self, config: &ConnectorConfig, client: &kafka::ConsumerClient) -> Running {
         tracing::info!(
             connector = %config.name,
             class = %config.class,
@@ -210,17 +215,9 @@ impl Herder {
             rt: &self.shared.rt,
             parent: &self.shared.root,
         };
-        let handle = worker::start_connector(config, &env);
+        let handle = worker::start_connector(config, client, &env);
         let metadata = if self.shared.exit_at_end {
-            let defaults = kafka::ferry_defaults(
-                &config.name,
-                config.connector.read_ahead_bytes(),
-                Duration::ZERO,
-            );
-            kafka::client_config(&config.consumer, &defaults)
-                .ok()
-                .and_then(|(client, _)| kafka::metadata_client(client, &config.name))
-                .map(Arc::new)
+            kafka::metadata_client(client, &config.name).map(Arc::new)
         } else {
             None
         };
@@ -254,14 +251,12 @@ impl Herder {
 
     /// What can be checked before a connector starts: the brokers answer with its
     /// consumer's settings, and the sink's own start-up check passes.
-    pub async fn preflight(&self, config: &ConnectorConfig) -> Result<(), String> {
-        let defaults = kafka::ferry_defaults(
-            &config.name,
-            config.connector.read_ahead_bytes(),
-            self.shared.worker.status_interval,
-        );
-        let (client, _) =
-            kafka::client_config(&config.consumer, &defaults).map_err(|e| e.to_string())?;
+    pub async fn preflight(
+        &self,
+        config: &ConnectorConfig,
+        client: &kafka::ConsumerClient,
+    ) -> Result<(), String> {
+        let client = client.consumer().clone();
         let timeout = self.shared.probe_timeout;
         let probed = tokio::task::spawn_blocking(move || kafka::probe(&client, timeout))
             .await
@@ -287,6 +282,7 @@ impl Herder {
     pub(crate) async fn add(
         &self,
         config: ConnectorConfig,
+        client: kafka::ConsumerClient,
         raw: BTreeMap<String, String>,
         origin: Origin,
         target: Target,
@@ -295,11 +291,12 @@ impl Herder {
         if table.contains_key(&config.name) {
             return Err(HerderError::Exists(config.name.clone()));
         }
-        let running = (target == Target::Started).then(|| self.start(&config));
+        let running = (target == Target::Started).then(|| self.start(&config, &client));
         let entry = Entry {
             raw,
             origin,
             config,
+            client,
             target,
             running,
             last_tasks: 0,
@@ -314,19 +311,20 @@ impl Herder {
     }
 
     /// Parses and checks a config given over the API; every problem in one error.
-    async fn parse_checked(
+    pub(crate) async fn parse_checked(
         &self,
         raw: &BTreeMap<String, String>,
-    ) -> Result<ConnectorConfig, HerderError> {
+    ) -> Result<(ConnectorConfig, kafka::ConsumerClient), HerderError> {
         let mut config = match self.parse(raw, &Origin::Rest) {
             Ok(c) => c,
             Err(_) => return Err(HerderError::Invalid(self.validate(raw))),
         };
         self.kerberos(&mut config)?;
-        self.preflight(&config).await.map_err(|reason| {
+        let client = self.client(&config)?;
+        self.preflight(&config, &client).await.map_err(|reason| {
             HerderError::BadRequest(format!("Connector {}: {reason}", config.name))
         })?;
-        Ok(config)
+        Ok((config, client))
     }
 
     /// A connector added at run time may log in with Kerberos only as the process already
@@ -363,13 +361,16 @@ impl Herder {
         raw: BTreeMap<String, String>,
         target: Target,
     ) -> Result<ConnectorInfo, HerderError> {
+        if self.distributed() {
+            return self.create_distributed(raw, target).await;
+        }
         if let Some(name) = raw.get("name")
             && self.lock().await.contains_key(name)
         {
             return Err(HerderError::Exists(name.clone()));
         }
-        let config = self.parse_checked(&raw).await?;
-        self.add(config, raw, Origin::Rest, target).await
+        let (config, client) = self.parse_checked(&raw).await?;
+        self.add(config, client, raw, Origin::Rest, target).await
     }
 
     /// `PUT /connectors/{name}/config`: creates, or replaces the config and restarts the
@@ -379,11 +380,27 @@ impl Herder {
         name: &str,
         raw: BTreeMap<String, String>,
     ) -> Result<(bool, ConnectorInfo), HerderError> {
+        if self.distributed() {
+            return self.put_distributed(name, raw).await;
+        }
         let exists = self.lock().await.contains_key(name);
         if !exists {
             return self.create(raw, Target::Started).await.map(|i| (true, i));
         }
-        let config = self.parse_checked(&raw).await?;
+        let (config, client) = self.parse_checked(&raw).await?;
+        self.replace_local(name, raw, config, client)
+            .await
+            .map(|info| (false, info))
+    }
+
+    /// Replaces a connector's config and restarts it with it (its state is kept).
+    pub(crate) async fn replace_local(
+        &self,
+        name: &str,
+        raw: BTreeMap<String, String>,
+        config: ConnectorConfig,
+        client: kafka::ConsumerClient,
+    ) -> Result<ConnectorInfo, HerderError> {
         let mut table = self.lock().await;
         let entry = table
             .get_mut(name)
@@ -393,12 +410,13 @@ impl Herder {
         entry.raw = raw;
         entry.origin = Origin::Rest;
         entry.config = config;
+        entry.client = client;
         if entry.target == Target::Started {
-            entry.running = Some(self.start(&entry.config));
+            entry.running = Some(self.start(&entry.config, &entry.client));
         }
         let info = info_of(entry);
         self.persist(&table);
-        Ok((false, info))
+        Ok(info)
     }
 
     /// `PATCH /connectors/{name}/config`: null removes a key.
@@ -425,15 +443,20 @@ impl Herder {
     }
 
     async fn raw_config(&self, name: &str) -> Result<BTreeMap<String, String>, HerderError> {
-        self.lock()
-            .await
-            .get(name)
-            .map(|e| e.raw.clone())
+        let raw = self.lock().await.get(name).map(|e| e.raw.clone());
+        raw.or_else(|| self.unrunnable(name).map(|u| u.raw))
             .ok_or_else(|| HerderError::NotFound(name.to_string()))
     }
 
     /// `DELETE /connectors/{name}`: stops it (drain + commit) and forgets it.
     pub async fn delete(&self, name: &str) -> Result<(), HerderError> {
+        if self.distributed() {
+            return self.delete_distributed(name).await;
+        }
+        self.delete_local(name).await
+    }
+
+    pub(crate) async fn delete_local(&self, name: &str) -> Result<(), HerderError> {
         let mut table = self.lock().await;
         let entry = table
             .get_mut(name)
@@ -448,6 +471,17 @@ impl Herder {
     /// `PUT …/pause`, `…/resume`, `…/stop`: ferry stops a paused connector's tasks (drain +
     /// commit) as it does a stopped one's; only the state shown differs.
     pub async fn set_target(&self, name: &str, target: Target) -> Result<(), HerderError> {
+        if self.distributed() {
+            return self.target_distributed(name, target).await;
+        }
+        self.set_target_local(name, target).await
+    }
+
+    pub(crate) async fn set_target_local(
+        &self,
+        name: &str,
+        target: Target,
+    ) -> Result<(), HerderError> {
         let mut table = self.lock().await;
         let entry = table
             .get_mut(name)
@@ -457,7 +491,7 @@ impl Herder {
         }
         match target {
             Target::Started => {
-                entry.running = Some(self.start(&entry.config));
+                entry.running = Some(self.start(&entry.config, &entry.client));
             }
             Target::Paused | Target::Stopped => {
                 self.halt(entry).await;
@@ -483,27 +517,35 @@ impl Herder {
         include_tasks: bool,
         only_failed: bool,
     ) -> Result<Option<ConnectorStateInfo>, HerderError> {
+        if self.distributed() {
+            // Every worker restarts its share when it reads the request; the answer is
+            // this worker's view with the states the restart changes marked.
+            let mut before = self.status(name).await?;
+            restart_marks(&mut before, include_tasks, only_failed);
+            self.restart_distributed(name, include_tasks, only_failed)
+                .await?;
+            return Ok((include_tasks || only_failed).then_some(before));
+        }
+        self.restart_local(name, include_tasks, only_failed).await
+    }
+
+    pub(crate) async fn restart_local(
+        &self,
+        name: &str,
+        include_tasks: bool,
+        only_failed: bool,
+    ) -> Result<Option<ConnectorStateInfo>, HerderError> {
         let mut table = self.lock().await;
         let entry = table
             .get_mut(name)
             .ok_or_else(|| HerderError::NotFound(name.to_string()))?;
         let mut before = self.status_of(entry);
-        let failed = |s: &str| s == "FAILED";
-        let any_failed =
-            failed(before.connector.state) || before.tasks.iter().any(|t| failed(t.state));
-        let restart = entry.target == Target::Started && (!only_failed || any_failed);
+        let restart = entry.target == Target::Started
+            && restart_marks(&mut before, include_tasks, only_failed);
         if restart {
             self.halt(entry).await;
-            entry.running = Some(self.start(&entry.config));
+            entry.running = Some(self.start(&entry.config, &entry.client));
             tracing::info!(connector = %name, "Connector restarted.");
-            if !only_failed || failed(before.connector.state) {
-                before.connector.state = "RESTARTING";
-            }
-            for t in &mut before.tasks {
-                if include_tasks && (!only_failed || failed(t.state)) {
-                    t.state = "RESTARTING";
-                }
-            }
         }
         Ok((include_tasks || only_failed).then_some(before))
     }
@@ -516,15 +558,24 @@ impl Herder {
     }
 
     pub async fn list(&self) -> Vec<String> {
-        self.lock().await.keys().cloned().collect()
+        let mut names: Vec<String> = self.lock().await.keys().cloned().collect();
+        names.extend(self.unrunnable_names());
+        names.sort();
+        names.dedup();
+        names
     }
 
     pub async fn info(&self, name: &str) -> Result<ConnectorInfo, HerderError> {
-        self.lock()
-            .await
-            .get(name)
-            .map(info_of)
-            .ok_or_else(|| HerderError::NotFound(name.to_string()))
+        let info = self.lock().await.get(name).map(info_of);
+        info.or_else(|| {
+            self.unrunnable(name).map(|u| ConnectorInfo {
+                name: name.to_string(),
+                config: public_config(&u.raw),
+                tasks: Vec::new(),
+                kind: SINK,
+            })
+        })
+        .ok_or_else(|| HerderError::NotFound(name.to_string()))
     }
 
     /// The config as the API may show it (see [`public_config`]).
@@ -533,10 +584,20 @@ impl Herder {
     }
 
     pub async fn status(&self, name: &str) -> Result<ConnectorStateInfo, HerderError> {
-        self.lock()
-            .await
-            .get(name)
-            .map(|e| self.status_of(e))
+        let status = self.lock().await.get(name).map(|e| self.status_of(e));
+        status
+            .or_else(|| {
+                self.unrunnable(name).map(|u| ConnectorStateInfo {
+                    name: name.to_string(),
+                    connector: StateInfo {
+                        state: "FAILED",
+                        worker_id: self.shared.worker_id.clone(),
+                        trace: Some(u.reason),
+                    },
+                    tasks: Vec::new(),
+                    kind: SINK,
+                })
+            })
             .ok_or_else(|| HerderError::NotFound(name.to_string()))
     }
 
@@ -654,6 +715,25 @@ impl Herder {
             kind: SINK,
         }
     }
+}
+
+/// Marks in `status` what a restart with these parameters restarts (Connect's RESTARTING);
+/// false when it restarts nothing (`only_failed` and nothing failed).
+fn restart_marks(status: &mut ConnectorStateInfo, include_tasks: bool, only_failed: bool) -> bool {
+    let failed = |s: &str| s == "FAILED";
+    let any_failed = failed(status.connector.state) || status.tasks.iter().any(|t| failed(t.state));
+    if only_failed && !any_failed {
+        return false;
+    }
+    if !only_failed || failed(status.connector.state) {
+        status.connector.state = "RESTARTING";
+    }
+    for t in &mut status.tasks {
+        if include_tasks && (!only_failed || failed(t.state)) {
+            t.state = "RESTARTING";
+        }
+    }
+    true
 }
 
 pub(crate) fn info_of(entry: &Entry) -> ConnectorInfo {

@@ -176,12 +176,20 @@ fn query_bool(q: &Option<String>, name: &str) -> Result<bool> {
     }
 }
 
-async fn root(State(api): State<Api>) -> Json<Value> {
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "commit": option_env!("FERRY_GIT_COMMIT").unwrap_or("unknown"),
-        "kafka_cluster_id": api.herder.cluster_id(),
-    }))
+/// Connect's `ServerInfo`, its fields in Connect's order.
+#[derive(serde::Serialize)]
+struct ServerInfo {
+    version: &'static str,
+    commit: &'static str,
+    kafka_cluster_id: Option<String>,
+}
+
+async fn root(State(api): State<Api>) -> Json<ServerInfo> {
+    Json(ServerInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        commit: option_env!("FERRY_GIT_COMMIT").unwrap_or("unknown"),
+        kafka_cluster_id: api.herder.cluster_id(),
+    })
 }
 
 async fn health() -> Json<Value> {

@@ -158,7 +158,7 @@ impl From<HerderError> for ApiError {
     fn from(e: HerderError) -> Self {
         let status = match &e {
             HerderError::NotFound(_) | HerderError::TaskNotFound(..) => StatusCode::NOT_FOUND,
-            HerderError::Exists(_) => StatusCode::CONFLICT,
+            HerderError::Exists(_) | HerderError::Conflict(_) => StatusCode::CONFLICT,
             HerderError::BadRequest(_) | HerderError::Invalid(_) => StatusCode::BAD_REQUEST,
             HerderError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };

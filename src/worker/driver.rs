@@ -11,12 +11,13 @@ use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_connector_api::{
-    Assigned, CommitRequester, ErrantRecordReporter, OffsetAndMetadata, Offsets, RecordError,
-    SinkRecord, SinkTask, TaskError, TopicPartition,
+    Assigned, CommitRequester, ErrantRecordReporter, OffsetAndMetadata, Offsets, SinkRecord,
+    SinkTask, TaskError, TopicPartition,
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::dead_letter::Pending;
 use super::status::{TaskState, TaskStatus};
 use crate::convert::Decoder;
 use crate::offsets::{Commits, FileOffsetStore};
@@ -76,6 +77,9 @@ pub(crate) struct Driver {
     pub(crate) flush_interval: Duration,
     pub(crate) flush_timeout: Duration,
     pub(crate) retry_delay_max: Duration,
+    /// `errors.retry.timeout`: how long retriable errors are retried before the records
+    /// become record errors (None: for ever).
+    pub(crate) retry_timeout: Option<Duration>,
     /// Positions for the consumer thread to commit to the group asynchronously.
     pub(crate) commits: std_mpsc::Sender<Commits>,
     /// Cancelled at shutdown: a batch being retried is abandoned (not consumed).
@@ -89,6 +93,8 @@ pub(crate) struct Driver {
     pub(crate) decoder: Decoder,
     /// Where records that do not decode go (`errors.tolerance`); the task's own reporter.
     pub(crate) errant: Arc<dyn ErrantRecordReporter>,
+    /// Dead letters not yet acknowledged: no offset is committed past them.
+    pub(crate) dead_letters: Arc<Pending>,
     /// Per partition, one past the last offset the sink accepted in `put` or the runtime
     /// skipped (a record that did not decode, under `errors.tolerance=all`).
     pub(crate) consumed: Offsets,
@@ -178,6 +184,10 @@ impl Driver {
 
     /// The last checkpoint before partitions go, and the few more the task asks for.
     async fn final_checkpoint(&mut self, reason: Reason) -> Result<Option<Commits>, TaskError> {
+        // Dead letters still in flight hold their partitions' offsets: give them half the
+        // flush timeout to be acknowledged (the flush itself has the same bound, and both
+        // fit the shutdown's).
+        self.dead_letters.settle(self.flush_timeout / 2).await;
         self.requests.take();
         let mut positions = self.checkpoint(reason).await?;
         for _ in 0..REQUESTED_ROUNDS {
@@ -249,11 +259,18 @@ impl Driver {
         if batch.is_empty() {
             return Ok(());
         }
+        // A dead-letter outage: stop taking records once its backlog is at its bound.
+        tokio::select! {
+            _ = self.dead_letters.room() => {}
+            _ = self.cancel.cancelled() => return Ok(()),
+        }
         self.status.metrics.read(batch.len());
         let mut skipped = Vec::new();
         let mut delay = Duration::from_millis(100);
+        let started = std::time::Instant::now();
         let fatal = loop {
-            match self.decode(&mut batch, &mut skipped) {
+            let give_up = self.retry_expired(started);
+            match self.decode(&mut batch, &mut skipped, give_up) {
                 Ok(fatal) => break fatal,
                 Err(reason) => {
                     self.status.metrics.retry();
@@ -274,12 +291,16 @@ impl Driver {
             }
         };
         let mut delay = Duration::from_millis(100);
+        let first_try = std::time::Instant::now();
         while !batch.is_empty() {
             let started = std::time::Instant::now();
             let put = self.task.put(&batch).await;
             self.status.metrics.put_time(started.elapsed());
             match put {
                 Ok(()) => break,
+                Err(e) if e.is_retriable() && self.retry_expired(first_try) => {
+                    self.give_up_put(&mut batch, &mut skipped, &e)?;
+                }
                 Err(e) if e.is_retriable() => {
                     self.status.metrics.retry();
                     let wait = jitter(delay);
@@ -341,6 +362,7 @@ impl Driver {
         &mut self,
         batch: &mut Vec<SinkRecord>,
         skipped: &mut Vec<(TopicPartition, i64)>,
+        give_up: bool,
     ) -> Result<Option<TaskError>, String> {
         if !self.decoder.is_active() {
             return Ok(None);
@@ -361,11 +383,13 @@ impl Driver {
                 let Err(e) = decoder.decode(r) else {
                     return true;
                 };
-                if e.is_retriable() {
+                // Past errors.retry.timeout, a record that cannot be decoded yet is a
+                // record error like any other.
+                if e.is_retriable() && !give_up {
                     retry = Some(format!("{}: {e}", r.coordinates()));
                     return true;
                 }
-                match errant.report(r, &RecordError::new(e.to_string())) {
+                match errant.report(r, &e.record_error()) {
                     Ok(()) => {
                         skipped.push((r.topic_partition(), r.offset));
                         false
@@ -378,6 +402,34 @@ impl Driver {
             });
             retry.map_or(Ok(fatal), Err)
         })
+    }
+
+    /// Whether retriable errors that started at `started` have been retried for
+    /// `errors.retry.timeout`.
+    fn retry_expired(&self, started: std::time::Instant) -> bool {
+        self.retry_timeout.is_some_and(|t| started.elapsed() >= t)
+    }
+
+    /// The sink kept failing retriably for `errors.retry.timeout`: each record of the batch
+    /// is a record error at stage TASK_PUT (logged, sent to the dead-letter queue, skipped
+    /// under `errors.tolerance=all`; the task fails under `none`).
+    fn give_up_put(
+        &mut self,
+        batch: &mut Vec<SinkRecord>,
+        skipped: &mut Vec<(TopicPartition, i64)>,
+        e: &TaskError,
+    ) -> Result<(), TaskError> {
+        let timeout_ms = self.retry_timeout.unwrap_or_default().as_millis();
+        let error = ferry_connector_api::RecordError::new(format!(
+            "{} (still failing after errors.retry.timeout={timeout_ms} ms)",
+            e.one_line()
+        ));
+        for r in batch.iter() {
+            self.errant.report(r, &error)?;
+            skipped.push((r.topic_partition(), r.offset));
+        }
+        batch.clear();
+        Ok(())
     }
 
     /// The sink's safe offsets, extended over records the runtime skipped after everything
@@ -409,8 +461,12 @@ impl Driver {
         if !matches!(flushed, Ok(Ok(_))) {
             self.status.metrics.commit_skipped();
         }
+        if let Some(reason) = self.dead_letters.failure() {
+            return Err(TaskError::fatal(reason));
+        }
         let safe = match flushed {
-            Ok(Ok(safe)) => self.extend_over_skipped(safe),
+            // Never past a record whose dead letter is not acknowledged yet.
+            Ok(Ok(safe)) => self.dead_letters.cap(self.extend_over_skipped(safe)),
             Ok(Err(e)) if e.is_retriable() => {
                 tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), ?reason, "Flush failed; offsets not committed this time.");
                 return Ok(None);

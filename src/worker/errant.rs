@@ -1,10 +1,13 @@
-//! `errors.tolerance` applied to records a sink cannot deliver.
+//! `errors.tolerance` applied to records that fail at any stage (the converters, the sink's
+//! own errors), and Kafka Connect's reporters: the log line, and the dead-letter queue
+//! (`dead_letter.rs`) when the connector has one.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use ferry_connector_api::{ErrantRecordReporter, RecordError, SinkRecord, TaskError};
 
+use super::dead_letter::DeadLetters;
 use super::status::TaskStatus;
 use crate::config::connector::{ErrorPolicy, ErrorTolerance};
 
@@ -13,6 +16,8 @@ use crate::config::connector::{ErrorPolicy, ErrorTolerance};
 pub(crate) struct Errant {
     pub(crate) policy: ErrorPolicy,
     pub(crate) status: Arc<TaskStatus>,
+    /// The connector's dead-letter queue, if it has one.
+    pub(crate) dead_letters: Option<DeadLetters>,
 }
 
 /// At most this much of a key or value goes into a log line.
@@ -37,10 +42,30 @@ impl ErrantRecordReporter for Errant {
         let size = record.size();
         let skipped = matches!(self.policy.tolerance, ErrorTolerance::All);
         self.status.metrics.record_error(skipped);
+        // As Kafka Connect's reporters: the dead-letter queue gets the record under either
+        // tolerance (under `none`, just before the task fails).
+        let dead_letter = self.dead_letters.as_ref().map(|d| {
+            d.send(record, error);
+            d.sink.describe()
+        });
+        if let Some(reason) = self.dead_letters.as_ref().and_then(|d| d.pending.failure()) {
+            return Err(TaskError::fatal(reason));
+        }
         match self.policy.tolerance {
             ErrorTolerance::None => Err(TaskError::fatal(format!(
-                "record {} ({size} bytes) cannot be delivered: {error}. errors.tolerance=none stops the task; set errors.tolerance=all to log and skip such records",
-                record.coordinates()
+                "record {} ({size} bytes) cannot be delivered ({}): {error}. errors.tolerance=none stops the task{}; set errors.tolerance=all to {} such records",
+                record.coordinates(),
+                error.stage,
+                if dead_letter.is_some() {
+                    " (the record is also sent to the dead-letter queue, as Kafka Connect does)"
+                } else {
+                    ""
+                },
+                if dead_letter.is_some() {
+                    "send to the dead-letter queue and skip"
+                } else {
+                    "log and skip"
+                },
             ))),
             ErrorTolerance::All => {
                 self.status.skipped.fetch_add(1, Ordering::Relaxed);
@@ -64,7 +89,9 @@ impl ErrantRecordReporter for Errant {
                     size,
                     key,
                     value,
+                    stage = %error.stage,
                     error = %error,
+                    dead_letter,
                     "Skipping a record the sink cannot deliver (errors.tolerance=all)."
                 );
                 Ok(())
@@ -86,8 +113,10 @@ mod tests {
                 log_enable: true,
                 log_include_messages: false,
                 retry_delay_max: Duration::from_secs(60),
+                retry_timeout: None,
             },
             status: Arc::new(TaskStatus::new("c", 0)),
+            dead_letters: None,
         }
     }
 
@@ -112,7 +141,7 @@ mod tests {
             .unwrap_err();
         assert!(!err.is_retriable());
         assert!(err.to_string().starts_with(
-            "record topic=alerts partition=2 offset=17 (11 bytes) cannot be delivered: larger than the 10 MB limit"
+            "record topic=alerts partition=2 offset=17 (11 bytes) cannot be delivered (TASK_PUT): larger than the 10 MB limit"
         ), "{err}");
     }
 

@@ -14,6 +14,7 @@
 //! that decoding runs on as many threads as there are busy tasks.
 
 mod consumer;
+mod dead_letter;
 mod driver;
 mod errant;
 mod lag;
@@ -35,6 +36,7 @@ use crate::config::{ConnectorConfig, WorkerConfig};
 use crate::kafka;
 use crate::metrics::ConnectorMetrics;
 use crate::offsets::FileOffsetStore;
+use crate::producer::Producers;
 use status::{ConsumerStatus, TaskState, TaskStatus};
 use tasks::{TaskFactory, TaskSet};
 
@@ -64,6 +66,8 @@ pub struct ConnectorHandle {
     /// The connector's Prometheus series.
     pub metrics: Arc<ConnectorMetrics>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Flushed and dropped once the tasks have stopped.
+    producers: Option<Arc<Producers>>,
 }
 
 impl ConnectorHandle {
@@ -97,6 +101,10 @@ impl ConnectorHandle {
                 return false;
             }
         }
+        if let Some(producers) = self.producers.take() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            producers.close(left).await;
+        }
         true
     }
 }
@@ -113,7 +121,11 @@ fn fail_all(tasks: &TaskSet, name: &str, reason: &str) {
 
 /// Starts a connector: its first task and the consumer thread, which starts further tasks
 /// as partitions are assigned.
-pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> ConnectorHandle {
+pub fn start_connector(
+    connector: &ConnectorConfig,
+    client: &kafka::ConsumerClient,
+    env: &ConnectorEnv<'_>,
+) -> ConnectorHandle {
     let name = connector.name.clone();
     let cancel = env.parent.child_token();
     let consumer_status = Arc::new(ConsumerStatus::new());
@@ -125,24 +137,26 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         cancel: cancel.clone(),
         metrics: Arc::new(ConnectorMetrics::new(&name, &connector.class)),
         thread: None,
+        producers: None,
     };
-    let defaults = kafka::ferry_defaults(
-        &name,
-        connector.connector.read_ahead_bytes(),
-        env.worker.status_interval,
-    );
-    let mut config = match kafka::client_config(&connector.consumer, &defaults) {
-        Ok((config, _notes)) => config,
-        Err(e) => {
-            fail_all(&set, &name, &e.to_string());
-            return handle;
-        }
-    };
+    let mut config = client.consumer().clone();
     if env.exit_at_end {
         // End-of-partition events tell the poll loop when everything has been read.
         config.set("enable.partition.eof", "true");
     }
 
+    let producers = Arc::new(Producers::new(
+        &name,
+        crate::config::dlq::producer_layers(env.worker, &connector.producer_overrides),
+    ));
+    handle.producers = Some(producers.clone());
+    let dead_letter = match dead_letter::DeadLetterSink::start(connector, &producers) {
+        Ok(d) => d.map(Arc::new),
+        Err(e) => {
+            fail_all(&set, &name, &e);
+            return handle;
+        }
+    };
     let task_failed = Arc::new(AtomicBool::new(false));
     let (commit_tx, commit_rx) = std_mpsc::channel();
     let factory = TaskFactory {
@@ -153,6 +167,8 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         key_converter: connector.key_converter.clone(),
         value_converter: connector.value_converter.clone(),
         store: env.store.clone(),
+        producers,
+        dead_letter,
         flush_interval: env.worker.flush_interval,
         flush_timeout: env.worker.flush_timeout,
         commits: commit_tx,

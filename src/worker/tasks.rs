@@ -21,12 +21,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::dead_letter::{DeadLetterSink, DeadLetters, Pending};
 use super::driver::{self, Command, CommitRequests};
 use super::errant;
 use super::status::{TaskState, TaskStatus, lock};
 use crate::config::connector::ErrorPolicy;
 use crate::convert::{Converter, Decoder};
 use crate::offsets::{Commits, FileOffsetStore};
+use crate::producer::Producers;
 
 /// Batches waiting between the consumer and each task. Small: the consumer's prefetch is
 /// the buffer; this only keeps the sink busy while the next batch is assembled.
@@ -102,6 +104,10 @@ pub(crate) struct TaskFactory {
     pub(crate) key_converter: Converter,
     pub(crate) value_converter: Converter,
     pub(crate) store: Option<Arc<FileOffsetStore>>,
+    /// The connector's producers, lent to its tasks.
+    pub(crate) producers: Arc<Producers>,
+    /// The connector's dead-letter queue, if it has one.
+    pub(crate) dead_letter: Option<Arc<DeadLetterSink>>,
     pub(crate) flush_interval: Duration,
     pub(crate) flush_timeout: Duration,
     /// Positions for the consumer thread's group commits.
@@ -133,9 +139,17 @@ impl TaskFactory {
             return None;
         }
         let status = Arc::new(TaskStatus::new(&self.connector, id));
+        let pending = Arc::new(Pending::default());
         let errant = Arc::new(errant::Errant {
             policy: self.errors,
             status: status.clone(),
+            dead_letters: self.dead_letter.as_ref().map(|sink| DeadLetters {
+                sink: sink.clone(),
+                task_id: id,
+                pending: pending.clone(),
+                rt: self.rt.clone(),
+                cancel: self.cancel.clone(),
+            }),
         });
         let requests = Arc::new(CommitRequests::default());
         // Tasks after the first start on the consumer thread: give sinks the runtime
@@ -146,8 +160,7 @@ impl TaskFactory {
             task_id: id,
             errant: errant.clone(),
             commits: requests.clone(),
-            // The runtime's producer service replaces this (issue 14/15 work in progress).
-            producers: Arc::new(ferry_connector_api::NoProducers),
+            producers: self.producers.clone(),
         }) {
             Ok(t) => t,
             Err(e) => {
@@ -172,6 +185,7 @@ impl TaskFactory {
             flush_interval: self.flush_interval,
             flush_timeout: self.flush_timeout,
             retry_delay_max: self.errors.retry_delay_max,
+            retry_timeout: self.errors.retry_timeout,
             commits: self.commits.clone(),
             cancel: self.cancel.clone(),
             failed: self.task_failed.clone(),
@@ -179,6 +193,7 @@ impl TaskFactory {
             assigned: Default::default(),
             decoder: Decoder::new(self.key_converter.clone(), self.value_converter.clone()),
             errant,
+            dead_letters: pending,
             consumed: Default::default(),
             given: Default::default(),
             skipped_tail: Default::default(),
@@ -241,10 +256,13 @@ mod tests {
                 log_enable: false,
                 log_include_messages: false,
                 retry_delay_max: Duration::from_secs(1),
+                retry_timeout: None,
             },
             key_converter: Converter::ByteArray,
             value_converter: Converter::ByteArray,
             store: None,
+            producers: Arc::new(Producers::new("c", Default::default())),
+            dead_letter: None,
             flush_interval: Duration::from_secs(3600),
             flush_timeout: Duration::from_secs(5),
             commits: std_mpsc::channel().0,

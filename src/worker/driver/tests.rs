@@ -128,6 +128,7 @@ fn start_decoding(
         flush_interval,
         flush_timeout: Duration::from_secs(5),
         retry_delay_max: Duration::from_millis(200),
+        retry_timeout: None,
         commits: commit_tx,
         cancel: cancel.clone(),
         failed: failed.clone(),
@@ -140,9 +141,12 @@ fn start_decoding(
                 log_enable: true,
                 log_include_messages: false,
                 retry_delay_max: Duration::from_millis(200),
+                retry_timeout: None,
             },
             status: status.clone(),
+            dead_letters: None,
         }),
+        dead_letters: Default::default(),
         consumed: Default::default(),
         given: Default::default(),
         skipped_tail: Default::default(),
@@ -461,7 +465,7 @@ async fn a_record_that_does_not_decode_fails_the_task_under_tolerance_none() {
         panic!("the task should have failed: {:?}", h.status.state())
     };
     assert!(
-        line.starts_with("record topic=t partition=0 offset=3 (11 bytes) cannot be delivered: value.converter JsonConverter: not JSON: "),
+        line.starts_with("record topic=t partition=0 offset=3 (11 bytes) cannot be delivered (VALUE_CONVERTER): value.converter JsonConverter: not JSON: "),
         "{line}"
     );
     assert!(

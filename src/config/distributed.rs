@@ -1,0 +1,141 @@
+//! The worker keys of distributed mode, with Kafka Connect's names (`DistributedConfig`):
+//! the cluster's name and its internal topics. Read from the worker file's (resolved)
+//! entries; pure.
+
+use ferry_connector_api::text::shown;
+
+use super::{ConfigFileError, PropertiesFile};
+
+/// Distributed mode's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DistributedConfig {
+    /// `group.id` (required): the name of the cluster of workers. Workers with the same
+    /// `group.id` and `config.storage.topic` share connectors.
+    pub group_id: String,
+    /// `config.storage.topic` (required): the compacted, one-partition topic that holds the
+    /// connectors' configs and target states, in Kafka Connect's own format.
+    pub config_topic: String,
+    /// `config.storage.replication.factor` (-1: the broker's default, KIP-464): used when
+    /// ferry creates the config topic.
+    pub config_replication: i32,
+    /// `status.storage.topic` and `offset.storage.topic`: accepted; ferry keeps a sink's
+    /// offsets in its consumer group (as Connect does for sinks) and does not write the
+    /// status topic yet.
+    pub status_topic: Option<String>,
+    pub offset_topic: Option<String>,
+}
+
+fn key_err(file: &PropertiesFile, key: &str, reason: String) -> ConfigFileError {
+    ConfigFileError::Key {
+        location: file.locate(key),
+        key: key.to_string(),
+        reason,
+    }
+}
+
+impl DistributedConfig {
+    pub fn from_worker(file: &PropertiesFile) -> Result<Self, ConfigFileError> {
+        let get = |k: &str| {
+            file.entries
+                .get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let required = |key: &str, hint: &str| {
+            get(key).ok_or_else(|| ConfigFileError::Missing {
+                path: file.path.clone(),
+                key: key.to_string(),
+                hint: hint.to_string(),
+            })
+        };
+        let group_id = required(
+            "group.id",
+            "the name of the cluster of workers, the same on every worker, e.g. group.id=ferry-cluster",
+        )?;
+        let config_topic = required(
+            "config.storage.topic",
+            "the topic that holds the connectors' configs, the same on every worker, e.g. config.storage.topic=ferry-configs",
+        )?;
+        for (key, topic) in [
+            ("group.id", &group_id),
+            ("config.storage.topic", &config_topic),
+        ] {
+            super::validate::topic(topic).map_err(|reason| key_err(file, key, reason))?;
+        }
+        let config_replication = match get("config.storage.replication.factor") {
+            None => -1,
+            Some(v) => match v.parse::<i32>() {
+                Ok(n) if n == -1 || n >= 1 => n,
+                _ => {
+                    return Err(key_err(
+                        file,
+                        "config.storage.replication.factor",
+                        format!(
+                            "`{}` is not a replication factor; give a number of replicas (1 or more) or -1 for the broker's default",
+                            shown(&v)
+                        ),
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            group_id,
+            config_topic,
+            config_replication,
+            status_topic: get("status.storage.topic"),
+            offset_topic: get("offset.storage.topic"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn config(text: &str) -> Result<DistributedConfig, ConfigFileError> {
+        DistributedConfig::from_worker(
+            &PropertiesFile::parse(Path::new("w.properties"), text.as_bytes()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn connect_keys() {
+        let c = config(
+            "group.id=cluster\nconfig.storage.topic=cfg\nstatus.storage.topic=st\noffset.storage.topic=off\nconfig.storage.replication.factor=1\n",
+        )
+        .unwrap();
+        assert_eq!(c.group_id, "cluster");
+        assert_eq!(c.config_topic, "cfg");
+        assert_eq!(c.config_replication, 1);
+        assert_eq!(c.status_topic.as_deref(), Some("st"));
+    }
+
+    #[test]
+    fn missing_and_bad_keys_name_themselves() {
+        let e = config("config.storage.topic=cfg\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.properties: missing required key `group.id`"),
+            "{e}"
+        );
+        let e = config("group.id=g\n").unwrap_err().to_string();
+        assert!(e.contains("`config.storage.topic`"), "{e}");
+        let e = config("group.id=g\nconfig.storage.topic=a b\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.properties:2: config.storage.topic:"),
+            "{e}"
+        );
+        let e = config("group.id=g\nconfig.storage.topic=c\nconfig.storage.replication.factor=0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.properties:3: config.storage.replication.factor:"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,271 @@
+//! A distributed cluster's config topic as a log the herder writes to and follows, like
+//! Kafka Connect's `KafkaBasedLog`: every worker reads the topic from its beginning at start
+//! and then follows it, applying each record to its own herder in order; a write through
+//! the REST API on any worker appends a record and answers once this worker has read its
+//! own write back — so every worker sees the same history in the same order, and Kafka is
+//! the only place the cluster's configuration lives.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::config_records::{ConfigRecord, Encoded, decode};
+use crate::config::distributed::DistributedConfig;
+use crate::kafka::ProbeContext;
+
+/// How long a write may take to be acknowledged and read back (Connect's
+/// `READ_TO_END_TIMEOUT_MS`).
+const READ_BACK: Duration = Duration::from_secs(30);
+/// How long the topic's first read may take at start.
+const START: Duration = Duration::from_secs(30);
+/// How long its creation may take.
+const CREATE: Duration = Duration::from_secs(10);
+
+/// One record read from the topic, decoded, with its offset.
+#[derive(Debug)]
+pub(crate) struct Read {
+    pub(crate) offset: i64,
+    pub(crate) record: Result<ConfigRecord, String>,
+}
+
+/// The writing half, shared by the herder's operations.
+pub(crate) struct ConfigLog {
+    topic: String,
+    producer: FutureProducer<ProbeContext>,
+    /// One past the offset of the last record the herder has applied.
+    applied: watch::Receiver<i64>,
+    /// Set by the herder's follower as it applies records.
+    pub(crate) progress: watch::Sender<i64>,
+    /// False until the follower has applied everything the topic held at start.
+    pub(crate) caught_up: AtomicBool,
+}
+
+impl std::fmt::Debug for ConfigLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfigLog")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the config topic cannot be used; one line for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("config.storage.topic {topic}: {reason}")]
+pub(crate) struct ConfigLogError {
+    topic: String,
+    reason: String,
+}
+
+impl ConfigLog {
+    /// Creates the topic when it is missing (compacted, one partition), starts the thread
+    /// that follows it, and returns the log with the records it reads. `client` holds the
+    /// worker's connection and security settings.
+    pub(crate) async fn open(
+        client: &ClientConfig,
+        settings: &DistributedConfig,
+        cancel: CancellationToken,
+    ) -> Result<(Arc<ConfigLog>, mpsc::Receiver<Read>, i64), ConfigLogError> {
+        let topic = settings.config_topic.clone();
+        let err = |reason: String| ConfigLogError {
+            topic: topic.clone(),
+            reason,
+        };
+        create_topic(client, settings).await.map_err(err)?;
+        let mut consumer_config = client.clone();
+        consumer_config
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", "false")
+            .set("client.id", format!("ferry-configs-{}", settings.group_id))
+            // librdkafka's assign needs a group id; the reader never joins or commits.
+            .set("group.id", format!("{}-config-reader", settings.group_id));
+        let consumer: BaseConsumer<ProbeContext> = consumer_config
+            .create_with_context(ProbeContext::default())
+            .map_err(|e| err(format!("cannot create its consumer: {e}")))?;
+        let (partitions, end) = {
+            let md = consumer
+                .fetch_metadata(Some(&topic), START)
+                .map_err(|e| err(format!("cannot read its metadata: {e}")))?;
+            let count = md.topics().first().map_or(0, |t| t.partitions().len());
+            let (_, high) = consumer
+                .fetch_watermarks(&topic, 0, START)
+                .map_err(|e| err(format!("cannot read its end offset: {e}")))?;
+            (count, high)
+        };
+        if partitions != 1 {
+            return Err(err(format!(
+                "it has {partitions} partitions; Kafka Connect's config topic has exactly one (records of one connector must keep their order). Create it with one partition and cleanup.policy=compact"
+            )));
+        }
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, Offset::Beginning)
+            .map_err(|e| err(e.to_string()))?;
+        consumer.assign(&tpl).map_err(|e| err(e.to_string()))?;
+        let mut producer_config = client.clone();
+        for key in [
+            "enable.auto.commit",
+            "enable.auto.offset.store",
+            "enable.partition.eof",
+            "auto.offset.reset",
+            "group.id",
+        ] {
+            producer_config.remove(key);
+        }
+        producer_config
+            .set("client.id", format!("ferry-configs-{}", settings.group_id))
+            .set("acks", "all");
+        let producer: FutureProducer<ProbeContext> = producer_config
+            .create_with_context(ProbeContext::default())
+            .map_err(|e| err(format!("cannot create its producer: {e}")))?;
+        let (tx, rx) = mpsc::channel(256);
+        let thread_topic = topic.clone();
+        std::thread::Builder::new()
+            .name("ferry-configs".into())
+            .spawn(move || follow(&consumer, &thread_topic, &tx, &cancel))
+            .map_err(|e| err(format!("cannot start its reader: {e}")))?;
+        let (progress, applied) = watch::channel(0);
+        Ok((
+            Arc::new(ConfigLog {
+                topic,
+                producer,
+                applied,
+                progress,
+                caught_up: AtomicBool::new(end == 0),
+            }),
+            rx,
+            end,
+        ))
+    }
+
+    pub(crate) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub(crate) fn is_caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
+    }
+
+    /// Appends records (in order) and waits until the herder has applied the last one.
+    pub(crate) async fn write(&self, records: Vec<Encoded>) -> Result<(), String> {
+        let mut last = -1;
+        for (key, value) in records {
+            let mut record: FutureRecord<'_, String, Vec<u8>> =
+                FutureRecord::to(&self.topic).key(&key);
+            if let Some(v) = &value {
+                record = record.payload(v);
+            }
+            let delivered = self
+                .producer
+                .send(record, READ_BACK)
+                .await
+                .map_err(|(e, _)| {
+                    format!("cannot write to the config topic {}: {e}", self.topic)
+                })?;
+            last = delivered.offset;
+        }
+        let mut applied = self.applied.clone();
+        let read_back = applied.wait_for(|&a| a > last);
+        match tokio::time::timeout(READ_BACK, read_back).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(format!(
+                "the write to the config topic {} was not read back within {READ_BACK:?}",
+                self.topic
+            )),
+        }
+    }
+}
+
+/// Creates the topic unless the cluster already has it (a cluster where workers may not
+/// create topics is fine as long as someone did).
+async fn create_topic(client: &ClientConfig, settings: &DistributedConfig) -> Result<(), String> {
+    let mut probe_config = client.clone();
+    probe_config.remove("group.id");
+    let probe: BaseConsumer<ProbeContext> = probe_config
+        .create_with_context(ProbeContext::default())
+        .map_err(|e| format!("cannot create a client: {e}"))?;
+    let topic_name = settings.config_topic.clone();
+    let exists = tokio::task::spawn_blocking(move || {
+        probe
+            .fetch_metadata(Some(&topic_name), CREATE)
+            .map(|md| {
+                md.topics()
+                    .first()
+                    .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty())
+            })
+            .map_err(|e| format!("cannot read the cluster's metadata: {e}"))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    if exists {
+        return Ok(());
+    }
+    let mut admin_config = client.clone();
+    admin_config.remove("group.id");
+    let admin: AdminClient<ProbeContext> = admin_config
+        .create_with_context(ProbeContext::default())
+        .map_err(|e| format!("cannot create an admin client: {e}"))?;
+    let topic = NewTopic::new(
+        &settings.config_topic,
+        1,
+        TopicReplication::Fixed(settings.config_replication),
+    )
+    .set("cleanup.policy", "compact");
+    let how = format!(
+        "create it yourself with one partition and cleanup.policy=compact, e.g. kafka-topics.sh --create --topic {} --partitions 1 --config cleanup.policy=compact",
+        settings.config_topic
+    );
+    let answer = admin
+        .create_topics(
+            [&topic],
+            &AdminOptions::new().operation_timeout(Some(START)),
+        )
+        .await
+        .map_err(|e| format!("cannot create it: {e}; {how}"))?;
+    for result in answer {
+        match result {
+            Ok(_) => {
+                tracing::info!(topic = %settings.config_topic, "Config topic created (compacted, one partition).");
+            }
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((_, code)) => return Err(format!("cannot create it: {code}; {how}")),
+        }
+    }
+    Ok(())
+}
+
+/// The reader thread: every record from the beginning, in order, until cancelled.
+fn follow(
+    consumer: &BaseConsumer<ProbeContext>,
+    topic: &str,
+    tx: &mpsc::Sender<Read>,
+    cancel: &CancellationToken,
+) {
+    while !cancel.is_cancelled() {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        match message {
+            Ok(m) => {
+                let read = Read {
+                    offset: m.offset(),
+                    record: decode(m.key(), m.payload()),
+                };
+                if tx.blocking_send(read).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(topic, error = %e, "Cannot read the config topic; retrying.");
+            }
+        }
+    }
+}
