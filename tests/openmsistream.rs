@@ -542,3 +542,79 @@ fn bad_chunks_are_record_errors_under_both_tolerances() {
     assert!(committed(&broker.bootstrap, "strict", "bad", 1)[0] <= 0);
     assert!(!strict_out.join("good.txt").exists());
 }
+
+#[test]
+fn heartbeats_go_to_the_heartbeat_topic_as_openmsistream_sends_them() {
+    let python =
+        python_or_skip!("heartbeats_go_to_the_heartbeat_topic_as_openmsistream_sends_them");
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("files", 1);
+    broker.create_topic("heartbeats", 1);
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let file = src.join("beat.bin");
+    std::fs::write(&file, binary(3 * CHUNK + 5, 11)).unwrap();
+    lab_config(dir.path());
+    let f = file.display().to_string();
+    upload(
+        &python,
+        dir.path(),
+        &broker.bootstrap,
+        &["lab.config", "files", src.to_str().unwrap(), "4096", &f],
+    );
+    let out = dir.path().join("out");
+    let args = [
+        "--heartbeat_topic_name",
+        "heartbeats",
+        "--heartbeat_program_id",
+        "lab-dl",
+        "--heartbeat_interval_secs",
+        "0.5",
+    ];
+    let mut ferry = download(dir.path(), &broker.bootstrap, &out, "files", &args, "beats");
+    wait_rebuilt(&[(file.clone(), out.join("beat.bin"))], &ferry);
+    // kcat reads the heartbeats back: key, and JSON whose counts add up to the 4 chunks.
+    let read = |_: ()| {
+        let out = kcat()
+            .args([
+                "-b",
+                &broker.bootstrap,
+                "-C",
+                "-t",
+                "heartbeats",
+                "-e",
+                "-q",
+                "-f",
+                "%k\t%s\n",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut text = String::new();
+    let summed = wait_until(REBUILD_TIMEOUT, || {
+        text = read(());
+        let total: u64 = text
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(_, v)| serde_json::from_str::<serde_json::Value>(v).unwrap())
+            .map(|v| v["n_messages_read"].as_u64().unwrap())
+            .sum();
+        total == 4
+    });
+    stop(&mut ferry);
+    assert!(summed, "{text}\n{}", ferry.log());
+    for line in text.lines() {
+        let (key, value) = line.split_once('\t').unwrap();
+        assert_eq!(key, "lab-dl_heartbeat");
+        let v: serde_json::Value = serde_json::from_str(value).unwrap();
+        for field in ["n_messages_processed", "n_bytes_read", "n_bytes_processed"] {
+            assert!(v[field].is_u64(), "{field}: {value}");
+        }
+        assert!(
+            v["timestamp"].as_str().unwrap().ends_with("+00:00"),
+            "{value}"
+        );
+    }
+}
