@@ -149,21 +149,25 @@ impl Assembler {
                     seen.1
                 )));
             }
-            if !g.dirty {
-                return Ok(Added::AlreadyDone);
-            }
-            g.waiting.push(waiting);
-            return Ok(Added::Queued);
+        } else {
+            g.file
+                .write_all_at(chunk.data, chunk.offset)
+                .map_err(io_err(format!("cannot write {}", g.part.display())))?;
+            g.chunks.insert(chunk.index, span);
+            g.dirty = true;
         }
-        g.file
-            .write_all_at(chunk.data, chunk.offset)
-            .map_err(io_err(format!("cannot write {}", g.part.display())))?;
-        g.chunks.insert(chunk.index, span);
-        g.dirty = true;
-        g.waiting.push(waiting);
+        // Complete: also when a completion failed on the disk before (retried with the
+        // redelivered batch) or a restart found every chunk in the state file.
         if g.chunks.len() == g.count as usize {
             self.finish(&key, chunk)?;
+            // Acknowledged only once the file is in place (a mismatch reports it instead).
+            self.release(vec![waiting]);
+            return Ok(Added::Queued);
         }
+        if !g.dirty {
+            return Ok(Added::AlreadyDone);
+        }
+        g.waiting.push(waiting);
         Ok(Added::Queued)
     }
 
@@ -281,6 +285,9 @@ impl Assembler {
         let (Some(mtime), Ok(meta)) = (chunk.mtime, fs::metadata(target)) else {
             return false;
         };
+        if !meta.is_file() {
+            return false;
+        }
         let in_place = meta
             .modified()
             .ok()
@@ -294,6 +301,16 @@ impl Assembler {
         let Some(g) = self.files.get(key) else {
             return Ok(());
         };
+        if !g.part.exists() {
+            // Renamed into place by an earlier attempt that failed afterwards (the
+            // directory's fsync): only the bookkeeping is left.
+            if let Some(g) = self.files.remove(key) {
+                remove_if_present(&g.state)
+                    .map_err(io_err(format!("cannot remove {}", g.state.display())))?;
+                self.release(g.waiting);
+            }
+            return Ok(());
+        }
         let target = self.root.join(&g.rel);
         let size = g.chunks.values().map(|(o, l)| o + l).max().unwrap_or(0);
         let part = g.part.clone();

@@ -323,3 +323,34 @@ fn bad_regexes_and_missing_paths_name_their_key() {
     let err = (crate::FACTORY.create)(&mut ConnectorProps::new(BTreeMap::new())).unwrap_err();
     assert_eq!(err.key(), "directory.path");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completion_that_fails_on_the_disk_is_retried_with_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = connector(dir.path(), &[]);
+    let reporter = Arc::new(Reporter::default());
+    let mut t = task(c.as_ref(), 0, reporter.clone());
+    let file = data(300, 9);
+    let chunk = |i| encode("", "x.bin", "", &file, 100, i);
+    t.put(&[rec(0, 0, chunk(1)), rec(0, 1, chunk(2))])
+        .await
+        .unwrap();
+    // Something in the way of the rename: the completion fails, retriably.
+    std::fs::create_dir_all(dir.path().join("x.bin/in-the-way")).unwrap();
+    let batch = [rec(0, 2, chunk(3))];
+    let err = t.put(&batch).await.unwrap_err();
+    assert!(err.is_retriable(), "{err}");
+    assert_eq!(
+        t.pre_commit(&consumed(&[(0, 3)])).await.unwrap(),
+        consumed(&[(0, 2)])
+    );
+    // The operator clears it; the runtime redelivers the same batch.
+    std::fs::remove_dir_all(dir.path().join("x.bin")).unwrap();
+    t.put(&batch).await.unwrap();
+    assert_eq!(std::fs::read(dir.path().join("x.bin")).unwrap(), file);
+    assert_eq!(listing(dir.path()), vec!["x.bin".to_string()]);
+    assert_eq!(
+        t.pre_commit(&consumed(&[(0, 3)])).await.unwrap(),
+        consumed(&[(0, 3)])
+    );
+}
