@@ -75,7 +75,6 @@ struct Generation {
     rel: PathBuf,
     part: PathBuf,
     state: PathBuf,
-    file: File,
     file_hash: Sha512Digest,
     count: u32,
     mtime: Option<f64>,
@@ -150,8 +149,12 @@ impl Assembler {
                 )));
             }
         } else {
-            g.file
-                .write_all_at(chunk.data, chunk.offset)
+            // Opened per chunk: an upload directory sends many files at once, and an open
+            // descriptor per file in progress could exhaust the process's limit.
+            OpenOptions::new()
+                .write(true)
+                .open(&g.part)
+                .and_then(|f| f.write_all_at(chunk.data, chunk.offset))
                 .map_err(io_err(format!("cannot write {}", g.part.display())))?;
             g.chunks.insert(chunk.index, span);
             g.dirty = true;
@@ -214,8 +217,7 @@ impl Assembler {
             Err(e) if e.kind() == io::ErrorKind::NotFound => false,
             Err(e) => return Err(AddError::Io(format!("cannot read {}", state.display()), e)),
         };
-        let file = OpenOptions::new()
-            .read(true)
+        OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(!resumed)
@@ -228,7 +230,6 @@ impl Assembler {
             rel: rel.to_path_buf(),
             part,
             state,
-            file,
             file_hash: chunk.file_hash,
             count: chunk.count,
             mtime: chunk.mtime,
@@ -315,8 +316,12 @@ impl Assembler {
         let size = g.chunks.values().map(|(o, l)| o + l).max().unwrap_or(0);
         let part = g.part.clone();
         let ctx = || format!("cannot complete {}", part.display());
-        g.file.set_len(size).map_err(io_err(ctx()))?;
-        g.file.sync_all().map_err(io_err(ctx()))?;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&g.part)
+            .map_err(io_err(ctx()))?;
+        file.set_len(size).map_err(io_err(ctx()))?;
+        file.sync_all().map_err(io_err(ctx()))?;
         let hash = hash_file(&g.part).map_err(io_err(ctx()))?;
         if hash != g.file_hash {
             let g = self.files.remove(key);
@@ -336,7 +341,7 @@ impl Assembler {
         } else {
             if let Some(mtime) = g.mtime {
                 let t = UNIX_EPOCH + Duration::from_secs_f64(mtime);
-                g.file.set_modified(t).map_err(io_err(ctx()))?;
+                file.set_modified(t).map_err(io_err(ctx()))?;
             }
             fs::rename(&g.part, &target).map_err(io_err(format!(
                 "cannot rename {} to {}",
@@ -373,7 +378,7 @@ impl Assembler {
         let mut released = Vec::new();
         for g in self.files.values_mut() {
             if g.dirty {
-                g.file.sync_data()?;
+                OpenOptions::new().write(true).open(&g.part)?.sync_data()?;
                 write_state(g)?;
                 if let Some(dir) = g.state.parent() {
                     dirs.insert(dir.to_path_buf());
