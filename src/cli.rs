@@ -1,4 +1,4 @@
-//! Command line: `ferry standalone|validate|check|quickstart|install-aliases` and the
+//! Command line: `ferry standalone|validate|check|quickstart|install-aliases|openmsistream` and the
 //! `connect-standalone` drop-in, which is the same executable under another name (a link
 //! made by `ferry install-aliases` or the packages). Thin wrappers over the herder.
 
@@ -86,6 +86,15 @@ enum Command {
         #[arg(value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// OpenMSIStream's programs, from its own config file.
+    #[command(subcommand)]
+    Openmsistream(Openmsistream),
+}
+
+#[derive(Debug, Subcommand)]
+enum Openmsistream {
+    /// Rebuild the files uploaded to a topic (DataFileDownloadDirectory), crash-safe.
+    Download(crate::openmsistream::DownloadArgs),
 }
 
 /// Arguments shared by `ferry standalone` and `connect-standalone`.
@@ -166,6 +175,9 @@ fn ferry_main() -> ExitCode {
         }
         Command::Quickstart { records, dir } => quickstart(records, &dir, cli.log_format),
         Command::InstallAliases { dir } => install_aliases(dir, cli.log_format),
+        Command::Openmsistream(Openmsistream::Download(args)) => {
+            openmsistream_download(&args, cli.log_format)
+        }
     }
 }
 
@@ -394,10 +406,57 @@ fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
         Ok(c) => c,
         Err(e) => return fail(format, e),
     };
-    let mut loaded = match Loaded::load(&args.worker, &connectors, &SystemEnvironment) {
+    let loaded = match Loaded::load(&args.worker, &connectors, &SystemEnvironment) {
         Ok(l) => l,
         Err(e) => return fail(format, e),
     };
+    run_loaded(loaded, args.exit_at_end, args.broker_timeout, true, format)
+}
+
+/// `ferry openmsistream download`: OpenMSIStream's config file and arguments as a worker
+/// and a connector held in memory, then the same run as `standalone` (without REST).
+fn openmsistream_download(
+    args: &crate::openmsistream::DownloadArgs,
+    format: LogFormat,
+) -> ExitCode {
+    use crate::config::{ConnectorConfig, WorkerConfig};
+    let text = match std::fs::read_to_string(&args.config) {
+        Ok(t) => t,
+        Err(e) => {
+            return fail(
+                format,
+                format!("{}: cannot read: {e}", args.config.display()),
+            );
+        }
+    };
+    let group = format!("ferry-openmsistream-{:016x}", fastrand::u64(..));
+    let d = match crate::openmsistream::build(args, &text, &SystemEnvironment, &group) {
+        Ok(d) => d,
+        Err(e) => return fail(format, e),
+    };
+    d.notes.iter().for_each(|n| tracing::info!("{n}"));
+    let loaded = WorkerConfig::from_file(d.worker, &SystemEnvironment).and_then(|worker| {
+        let connector = ConnectorConfig::from_file(d.connector, &worker, &SystemEnvironment)?;
+        let rest = crate::config::rest::RestConfig::from_worker(&worker.file)?;
+        Ok(Loaded {
+            worker,
+            connectors: vec![connector],
+            rest,
+        })
+    });
+    match loaded {
+        Ok(loaded) => run_loaded(loaded, false, 30, false, format),
+        Err(e) => fail(format, e),
+    }
+}
+
+fn run_loaded(
+    mut loaded: Loaded,
+    exit_at_end: bool,
+    broker_timeout: u64,
+    rest: bool,
+    format: LogFormat,
+) -> ExitCode {
     let kerberos = match crate::auth::prepare(&mut loaded) {
         Ok(plan) => plan,
         Err(e) => return fail(format, e),
@@ -421,9 +480,9 @@ fn standalone(args: StandaloneArgs, format: LogFormat) -> ExitCode {
         Err(e) => return fail(format, format!("cannot start the async runtime: {e}")),
     };
     let opts = RunOptions {
-        exit_at_end: args.exit_at_end,
-        probe_timeout: Duration::from_secs(args.broker_timeout),
-        rest: true,
+        exit_at_end,
+        probe_timeout: Duration::from_secs(broker_timeout),
+        rest,
         // `GET /metrics` on the REST listener too (ferry.metrics.listener may add another).
         metrics: Some(crate::rest::MetricsRenderer(std::sync::Arc::new(
             crate::metrics::render,

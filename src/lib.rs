@@ -15,6 +15,7 @@ pub mod herder;
 pub mod kafka;
 pub mod metrics;
 pub mod offsets;
+pub mod openmsistream;
 pub mod producer;
 #[cfg(feature = "quickstart")]
 pub mod quickstart;

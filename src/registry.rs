@@ -17,6 +17,8 @@ pub fn factories() -> Vec<&'static ConnectorFactory> {
         &ferry_connector_bigquery::FACTORY,
         #[cfg(feature = "connector-http")]
         &ferry_connector_http::FACTORY,
+        #[cfg(feature = "connector-openmsistream")]
+        &ferry_connector_openmsistream::FACTORY,
     ]
 }
 
