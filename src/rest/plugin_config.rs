@@ -224,6 +224,7 @@ pub(crate) fn own_keys(connector: &str) -> Option<&'static [Key]> {
         "pubsub" => tables::PUBSUB,
         "bigquery" => tables::BIGQUERY,
         "http" => tables::HTTP,
+        "openmsistream" => tables::OPENMSISTREAM,
         _ => return None,
     })
 }

@@ -663,3 +663,41 @@ pub(super) const HTTP: &[Key] = &[
         "Dictates the content of records produced to the error topic. If set to error_string, the value would be a human readable string describing the failure. If set to http_response, the value would be the plain response content for the request which failed to write the record.",
     ),
 ];
+
+pub(super) const OPENMSISTREAM: &[Key] = &[
+    key(
+        "directory.path",
+        "STRING",
+        Required,
+        "HIGH",
+        "The directory OpenMSIStream's uploaded files are rebuilt under (its DataFileDownloadDirectory's output_dir).",
+    ),
+    key(
+        "download.regex",
+        "STRING",
+        Null,
+        "MEDIUM",
+        "Rebuild only files whose <subdir>/<filename> matches this Python-syntax pattern from its start (OpenMSIStream's --download_regex).",
+    ),
+    key(
+        "heartbeat.topic.name",
+        "STRING",
+        Null,
+        "LOW",
+        "Topic for OpenMSIStream-style heartbeats (--heartbeat_topic_name); none: no heartbeats.",
+    ),
+    key(
+        "heartbeat.program.id",
+        "STRING",
+        Null,
+        "LOW",
+        "The program id in the heartbeats' key <program_id>_heartbeat (--heartbeat_program_id).",
+    ),
+    key(
+        "heartbeat.interval.secs",
+        "DOUBLE",
+        Is("900"),
+        "LOW",
+        "Seconds between heartbeats (--heartbeat_interval_secs).",
+    ),
+];
