@@ -94,6 +94,7 @@ mod tests {
     fn record() -> SinkRecord {
         SinkRecord {
             topic: "alerts".into(),
+            original_topic: None,
             partition: 2,
             offset: 17,
             timestamp: None,

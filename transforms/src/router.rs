@@ -1,5 +1,7 @@
 //! `RegexRouter` and `TimestampRouter`: change the record's topic.
 
+use std::sync::Arc;
+
 use ferry_connector_api::{ConfigError, SinkRecord};
 use regex::Regex;
 
@@ -78,7 +80,8 @@ impl Transform for RegexRouter {
     fn apply(&self, mut record: SinkRecord) -> Result<Option<SinkRecord>> {
         if self.regex.is_match(&record.topic) {
             let topic = self.regex.replace(&record.topic, self.replacement.as_str());
-            record.topic = topic.as_ref().into();
+            let topic = topic.into_owned();
+            route(&mut record, topic);
         }
         Ok(Some(record))
     }
@@ -121,8 +124,26 @@ impl Transform for TimestampRouter {
             .topic_format
             .replace("${topic}", &record.topic)
             .replace("${timestamp}", &stamp);
-        record.topic = topic.into();
+        route(&mut record, topic);
         Ok(Some(record))
+    }
+}
+
+/// Gives the record its routed topic, keeping the consumed one in `original_topic` (offsets
+/// belong to it; see [`SinkRecord`]). Routed back to the consumed name, the record is as
+/// it was read.
+fn route(record: &mut SinkRecord, topic: String) {
+    if *record.topic == *topic {
+        return;
+    }
+    let previous = std::mem::replace(&mut record.topic, topic.into());
+    match &record.original_topic {
+        None => record.original_topic = Some(previous),
+        Some(consumed) if **consumed == *record.topic => {
+            record.topic = Arc::clone(consumed);
+            record.original_topic = None;
+        }
+        Some(_) => {}
     }
 }
 
@@ -219,5 +240,28 @@ mod tests {
             chain_err("TimestampRouter", &[("timestamp.format", "yyyyww")]),
             "invalid value for `transforms.t.timestamp.format`: the date format `yyyyww` uses the pattern letter `w`, which ferry does not support; use letters from yMdHkKhmsSEauDZXz or quote literal text with '"
         );
+    }
+
+    /// A routed record keeps its consumed topic for offsets; routing back to it, or not
+    /// matching, leaves the record as read.
+    #[test]
+    fn a_routed_record_keeps_its_consumed_partition() {
+        let t = chain(
+            "RegexRouter",
+            &[("regex", "ztf_(.*)"), ("replacement", "alerts_$1")],
+        );
+        let r = t.apply(record("ztf_1", None)).unwrap().unwrap();
+        assert_eq!(r.topic.as_ref(), "alerts_1");
+        assert_eq!(r.original_topic.as_deref(), Some("ztf_1"));
+        assert_eq!(r.topic_partition().to_string(), "ztf_1-0");
+        assert!(r.coordinates().starts_with("topic=ztf_1 "));
+        let same = t.apply(record("other", None)).unwrap().unwrap();
+        assert_eq!(same.original_topic, None);
+        let back = chain(
+            "RegexRouter",
+            &[("regex", "alerts_(.*)"), ("replacement", "ztf_$1")],
+        );
+        let r = back.apply(r).unwrap().unwrap();
+        assert_eq!((r.topic.as_ref(), r.original_topic), ("ztf_1", None));
     }
 }

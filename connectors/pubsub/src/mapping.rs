@@ -178,6 +178,7 @@ mod tests {
     fn record(key: Option<&[u8]>, value: Option<&[u8]>) -> SinkRecord {
         SinkRecord {
             topic: "ztf_20210901_programid1".into(),
+            original_topic: None,
             partition: 3,
             offset: 12345,
             timestamp: Some((1_630_540_800_123, TimestampType::CreateTime)),
