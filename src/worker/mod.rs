@@ -152,6 +152,7 @@ pub fn start_connector(connector: &ConnectorConfig, env: &ConnectorEnv<'_>) -> C
         errors: connector.errors,
         key_converter: connector.key_converter.clone(),
         value_converter: connector.value_converter.clone(),
+        transforms: connector.transforms.clone(),
         store: env.store.clone(),
         flush_interval: env.worker.flush_interval,
         flush_timeout: env.worker.flush_timeout,

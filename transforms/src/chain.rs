@@ -222,6 +222,7 @@ impl Transform for Chain {
                 Ok(None) => return Ok(None),
                 Err(mut e) => {
                     e.transform = format!("`{}` ({})", step.alias, step.class);
+                    e.class = format!("{PACKAGE}{}", step.class);
                     return Err(e);
                 }
             }
@@ -359,6 +360,10 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "transform `route` (TimestampRouter): the record has no timestamp to route by (topic=alerts partition=0 offset=0)"
+        );
+        assert_eq!(
+            err.class,
+            "org.apache.kafka.connect.transforms.TimestampRouter"
         );
     }
 
