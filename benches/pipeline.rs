@@ -230,9 +230,9 @@ fn ferry_files(
     extra: &str,
 ) -> (PathBuf, PathBuf, Option<u16>) {
     let worker = common::worker_file(dir, bootstrap, id);
-    let (extra, port) = rest_settings(rest);
+    let (rest_lines, port) = rest_settings(rest);
     let mut text = std::fs::read_to_string(&worker).unwrap();
-    text.push_str(&extra);
+    text.push_str(&rest_lines);
     std::fs::write(&worker, text).unwrap();
     let connector = dir.join(format!("null-{id}.properties"));
     let tasks = tasks

@@ -207,6 +207,20 @@ mod tests {
         assert!(m.message.ordering_key.is_empty());
     }
 
+    /// A record a transform routed carries the routed topic in `kafka.topic`, as Google's
+    /// connector (`record.topic()` after Connect's transforms) does.
+    #[test]
+    fn a_routed_record_publishes_its_routed_topic() {
+        let mut r = record(None, Some(b"v"));
+        r.original_topic = Some("ztf_alerts".into());
+        let m = to_message(&r, &config(&[("metadata.publish", "true")])).unwrap();
+        assert_eq!(
+            m.message.attributes["kafka.topic"],
+            "ztf_20210901_programid1"
+        );
+        assert_eq!(r.topic_partition().to_string(), "ztf_alerts-3");
+    }
+
     #[test]
     fn without_metadata_only_the_key_attribute_and_no_timestamp_without_one() {
         let m = to_message(&record(None, Some(b"v")), &config(&[])).unwrap();
