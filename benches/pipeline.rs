@@ -673,7 +673,8 @@ fn transforms_bench(quick: bool) {
         .and_then(|r| r.parse().ok())
         .unwrap_or(if quick { 1 } else { 3 });
     let topic = "bench-json";
-    let partitions = 64;
+    // The mock keeps ~5 MB per partition: 1 M records of ~1 KB over 256 is ~4 MB each.
+    let partitions = 256;
     let broker = MockBroker::start(1).unwrap();
     broker.create_topic(topic, partitions).unwrap();
     let cutout = "A".repeat(700);
