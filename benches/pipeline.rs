@@ -665,7 +665,9 @@ transforms.route.topic.format=${topic}_${timestamp}\n";
 
 /// The TRANSFORMATION stage's cost: 1 M (quick: 100 k) schemaless JSON records of ~1 KB
 /// into the null sink, with no transform and with InsertField$Value + ReplaceField$Value +
-/// TimestampRouter, interleaved, medians of the repeats. Issue 14's goal: ratio ≥ 0.8.
+/// TimestampRouter, interleaved, medians of the repeats. Issue 14's goal: ratio ≥ 0.8. On a
+/// busy machine records/s is noisy (the chain's runs can even come out faster); CPU per
+/// record is the steadier measure of what the chain costs, so both ratios are reported.
 fn transforms_bench(quick: bool) {
     let count = if quick { 100_000 } else { 1_000_000 };
     let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
@@ -737,16 +739,17 @@ fn transforms_bench(quick: bool) {
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "| data | consumer | records/s (median of {repeats}) | CPU per record | ratio vs no transform |"
+        "| data | consumer | records/s (median of {repeats}) | CPU per record | ratio vs no transform (records/s) | ratio vs no transform (CPU per record) |"
     );
-    let _ = writeln!(report, "|---|---|---:|---:|---:|");
+    let _ = writeln!(report, "|---|---|---:|---:|---:|---:|");
     for (i, (label, _)) in configs.iter().enumerate() {
         let _ = writeln!(
             report,
-            "| {count} schemaless JSON records (~1 KB), {partitions} partitions | {label} | {:.0} | {:.2} µs | {:.2} |",
+            "| {count} schemaless JSON records (~1 KB), {partitions} partitions | {label} | {:.0} | {:.2} µs | {:.2} | {:.2} |",
             rates[i],
             cpu[i],
-            rates[i] / rates[0]
+            rates[i] / rates[0],
+            cpu[0] / cpu[i]
         );
     }
     println!("\n{report}");

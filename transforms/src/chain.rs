@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ferry_connector_api::{ConfigError, ConnectorProps, SinkRecord};
+use ferry_connector_api::{ConfigError, ConnectorProps, SinkRecord, Value};
 
 use crate::keys::{Keys, split_list};
 use crate::value::{Side, finish_raw, unwritten};
@@ -211,6 +211,10 @@ impl Transform for Chain {
     fn apply(&self, mut record: SinkRecord) -> Result<Option<SinkRecord>> {
         let key_read = unwritten(&record.key);
         let value_read = unwritten(&record.value);
+        let sizes = (
+            record.key.as_ref().map_or(0, Value::len),
+            record.value.as_ref().map_or(0, Value::len),
+        );
         for step in &self.steps {
             if let Some((_, p)) = &step.predicate
                 && p.test(&record) == step.negate
@@ -227,8 +231,8 @@ impl Transform for Chain {
                 }
             }
         }
-        finish_raw(&mut record.key, key_read);
-        finish_raw(&mut record.value, value_read);
+        finish_raw(&mut record.key, key_read, sizes.0);
+        finish_raw(&mut record.value, value_read, sizes.1);
         Ok(Some(record))
     }
 }
