@@ -123,3 +123,81 @@ fn routed_records_load_into_per_day_tables_with_the_inserted_field() {
     );
     assert!(!log.contains("panicked"), "{log}");
 }
+
+/// With the Storage Write API each partition writes through one stream on one table: a
+/// router that sends one partition's records to two tables fails the task with one line,
+/// rather than appending the second table's rows to the first table's stream.
+#[test]
+fn storage_write_refuses_one_partition_routed_to_two_tables() {
+    let test = "storage_write_refuses_one_partition_routed_to_two_tables";
+    let bq = match BigQueryEmulator::start() {
+        Ok(e) => e,
+        Err(reason) => {
+            skip(test, &reason);
+            return;
+        }
+    };
+    bq.create_dataset(DATASET);
+    let columns = serde_json::json!([
+        {"name": "id", "type": "INTEGER", "mode": "REQUIRED"},
+    ]);
+    // TimestampRouter by the second: every possible table exists.
+    for s in 0..60 {
+        bq.create_table(DATASET, &format!("sec_{s:02}"), columns.clone());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("sec", 1);
+    // Two records in two different seconds, same partition.
+    produce_lines(&broker.bootstrap, "sec", 0, &[r#"{"id":1}"#.to_string()]);
+    let first = jiff::Timestamp::now().as_second();
+    assert!(wait_until(Duration::from_secs(3), || {
+        jiff::Timestamp::now().as_second() > first
+    }));
+    produce_lines(&broker.bootstrap, "sec", 0, &[r#"{"id":2}"#.to_string()]);
+
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = dir.path().join("bq-sec.properties");
+    write_props(
+        &c,
+        &[
+            ("name", "bq-sec"),
+            ("connector.class", "BigQuerySinkConnector"),
+            ("topics", "sec"),
+            ("project", bq.project.as_str()),
+            ("defaultDataset", DATASET),
+            ("ferry.bigquery.endpoint", bq.rest.as_str()),
+            ("ferry.bigquery.emulator", "true"),
+            ("useStorageWriteApi", "true"),
+            ("ferry.bigquery.storage.endpoint", bq.grpc.as_str()),
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("value.converter.schemas.enable", "false"),
+            ("transforms", "route"),
+            ("transforms.route.type", "TimestampRouter"),
+            ("transforms.route.topic.format", "${topic}_${timestamp}"),
+            ("transforms.route.timestamp.format", "ss"),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&c]);
+    let failed = wait_until(Duration::from_secs(60), || {
+        ferry.log().contains("Task failed")
+    });
+    let log = ferry.log();
+    assert!(failed, "{log}");
+    assert!(
+        log.contains("partition sec-0 has rows for table")
+            && log.contains("remove useStorageWriteApi"),
+        "{log}"
+    );
+    ferry.signal("TERM");
+    ferry.wait(Duration::from_secs(30));
+    // No table holds both records: the second did not go to the first one's table.
+    for s in 0..60 {
+        let rows = bq.rows(DATASET, &format!("sec_{s:02}"));
+        assert!(rows.len() <= 1, "sec_{s:02}: {rows:?}\n{log}");
+    }
+    assert!(committed(&broker.bootstrap, "connect-bq-sec", "sec", 1)[0] <= 1);
+}
