@@ -172,6 +172,7 @@ fn child_result(records: usize, secs: f64, cpu_seconds: f64) {
 fn record(value: &[u8]) -> SinkRecord {
     SinkRecord {
         topic: KAFKA_TOPIC.into(),
+        original_topic: None,
         partition: 0,
         offset: 0,
         timestamp: None,

@@ -3,6 +3,8 @@
 //!
 //! Not a timed test: `cargo bench --bench pipeline` prints a table (and writes it to
 //! target/bench-pipeline.md). `-- --quick` runs a smaller data set for a smoke check.
+//! `-- --transforms` runs only the single-message-transform comparison (schemaless JSON
+//! through a three-transform chain vs no chain), in quick mode unless `--full` is given.
 //!
 //! Both consumers run as child processes started by this harness, so each one's peak RSS
 //! (VmHWM, reported by the process itself at exit) is its own; the mock cluster lives in
@@ -216,8 +218,8 @@ fn rest_settings(rest: Rest) -> (String, Option<u16>) {
     }
 }
 
-/// The worker and connector files of one ferry run (`tasks.max` unset when `None`), and the
-/// REST port it listens on.
+/// The worker and connector files of one ferry run (`tasks.max` unset when `None`; `extra`:
+/// more connector lines), and the REST port it listens on.
 fn ferry_files(
     dir: &Path,
     bootstrap: &str,
@@ -225,11 +227,12 @@ fn ferry_files(
     topic: &str,
     tasks: Option<usize>,
     rest: Rest,
+    extra: &str,
 ) -> (PathBuf, PathBuf, Option<u16>) {
     let worker = common::worker_file(dir, bootstrap, id);
-    let (extra, port) = rest_settings(rest);
+    let (rest_lines, port) = rest_settings(rest);
     let mut text = std::fs::read_to_string(&worker).unwrap();
-    text.push_str(&extra);
+    text.push_str(&rest_lines);
     std::fs::write(&worker, text).unwrap();
     let connector = dir.join(format!("null-{id}.properties"));
     let tasks = tasks
@@ -237,7 +240,7 @@ fn ferry_files(
         .unwrap_or_default();
     std::fs::write(
         &connector,
-        format!("name=bench-{id}\nconnector.class=null\n{tasks}topics={topic}\n"),
+        format!("name=bench-{id}\nconnector.class=null\n{tasks}topics={topic}\n{extra}"),
     )
     .unwrap();
     (worker, connector, port)
@@ -251,7 +254,7 @@ fn idle_rss_kb(bootstrap: &str, topic: &str, dir: &Path, rest: Rest) -> u64 {
         "idle-{}",
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let (worker, connector, _) = ferry_files(dir, bootstrap, &id, topic, None, rest);
+    let (worker, connector, _) = ferry_files(dir, bootstrap, &id, topic, None, rest, "");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(["--log-format", "json", "standalone"])
         .arg(&worker)
@@ -288,13 +291,34 @@ fn run_ferry(
     dir: &Path,
     rest: Rest,
 ) -> Run {
+    run_ferry_with(bootstrap, topic, expect, tasks, dir, rest, None)
+}
+
+/// A ferry run with more connector lines, labelled `(label, lines)`.
+fn run_ferry_with(
+    bootstrap: &str,
+    topic: &str,
+    expect: u64,
+    tasks: usize,
+    dir: &Path,
+    rest: Rest,
+    extra: Option<(&str, &str)>,
+) -> Run {
     // A fresh connector name (so group and offsets) per run: every run reads from the start.
     static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let id = format!(
         "{tasks}-{}",
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let (worker, connector, port) = ferry_files(dir, bootstrap, &id, topic, Some(tasks), rest);
+    let (worker, connector, port) = ferry_files(
+        dir,
+        bootstrap,
+        &id,
+        topic,
+        Some(tasks),
+        rest,
+        extra.map_or("", |e| e.1),
+    );
     let launch_ms = now_ms();
     // FERRY_BENCH_WRAP runs ferry under a profiler, e.g. "perf record -g -o /tmp/ferry.perf".
     let wrap: Vec<String> = std::env::var("FERRY_BENCH_WRAP")
@@ -326,9 +350,10 @@ fn run_ferry(
     });
     let stderr = BufReader::new(child.stderr.take().unwrap());
     let mut run = Run {
-        label: match rest {
-            Rest::Off => format!("ferry → null sink, tasks.max={tasks}, REST API off"),
-            Rest::OnScraped => format!(
+        label: match (rest, extra) {
+            (_, Some((label, _))) => label.to_string(),
+            (Rest::Off, None) => format!("ferry → null sink, tasks.max={tasks}, REST API off"),
+            (Rest::OnScraped, None) => format!(
                 "ferry → null sink, tasks.max={tasks}, REST API on, /metrics scraped every 1 s"
             ),
         },
@@ -439,6 +464,11 @@ struct Scenario {
 fn main() {
     if std::env::var("FERRY_BENCH_ROLE").as_deref() == Ok("bare") {
         bare_consumer();
+        return;
+    }
+    if std::env::args().any(|a| a == "--transforms") {
+        let quick = !std::env::args().any(|a| a == "--full");
+        transforms_bench(quick);
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -691,4 +721,110 @@ fn control_plane(quick: bool) {
          | throughput | {t:.3} | {t_min:.3} | {t_max:.3} |\n\
          | CPU per record (off/on) | {c:.3} | {c_min:.3} | {c_max:.3} |"
     );
+}
+
+/// Schemaless JSON converter, with and without a chain of three transforms.
+const JSON_CONNECTOR: &str = "value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=false\n";
+const THREE_TRANSFORMS: &str = "transforms=tag,slim,route\n\
+transforms.tag.type=org.apache.kafka.connect.transforms.InsertField$Value\n\
+transforms.tag.static.field=survey\n\
+transforms.tag.static.value=ztf\n\
+transforms.slim.type=org.apache.kafka.connect.transforms.ReplaceField$Value\n\
+transforms.slim.exclude=cutout\n\
+transforms.route.type=org.apache.kafka.connect.transforms.TimestampRouter\n\
+transforms.route.topic.format=${topic}_${timestamp}\n";
+
+/// The TRANSFORMATION stage's cost: 1 M (quick: 100 k) schemaless JSON records of ~1 KB
+/// into the null sink, with no transform and with InsertField$Value + ReplaceField$Value +
+/// TimestampRouter, interleaved, medians of the repeats. Issue 14's goal: ratio ≥ 0.8. On a
+/// busy machine records/s is noisy (the chain's runs can even come out faster); CPU per
+/// record is the steadier measure of what the chain costs, so both ratios are reported.
+fn transforms_bench(quick: bool) {
+    let count = if quick { 100_000 } else { 1_000_000 };
+    let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 });
+    let topic = "bench-json";
+    // The mock keeps ~5 MB per partition: 1 M records of ~1 KB over 256 is ~4 MB each.
+    let partitions = 256;
+    let broker = MockBroker::start(1).unwrap();
+    broker.create_topic(topic, partitions).unwrap();
+    let cutout = "A".repeat(700);
+    let t = Instant::now();
+    produce(&broker.bootstrap(), topic, partitions, count, |i| {
+        format!(
+            r#"{{"objectId":"ZTF21a{i:07}","candid":{},"ra":{:.6},"dec":{:.6},"magpsf":{:.3},"fid":{},"isdiffpos":"t","cutout":"{cutout}"}}"#,
+            1_500_000_000_000u64 + i as u64,
+            (i % 360) as f64 + 0.123456,
+            (i % 180) as f64 - 90.0 + 0.654321,
+            15.0 + (i % 60) as f64 / 10.0,
+            i % 3 + 1
+        )
+        .into_bytes()
+    });
+    eprintln!(
+        "{count} JSON records: produced in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let chain = format!("{JSON_CONNECTOR}{THREE_TRANSFORMS}");
+    let configs = [
+        (
+            "ferry → null sink, schemaless JSON, no transform",
+            JSON_CONNECTOR,
+        ),
+        (
+            "ferry → null sink, schemaless JSON, InsertField$Value + ReplaceField$Value + TimestampRouter",
+            chain.as_str(),
+        ),
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    for round in 0..repeats {
+        for (i, (label, lines)) in configs.iter().enumerate() {
+            let r = run_ferry_with(
+                &broker.bootstrap(),
+                topic,
+                count as u64,
+                1,
+                dir.path(),
+                Rest::Off,
+                Some((label, lines)),
+            );
+            eprintln!(
+                "  round {round}: {label:<95} {:>9.0} records/s, CPU {:.2} s",
+                r.records_per_sec(),
+                r.cpu_seconds
+            );
+            rates[i].push(r.records_per_sec());
+            cpu[i].push(r.cpu_seconds * 1e6 / r.records.max(1) as f64);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let rates: Vec<f64> = rates.into_iter().map(median).collect();
+    let cpu: Vec<f64> = cpu.into_iter().map(median).collect();
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "| data | consumer | records/s (median of {repeats}) | CPU per record | ratio vs no transform (records/s) | ratio vs no transform (CPU per record) |"
+    );
+    let _ = writeln!(report, "|---|---|---:|---:|---:|---:|");
+    for (i, (label, _)) in configs.iter().enumerate() {
+        let _ = writeln!(
+            report,
+            "| {count} schemaless JSON records (~1 KB), {partitions} partitions | {label} | {:.0} | {:.2} µs | {:.2} | {:.2} |",
+            rates[i],
+            cpu[i],
+            rates[i] / rates[0],
+            cpu[0] / cpu[i]
+        );
+    }
+    println!("\n{report}");
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-transforms.md");
+    let _ = std::fs::write(&target, &report);
+    println!("(also written to {})", target.display());
 }

@@ -605,6 +605,12 @@ pub fn render(loaded: &Loaded) -> String {
             c.value_converter.class_name()
         );
         let _ = writeln!(out, "  errors.tolerance = {}", c.errors.tolerance);
+        if !c.transforms.is_empty() {
+            let _ = writeln!(out, "  transforms, in order (before put):");
+            for line in c.transforms.describe() {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
         for (k, v) in &c.file.entries {
             if ![
                 "name",

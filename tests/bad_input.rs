@@ -231,13 +231,13 @@ const CASES: &[Case] = &[
         ],
     },
     Case {
-        name: "transforms would be silently skipped",
+        name: "an unknown transform class",
         worker: "",
-        connector: "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfile={dir}/out.txt\ntransforms=InsertSource\ntransforms.InsertSource.type=org.apache.kafka.connect.transforms.InsertField$Value\n",
+        connector: "name=bad\nconnector.class=FileStreamSink\ntopics=t\nfile={dir}/out.txt\ntransforms=InsertSource\ntransforms.InsertSource.type=com.example.InsertSource\n",
         offsets: None,
         offsets_is_dir: false,
         expect: &[
-            "{dir}/connector.properties:5: transforms: single message transforms are not supported yet",
+            "{dir}/connector.properties:6: transforms.InsertSource.type: unknown transform class `com.example.InsertSource`; ferry knows Cast$Key,",
         ],
     },
     Case {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use ferry_connector_api::text::shown;
 use ferry_connector_api::{Connector, ConnectorFactory, ConnectorProps};
+use ferry_transforms::Chain;
 use regex::Regex;
 
 use super::client::{self, ClientLayers, ClientProp, ClientSettings, Sourced};
@@ -122,6 +123,9 @@ pub struct ConnectorConfig {
     pub dead_letter: super::dlq::DeadLetterQueue,
     /// `producer.override.*` (prefix removed): the connector's layer of producer settings.
     pub producer_overrides: std::collections::BTreeMap<String, Sourced>,
+    /// `transforms` / `predicates`: the chain the driver runs between conversion and `put`
+    /// (empty: none).
+    pub transforms: Arc<Chain>,
     /// The consumer's librdkafka settings, group id included.
     pub consumer: ClientSettings,
     pub notes: Vec<Note>,
@@ -262,11 +266,7 @@ impl ConnectorConfig {
             retry_delay_max: take_ms(&file, &mut props, "errors.retry.delay.max.ms", 60_000)?,
             retry_timeout: super::dlq::take_retry_timeout(&file, &mut props)?,
         };
-        for key in ["transforms", "predicates"] {
-            if props.take(key).is_some() {
-                return Err(key_err(key, "single message transforms are not supported yet; ferry would pass records through untransformed, so it refuses to start. Remove the key (and its transforms.* settings) to run without them".into()));
-            }
-        }
+        let transforms = Arc::new(Chain::take(&mut props).map_err(api)?);
         let dead_letter = super::dlq::take(&file, &mut props, &subscription)?;
         let producer_overrides = super::dlq::take_producer_overrides(&file, &mut props);
         super::dlq::check_producer(worker, &producer_overrides, &dead_letter)?;
@@ -349,6 +349,7 @@ impl ConnectorConfig {
             errors,
             dead_letter,
             producer_overrides,
+            transforms,
             consumer,
             notes,
         })
@@ -530,7 +531,23 @@ mod tests {
             ),
             (
                 "name=n\nconnector.class=file\ntopics=t\ntransforms=mask\n",
-                "sink.properties:4: transforms: single message transforms are not supported yet",
+                "sink.properties: missing required key `transforms.mask.type`: transform `mask` is listed in `transforms`; name its class",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=t\ntransforms=m\ntransforms.m.type=com.example.Mystery\n",
+                "sink.properties:5: transforms.m.type: unknown transform class `com.example.Mystery`; ferry knows Cast$Key, Cast$Value,",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=t\ntransforms=h\ntransforms.h.type=HoistField$Value\n",
+                "sink.properties: missing required key `transforms.h.field`: HoistField$Value needs",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=t\ntransforms=f\ntransforms.f.type=Filter\ntransforms.f.predicate=isTest\n",
+                "sink.properties:6: transforms.f.predicate: predicate `isTest` is not declared; add it to `predicates` and set `predicates.isTest.type`",
+            ),
+            (
+                "name=n\nconnector.class=file\ntopics=t\npredicates=p\npredicates.p.type=TopicNameMatches\npredicates.p.pattern=[a-z\n",
+                "sink.properties:6: predicates.p.pattern: `[a-z` is not a regular expression",
             ),
             (
                 "name=n\nconnector.class=file\ntopics=a,,b\n",

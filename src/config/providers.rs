@@ -134,8 +134,14 @@ impl Providers {
                 break;
             };
             let reference = &rest[start..start + len + 1];
-            out.push_str(&self.resolve_one(reference, env)?);
-            resolved_any = true;
+            if reference.contains(':') {
+                out.push_str(&self.resolve_one(reference, env)?);
+                resolved_any = true;
+            } else {
+                // Not a provider reference (Connect's pattern needs `provider:`): text the
+                // key's reader uses, such as TimestampRouter's `${topic}-${timestamp}`.
+                out.push_str(reference);
+            }
             rest = &rest[start + len + 1..];
         }
         out.push_str(rest);
@@ -259,6 +265,11 @@ mod tests {
         assert_eq!(p.resolve("plain", &e).unwrap(), ("plain".into(), false));
         // `$` inside a value is not a variable.
         assert_eq!(p.resolve("a$PASS", &e).unwrap().0, "a$PASS");
+        // Without `provider:` it is not a reference either (Connect's ConfigTransformer).
+        assert_eq!(
+            p.resolve("${topic}_${timestamp}", &e).unwrap(),
+            ("${topic}_${timestamp}".into(), false)
+        );
     }
 
     #[test]

@@ -676,6 +676,7 @@ mod tests {
     fn record(key: Option<&[u8]>, value: Option<&[u8]>) -> SinkRecord {
         SinkRecord {
             topic: "t".into(),
+            original_topic: None,
             partition: 0,
             offset: 7,
             timestamp: None,

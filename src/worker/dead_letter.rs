@@ -224,7 +224,10 @@ pub(crate) fn context(
 ) -> Vec<(&'static str, String)> {
     let exception = exception_class(error.stage);
     vec![
-        ("__connect.errors.topic", record.topic.to_string()),
+        (
+            "__connect.errors.topic",
+            record.consumed_topic().to_string(),
+        ),
         ("__connect.errors.partition", record.partition.to_string()),
         ("__connect.errors.offset", record.offset.to_string()),
         ("__connect.errors.connector.name", connector.to_string()),
@@ -401,7 +404,12 @@ impl DeadLetterFile {
         record: &SinkRecord,
         context: &[(&'static str, String)],
     ) -> Self {
-        let name = format!("{}-{}-{}", record.topic, record.partition, record.offset);
+        let name = format!(
+            "{}-{}-{}",
+            record.consumed_topic(),
+            record.partition,
+            record.offset
+        );
         let value = record.value.as_ref().map(|v| v.to_bytes());
         let b64 = |b: &[u8]| serde_json::Value::String(BASE64.encode(b));
         let headers: Vec<serde_json::Value> = record
@@ -419,7 +427,7 @@ impl DeadLetterFile {
             .map(|(k, v)| ((*k).to_string(), serde_json::Value::String(v.clone())))
             .collect();
         let sidecar = serde_json::json!({
-            "topic": record.topic.as_ref(),
+            "topic": record.consumed_topic().as_ref(),
             "partition": record.partition,
             "offset": record.offset,
             "timestamp": record.timestamp.map(|(t, _)| t),
@@ -541,6 +549,7 @@ mod tests {
             key: None,
             value: None,
             headers: vec![],
+            original_topic: None,
         };
         let error = RecordError::at(Stage::ValueConverter, "not JSON")
             .with_class("org.apache.kafka.connect.json.JsonConverter");

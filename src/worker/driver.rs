@@ -11,9 +11,10 @@ use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_connector_api::{
-    Assigned, CommitRequester, ErrantRecordReporter, OffsetAndMetadata, Offsets, SinkRecord,
-    SinkTask, TaskError, TopicPartition,
+    Assigned, CommitRequester, ErrantRecordReporter, Header, OffsetAndMetadata, Offsets,
+    RecordError, SinkRecord, SinkTask, Stage, TaskError, TopicPartition, Value,
 };
+use ferry_transforms::{Chain, Transform};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -95,8 +96,11 @@ pub(crate) struct Driver {
     pub(crate) errant: Arc<dyn ErrantRecordReporter>,
     /// Dead letters not yet acknowledged: no offset is committed past them.
     pub(crate) dead_letters: Arc<Pending>,
+    /// The TRANSFORMATION stage, between decoding and `put` (empty: no stage at all).
+    pub(crate) transforms: Arc<Chain>,
     /// Per partition, one past the last offset the sink accepted in `put` or the runtime
-    /// skipped (a record that did not decode, under `errors.tolerance=all`).
+    /// skipped (a record that did not decode or failed a transform, under
+    /// `errors.tolerance=all`, or that a Filter dropped).
     pub(crate) consumed: Offsets,
     /// Per partition, one past the last offset the sink accepted in `put`.
     pub(crate) given: Offsets,
@@ -252,7 +256,7 @@ impl Driver {
             Some((topic, partition, keep)) if same_partition(topic, *partition, r) => *keep,
             _ => {
                 let keep = self.assigned.contains(&r.topic_partition());
-                run = Some((r.topic.clone(), r.partition, keep));
+                run = Some((r.consumed_topic().clone(), r.partition, keep));
                 keep
             }
         });
@@ -290,6 +294,9 @@ impl Driver {
                 }
             }
         };
+        // A transform error comes before any decoding error left in the batch: the batch
+        // was cut at the latter, and the former is in what remains.
+        let fatal = self.transform(&mut batch, &mut skipped).or(fatal);
         let mut delay = Duration::from_millis(100);
         let first_try = std::time::Instant::now();
         while !batch.is_empty() {
@@ -326,7 +333,7 @@ impl Driver {
             bytes += r.size() as u64;
             let run_ends = batch
                 .get(i + 1)
-                .is_none_or(|next| !same_partition(&r.topic, r.partition, next));
+                .is_none_or(|next| !same_partition(r.consumed_topic(), r.partition, next));
             if run_ends {
                 let tp = r.topic_partition();
                 self.consumed.insert(tp.clone(), r.offset + 1);
@@ -430,6 +437,47 @@ impl Driver {
         }
         batch.clear();
         Ok(())
+    }
+
+    /// The TRANSFORMATION stage: runs the chain on each record. A record a Filter drops, and
+    /// one whose transform fails under `errors.tolerance=all`, leave the batch and go to
+    /// `skipped`, so that their offsets become committable in order like those of records
+    /// that did not decode. A failure under `none` cuts the batch before the record and is
+    /// returned, to fail the task once the records before it are delivered.
+    fn transform(
+        &mut self,
+        batch: &mut Vec<SinkRecord>,
+        skipped: &mut Vec<(TopicPartition, i64)>,
+    ) -> Option<TaskError> {
+        if self.transforms.is_empty() {
+            return None;
+        }
+        let (chain, errant) = (&self.transforms, &self.errant);
+        tokio::task::block_in_place(|| {
+            let records = std::mem::take(batch);
+            batch.reserve(records.len());
+            for r in records {
+                // What the record was read as, for the error reporters (the log, a
+                // dead-letter queue): its bytes, not its decoded form, which the
+                // transforms may take over without a copy.
+                let read = Unchanged::of(&r);
+                match chain.apply(r) {
+                    Ok(Some(t)) => batch.push(t),
+                    Ok(None) => skipped.push((read.topic_partition(), read.offset)),
+                    Err(e) => {
+                        let error = RecordError::at(Stage::Transformation, e.to_string())
+                            .with_class(e.class);
+                        let read = read.into_record();
+                        match errant.report(&read, &error) {
+                            Ok(()) => skipped.push((read.topic_partition(), read.offset)),
+                            // The task fails at this record: nothing from it on is given.
+                            Err(fatal) => return Some(fatal),
+                        }
+                    }
+                }
+            }
+            None
+        })
     }
 
     /// The sink's safe offsets, extended over records the runtime skipped after everything
@@ -549,10 +597,54 @@ impl Driver {
     }
 }
 
-/// Whether `r` belongs to the partition; topic names are shared, so comparing pointers is
-/// the fast path.
+/// Whether `r` was consumed from the partition (a routed record's offsets are its consumed
+/// partition's); topic names are shared, so comparing pointers is the fast path.
 fn same_partition(topic: &Arc<str>, partition: i32, r: &SinkRecord) -> bool {
-    partition == r.partition && (Arc::ptr_eq(topic, &r.topic) || **topic == *r.topic)
+    let consumed = r.consumed_topic();
+    partition == r.partition && (Arc::ptr_eq(topic, consumed) || **topic == **consumed)
+}
+
+/// A record as it was read, kept while the transforms run for the error reporters: shared
+/// handles on its bytes (a string value's are copied), never its decoded form.
+struct Unchanged {
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    timestamp: Option<(i64, ferry_connector_api::TimestampType)>,
+    key: Option<bytes::Bytes>,
+    value: Option<bytes::Bytes>,
+    headers: Vec<Header>,
+}
+
+impl Unchanged {
+    fn of(r: &SinkRecord) -> Self {
+        Self {
+            topic: r.consumed_topic().clone(),
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key: r.key.as_ref().map(Value::to_bytes),
+            value: r.value.as_ref().map(Value::to_bytes),
+            headers: r.headers.clone(),
+        }
+    }
+
+    fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(self.topic.clone(), self.partition)
+    }
+
+    fn into_record(self) -> SinkRecord {
+        SinkRecord {
+            topic: self.topic,
+            original_topic: None,
+            partition: self.partition,
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.map(Value::Bytes),
+            value: self.value.map(Value::Bytes),
+            headers: self.headers,
+        }
+    }
 }
 
 /// `topic-partition=offset` pairs, the first few of them.

@@ -83,7 +83,7 @@ impl ErrantRecordReporter for Errant {
                 tracing::warn!(
                     connector = %self.status.connector,
                     task = self.status.task_id,
-                    topic = %record.topic,
+                    topic = %record.consumed_topic(),
                     partition = record.partition,
                     offset = record.offset,
                     size,
@@ -123,6 +123,7 @@ mod tests {
     fn record() -> SinkRecord {
         SinkRecord {
             topic: "alerts".into(),
+            original_topic: None,
             partition: 2,
             offset: 17,
             timestamp: None,

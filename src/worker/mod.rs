@@ -166,6 +166,7 @@ pub fn start_connector(
         errors: connector.errors,
         key_converter: connector.key_converter.clone(),
         value_converter: connector.value_converter.clone(),
+        transforms: connector.transforms.clone(),
         store: env.store.clone(),
         producers,
         dead_letter,

@@ -113,6 +113,7 @@ fn to_record(
         .unwrap_or_default();
     SinkRecord {
         topic: topics.get(m),
+        original_topic: None,
         partition: m.partition(),
         offset: m.offset(),
         timestamp,

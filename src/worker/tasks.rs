@@ -103,6 +103,8 @@ pub(crate) struct TaskFactory {
     pub(crate) errors: ErrorPolicy,
     pub(crate) key_converter: Converter,
     pub(crate) value_converter: Converter,
+    /// The connector's transformation chain, shared by its tasks.
+    pub(crate) transforms: Arc<ferry_transforms::Chain>,
     pub(crate) store: Option<Arc<FileOffsetStore>>,
     /// The connector's producers, lent to its tasks.
     pub(crate) producers: Arc<Producers>,
@@ -194,6 +196,7 @@ impl TaskFactory {
             decoder: Decoder::new(self.key_converter.clone(), self.value_converter.clone()),
             errant,
             dead_letters: pending,
+            transforms: self.transforms.clone(),
             consumed: Default::default(),
             given: Default::default(),
             skipped_tail: Default::default(),
@@ -260,6 +263,7 @@ mod tests {
             },
             key_converter: Converter::ByteArray,
             value_converter: Converter::ByteArray,
+            transforms: Default::default(),
             store: None,
             producers: Arc::new(Producers::new("c", Default::default())),
             dead_letter: None,

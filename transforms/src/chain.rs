@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use ferry_connector_api::{ConfigError, ConnectorProps, SinkRecord};
+use ferry_connector_api::{ConfigError, ConnectorProps, SinkRecord, Value};
 
 use crate::keys::{Keys, split_list};
 use crate::value::{Side, finish_raw, unwritten};
@@ -211,6 +211,10 @@ impl Transform for Chain {
     fn apply(&self, mut record: SinkRecord) -> Result<Option<SinkRecord>> {
         let key_read = unwritten(&record.key);
         let value_read = unwritten(&record.value);
+        let sizes = (
+            record.key.as_ref().map_or(0, Value::len),
+            record.value.as_ref().map_or(0, Value::len),
+        );
         for step in &self.steps {
             if let Some((_, p)) = &step.predicate
                 && p.test(&record) == step.negate
@@ -222,12 +226,13 @@ impl Transform for Chain {
                 Ok(None) => return Ok(None),
                 Err(mut e) => {
                     e.transform = format!("`{}` ({})", step.alias, step.class);
+                    e.class = format!("{PACKAGE}{}", step.class);
                     return Err(e);
                 }
             }
         }
-        finish_raw(&mut record.key, key_read);
-        finish_raw(&mut record.value, value_read);
+        finish_raw(&mut record.key, key_read, sizes.0);
+        finish_raw(&mut record.value, value_read, sizes.1);
         Ok(Some(record))
     }
 }
@@ -359,6 +364,10 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "transform `route` (TimestampRouter): the record has no timestamp to route by (topic=alerts partition=0 offset=0)"
+        );
+        assert_eq!(
+            err.class,
+            "org.apache.kafka.connect.transforms.TimestampRouter"
         );
     }
 

@@ -102,6 +102,26 @@ impl DateFormat {
         Ok(DateFormat { tokens })
     }
 
+    /// The span (ms) within which every instant is written the same, aligned on the epoch:
+    /// a day for a format without time-of-day letters (UTC days start at multiples of
+    /// 86 400 000 ms), an hour, a minute, a second or a millisecond otherwise.
+    pub(crate) fn granularity_ms(&self) -> i64 {
+        let letters = self.tokens.iter().filter_map(|t| match t {
+            Token::Field(c, _) => Some(*c),
+            Token::Literal(_) => None,
+        });
+        letters
+            .map(|c| match c {
+                'S' => 1,
+                's' => 1_000,
+                'm' => 60_000,
+                'H' | 'k' | 'K' | 'h' | 'a' => 3_600_000,
+                _ => 86_400_000,
+            })
+            .min()
+            .unwrap_or(86_400_000)
+    }
+
     /// The instant `millis` since the epoch, written in UTC.
     pub(crate) fn format(&self, millis: i64) -> Result<String, String> {
         let ts = Timestamp::from_millisecond(millis)
@@ -327,5 +347,19 @@ mod tests {
                 .unwrap_err()
                 .contains("unterminated quote")
         );
+    }
+
+    #[test]
+    fn granularity_is_the_finest_letter() {
+        let g = |p: &str| DateFormat::parse(p).unwrap().granularity_ms();
+        assert_eq!(g("yyyyMMdd"), 86_400_000);
+        assert_eq!(g("yyyy-MM-dd'T'HH"), 3_600_000);
+        assert_eq!(g("yyyy-MM-dd HH:mm:ss.SSS"), 1);
+        assert_eq!(g("'day'"), 86_400_000);
+        // Constant within the span: the last millisecond of a day is still that day.
+        let f = DateFormat::parse("yyyyMMdd").unwrap();
+        assert_eq!(f.format(86_400_000 * 3 - 1).unwrap(), "19700103");
+        assert_eq!(f.format(86_400_000 * 3).unwrap(), "19700104");
+        assert_eq!(f.format(-1).unwrap(), "19691231");
     }
 }

@@ -90,7 +90,7 @@ impl InsertField {
     /// The inserted fields' names and values; `schema` chooses Connect's schema'd value for
     /// the timestamp (a `Timestamp`) over the schemaless one (epoch milliseconds).
     fn fields(&self, r: &SinkRecord, schema: bool) -> Vec<(&Name, SchemaKind, Data)> {
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(5);
         if let Some(n) = &self.topic {
             out.push((n, SchemaKind::String, Data::String(r.topic.to_string())));
         }

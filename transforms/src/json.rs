@@ -8,7 +8,14 @@ use base64::engine::general_purpose::STANDARD;
 use ferry_connector_api::data::{Data, Schema, SchemaKind};
 
 pub(crate) fn to_json(schema: Option<&Schema>, data: &Data) -> Vec<u8> {
-    let mut out = Vec::with_capacity(128);
+    to_json_sized(schema, data, 128)
+}
+
+/// `to_json` into a buffer of `capacity` bytes to start with (the size of the bytes the
+/// value was read from, up to 1 KiB, is a good guess: it saves growing the buffer as it is
+/// written, and wastes little when a transform kept only a small part of a large value).
+pub(crate) fn to_json_sized(schema: Option<&Schema>, data: &Data, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity.clamp(16, 1024));
     write(&mut out, schema, data);
     out
 }

@@ -59,6 +59,11 @@ pub struct TransformError {
     /// The transform's alias and class, as the chain names it (`a (InsertField$Value)`);
     /// empty when the transform ran outside a chain.
     pub transform: String,
+    /// The failing transform's full Java class name
+    /// (`org.apache.kafka.connect.transforms.TimestampRouter`), for the error's
+    /// `class_name` (the dead-letter queue's `__connect.errors.class.name`); empty outside
+    /// a chain.
+    pub class: String,
     pub reason: String,
 }
 
@@ -66,6 +71,7 @@ impl TransformError {
     pub fn new(reason: impl Into<String>) -> Self {
         Self {
             transform: String::new(),
+            class: String::new(),
             reason: reason.into(),
         }
     }

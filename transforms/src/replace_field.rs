@@ -88,36 +88,53 @@ impl Transform for ReplaceField {
         match &parts.schema {
             None => {
                 let entries = require_map(&mut parts.data, PURPOSE)?;
-                let old = std::mem::take(entries);
-                for (k, v) in old {
-                    let Data::String(name) = k else {
-                        return Err(TransformError::new(format!(
-                            "a map key is {} rather than a field name",
-                            crate::value::kind_of(&k)
-                        )));
-                    };
-                    if self.kept(&name) {
-                        entries.push((Data::String(self.renamed(&name).to_string()), v));
+                // In place: only a renamed key gets a new string.
+                let mut not_a_name = None;
+                entries.retain_mut(|(k, _)| match k {
+                    Data::String(name) => {
+                        if !self.kept(name) {
+                            return false;
+                        }
+                        let new = self.renamed(name);
+                        if new != name.as_str() {
+                            *name = new.to_string();
+                        }
+                        true
                     }
+                    other => {
+                        not_a_name.get_or_insert(crate::value::kind_of(other));
+                        true
+                    }
+                });
+                if let Some(kind) = not_a_name {
+                    return Err(TransformError::new(format!(
+                        "a map key is {kind} rather than a field name"
+                    )));
                 }
             }
             Some(schema) => {
                 let old = require_struct(schema, PURPOSE)?;
                 let values = struct_fields(std::mem::replace(&mut parts.data, Data::Null));
-                let mut fields = Vec::new();
-                let mut kept = Vec::new();
-                for (f, v) in old.iter().zip(values) {
-                    if self.kept(&f.name) {
-                        fields.push(Field {
-                            name: self.renamed(&f.name).to_string(),
-                            ..f.clone()
-                        });
-                        kept.push(v);
+                let kept: Vec<Data> = old
+                    .iter()
+                    .zip(values)
+                    .filter(|(f, _)| self.kept(&f.name))
+                    .map(|(_, v)| v)
+                    .collect();
+                // The output schema is made once per input schema, not per record.
+                parts.schema = Some(self.schemas.get(schema, || {
+                    Schema {
+                        kind: SchemaKind::Struct(
+                            old.iter()
+                                .filter(|f| self.kept(&f.name))
+                                .map(|f| Field {
+                                    name: self.renamed(&f.name).to_string(),
+                                    ..f.clone()
+                                })
+                                .collect(),
+                        ),
+                        ..(**schema).clone()
                     }
-                }
-                parts.schema = Some(self.schemas.get(schema, || Schema {
-                    kind: SchemaKind::Struct(fields),
-                    ..(**schema).clone()
                 }));
                 parts.data = Data::Struct(kept);
             }

@@ -1,5 +1,7 @@
 //! `RegexRouter` and `TimestampRouter`: change the record's topic.
 
+use std::sync::{Arc, Mutex};
+
 use ferry_connector_api::{ConfigError, SinkRecord};
 use regex::Regex;
 
@@ -78,7 +80,8 @@ impl Transform for RegexRouter {
     fn apply(&self, mut record: SinkRecord) -> Result<Option<SinkRecord>> {
         if self.regex.is_match(&record.topic) {
             let topic = self.regex.replace(&record.topic, self.replacement.as_str());
-            record.topic = topic.as_ref().into();
+            let topic: Arc<str> = topic.as_ref().into();
+            route(&mut record, topic);
         }
         Ok(Some(record))
     }
@@ -90,7 +93,15 @@ impl Transform for RegexRouter {
 pub(crate) struct TimestampRouter {
     topic_format: String,
     timestamp_format: DateFormat,
+    /// `timestamp_format.granularity_ms()`.
+    span: i64,
+    /// The last topic routed: (consumed topic, span index, routed topic), so that the
+    /// records of one topic and day share one name without formatting it again.
+    last: Mutex<Option<Routed>>,
 }
+
+/// A consumed topic, the index of a span of `timestamp.format`, and the routed topic.
+type Routed = (Arc<str>, i64, Arc<str>);
 
 pub(crate) fn timestamp_router(keys: &mut Keys<'_>) -> Result<Box<dyn Transform>, ConfigError> {
     let topic_format = keys
@@ -101,7 +112,9 @@ pub(crate) fn timestamp_router(keys: &mut Keys<'_>) -> Result<Box<dyn Transform>
         .ok_or_else(|| keys.invalid("timestamp.format", "a date format is required"))?;
     Ok(Box::new(TimestampRouter {
         topic_format,
+        span: timestamp_format.granularity_ms(),
         timestamp_format,
+        last: Mutex::new(None),
     }))
 }
 
@@ -113,16 +126,49 @@ impl Transform for TimestampRouter {
                 record.coordinates()
             )));
         };
+        let index = millis.div_euclid(self.span);
+        if let Ok(last) = self.last.lock()
+            && let Some((topic, i, routed)) = &*last
+            && *i == index
+            && **topic == *record.topic
+        {
+            let routed = Arc::clone(routed);
+            drop(last);
+            route(&mut record, routed);
+            return Ok(Some(record));
+        }
         let stamp = self
             .timestamp_format
             .format(millis)
             .map_err(TransformError::new)?;
-        let topic = self
+        let routed: Arc<str> = self
             .topic_format
             .replace("${topic}", &record.topic)
-            .replace("${timestamp}", &stamp);
-        record.topic = topic.into();
+            .replace("${timestamp}", &stamp)
+            .into();
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((Arc::clone(&record.topic), index, Arc::clone(&routed)));
+        }
+        route(&mut record, routed);
         Ok(Some(record))
+    }
+}
+
+/// Gives the record its routed topic, keeping the consumed one in `original_topic` (offsets
+/// belong to it; see [`SinkRecord`]). Routed back to the consumed name, the record is as
+/// it was read.
+fn route(record: &mut SinkRecord, topic: Arc<str>) {
+    if *record.topic == *topic {
+        return;
+    }
+    let previous = std::mem::replace(&mut record.topic, topic);
+    match &record.original_topic {
+        None => record.original_topic = Some(previous),
+        Some(consumed) if **consumed == *record.topic => {
+            record.topic = Arc::clone(consumed);
+            record.original_topic = None;
+        }
+        Some(_) => {}
     }
 }
 
@@ -219,5 +265,45 @@ mod tests {
             chain_err("TimestampRouter", &[("timestamp.format", "yyyyww")]),
             "invalid value for `transforms.t.timestamp.format`: the date format `yyyyww` uses the pattern letter `w`, which ferry does not support; use letters from yMdHkKhmsSEauDZXz or quote literal text with '"
         );
+    }
+
+    /// A routed record keeps its consumed topic for offsets; routing back to it, or not
+    /// matching, leaves the record as read.
+    #[test]
+    fn a_routed_record_keeps_its_consumed_partition() {
+        let t = chain(
+            "RegexRouter",
+            &[("regex", "ztf_(.*)"), ("replacement", "alerts_$1")],
+        );
+        let r = t.apply(record("ztf_1", None)).unwrap().unwrap();
+        assert_eq!(r.topic.as_ref(), "alerts_1");
+        assert_eq!(r.original_topic.as_deref(), Some("ztf_1"));
+        assert_eq!(r.topic_partition().to_string(), "ztf_1-0");
+        assert!(r.coordinates().starts_with("topic=ztf_1 "));
+        let same = t.apply(record("other", None)).unwrap().unwrap();
+        assert_eq!(same.original_topic, None);
+        let back = chain(
+            "RegexRouter",
+            &[("regex", "alerts_(.*)"), ("replacement", "ztf_$1")],
+        );
+        let r = back.apply(r).unwrap().unwrap();
+        assert_eq!((r.topic.as_ref(), r.original_topic), ("ztf_1", None));
+    }
+
+    /// The last routed name is reused only for the same topic and the same day.
+    #[test]
+    fn timestamp_router_reuses_a_name_only_within_its_day_and_topic() {
+        let t = chain("TimestampRouter", &[]);
+        let at = |topic: &str, millis: i64| {
+            let mut r = record(topic, None);
+            r.timestamp = Some((millis, ferry_connector_api::TimestampType::CreateTime));
+            t.apply(r).unwrap().unwrap().topic.to_string()
+        };
+        let day = 86_400_000;
+        assert_eq!(at("a", 1483425001864), "a-20170103");
+        assert_eq!(at("a", 1483425001864 + 1000), "a-20170103");
+        assert_eq!(at("b", 1483425001864), "b-20170103");
+        assert_eq!(at("b", 1483425001864 + day), "b-20170104");
+        assert_eq!(at("b", 1483425001864 - day), "b-20170102");
     }
 }

@@ -41,6 +41,7 @@ pub(crate) fn chain_of(pairs: &[(&str, &str)]) -> Result<Chain, String> {
 pub(crate) fn record(topic: &str, value: Option<Value>) -> SinkRecord {
     SinkRecord {
         topic: topic.into(),
+        original_topic: None,
         partition: 0,
         offset: 0,
         timestamp: None,

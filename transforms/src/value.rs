@@ -128,14 +128,14 @@ pub(crate) fn unwritten(v: &Option<Value>) -> Option<Arc<Structured>> {
     }
 }
 
-/// Gives a value a transform made the JSON text `JsonConverter` with
+/// Gives a value a transform made (`size`: a guess of its length) the JSON text `JsonConverter` with
 /// `schemas.enable=false` would write for it; a value read (`read`) keeps its bytes.
-pub(crate) fn finish_raw(v: &mut Option<Value>, read: Option<Arc<Structured>>) {
+pub(crate) fn finish_raw(v: &mut Option<Value>, read: Option<Arc<Structured>>, size: usize) {
     if let Some(Value::Structured(s)) = v
         && s.raw.is_empty()
         && !read.is_some_and(|r| Arc::ptr_eq(&r, s))
     {
-        let raw = Bytes::from(json::to_json(s.schema.as_deref(), &s.data));
+        let raw = Bytes::from(json::to_json_sized(s.schema.as_deref(), &s.data, size));
         Arc::make_mut(s).raw = raw;
     }
 }

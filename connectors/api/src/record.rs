@@ -150,9 +150,22 @@ pub struct Header {
 }
 
 /// One Kafka record, as a sink task receives it.
+///
+/// **Routed topics.** A transform may change the topic (`RegexRouter`, `TimestampRouter`).
+/// As in Kafka Connect (KIP-793), `topic` is then the *routed* name — the one a sink uses
+/// for its destination (a BigQuery table, Pub/Sub's `kafka.topic` attribute, a file name
+/// template) — and `original_topic` keeps the topic the record was consumed from.
+/// Offsets belong to the consumed partition: [`SinkRecord::topic_partition`] returns it,
+/// so a sink that tracks acknowledgements (a [`Watermark`](crate::Watermark)) or answers
+/// `pre_commit` must key them by `topic_partition()`, never by `topic`. No transform
+/// changes the partition or the offset.
 #[derive(Clone, Debug)]
 pub struct SinkRecord {
+    /// The topic as the sink should see it: the consumed topic, or the name a router gave.
     pub topic: Arc<str>,
+    /// The consumed topic, when a transform routed the record to another `topic`; `None`
+    /// when `topic` is the consumed one.
+    pub original_topic: Option<Arc<str>>,
     pub partition: i32,
     pub offset: i64,
     /// Milliseconds since the epoch, when the record has a timestamp.
@@ -163,11 +176,18 @@ pub struct SinkRecord {
 }
 
 impl SinkRecord {
+    /// The partition the record was consumed from — what offsets are committed for — even
+    /// when a transform routed it to another topic.
     pub fn topic_partition(&self) -> TopicPartition {
         TopicPartition {
-            topic: self.topic.clone(),
+            topic: self.consumed_topic().clone(),
             partition: self.partition,
         }
+    }
+
+    /// The topic the record was consumed from (`original_topic`, else `topic`).
+    pub fn consumed_topic(&self) -> &Arc<str> {
+        self.original_topic.as_ref().unwrap_or(&self.topic)
     }
 
     /// Bytes of key and value, for throughput accounting.
@@ -179,7 +199,9 @@ impl SinkRecord {
     pub fn coordinates(&self) -> String {
         format!(
             "topic={} partition={} offset={}",
-            self.topic, self.partition, self.offset
+            self.consumed_topic(),
+            self.partition,
+            self.offset
         )
     }
 }

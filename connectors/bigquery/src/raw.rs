@@ -112,6 +112,7 @@ mod tests {
     fn a_record_becomes_its_bytes_and_metadata() {
         let record = SinkRecord {
             topic: "ztf_20260112_programid1".into(),
+            original_topic: None,
             partition: 3,
             offset: 42,
             timestamp: Some((1_768_200_000_123, TimestampType::CreateTime)),

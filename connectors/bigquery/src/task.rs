@@ -827,6 +827,7 @@ mod tests {
             .map(|(i, row)| Pending {
                 record: SinkRecord {
                     topic: "t".into(),
+                    original_topic: None,
                     partition: 0,
                     offset: i as i64,
                     timestamp: None,

@@ -315,6 +315,7 @@ mod tests {
         let payload = Bytes::from(vec![0u8, 159, 146, 150, b'O', b'b', b'j', 1]);
         let rec = |offset, value: Option<Bytes>| SinkRecord {
             topic: "alerts".into(),
+            original_topic: None,
             partition: 2,
             offset,
             timestamp: None,

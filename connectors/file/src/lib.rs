@@ -268,6 +268,7 @@ mod tests {
     fn record(offset: i64, value: Option<&str>) -> SinkRecord {
         SinkRecord {
             topic: "t".into(),
+            original_topic: None,
             partition: 0,
             offset,
             timestamp: None,

@@ -93,6 +93,7 @@ mod tests {
             .unwrap();
         let rec = SinkRecord {
             topic: "t".into(),
+            original_topic: None,
             partition: 0,
             offset: 4,
             timestamp: None,

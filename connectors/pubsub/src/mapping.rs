@@ -178,6 +178,7 @@ mod tests {
     fn record(key: Option<&[u8]>, value: Option<&[u8]>) -> SinkRecord {
         SinkRecord {
             topic: "ztf_20210901_programid1".into(),
+            original_topic: None,
             partition: 3,
             offset: 12345,
             timestamp: Some((1_630_540_800_123, TimestampType::CreateTime)),
@@ -204,6 +205,20 @@ mod tests {
         assert_eq!(a["kafka.timestamp"], "1630540800123");
         assert_eq!(a.len(), 5);
         assert!(m.message.ordering_key.is_empty());
+    }
+
+    /// A record a transform routed carries the routed topic in `kafka.topic`, as Google's
+    /// connector (`record.topic()` after Connect's transforms) does.
+    #[test]
+    fn a_routed_record_publishes_its_routed_topic() {
+        let mut r = record(None, Some(b"v"));
+        r.original_topic = Some("ztf_alerts".into());
+        let m = to_message(&r, &config(&[("metadata.publish", "true")])).unwrap();
+        assert_eq!(
+            m.message.attributes["kafka.topic"],
+            "ztf_20210901_programid1"
+        );
+        assert_eq!(r.topic_partition().to_string(), "ztf_alerts-3");
     }
 
     #[test]

@@ -75,6 +75,7 @@ fn records(p: i32, offsets: std::ops::Range<i64>) -> Vec<SinkRecord> {
     offsets
         .map(|o| SinkRecord {
             topic: "t".into(),
+            original_topic: None,
             partition: p,
             offset: o,
             timestamp: None,
@@ -147,6 +148,7 @@ fn start_decoding(
             dead_letters: None,
         }),
         dead_letters: Default::default(),
+        transforms: Default::default(),
         consumed: Default::default(),
         given: Default::default(),
         skipped_tail: Default::default(),
@@ -406,6 +408,7 @@ fn json_records(p: i32, offsets: std::ops::Range<i64>, bad: &[i64]) -> Vec<SinkR
             };
             SinkRecord {
                 topic: "t".into(),
+                original_topic: None,
                 partition: p,
                 offset: o,
                 timestamp: None,

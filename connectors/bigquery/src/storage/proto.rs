@@ -996,6 +996,7 @@ mod tests {
         let rt = RowType::new(&crate::raw::table_fields()).unwrap();
         let record = SinkRecord {
             topic: "ztf_20260112_programid1".into(),
+            original_topic: None,
             partition: 3,
             offset: 42,
             timestamp: Some((1_768_200_000_123, TimestampType::CreateTime)),

@@ -96,6 +96,13 @@ impl Streams {
         let Some(w) = self.writers.get_mut(tp) else {
             return Err(TaskError::fatal("no stream writer (a bug in ferry)"));
         };
+        if w.table() != table {
+            // A partition's commit names one stream, so its rows can go to one table only.
+            return Err(TaskError::fatal(format!(
+                "partition {tp} has rows for table {table} after rows for {}: a transform routes one partition to several tables (TimestampRouter, say), which the Storage Write API mode cannot commit safely (one stream per partition); remove useStorageWriteApi to load such routed records with insertAll",
+                w.table()
+            )));
+        }
         let mut attempt = 0u32;
         loop {
             match w.append(row_type, rows.clone()).await {

@@ -134,6 +134,11 @@ impl StreamWriter {
         }
     }
 
+    /// The table the writer's stream is on.
+    pub(crate) fn table(&self) -> &str {
+        &self.table
+    }
+
     /// A writer continuing the stream of a commit: its next rows go at `at.row`.
     pub(crate) fn resume(mut self, at: Position) -> Self {
         tracing::info!(connector = %self.connector, task = self.task, partition = %self.partition, stream = %at.stream, row = at.row, "Resuming the partition's write stream where the last commit left it.");
