@@ -522,7 +522,12 @@ fn a_dead_letter_cluster_outage_holds_the_offset_at_the_bad_record_across_kill_9
     other.command("down 1").unwrap();
     produce_source(&source.bootstrap, "alerts");
     let dir = tempfile::tempdir().unwrap();
-    let w = worker_props(dir.path(), &source.bootstrap, &[]);
+    let metrics = format!("http://127.0.0.1:{}", free_port());
+    let w = worker_props(
+        dir.path(),
+        &source.bootstrap,
+        &[("ferry.metrics.listener", &metrics)],
+    );
     let c = json_connector(
         dir.path(),
         "held",
@@ -571,6 +576,21 @@ fn a_dead_letter_cluster_outage_holds_the_offset_at_the_bad_record_across_kill_9
         committed(&source.bootstrap, "connect-held", "alerts", 1),
         vec![1]
     );
+    // Connect's dead-letter series: the two bad records sent; no failed attempt yet, since
+    // the producer's own retries (delivery.timeout.ms) outlast this outage, as the Java
+    // producer's would.
+    let (status, page) = curl("GET", &format!("{metrics}/metrics"), &[], None, 10);
+    assert_eq!(status, 200, "{page}");
+    let requests = series_sum(
+        &page,
+        "kafka_connect_task_error_metrics_deadletterqueue_produce_requests",
+    );
+    let failures = series_sum(
+        &page,
+        "kafka_connect_task_error_metrics_deadletterqueue_produce_failures",
+    );
+    assert_eq!(requests, 2.0, "{page}");
+    assert_eq!(failures, 0.0, "{page}");
 
     other.command("up 1").unwrap();
     assert!(

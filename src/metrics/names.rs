@@ -143,12 +143,12 @@ const TABLE: &[(&str, Kind, &str)] = &[
     (
         DLQ_REQUESTS,
         Kind::Gauge,
-        "Records sent to the dead-letter queue; 0, ferry has no dead-letter queue yet (Connect's deadletterqueue-produce-requests).",
+        "Records sent to the dead-letter queue, one per destination (Connect's deadletterqueue-produce-requests).",
     ),
     (
         DLQ_FAILURES,
         Kind::Gauge,
-        "Failed dead-letter queue writes; 0, ferry has no dead-letter queue yet (Connect's deadletterqueue-produce-failures).",
+        "Failed attempts to write to the dead-letter queue; each is retried (Connect's deadletterqueue-produce-failures).",
     ),
     (
         LAST_ERROR_TIMESTAMP,

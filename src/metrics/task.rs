@@ -29,6 +29,8 @@ pub struct TaskMetrics {
     retries: Gauge,
     errors_logged: Gauge,
     last_error: Gauge,
+    dlq_requests: Gauge,
+    dlq_failures: Gauge,
     bytes_out: Counter,
     put_seconds: Histogram,
     flush_seconds: Histogram,
@@ -70,6 +72,8 @@ impl TaskMetrics {
             retries: gauge(names::RETRIES),
             errors_logged: gauge(names::ERRORS_LOGGED),
             last_error: gauge(names::LAST_ERROR_TIMESTAMP),
+            dlq_requests: gauge(names::DLQ_REQUESTS),
+            dlq_failures: gauge(names::DLQ_FAILURES),
             bytes_out: counter(names::BYTES_OUT),
             put_seconds: registry.histogram(names::PUT_DURATION, &by_connector),
             flush_seconds: registry.histogram(names::FLUSH_DURATION, &by_connector),
@@ -90,12 +94,11 @@ impl TaskMetrics {
             &m.retries,
             &m.errors_logged,
             &m.last_error,
+            &m.dlq_requests,
+            &m.dlq_failures,
         ] {
             g.set(0.0);
         }
-        // No dead-letter queue yet: Connect's series, at 0.
-        gauge(names::DLQ_REQUESTS).set(0.0);
-        gauge(names::DLQ_FAILURES).set(0.0);
         m.status.set("running");
         m.worker_tasks.increment(1.0);
         m
@@ -157,6 +160,17 @@ impl TaskMetrics {
             self.records_skipped.increment(1.0);
             self.errors_logged.increment(1.0);
         }
+    }
+
+    /// A record was sent to the dead-letter queue (each destination counts).
+    pub fn dead_letter_sent(&self) {
+        self.dlq_requests.increment(1.0);
+    }
+
+    /// A write to the dead-letter queue failed (each failed attempt counts, as Connect's
+    /// producer callback does).
+    pub fn dead_letter_failed(&self) {
+        self.dlq_failures.increment(1.0);
     }
 
     /// The task's state, as Connect names it (`running`, `failed`, …).

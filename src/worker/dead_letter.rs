@@ -200,6 +200,8 @@ pub(crate) struct DeadLetters {
     pub(crate) rt: Handle,
     /// Cancelled at shutdown: retries stop, the records stay uncommitted.
     pub(crate) cancel: CancellationToken,
+    /// The task's status, whose series count dead-letter requests and failures.
+    pub(crate) status: Arc<super::status::TaskStatus>,
 }
 
 /// The Java exception class Kafka Connect would report for an error at `stage`: converters
@@ -280,7 +282,9 @@ impl DeadLetters {
             // Queued here, in the caller's order.
             let first = producer.enqueue(&letter);
             let producer = producer.clone();
+            self.status.metrics.dead_letter_sent();
             let write = Retried {
+                status: self.status.clone(),
                 pending: self.pending.clone(),
                 cancel: self.cancel.clone(),
                 tp: tp.clone(),
@@ -298,7 +302,9 @@ impl DeadLetters {
         if let Some(dir) = &self.sink.config.directory {
             self.pending.add(&tp, record.offset, bytes);
             let file = DeadLetterFile::new(dir, &self.sink.connector, record, &context);
+            self.status.metrics.dead_letter_sent();
             let write = Retried {
+                status: self.status.clone(),
                 pending: self.pending.clone(),
                 cancel: self.cancel.clone(),
                 tp,
@@ -327,6 +333,7 @@ impl DeadLetters {
 
 /// One record's write to one destination, retried.
 struct Retried {
+    status: Arc<super::status::TaskStatus>,
     pending: Arc<Pending>,
     cancel: CancellationToken,
     tp: TopicPartition,
@@ -355,6 +362,7 @@ impl Retried {
                     return;
                 }
                 Err(e) if e.is_retriable() => {
+                    self.status.metrics.dead_letter_failed();
                     // One line per record, then the client's own (rate-limited) lines.
                     if !warned {
                         tracing::warn!(partition = %self.tp, offset = self.offset, destination = %self.what, error = %e.one_line(), "Cannot write a dead letter yet; retrying. Offsets of the partition are not committed past this record until it is written.");
@@ -370,6 +378,7 @@ impl Retried {
                     result = again().await;
                 }
                 Err(e) => {
+                    self.status.metrics.dead_letter_failed();
                     let line = format!(
                         "the dead letter of partition {} offset {} cannot be written to {}: {}; fix the destination (the record is read again at the next start)",
                         self.tp,

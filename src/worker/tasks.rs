@@ -151,6 +151,7 @@ impl TaskFactory {
                 pending: pending.clone(),
                 rt: self.rt.clone(),
                 cancel: self.cancel.clone(),
+                status: status.clone(),
             }),
         });
         let requests = Arc::new(CommitRequests::default());

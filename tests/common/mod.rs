@@ -508,6 +508,24 @@ pub fn counting_proxy(upstream: &str) -> (String, std::sync::Arc<std::sync::atom
     (addr, sent)
 }
 
+/// A free loopback port (bound and released; a test binds it again at once).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("its address")
+        .port()
+}
+
+/// The sum of a Prometheus series over its label sets, from a `/metrics` page (0 when
+/// absent).
+pub fn series_sum(page: &str, name: &str) -> f64 {
+    page.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// One HTTP request with curl — the tests' independent HTTP client — sending `body` (if
 /// any) through stdin with `content_type`, extra `headers` as `Name: value`. Returns the
 /// status and the body; status 0 when curl got no HTTP answer (the body is then curl's
