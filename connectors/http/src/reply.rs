@@ -95,6 +95,7 @@ mod tests {
             key: Some(Value::Bytes(Bytes::from_static(b"exec_job_1"))),
             value: Some(Value::Bytes(Bytes::from_static(b"{}"))),
             headers: vec![],
+            original_topic: None,
         }
     }
 

@@ -224,6 +224,7 @@ mod tests {
             key: key.map(|k| Value::Bytes(Bytes::copy_from_slice(k.as_bytes()))),
             value: Some(Value::Bytes(Bytes::copy_from_slice(value.as_bytes()))),
             headers: vec![],
+            original_topic: None,
         }
     }
 

@@ -146,6 +146,7 @@ fn record(offset: i64, value: &str) -> SinkRecord {
         key: Some(Value::Bytes(Bytes::from(format!("exec_job_{offset}")))),
         value: Some(Value::Bytes(Bytes::copy_from_slice(value.as_bytes()))),
         headers: vec![],
+        original_topic: None,
     }
 }
 

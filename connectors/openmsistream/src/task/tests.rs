@@ -63,6 +63,7 @@ fn rec(partition: i32, offset: i64, value: Vec<u8>) -> SinkRecord {
         key: None,
         value: Some(Value::Bytes(Bytes::from(value))),
         headers: vec![],
+        original_topic: None,
     }
 }
 
