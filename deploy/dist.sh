@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds ferry's release packages from a release build:
-#   dist/ferry-<version>-linux-<arch>.tar.gz   ferry, the connect-standalone link, the
+#   dist/ferry-<version>-linux-<arch>.tar.gz   ferry, the connect-standalone and connect-distributed links, the
 #                                              systemd unit, krb5.conf, README and examples
 #   dist/ferry_<version>_<arch>.deb            the same installed as a Debian package:
 #                                              /usr/bin/ferry (+ link), the unit, the
@@ -42,11 +42,12 @@ t="$stage/ferry-$version"
 mkdir -p "$t/examples"
 install -m 0755 "$bin" "$t/ferry"
 ln -s ferry "$t/connect-standalone"
+ln -s ferry "$t/connect-distributed"
 install -m 0644 "$root/deploy/ferry.service" "$root/deploy/krb5.conf" "$root/README.md" "$t/"
 install -m 0644 "$root"/config/*.properties "$t/examples/"
 tarball="$out/ferry-$version-linux-$arch.tar.gz"
 gzip_level=$((fast ? 1 : 9))
-tar -C "$t" -c --owner=0 --group=0 ferry connect-standalone ferry.service krb5.conf README.md examples | gzip "-$gzip_level" >"$tarball"
+tar -C "$t" -c --owner=0 --group=0 ferry connect-standalone connect-distributed ferry.service krb5.conf README.md examples | gzip "-$gzip_level" >"$tarball"
 echo "dist.sh: $tarball"
 
 # The Debian package.
@@ -55,6 +56,7 @@ mkdir -p "$d/DEBIAN" "$d/usr/bin" "$d/lib/systemd/system" "$d/etc/ferry/connecto
          "$d/usr/share/doc/ferry/examples"
 install -m 0755 "$bin" "$d/usr/bin/ferry"
 ln -s ferry "$d/usr/bin/connect-standalone"
+ln -s ferry "$d/usr/bin/connect-distributed"
 sed 's#/usr/local/bin/ferry#/usr/bin/ferry#g' "$root/deploy/ferry.service" >"$d/lib/systemd/system/ferry.service"
 chmod 0644 "$d/lib/systemd/system/ferry.service"
 install -m 0644 "$root/README.md" "$root/deploy/krb5.conf" "$d/usr/share/doc/ferry/"

@@ -58,7 +58,8 @@ fn packages(dir: &Path) -> (PathBuf, PathBuf) {
     (tarball.clone(), deb.clone())
 }
 
-/// `ferry --version` and `connect-standalone --help` from an installed tree.
+/// `ferry --version`, `connect-standalone --help` and `connect-distributed --help` from an
+/// installed tree.
 fn answers_under_both_names(bin_dir: &Path) {
     let version = run(Command::new(bin_dir.join("ferry")).arg("--version"));
     assert_eq!(
@@ -74,6 +75,17 @@ fn answers_under_both_names(bin_dir: &Path) {
     let help = run(Command::new(bin_dir.join("connect-standalone")).arg("--help"));
     assert!(
         help.contains("Usage: connect-standalone [OPTIONS] <WORKER> <CONNECTOR>..."),
+        "{help}"
+    );
+    let link = std::fs::read_link(bin_dir.join("connect-distributed")).unwrap();
+    assert_eq!(
+        link,
+        Path::new("ferry"),
+        "a relative link to the one binary"
+    );
+    let help = run(Command::new(bin_dir.join("connect-distributed")).arg("--help"));
+    assert!(
+        help.contains("Usage: connect-distributed [OPTIONS] <WORKER>"),
         "{help}"
     );
 }
