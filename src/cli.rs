@@ -271,13 +271,7 @@ struct ConnectDistributed {
 }
 
 fn connect_distributed_main() -> ExitCode {
-    let args = std::env::args().map(|a| {
-        if a == "-daemon" {
-            "--daemon".to_string()
-        } else {
-            a
-        }
-    });
+    let args = script_args();
     let cli = ConnectDistributed::parse_from(args);
     telemetry::init(cli.log_format, cli.color);
     if cli.daemon {
@@ -334,16 +328,21 @@ fn distributed(args: DistributedArgs, format: LogFormat) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `connect-standalone`'s entry point.
-fn connect_standalone_main() -> ExitCode {
-    // Kafka's script spells the flag `-daemon`; accept that spelling too.
-    let args = std::env::args().map(|a| {
+/// The arguments as Kafka's scripts take them: they spell the flag `-daemon`, so that
+/// spelling is accepted too.
+fn script_args() -> impl Iterator<Item = String> {
+    std::env::args().map(|a| {
         if a == "-daemon" {
             "--daemon".to_string()
         } else {
             a
         }
-    });
+    })
+}
+
+/// `connect-standalone`'s entry point.
+fn connect_standalone_main() -> ExitCode {
+    let args = script_args();
     let cli = ConnectStandalone::parse_from(args);
     telemetry::init(cli.log_format, cli.color);
     if cli.daemon {

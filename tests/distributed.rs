@@ -16,14 +16,6 @@ use serde_json::{Value, json};
 const WAIT: Duration = Duration::from_secs(60);
 const CONFIGS: &str = "ferry-configs";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One worker of the cluster.
 struct Worker {
     ferry: Ferry,

@@ -114,14 +114,6 @@ fn check(step: &Step, port: u16, dir: &Path, ferry: &Ferry) {
     );
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn ferry_with_api(dir: &Path, bootstrap: &str, keep: &str, extra: &[(&str, &str)]) -> (Ferry, u16) {
     let port = free_port();
     let listeners = format!("http://127.0.0.1:{port}");
