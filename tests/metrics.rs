@@ -58,15 +58,6 @@ const CONNECT_NAME_FINDINGS: &[(&str, &str)] = &[
     ),
 ];
 
-/// A port free on 127.0.0.1 right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Whether a program is on the PATH.
 fn installed(program: &str) -> bool {
     Command::new(program)

@@ -17,14 +17,6 @@ const WAIT: Duration = Duration::from_secs(30);
 const STORE_PASSWORD: &str = "st0re-pw-7731";
 const KEY_PASSWORD: &str = "k3y-pw-4412";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
         .args(args)

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{wait_child, wait_until};
+use super::{tail, wait_child, wait_until};
 
 /// The project the emulator is started with (any other id also works in URLs).
 const PROJECT: &str = "test";
@@ -52,13 +52,6 @@ fn free_ports() -> (u16, u16) {
     let b = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let port = |l: &std::net::TcpListener| l.local_addr().expect("local addr").port();
     (port(&a), port(&b))
-}
-
-/// The last `n` lines of a log file.
-fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// What install.sh printed as its reason for exit 3 (`SKIP: …`), or the log's last line.

@@ -508,6 +508,13 @@ pub fn counting_proxy(upstream: &str) -> (String, std::sync::Arc<std::sync::atom
     (addr, sent)
 }
 
+/// The last `n` lines of a log file (empty when it cannot be read).
+pub fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// A free loopback port (bound and released; a test binds it again at once).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::emulator::skip;
-use super::{wait_child, wait_until};
+use super::{free_port, tail, wait_child, wait_until};
 
 /// A cold install builds two Rust programs from crates.io sources: about 6 min (release) on
 /// 2 cores, much more on a loaded machine. tests/run.sh runs install.sh before the tests,
@@ -38,21 +38,6 @@ const ENV_PREFIXES: [&str; 3] = ["CRABKA_", "SCHEMA_REGISTRY_", "OTEL_"];
 
 fn install_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schema-registry/install.sh")
-}
-
-/// A port on 127.0.0.1 that was free a moment ago (see `ATTEMPTS`).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
-
-/// The last `n` lines of a log file.
-fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Runs install.sh (a no-op in ~0.05 s once installed) and returns the bin directory it
