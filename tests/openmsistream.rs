@@ -543,14 +543,26 @@ fn bad_chunks_are_record_errors_under_both_tolerances() {
     assert!(!strict_out.join("good.txt").exists());
 }
 
+/// `key\tvalue` lines of every record in `topic` so far, read by kcat.
+fn kcat_read(bootstrap: &str, topic: &str) -> String {
+    let out = kcat()
+        .args([
+            "-b", bootstrap, "-C", "-t", topic, "-e", "-q", "-f", "%k\t%s\n",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
-fn heartbeats_go_to_the_heartbeat_topic_as_openmsistream_sends_them() {
+fn heartbeats_and_logs_go_to_their_topics_as_openmsistream_sends_them() {
     let python =
-        python_or_skip!("heartbeats_go_to_the_heartbeat_topic_as_openmsistream_sends_them");
+        python_or_skip!("heartbeats_and_logs_go_to_their_topics_as_openmsistream_sends_them");
     let dir = tempfile::tempdir().unwrap();
     let mut broker = Broker::start(1, 0);
     broker.create_topic("files", 1);
     broker.create_topic("heartbeats", 1);
+    broker.create_topic("logs", 1);
     let src = dir.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     let file = src.join("beat.bin");
@@ -571,30 +583,19 @@ fn heartbeats_go_to_the_heartbeat_topic_as_openmsistream_sends_them() {
         "lab-dl",
         "--heartbeat_interval_secs",
         "0.5",
+        "--log_topic_name",
+        "logs",
+        "--log_program_id",
+        "lab-log",
+        "--log_interval_secs",
+        "0.5",
     ];
     let mut ferry = download(dir.path(), &broker.bootstrap, &out, "files", &args, "beats");
     wait_rebuilt(&[(file.clone(), out.join("beat.bin"))], &ferry);
     // kcat reads the heartbeats back: key, and JSON whose counts add up to the 4 chunks.
-    let read = |_: ()| {
-        let out = kcat()
-            .args([
-                "-b",
-                &broker.bootstrap,
-                "-C",
-                "-t",
-                "heartbeats",
-                "-e",
-                "-q",
-                "-f",
-                "%k\t%s\n",
-            ])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
     let mut text = String::new();
     let summed = wait_until(REBUILD_TIMEOUT, || {
-        text = read(());
+        text = kcat_read(&broker.bootstrap, "heartbeats");
         let total: u64 = text
             .lines()
             .filter_map(|l| l.split_once('\t'))
@@ -603,8 +604,17 @@ fn heartbeats_go_to_the_heartbeat_topic_as_openmsistream_sends_them() {
             .sum();
         total == 4
     });
-    stop(&mut ferry);
     assert!(summed, "{text}\n{}", ferry.log());
+    // The log topic: ferry's own lines, the file's rebuild among them.
+    let mut logs = String::new();
+    let rebuilt = wait_until(REBUILD_TIMEOUT, || {
+        logs = kcat_read(&broker.bootstrap, "logs");
+        logs.contains("File rebuilt. file=beat.bin")
+    });
+    assert!(rebuilt, "{logs}\n{}", ferry.log());
+    let before_stop = logs.lines().count();
+    stop(&mut ferry);
+    let text = kcat_read(&broker.bootstrap, "heartbeats");
     for line in text.lines() {
         let (key, value) = line.split_once('\t').unwrap();
         assert_eq!(key, "lab-dl_heartbeat");
@@ -617,4 +627,51 @@ fn heartbeats_go_to_the_heartbeat_topic_as_openmsistream_sends_them() {
             "{value}"
         );
     }
+    // Each log message is OpenMSIStream's LogProducible: `{"timestamp": <float>,
+    // "messages": [<line>…]}` keyed `<program_id>_log`; every line ferry printed at INFO and
+    // above is in exactly one message, in order, the start's lines included, and the stop
+    // sent a last message with the lines logged while stopping.
+    let logs = kcat_read(&broker.bootstrap, "logs");
+    let mut shipped: Vec<String> = Vec::new();
+    let mut messages = 0;
+    for line in logs.lines() {
+        let (key, value) = line.split_once('\t').unwrap();
+        assert_eq!(key, "lab-log_log");
+        let v: serde_json::Value = serde_json::from_str(value).unwrap();
+        assert_eq!(v.as_object().unwrap().len(), 2, "{value}");
+        assert!(v["timestamp"].is_f64(), "{value}");
+        for m in v["messages"].as_array().unwrap() {
+            shipped.push(m.as_str().unwrap().to_string());
+        }
+        messages += 1;
+    }
+    assert!(
+        messages > before_stop,
+        "no last message at the stop:\n{logs}"
+    );
+    let printed = ferry.log();
+    let printed: Vec<&str> = printed.lines().collect();
+    // The start's lines (before the first message), the rebuild, and the lines of the stop
+    // (after SIGTERM, so only in the last message): each once, as often as printed.
+    for wanted in [
+        "group.id create_new",
+        "Starting connector.",
+        "File rebuilt. file=beat.bin",
+        "Terminated; draining",
+        "Committing offsets.",
+    ] {
+        let n = printed.iter().filter(|l| l.contains(wanted)).count();
+        assert!(n >= 1, "{wanted}: {printed:#?}");
+        assert_eq!(
+            shipped.iter().filter(|l| l.contains(wanted)).count(),
+            n,
+            "{wanted}: {shipped:#?}"
+        );
+    }
+    assert!(
+        shipped.iter().all(|l| ["INFO ", "WARN ", "ERROR "]
+            .iter()
+            .any(|p| l.starts_with(p))),
+        "{shipped:#?}"
+    );
 }

@@ -3,40 +3,23 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use ferry_connector_api::{
-    Assigned, ErrantRecordReporter, Offsets, RecordError, RecordProducer, SinkRecord, SinkTask,
-    TaskError, TopicPartition, Watermark, async_trait,
+    Assigned, ErrantRecordReporter, Offsets, RecordError, SinkRecord, SinkTask, TaskError,
+    TopicPartition, Watermark, async_trait,
 };
 
 use crate::assembly::{AddError, Added, Assembler};
 use crate::chunk::Chunk;
-use crate::heartbeat::{self, Counters};
-
-/// Task 0's heartbeat, started with the first assignment.
-#[derive(Debug)]
-pub(crate) struct Heartbeat {
-    pub(crate) producer: Arc<dyn RecordProducer>,
-    pub(crate) topic: String,
-    pub(crate) program_id: String,
-    pub(crate) interval: Duration,
-    pub(crate) running: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        if let Some(h) = self.running.take() {
-            h.abort();
-        }
-    }
-}
+use crate::heartbeat::Counters;
+use crate::periodic::Periodic;
 
 #[derive(Debug)]
 pub(crate) struct OpenMsiStreamTask {
     pub(crate) assembler: Arc<Mutex<Assembler>>,
     pub(crate) counters: Arc<Counters>,
-    pub(crate) heartbeat: Option<Heartbeat>,
+    /// Task 0's heartbeats and logs, started with the first assignment.
+    pub(crate) periodic: Vec<Periodic>,
     pub(crate) regex: Option<fancy_regex::Regex>,
     pub(crate) task_id: usize,
     pub(crate) errant: Arc<dyn ErrantRecordReporter>,
@@ -105,17 +88,7 @@ impl OpenMsiStreamTask {
 #[async_trait]
 impl SinkTask for OpenMsiStreamTask {
     async fn open(&mut self, _partitions: &[Assigned]) -> Result<(), TaskError> {
-        if let Some(hb) = &mut self.heartbeat
-            && hb.running.is_none()
-        {
-            hb.running = Some(tokio::spawn(heartbeat::run(
-                hb.producer.clone(),
-                hb.topic.clone(),
-                hb.program_id.clone(),
-                hb.interval,
-                self.counters.clone(),
-            )));
-        }
+        self.periodic.iter_mut().for_each(Periodic::start);
         Ok(())
     }
 
@@ -173,7 +146,9 @@ impl SinkTask for OpenMsiStreamTask {
     }
 
     async fn stop(&mut self) -> Result<(), TaskError> {
-        self.heartbeat = None;
+        for p in &mut self.periodic {
+            p.stop().await;
+        }
         Ok(())
     }
 }
