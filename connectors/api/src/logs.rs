@@ -6,9 +6,10 @@
 //! This is OpenMSIStream's `LoggingHandler` (openmsistream `utilities/log_handler.py`): one
 //! process-wide ring buffer, small (128 lines) until a reader asks for more, so that the
 //! lines of the start are there for the first read; a reader that falls more than the ring's
-//! size behind loses the oldest lines and is told how many.
+//! size behind loses the oldest lines and is told how many. Unlike OpenMSIStream's, the ring
+//! lets go of the lines every reader has read: it holds one interval's lines, not its size.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 /// A line's level, most severe first.
@@ -48,12 +49,40 @@ struct Ring {
     /// Sequence number of `lines[0]`.
     first: u64,
     capacity: usize,
+    /// Each live reader's id, its next line and the lines it asked the ring to keep.
+    readers: BTreeMap<u64, (u64, usize)>,
+    next_reader: u64,
+}
+
+impl Ring {
+    /// The capacity the live readers ask for, and drops the lines they have all read (none
+    /// without readers: the start's lines wait for the first one).
+    fn settle(&mut self) {
+        self.capacity = self
+            .readers
+            .values()
+            .map(|(_, keep)| *keep)
+            .max()
+            .unwrap_or(INITIAL)
+            .max(INITIAL);
+        if let Some(read) = self.readers.values().map(|(next, _)| *next).min() {
+            while self.first < read && self.lines.pop_front().is_some() {
+                self.first += 1;
+            }
+        }
+        while self.lines.len() > self.capacity {
+            self.lines.pop_front();
+            self.first += 1;
+        }
+    }
 }
 
 static RING: Mutex<Ring> = Mutex::new(Ring {
     lines: VecDeque::new(),
     first: 0,
     capacity: INITIAL,
+    readers: BTreeMap::new(),
+    next_reader: 0,
 });
 
 fn ring() -> MutexGuard<'static, Ring> {
@@ -80,9 +109,10 @@ pub fn push(level: LogLevel, mut line: String) {
     }
 }
 
-/// Reads the lines written since its previous read.
+/// Reads the lines written since its previous read; the ring keeps what it has not read.
 #[derive(Debug)]
 pub struct LogReader {
+    id: u64,
     next: u64,
     level: LogLevel,
 }
@@ -101,16 +131,17 @@ impl LogReader {
     /// from now on (OpenMSIStream's `max.logs.per.message`, 65536 by default).
     pub fn new(keep: usize, level: LogLevel) -> Self {
         let mut r = ring();
-        r.capacity = r.capacity.max(keep.min(MAX));
-        LogReader {
-            next: r.first,
-            level,
-        }
+        let id = r.next_reader;
+        r.next_reader += 1;
+        let next = r.first;
+        r.readers.insert(id, (next, keep.min(MAX)));
+        r.settle();
+        LogReader { id, next, level }
     }
 
     /// The lines written since the previous read.
     pub fn read(&mut self) -> LogLines {
-        let r = ring();
+        let mut r = ring();
         let missed = r.first.saturating_sub(self.next);
         let skip = self.next.saturating_sub(r.first) as usize;
         let lines = r
@@ -121,7 +152,19 @@ impl LogReader {
             .map(|(_, s)| s.clone())
             .collect();
         self.next = r.first + r.lines.len() as u64;
+        if let Some(reader) = r.readers.get_mut(&self.id) {
+            reader.0 = self.next;
+        }
+        r.settle();
         LogLines { lines, missed }
+    }
+}
+
+impl Drop for LogReader {
+    fn drop(&mut self) {
+        let mut r = ring();
+        r.readers.remove(&self.id);
+        r.settle();
     }
 }
 
@@ -136,12 +179,18 @@ mod tests {
         push(LogLevel::Info, "one".into());
         push(LogLevel::Debug, "quiet".into());
         push(LogLevel::Error, "two".into());
+        let mut b = LogReader::new(0, LogLevel::Trace);
         let got = a.read();
         assert_eq!(got.lines, ["one", "two"]);
         assert_eq!(got.missed, 0);
         assert_eq!(a.read(), LogLines::default());
-        let mut b = LogReader::new(0, LogLevel::Trace);
+        // `b` came later and still gets the lines it has not read.
         assert_eq!(b.read().lines, ["one", "quiet", "two"]);
+        assert_eq!(
+            ring().lines.len(),
+            0,
+            "lines every reader has read are let go"
+        );
         for i in 0..200 {
             push(LogLevel::Warn, format!("w{i}"));
         }
@@ -150,9 +199,18 @@ mod tests {
         assert_eq!(got.missed, 72);
         assert_eq!(got.lines.first().map(String::as_str), Some("w72"));
         assert_eq!(got.lines.len(), 128);
+        assert_eq!(ring().lines.len(), 128, "b has not read them yet");
+        drop(b);
+        assert_eq!(ring().lines.len(), 0);
         push(LogLevel::Info, "é".repeat(MAX_LINE));
-        let long = &b.read().lines;
+        let long = &a.read().lines;
         assert!(long.last().unwrap().len() <= MAX_LINE + '…'.len_utf8());
+        drop(a);
+        // Without readers the ring keeps the last `INITIAL` lines for the next one.
+        for i in 0..300 {
+            push(LogLevel::Info, format!("i{i}"));
+        }
+        assert_eq!(ring().lines.len(), INITIAL);
         assert_eq!(LogLevel::parse("warning"), Some(LogLevel::Warn));
         assert_eq!(LogLevel::parse("loud"), None);
     }
