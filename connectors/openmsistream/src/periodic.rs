@@ -135,3 +135,53 @@ impl Drop for Periodic {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_connector_api::TaskError;
+
+    #[derive(Debug, Default)]
+    struct Sent(Mutex<Vec<ProducerRecord>>);
+
+    #[ferry_connector_api::async_trait]
+    impl RecordProducer for Sent {
+        async fn send(&self, record: ProducerRecord) -> Result<(), TaskError> {
+            self.0.lock().unwrap().push(record);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn one_message_at_the_start_and_one_at_the_stop_as_openmsistream_sends_them() {
+        let sent = Arc::new(Sent::default());
+        let counters = Arc::new(Counters::default());
+        let mut p = Periodic::new(
+            sent.clone(),
+            "hb".into(),
+            "lab".into(),
+            Duration::from_secs(3600),
+            Source::Heartbeat(counters.clone()),
+        );
+        p.start();
+        p.start(); // a second assignment does not start a second loop
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while sent.0.lock().unwrap().is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        counters
+            .read
+            .fetch_add(7, std::sync::atomic::Ordering::Relaxed);
+        p.stop().await;
+        p.stop().await; // stopped once
+        let sent = sent.0.lock().unwrap();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        let last: serde_json::Value =
+            serde_json::from_slice(sent[1].value.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            last["n_messages_read"], 7,
+            "the last one counts since the first"
+        );
+        assert_eq!(sent[1].key.as_deref(), Some(&b"lab_heartbeat"[..]));
+    }
+}
