@@ -811,7 +811,9 @@ fn openmsistreams_downloader_and_ferry_share_heartbeat_and_log_topics() {
     }
     stop(&mut ferry);
     // Its one complaint, with or without ferry beside it: at its stop it commits after its
-    // consumer left the mock's group (a WARNING and the KafkaException's traceback).
+    // consumer left the mock's group (a WARNING and the KafkaException's traceback). Its
+    // two consumers (one group) sometimes read a chunk twice across a rebalance and then
+    // count a file twice in its summary; its files were checked byte for byte above.
     let text = omsi_text();
     let tracebacks = text.matches("Traceback").count();
     let commit_warnings = text.matches("failed to synchronously commit").count();
@@ -819,7 +821,7 @@ fn openmsistreams_downloader_and_ferry_share_heartbeat_and_log_topics() {
         status.is_some_and(|s| s.success())
             && tracebacks == commit_warnings
             && !text.contains("ERROR")
-            && text.contains("2 files were successfully reconstructed"),
+            && text.contains("files were successfully reconstructed"),
         "OpenMSIStream's downloader: {status:?}\n{text}"
     );
 
@@ -892,11 +894,14 @@ fn openmsistreams_downloader_and_ferry_share_heartbeat_and_log_topics() {
             "{omsi_hb}"
         );
     }
+    // Bytes as OpenMSIStream counts them: `len()` of its consumed message, which is the
+    // chunk's file data, not the record's size.
+    let data: i64 = files.iter().map(|(_, b)| b.len() as i64).sum();
     for field in ["n_bytes_read", "n_bytes_processed"] {
-        let (f, o) = (&ferry_hb["sums"][field], &omsi_hb["sums"][field]);
+        assert_eq!(ferry_hb["sums"][field].as_i64(), Some(data), "{ferry_hb}");
         assert!(
-            f.as_i64().unwrap() > 0 && f.as_i64() <= o.as_i64(),
-            "{field}: {f} {o}"
+            omsi_hb["sums"][field].as_i64().unwrap() >= data,
+            "{omsi_hb}"
         );
     }
     let (ferry_log, omsi_log) = read("logs", "log", &logs);

@@ -46,13 +46,16 @@ fn lock(assembler: &Mutex<Assembler>) -> Result<MutexGuard<'_, Assembler>, TaskE
 }
 
 impl OpenMsiStreamTask {
-    fn handle(&self, record: &SinkRecord) -> Result<Handled, Failure> {
+    /// `size` becomes what the heartbeat counts for the record: a chunk's file data bytes
+    /// (OpenMSIStream counts `len()` of the consumed message, which is its chunk's size).
+    fn handle(&self, record: &SinkRecord, size: &mut u64) -> Result<Handled, Failure> {
         let Some(value) = record.value.as_ref() else {
             return Err(Failure::Record(
                 "a record without a value (tombstone) is not an OpenMSIStream file chunk".into(),
             ));
         };
         let chunk = Chunk::decode(value.as_bytes()).map_err(|e| Failure::Record(e.to_string()))?;
+        *size = chunk.data.len() as u64;
         if let Some(regex) = &self.regex {
             // A regex that gives up (backtracking limit) selects nothing, as a mismatch.
             if !regex.is_match(&chunk.relative_path()).unwrap_or(false) {
@@ -97,10 +100,11 @@ impl SinkTask for OpenMsiStreamTask {
             for r in records {
                 let tp = r.topic_partition();
                 self.watermark.sent(&tp, r.offset);
-                let size = r.value.as_ref().map_or(0, |v| v.len()) as u64;
+                // A record that is not a chunk counts its value's bytes.
+                let mut size = r.value.as_ref().map_or(0, |v| v.len()) as u64;
+                let handled = self.handle(r, &mut size);
                 self.counters.read.fetch_add(1, Ordering::Relaxed);
                 self.counters.bytes_read.fetch_add(size, Ordering::Relaxed);
-                let handled = self.handle(r);
                 if let Ok(Handled::Queued | Handled::Ack) = handled {
                     self.counters.processed.fetch_add(1, Ordering::Relaxed);
                     self.counters
