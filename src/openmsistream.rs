@@ -50,6 +50,15 @@ pub struct DownloadArgs {
     /// Seconds between heartbeats (OpenMSIStream's default: 900).
     #[arg(long = "heartbeat_interval_secs", value_name = "SECONDS")]
     pub heartbeat_interval_secs: Option<f64>,
+    /// Topic for ferry's log lines, as OpenMSIStream's log messages (none without it).
+    #[arg(long = "log_topic_name", value_name = "TOPIC")]
+    pub log_topic_name: Option<String>,
+    /// The id in the log messages' keys (`<id>_log`); default: the connector's name.
+    #[arg(long = "log_program_id", value_name = "ID")]
+    pub log_program_id: Option<String>,
+    /// Seconds between log messages (OpenMSIStream's default: 60).
+    #[arg(long = "log_interval_secs", value_name = "SECONDS")]
+    pub log_interval_secs: Option<f64>,
 }
 
 /// One `key = value` of a section, with its line.
@@ -301,11 +310,15 @@ pub fn build(
     if let Some(r) = &args.download_regex {
         pairs.push(("download.regex", r.as_str()));
     }
-    let interval = args.heartbeat_interval_secs.map(|s| s.to_string());
+    let hb_interval = args.heartbeat_interval_secs.map(|s| s.to_string());
+    let log_interval = args.log_interval_secs.map(|s| s.to_string());
     for (key, value) in [
         ("heartbeat.topic.name", &args.heartbeat_topic_name),
         ("heartbeat.program.id", &args.heartbeat_program_id),
-        ("heartbeat.interval.secs", &interval),
+        ("heartbeat.interval.secs", &hb_interval),
+        ("log.topic.name", &args.log_topic_name),
+        ("log.program.id", &args.log_program_id),
+        ("log.interval.secs", &log_interval),
     ] {
         if let Some(v) = value {
             pairs.push((key, v.as_str()));
@@ -314,15 +327,27 @@ pub fn build(
     for (k, v) in pairs {
         put(&mut connector, k.into(), v.into(), None);
     }
-    // The heartbeat producer's own settings (OpenMSIStream's [heartbeat] section).
-    if args.heartbeat_topic_name.is_some() {
-        for (k, e) in sections.get("heartbeat").unwrap_or(&empty) {
-            put(
-                &mut connector,
-                format!("heartbeat.producer.{k}"),
-                e.value.clone(),
-                None,
-            );
+    // The heartbeat's and log's producers' own settings (OpenMSIStream's [heartbeat] and
+    // [log] sections); `prefer.separate.producer` is OpenMSIStream's (ferry's producers are
+    // shared when their settings are equal, separate otherwise).
+    let own = [
+        ("heartbeat", &args.heartbeat_topic_name),
+        ("log", &args.log_topic_name),
+    ];
+    for (section, topic) in own {
+        if topic.is_none() {
+            continue;
+        }
+        for (k, e) in sections.get(section).unwrap_or(&empty) {
+            let key = match (section, k.as_str()) {
+                (_, "prefer.separate.producer" | "key.serializer" | "value.serializer") => {
+                    continue;
+                }
+                ("log", "max.logs.per.message") => "log.max.messages".to_string(),
+                ("log", "log.level") => "log.level".to_string(),
+                _ => format!("{section}.producer.{k}"),
+            };
+            put(&mut connector, key, e.value.clone(), None);
         }
     }
     Ok(Download {
@@ -357,6 +382,9 @@ mod tests {
             heartbeat_topic_name: None,
             heartbeat_program_id: None,
             heartbeat_interval_secs: None,
+            log_topic_name: None,
+            log_program_id: None,
+            log_interval_secs: None,
         }
     }
 
@@ -418,6 +446,27 @@ mod tests {
             .unwrap()
             .connector
             .entries;
+        assert!(!c.keys().any(|k| k.starts_with("heartbeat.")), "{c:?}");
+    }
+
+    #[test]
+    fn log_arguments_and_section_reach_the_connector() {
+        let mut a = args(Some("g"));
+        a.log_topic_name = Some("logs".into());
+        a.log_program_id = Some("lab-dl".into());
+        a.log_interval_secs = Some(2.5);
+        let text = format!(
+            "{TEST_CONFIG}\n[log]\nbootstrap.servers = logs:9092\nprefer.separate.producer = True\nmax.logs.per.message = 100\nlog.level = WARNING\n[heartbeat]\nacks = 1\n"
+        );
+        let c = build(&a, &text, &env(), "x").unwrap().connector.entries;
+        assert_eq!(c["log.topic.name"], "logs");
+        assert_eq!(c["log.program.id"], "lab-dl");
+        assert_eq!(c["log.interval.secs"], "2.5");
+        assert_eq!(c["log.producer.bootstrap.servers"], "logs:9092");
+        assert_eq!(c["log.max.messages"], "100");
+        assert_eq!(c["log.level"], "WARNING");
+        assert!(!c.keys().any(|k| k.contains("prefer")), "{c:?}");
+        // No heartbeat topic: the [heartbeat] section is not read.
         assert!(!c.keys().any(|k| k.starts_with("heartbeat.")), "{c:?}");
     }
 

@@ -91,6 +91,7 @@ pub fn init_with_default(format: LogFormat, color: ColorChoice, default_filter: 
         .with(filter)
         .with(fmt)
         .with(SeenTargets(seen.clone()))
+        .with(KeptLines)
         .try_init();
     // A subscriber already installed (tests) is fine: its filter is then not ours to change.
     if result.is_ok() {
@@ -120,6 +121,70 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SeenTargets {
             loggers::lock(&self.0).insert(metadata.target());
         }
         tracing::subscriber::Interest::always()
+    }
+}
+
+/// Keeps every line that passes the filter in [`ferry_connector_api::logs`], for sinks that
+/// ship the process's logs (OpenMSIStream's log topic), as `LEVEL message key=value …`.
+struct KeptLines;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for KeptLines {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        use ferry_connector_api::logs::{self, LogLevel};
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => LogLevel::Error,
+            tracing::Level::WARN => LogLevel::Warn,
+            tracing::Level::INFO => LogLevel::Info,
+            tracing::Level::DEBUG => LogLevel::Debug,
+            tracing::Level::TRACE => LogLevel::Trace,
+        };
+        let mut line = LineVisitor {
+            message: String::new(),
+            fields: String::new(),
+        };
+        event.record(&mut line);
+        logs::push(
+            level,
+            format!(
+                "{} {}{}",
+                event.metadata().level(),
+                line.message,
+                line.fields
+            ),
+        );
+    }
+}
+
+/// An event as one line: the message, then ` key=value` per field (as the text format).
+struct LineVisitor {
+    message: String,
+    fields: String,
+}
+
+impl tracing::field::Visit for LineVisitor {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        use std::fmt::Write;
+        match field.name() {
+            "message" => self.message.push_str(value),
+            n if n.starts_with("log.") => {}
+            n => {
+                let _ = write!(self.fields, " {n}={value}");
+            }
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        match field.name() {
+            "message" => {
+                let _ = write!(self.message, "{value:?}");
+            }
+            // Records of the `log` crate (librdkafka's lines) carry their origin here.
+            n if n.starts_with("log.") => {}
+            n => {
+                let _ = write!(self.fields, " {n}={value:?}");
+            }
+        }
     }
 }
 
@@ -171,6 +236,28 @@ mod tests {
         assert!(!auto.resolve(None, Some("dumb"), true));
         assert!(ColorChoice::Always.resolve(Some("1"), None, false));
         assert!(!ColorChoice::Never.resolve(None, Some("xterm"), true));
+    }
+
+    #[test]
+    fn log_lines_are_kept_for_sinks_that_ship_them() {
+        use ferry_connector_api::logs::{LogLevel, LogReader};
+        use tracing_subscriber::prelude::*;
+        let mut reader = LogReader::new(1000, LogLevel::Info);
+        let subscriber = tracing_subscriber::registry().with(super::KeptLines);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::info!(file = %"a/b.csv", bytes = 12, "kept-line-marker File rebuilt.");
+            tracing::debug!("kept-line-marker below the reader's level");
+        });
+        let lines: Vec<String> = reader
+            .read()
+            .lines
+            .into_iter()
+            .filter(|l| l.contains("kept-line-marker"))
+            .collect();
+        assert_eq!(
+            lines,
+            ["INFO kept-line-marker File rebuilt. file=a/b.csv bytes=12"]
+        );
     }
 
     #[test]

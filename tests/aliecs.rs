@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::bigquery::BigQueryEmulator;
-use common::emulator::skip;
+use common::emulator::{Emulator, NOT_INSTALLED, emulator_bin, skip};
 use common::*;
 
 const DATASET: &str = "aliecs";
@@ -263,4 +263,146 @@ fn a_wrong_message_type_or_descriptor_file_is_one_line() {
     assert!(err.contains("is not a FileDescriptorSet"), "{err}");
     let (code, out) = validate(&desc, "events.Event");
     assert_eq!(code, Some(0), "{out}");
+}
+
+/// The BigQuery emulator venv's python, which has Google's `protobuf` (installed by starting
+/// the emulator once when it is not there yet); `None` (a counted skip) when it cannot be had.
+fn protobuf_python(test: &str) -> Option<PathBuf> {
+    let python = common::bigquery::emulator_home().join("venv/bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", "import google.protobuf"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ready() {
+        return Some(python);
+    }
+    match BigQueryEmulator::start() {
+        Ok(_installed) if ready() => Some(python),
+        Ok(_) => {
+            skip(test, "the BigQuery emulator's venv has no protobuf package");
+            None
+        }
+        Err(reason) => {
+            skip(test, &reason);
+            None
+        }
+    }
+}
+
+/// AliECS events through the protobuf converter into Google's Pub/Sub emulator, mapped by
+/// Google's connector's rules for a struct: Flatten$Value makes the nested event one level
+/// (`taskEvent_traits_trigger`), ReplaceField drops the one map (`environmentEvent_vars`,
+/// which Google's rules refuse), `messageBodyName=timestampNano` is the data and every other
+/// set field an attribute. Pulled by curl from the emulator's REST API and compared, message
+/// by message, with what Python's protobuf decodes from the same bytes.
+#[test]
+fn aliecs_events_reach_pubsub_as_googles_connector_maps_a_struct() {
+    let test = "aliecs::aliecs_events_reach_pubsub_as_googles_connector_maps_a_struct";
+    let Some(bin) = emulator_bin() else {
+        return skip(test, NOT_INSTALLED);
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let Some(desc) = descriptor_set(dir.path(), test) else {
+        return;
+    };
+    let Some(python) = protobuf_python(test) else {
+        return;
+    };
+    let events = dir.path().join("events");
+    let said = run(
+        Command::new(&python)
+            .arg(events_py())
+            .args(["encode", "--descriptor"])
+            .arg(&desc)
+            .arg("--out")
+            .arg(&events),
+        "events.py encode",
+    );
+    assert_eq!(said.trim(), "OK 21 events");
+    let emulator = Emulator::start(&bin);
+    let project = "alice-o2";
+    emulator.create_topic_and_subscription(project, "aliecs-events", "aliecs-check");
+    let mut broker = Broker::start(1, 0);
+    let topics = [
+        "aliecs.environment",
+        "aliecs.task",
+        "aliecs.run",
+        "aliecs.call",
+        "aliecs.integrated_service.dcs",
+        "aliecs.core",
+    ];
+    for topic in topics {
+        broker.create_topic(topic, 1);
+        produce_files(&broker.bootstrap, topic, 0, &bin_files(&events.join(topic)));
+    }
+    let worker = worker_props(
+        dir.path(),
+        &broker.bootstrap,
+        &[("consumer.auto.offset.reset", "earliest")],
+    );
+    let connector = dir.path().join("aliecs-pubsub.properties");
+    write_props(
+        &connector,
+        &[
+            ("name", "aliecs-pubsub"),
+            ("connector.class", "CloudPubSubSinkConnector"),
+            ("topics.regex", "aliecs\\..*"),
+            ("cps.project", project),
+            ("cps.topic", "aliecs-events"),
+            ("cps.endpoint", emulator.host.as_str()),
+            ("cps.useEmulator", "true"),
+            (
+                "value.converter",
+                "ferry.converters.ProtobufDescriptorConverter",
+            ),
+            ("value.converter.descriptor.file", desc.to_str().unwrap()),
+            ("value.converter.message.type", "events.Event"),
+            ("transforms", "flatten,novars"),
+            (
+                "transforms.flatten.type",
+                "org.apache.kafka.connect.transforms.Flatten$Value",
+            ),
+            ("transforms.flatten.delimiter", "_"),
+            (
+                "transforms.novars.type",
+                "org.apache.kafka.connect.transforms.ReplaceField$Value",
+            ),
+            ("transforms.novars.exclude", "environmentEvent_vars"),
+            ("messageBodyName", "timestampNano"),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&connector]);
+    let pulled = emulator.pull_all(project, "aliecs-check", 21, Duration::from_secs(90));
+    ferry.signal("TERM");
+    assert!(
+        ferry.wait(Duration::from_secs(60)).success(),
+        "{}",
+        ferry.log()
+    );
+    assert_eq!(pulled.len(), 21, "{}", ferry.log());
+    let as_json: Vec<serde_json::Value> = pulled
+        .iter()
+        .map(|m| {
+            let hex: String = m.data.iter().map(|b| format!("{b:02x}")).collect();
+            serde_json::json!({ "data": hex, "attributes": m.attributes })
+        })
+        .collect();
+    let file = dir.path().join("pulled.json");
+    std::fs::write(&file, serde_json::to_vec(&as_json).unwrap()).unwrap();
+    let out = run(
+        Command::new(&python)
+            .arg(events_py())
+            .args(["pubsub", "--descriptor"])
+            .arg(&desc)
+            .arg("--events")
+            .arg(&events)
+            .arg("--pulled")
+            .arg(&file),
+        "events.py pubsub",
+    );
+    assert_eq!(out.trim(), "OK 21 messages", "{out}");
 }

@@ -15,6 +15,16 @@ Run with the BigQuery emulator venv's python (it has protobuf and google-cloud-b
         nested messages (null when unset), the oneof's one set member (the others null),
         maps as REPEATED RECORD<key, value> sorted by key, and no extra rows.
         Prints "OK <n> rows"; exit 1 on mismatches (one line each), 2 if it cannot run.
+
+    python events.py pubsub --descriptor FILE --events DIR --pulled FILE
+        FILE holds the messages pulled from Pub/Sub (a JSON list of {"data": hex,
+        "attributes": {…}}), published from the events after Flatten$Value (delimiter `_`),
+        without environmentEvent_vars and with messageBodyName=timestampNano. Every event
+        must be one message, as Google's connector maps a struct: the data is timestampNano
+        as 8 big-endian bytes, every other set field an attribute with its Java text
+        (decimal numbers, true/false, enum names; unset message fields and fields without
+        a value left out), and no other message. Prints "OK <n> messages"; exit 1 on
+        mismatches (one line each).
 """
 
 import argparse
@@ -210,6 +220,65 @@ def check(args):
     return 0
 
 
+def attributes(msg, prefix=""):
+    """A message's flattened fields as Google's connector makes attributes of them."""
+    out = {}
+    for f in msg.DESCRIPTOR.fields:
+        name = f"{prefix}{f.name}"
+        value = getattr(msg, f.name)
+        if f.message_type is not None and f.message_type.GetOptions().map_entry:
+            continue  # environmentEvent_vars, dropped by ReplaceField before the sink
+        if f.message_type is not None:
+            if msg.HasField(f.name):
+                out.update(attributes(value, f"{name}_"))
+        elif f.has_presence and not msg.HasField(f.name):
+            continue
+        elif f.type == FieldDescriptor.TYPE_BOOL:
+            out[name] = "true" if value else "false"
+        else:
+            out[name] = str(scalar(f, value))
+    return out
+
+
+def pubsub(args):
+    import json
+    import struct
+
+    cls = event_class(args.descriptor)
+    want = {}
+    for path in sorted(glob.glob(os.path.join(args.events, "**", "*.bin"), recursive=True)):
+        with open(path, "rb") as f:
+            msg = cls.FromString(f.read())
+        attrs = attributes(msg)
+        del attrs["timestampNano"]
+        want[struct.pack(">q", msg.timestampNano)] = (path, attrs)
+    with open(args.pulled) as f:
+        pulled = json.load(f)
+    problems = []
+    seen = set()
+    for m in pulled:
+        data = bytes.fromhex(m["data"])
+        if data in seen:
+            problems.append(f"data {data.hex()}: more than one message")
+            continue
+        seen.add(data)
+        if data not in want:
+            problems.append(f"data {data.hex()}: a message for no event")
+            continue
+        path, exp = want[data]
+        if m["attributes"] != exp:
+            problems.append(f"{path}: attributes {m['attributes']!r} != protobuf's {exp!r}")
+    for data, (path, _) in want.items():
+        if data not in seen:
+            problems.append(f"{path}: no message")
+    for p in problems:
+        print(p)
+    if problems:
+        return 1
+    print(f"OK {len(pulled)} messages")
+    return 0
+
+
 def normalise(value):
     """A BigQuery row as plain Python: records as dicts, REPEATED as lists, INT64 as int."""
     if isinstance(value, dict):
@@ -228,8 +297,11 @@ def main():
     c = sub.add_parser("check")
     for a in ("--rest", "--project", "--table", "--descriptor", "--events"):
         c.add_argument(a, required=True)
+    ps = sub.add_parser("pubsub")
+    for a in ("--descriptor", "--events", "--pulled"):
+        ps.add_argument(a, required=True)
     args = p.parse_args()
-    return encode(args) if args.cmd == "encode" else check(args)
+    return {"encode": encode, "check": check, "pubsub": pubsub}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,14 @@
 //!   out-of-order acknowledgements use to answer `pre_commit`.
 //! * [`RecordProducer`]: the runtime's Kafka producer, lent to a task for replies,
 //!   heartbeats and dead letters (connectors still hold no Kafka client).
+//! * [`logs`]: the process's own log lines, for sinks that ship them (OpenMSIStream).
 //! * [`probe`]: start-up checks shared by sinks that write files.
 //! * [`text`]: user-written values inside one-line messages, cut to a bound.
 
 mod connector;
 pub mod data;
 mod error;
+pub mod logs;
 pub mod probe;
 mod producer;
 mod props;

@@ -3,18 +3,18 @@
 //! produced by `kafka_wrapper/controlled_message_processor.py`): key
 //! `<program_id>_heartbeat`, value the JSON object `{"timestamp": <UTC ISO 8601>,
 //! "n_messages_read", "n_messages_processed", "n_bytes_read", "n_bytes_processed"}`, the
-//! counts since the previous heartbeat, every `heartbeat.interval.secs`.
+//! counts since the previous heartbeat, every `heartbeat.interval.secs`, once at the start and
+//! once more at the stop (see [`crate::periodic`]).
 //!
 //! Sent through the runtime's producer ([`ferry_connector_api::RecordProducer`]): the
 //! connector never holds a Kafka client.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use ferry_connector_api::{ConfigError, ConnectorProps, ProducerRecord, RecordProducer};
+use ferry_connector_api::{ConfigError, ConnectorProps, ProducerRecord};
 
 /// `heartbeat.*` keys.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +70,7 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    fn take(&self) -> [u64; 4] {
+    pub(crate) fn take(&self) -> [u64; 4] {
         [
             self.read.swap(0, Ordering::Relaxed),
             self.processed.swap(0, Ordering::Relaxed),
@@ -98,26 +98,6 @@ pub(crate) fn record(topic: &str, program_id: &str, counts: [u64; 4]) -> Produce
         value: Some(Bytes::from(value.to_string())),
         headers: Vec::new(),
         timestamp: None,
-    }
-}
-
-/// Sends a heartbeat every interval until aborted.
-pub(crate) async fn run(
-    producer: Arc<dyn RecordProducer>,
-    topic: String,
-    program_id: String,
-    interval: Duration,
-    counters: Arc<Counters>,
-) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await; // The first tick is immediate; the first heartbeat is one interval in.
-    loop {
-        tick.tick().await;
-        let rec = record(&topic, &program_id, counters.take());
-        if let Err(e) = producer.send(rec).await {
-            tracing::warn!(topic = %topic, error = %e.one_line(), "Cannot send a heartbeat; trying again at the next interval.");
-        }
     }
 }
 

@@ -11,6 +11,8 @@
 mod assembly;
 pub mod chunk;
 pub mod heartbeat;
+pub mod logs;
+mod periodic;
 mod task;
 
 use std::path::PathBuf;
@@ -22,6 +24,8 @@ use ferry_connector_api::{
 };
 
 use assembly::Assembler;
+use ferry_connector_api::logs::LogReader;
+use periodic::{Periodic, Source};
 
 /// Registry entry.
 pub const FACTORY: ConnectorFactory = ConnectorFactory {
@@ -48,6 +52,9 @@ pub struct OpenMsiStreamConfig {
     pub regex: Option<fancy_regex::Regex>,
     /// `heartbeat.*`: OpenMSIStream's heartbeats, sent by task 0 (see [`heartbeat`]).
     pub heartbeat: Option<heartbeat::HeartbeatConfig>,
+    /// `log.*`: the process's log lines as OpenMSIStream's logs, sent by task 0 (see
+    /// [`logs`]).
+    pub log: Option<logs::LogConfig>,
 }
 
 impl OpenMsiStreamConfig {
@@ -66,6 +73,7 @@ impl OpenMsiStreamConfig {
             path: PathBuf::from(path),
             regex,
             heartbeat: heartbeat::HeartbeatConfig::from_props(props)?,
+            log: logs::LogConfig::from_props(props)?,
         })
     }
 }
@@ -117,29 +125,40 @@ impl Connector for OpenMsiStreamConnector {
             ))
             .with_source(e)
         })?;
-        // One program sends one heartbeat: task 0's.
-        let heartbeat = match &self.config.heartbeat {
-            Some(hb) if ctx.task_id == 0 => {
+        // One program sends one heartbeat and one log: task 0's.
+        let mut periodic = Vec::new();
+        if ctx.task_id == 0 {
+            let program_id =
+                |id: &Option<String>| id.clone().unwrap_or_else(|| ctx.connector.clone());
+            if let Some(hb) = &self.config.heartbeat {
                 let producer = ctx
                     .producers
                     .producer(&hb.producer, "heartbeat.producer.*")?;
-                Some(task::Heartbeat {
+                periodic.push(Periodic::new(
                     producer,
-                    topic: hb.topic.clone(),
-                    program_id: hb
-                        .program_id
-                        .clone()
-                        .unwrap_or_else(|| ctx.connector.clone()),
-                    interval: hb.interval,
-                    running: None,
-                })
+                    hb.topic.clone(),
+                    program_id(&hb.program_id),
+                    hb.interval,
+                    Source::Heartbeat(self.counters.clone()),
+                ));
             }
-            _ => None,
-        };
+            if let Some(log) = &self.config.log {
+                let producer = ctx.producers.producer(&log.producer, "log.producer.*")?;
+                // Made now, so that the first message holds the lines of the start.
+                let reader = LogReader::new(log.max_messages, log.level);
+                periodic.push(Periodic::new(
+                    producer,
+                    log.topic.clone(),
+                    program_id(&log.program_id),
+                    log.interval,
+                    Source::Log(Mutex::new(reader)),
+                ));
+            }
+        }
         Ok(Box::new(task::OpenMsiStreamTask {
             assembler: self.assembler.clone(),
             counters: self.counters.clone(),
-            heartbeat,
+            periodic,
             regex: self.config.regex.clone(),
             task_id: ctx.task_id,
             errant: ctx.errant,

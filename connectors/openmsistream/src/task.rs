@@ -3,40 +3,23 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use ferry_connector_api::{
-    Assigned, ErrantRecordReporter, Offsets, RecordError, RecordProducer, SinkRecord, SinkTask,
-    TaskError, TopicPartition, Watermark, async_trait,
+    Assigned, ErrantRecordReporter, Offsets, RecordError, SinkRecord, SinkTask, TaskError,
+    TopicPartition, Watermark, async_trait,
 };
 
 use crate::assembly::{AddError, Added, Assembler};
 use crate::chunk::Chunk;
-use crate::heartbeat::{self, Counters};
-
-/// Task 0's heartbeat, started with the first assignment.
-#[derive(Debug)]
-pub(crate) struct Heartbeat {
-    pub(crate) producer: Arc<dyn RecordProducer>,
-    pub(crate) topic: String,
-    pub(crate) program_id: String,
-    pub(crate) interval: Duration,
-    pub(crate) running: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Heartbeat {
-    fn drop(&mut self) {
-        if let Some(h) = self.running.take() {
-            h.abort();
-        }
-    }
-}
+use crate::heartbeat::Counters;
+use crate::periodic::Periodic;
 
 #[derive(Debug)]
 pub(crate) struct OpenMsiStreamTask {
     pub(crate) assembler: Arc<Mutex<Assembler>>,
     pub(crate) counters: Arc<Counters>,
-    pub(crate) heartbeat: Option<Heartbeat>,
+    /// Task 0's heartbeats and logs, started with the first assignment.
+    pub(crate) periodic: Vec<Periodic>,
     pub(crate) regex: Option<fancy_regex::Regex>,
     pub(crate) task_id: usize,
     pub(crate) errant: Arc<dyn ErrantRecordReporter>,
@@ -63,13 +46,16 @@ fn lock(assembler: &Mutex<Assembler>) -> Result<MutexGuard<'_, Assembler>, TaskE
 }
 
 impl OpenMsiStreamTask {
-    fn handle(&self, record: &SinkRecord) -> Result<Handled, Failure> {
+    /// `size` becomes what the heartbeat counts for the record: a chunk's file data bytes
+    /// (OpenMSIStream counts `len()` of the consumed message, which is its chunk's size).
+    fn handle(&self, record: &SinkRecord, size: &mut u64) -> Result<Handled, Failure> {
         let Some(value) = record.value.as_ref() else {
             return Err(Failure::Record(
                 "a record without a value (tombstone) is not an OpenMSIStream file chunk".into(),
             ));
         };
         let chunk = Chunk::decode(value.as_bytes()).map_err(|e| Failure::Record(e.to_string()))?;
+        *size = chunk.data.len() as u64;
         if let Some(regex) = &self.regex {
             // A regex that gives up (backtracking limit) selects nothing, as a mismatch.
             if !regex.is_match(&chunk.relative_path()).unwrap_or(false) {
@@ -105,17 +91,7 @@ impl OpenMsiStreamTask {
 #[async_trait]
 impl SinkTask for OpenMsiStreamTask {
     async fn open(&mut self, _partitions: &[Assigned]) -> Result<(), TaskError> {
-        if let Some(hb) = &mut self.heartbeat
-            && hb.running.is_none()
-        {
-            hb.running = Some(tokio::spawn(heartbeat::run(
-                hb.producer.clone(),
-                hb.topic.clone(),
-                hb.program_id.clone(),
-                hb.interval,
-                self.counters.clone(),
-            )));
-        }
+        self.periodic.iter_mut().for_each(Periodic::start);
         Ok(())
     }
 
@@ -124,10 +100,11 @@ impl SinkTask for OpenMsiStreamTask {
             for r in records {
                 let tp = r.topic_partition();
                 self.watermark.sent(&tp, r.offset);
-                let size = r.value.as_ref().map_or(0, |v| v.len()) as u64;
+                // A record that is not a chunk counts its value's bytes.
+                let mut size = r.value.as_ref().map_or(0, |v| v.len()) as u64;
+                let handled = self.handle(r, &mut size);
                 self.counters.read.fetch_add(1, Ordering::Relaxed);
                 self.counters.bytes_read.fetch_add(size, Ordering::Relaxed);
-                let handled = self.handle(r);
                 if let Ok(Handled::Queued | Handled::Ack) = handled {
                     self.counters.processed.fetch_add(1, Ordering::Relaxed);
                     self.counters
@@ -173,7 +150,9 @@ impl SinkTask for OpenMsiStreamTask {
     }
 
     async fn stop(&mut self) -> Result<(), TaskError> {
-        self.heartbeat = None;
+        for p in &mut self.periodic {
+            p.stop().await;
+        }
         Ok(())
     }
 }
