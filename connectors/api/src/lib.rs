@@ -17,8 +17,10 @@
 //! * [`RecordProducer`]: the runtime's Kafka producer, lent to a task for replies,
 //!   heartbeats and dead letters (connectors still hold no Kafka client).
 //! * [`probe`]: start-up checks shared by sinks that write files.
+//! * [`backoff`]: the one retry policy (waits, jitter, limits, deadlines) of every retry.
 //! * [`text`]: user-written values inside one-line messages, cut to a bound.
 
+pub mod backoff;
 mod connector;
 pub mod data;
 mod error;
