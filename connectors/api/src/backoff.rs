@@ -4,7 +4,7 @@
 //!
 //! A [`Backoff`] is started once per failing operation ([`Backoff::start`]); the
 //! [`Retry`] it gives answers, after each failure, whether to try again and after which
-//! wait ([`Retry::next`]), and sleeps that wait unless stopped ([`sleep_unless`]). The
+//! wait ([`Retry::next_wait`]), and sleeps that wait unless stopped ([`sleep_unless`]). The
 //! caller keeps its own loop, because the loops differ in what they do between tries
 //! (the runtime re-decodes what is left of a batch, the HTTP sink refreshes a token and
 //! hands a request back to the runtime after a while, the Pub/Sub sink republishes one
@@ -128,7 +128,7 @@ impl Backoff {
     }
 }
 
-/// Why [`Retry::next`] says not to try again.
+/// Why [`Retry::next_wait`] says not to try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GiveUp {
     /// The policy's retries are all made.
@@ -150,7 +150,7 @@ pub struct Retry {
 impl Retry {
     /// After a failure: the wait before the next try, counting it as a retry, or why
     /// there is none. The retry limit is checked before the deadline.
-    pub fn next(&mut self) -> Result<Duration, GiveUp> {
+    pub fn next_wait(&mut self) -> Result<Duration, GiveUp> {
         let p = &self.policy;
         if p.retries.is_some_and(|r| self.done >= r) {
             return Err(GiveUp::Retries);
@@ -189,7 +189,7 @@ impl Retry {
     /// After a failure: waits before the next try and returns `Ok(true)`, or returns
     /// `Ok(false)` at once if `stop` completes first; `Err` if there is no next try.
     pub async fn wait(&mut self, stop: impl Future) -> Result<bool, GiveUp> {
-        let wait = self.next()?;
+        let wait = self.next_wait()?;
         Ok(sleep_unless(wait, stop).await)
     }
 }
@@ -209,7 +209,7 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     fn waits(r: &mut Retry, n: usize) -> Vec<Duration> {
-        (0..n).map(|_| r.next().unwrap()).collect()
+        (0..n).map(|_| r.next_wait().unwrap()).collect()
     }
 
     #[tokio::test(start_paused = true)]
@@ -240,10 +240,10 @@ mod tests {
         let above = Backoff::constant(1000 * MS).jitter(Jitter::Above(0.2));
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
-            let w = around.start().next().unwrap();
+            let w = around.start().next_wait().unwrap();
             assert!((800 * MS..=1200 * MS).contains(&w), "{w:?}");
             seen.insert(w);
-            let w = above.start().next().unwrap();
+            let w = above.start().next_wait().unwrap();
             assert!((1000 * MS..=1200 * MS).contains(&w), "{w:?}");
         }
         assert!(seen.len() > 10, "jitter should vary: {seen:?}");
@@ -252,9 +252,9 @@ mod tests {
             .jitter(Jitter::Around(0.2))
             .start();
         for _ in 0..10 {
-            r.next().unwrap();
+            r.next_wait().unwrap();
         }
-        let w = r.next().unwrap();
+        let w = r.next_wait().unwrap();
         assert!((160 * MS..=240 * MS).contains(&w), "{w:?}");
     }
 
@@ -262,22 +262,22 @@ mod tests {
     async fn retries_are_counted_and_limited() {
         let policy = Backoff::constant(10 * MS).retries(2);
         let mut r = policy.start();
-        assert_eq!(r.next(), Ok(10 * MS));
-        assert_eq!(r.next(), Ok(10 * MS));
+        assert_eq!(r.next_wait(), Ok(10 * MS));
+        assert_eq!(r.next_wait(), Ok(10 * MS));
         assert_eq!(r.retries(), 2);
-        assert_eq!(r.next(), Err(GiveUp::Retries));
+        assert_eq!(r.next_wait(), Err(GiveUp::Retries));
         // Retries made in earlier deliveries count, and the waits go on from there.
         let mut r = policy.start_after(2);
-        assert_eq!(r.next(), Err(GiveUp::Retries));
+        assert_eq!(r.next_wait(), Err(GiveUp::Retries));
         let mut r = Backoff::exponential(100 * MS, 1000 * MS).start_after(3);
-        assert_eq!(r.next(), Ok(800 * MS));
+        assert_eq!(r.next_wait(), Ok(800 * MS));
         assert_eq!(r.retries(), 4);
         // The retry limit is checked before the deadline.
         let mut r = Backoff::constant(10 * MS)
             .retries(0)
             .deadline(Deadline::After(Duration::ZERO))
             .start();
-        assert_eq!(r.next(), Err(GiveUp::Retries));
+        assert_eq!(r.next_wait(), Err(GiveUp::Retries));
     }
 
     #[tokio::test(start_paused = true)]
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(r.wait(std::future::pending::<()>()).await, Ok(true));
         assert_eq!(r.wait(std::future::pending::<()>()).await, Ok(true));
         assert_eq!(r.started.elapsed(), 500 * MS);
-        assert_eq!(r.next(), Err(GiveUp::Deadline));
+        assert_eq!(r.next_wait(), Err(GiveUp::Deadline));
         assert!(!r.expired());
         // Time spent trying counts too.
         tokio::time::advance(1500 * MS).await;

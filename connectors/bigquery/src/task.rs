@@ -546,17 +546,18 @@ impl BigQuerySinkTask {
                 row.as_str(),
             ));
         }
-        let mut attempt = 0u32;
+        let mut retry = self.config.retry_policy().start();
         let rejections = loop {
             match self.rest.insert_all(table, &request).await {
                 Ok(rejections) => break rejections,
-                Err(CallError::Retriable(m)) if attempt < self.config.retries => {
-                    attempt += 1;
-                    let wait = self.config.retry_wait + jitter(self.config.retry_wait);
+                Err(CallError::Retriable(m)) => {
+                    let Ok(wait) = retry.next_wait() else {
+                        return Err(TaskError::retriable(m));
+                    };
+                    let attempt = retry.retries();
                     tracing::warn!(connector = %self.ctx.connector, task = self.ctx.task_id, attempt, retry_in_ms = wait.as_millis() as u64, error = %m, "BigQuery insert failed; retrying (bigQueryRetry).");
                     tokio::time::sleep(wait).await;
                 }
-                Err(CallError::Retriable(m)) => return Err(TaskError::retriable(m)),
                 Err(e) => return Err(TaskError::fatal(e.to_string())),
             }
         };
@@ -605,11 +606,8 @@ impl BigQuerySinkTask {
                 "a row for insertAll among Storage Write rows (a bug in ferry)",
             ));
         };
-        let (retries, wait) = (self.config.retries, self.config.retry_wait);
-        match streams
-            .append(tp, table, &row_type, rows, retries, wait)
-            .await?
-        {
+        let retry = self.config.retry_policy();
+        match streams.append(tp, table, &row_type, rows, &retry).await? {
             Appended::Written => chunk.clear(),
             Appended::Prefix(n) => {
                 chunk.drain(..n);
@@ -684,10 +682,6 @@ fn json_text(row: Map<String, Json>) -> String {
 fn base64_of(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-fn jitter(base: Duration) -> Duration {
-    base.mul_f64(fastrand::f64() * 0.2)
 }
 
 #[async_trait]
