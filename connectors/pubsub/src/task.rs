@@ -308,3 +308,18 @@ impl SinkTask for PubSubSinkTask {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn republishing_waits_double_from_a_second_up_to_half_a_minute() {
+        let mut retry = republish_policy().start();
+        let waits: Vec<u64> = (0..8)
+            .map(|_| retry.next_wait().unwrap().as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(retry.retries(), 8);
+    }
+}
