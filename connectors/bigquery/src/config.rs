@@ -411,12 +411,7 @@ mod tests {
     use ferry_connector_api::backoff::GiveUp;
 
     fn props(pairs: &[(&str, &str)]) -> ConnectorProps {
-        ConnectorProps::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        ConnectorProps::from_pairs(pairs)
     }
 
     fn config(pairs: &[(&str, &str)]) -> Result<BigQueryConfig, ConfigError> {

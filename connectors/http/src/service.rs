@@ -447,13 +447,7 @@ mod tests {
     use ferry_connector_api::ConnectorProps;
 
     fn config(pairs: &[(&str, &str)]) -> HttpConfig {
-        let mut p = ConnectorProps::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        HttpConfig::from_props(&mut p).unwrap()
+        HttpConfig::from_props(&mut ConnectorProps::from_pairs(pairs)).unwrap()
     }
 
     #[test]
