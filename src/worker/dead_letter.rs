@@ -350,7 +350,7 @@ impl Retried {
         Fut: Future<Output = Result<(), TaskError>>,
     {
         let mut result = first.await;
-        let mut delay = Duration::from_millis(100);
+        let mut retry = super::driver::retry_backoff(self.max_delay).start();
         let mut warned = false;
         loop {
             match result {
@@ -368,13 +368,11 @@ impl Retried {
                         tracing::warn!(partition = %self.tp, offset = self.offset, destination = %self.what, error = %e.one_line(), "Cannot write a dead letter yet; retrying. Offsets of the partition are not committed past this record until it is written.");
                         warned = true;
                     }
-                    let wait = delay.mul_f64(0.8 + fastrand::f64() * 0.4);
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        // Stopping: the record stays uncommitted and is read again.
-                        _ = self.cancel.cancelled() => return,
+                    // Stopping: the record stays uncommitted and is read again. (The
+                    // policy has no limit: the wait always comes.)
+                    if retry.wait(self.cancel.cancelled()).await != Ok(true) {
+                        return;
                     }
-                    delay = (delay * 2).min(self.max_delay.max(Duration::from_millis(100)));
                     result = again().await;
                 }
                 Err(e) => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use ferry_connector_api::backoff::{Backoff, Deadline, Jitter, sleep_unless};
 use ferry_connector_api::{
     Assigned, CommitRequester, ErrantRecordReporter, Header, OffsetAndMetadata, Offsets,
     RecordError, SinkRecord, SinkTask, Stage, TaskError, TopicPartition, Value,
@@ -270,15 +271,17 @@ impl Driver {
         }
         self.status.metrics.read(batch.len());
         let mut skipped = Vec::new();
-        let mut delay = Duration::from_millis(100);
-        let started = std::time::Instant::now();
+        let mut retry = self.retry_policy().start();
         let fatal = loop {
-            let give_up = self.retry_expired(started);
+            let give_up = retry.expired();
             match self.decode(&mut batch, &mut skipped, give_up) {
                 Ok(fatal) => break fatal,
                 Err(reason) => {
                     self.status.metrics.retry();
-                    let wait = jitter(delay);
+                    // Past errors.retry.timeout: the next pass makes them record errors.
+                    let Ok(wait) = retry.next_wait() else {
+                        continue;
+                    };
                     tracing::warn!(
                         connector = %self.status.connector,
                         task = self.status.task_id,
@@ -286,31 +289,28 @@ impl Driver {
                         retry_in_ms = wait.as_millis() as u64,
                         "Records cannot be decoded yet; retrying the batch."
                     );
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = self.cancel.cancelled() => return Ok(()),
+                    if !sleep_unless(wait, self.cancel.cancelled()).await {
+                        return Ok(());
                     }
-                    delay = (delay * 2).min(self.retry_delay_max.max(Duration::from_millis(100)));
                 }
             }
         };
         // A transform error comes before any decoding error left in the batch: the batch
         // was cut at the latter, and the former is in what remains.
         let fatal = self.transform(&mut batch, &mut skipped).or(fatal);
-        let mut delay = Duration::from_millis(100);
-        let first_try = std::time::Instant::now();
+        let mut retry = self.retry_policy().start();
         while !batch.is_empty() {
             let started = std::time::Instant::now();
             let put = self.task.put(&batch).await;
             self.status.metrics.put_time(started.elapsed());
             match put {
                 Ok(()) => break,
-                Err(e) if e.is_retriable() && self.retry_expired(first_try) => {
-                    self.give_up_put(&mut batch, &mut skipped, &e)?;
-                }
                 Err(e) if e.is_retriable() => {
+                    let Ok(wait) = retry.next_wait() else {
+                        self.give_up_put(&mut batch, &mut skipped, &e)?;
+                        continue;
+                    };
                     self.status.metrics.retry();
-                    let wait = jitter(delay);
                     tracing::warn!(
                         connector = %self.status.connector,
                         task = self.status.task_id,
@@ -319,11 +319,9 @@ impl Driver {
                         records = batch.len(),
                         "Sink could not take the batch; retrying it."
                     );
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = self.cancel.cancelled() => return Ok(()),
+                    if !sleep_unless(wait, self.cancel.cancelled()).await {
+                        return Ok(());
                     }
-                    delay = (delay * 2).min(self.retry_delay_max.max(Duration::from_millis(100)));
                 }
                 Err(e) => return Err(e),
             }
@@ -411,10 +409,14 @@ impl Driver {
         })
     }
 
-    /// Whether retriable errors that started at `started` have been retried for
-    /// `errors.retry.timeout`.
-    fn retry_expired(&self, started: std::time::Instant) -> bool {
-        self.retry_timeout.is_some_and(|t| started.elapsed() >= t)
+    /// [`retry_backoff`] until `errors.retry.timeout` has passed since the first try (for
+    /// ever without one).
+    fn retry_policy(&self) -> Backoff {
+        let policy = retry_backoff(self.retry_delay_max);
+        match self.retry_timeout {
+            Some(t) => policy.deadline(Deadline::After(t)),
+            None => policy,
+        }
     }
 
     /// The sink kept failing retriably for `errors.retry.timeout`: each record of the batch
@@ -662,8 +664,12 @@ fn summarize(offsets: &Commits) -> String {
 }
 
 /// ±20 % so that tasks hitting the same outage do not retry in lockstep.
-fn jitter(d: Duration) -> Duration {
-    d.mul_f64(0.8 + fastrand::f64() * 0.4)
+/// The runtime's back-off (a batch the sink or a converter cannot take yet, a dead letter
+/// that cannot be written yet): waits doubling from 100 ms (Kafka Connect's
+/// `RETRIES_DELAY_MIN_MS`) up to `errors.retry.delay.max.ms`, ±20 % so that tasks do not
+/// retry in step.
+pub(super) fn retry_backoff(delay_max: Duration) -> Backoff {
+    Backoff::exponential(Duration::from_millis(100), delay_max).jitter(Jitter::Around(0.2))
 }
 
 #[cfg(test)]

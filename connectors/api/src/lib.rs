@@ -18,10 +18,14 @@
 //!   heartbeats and dead letters (connectors still hold no Kafka client).
 //! * [`logs`]: the process's own log lines, for sinks that ship them (OpenMSIStream).
 //! * [`probe`]: start-up checks shared by sinks that write files.
+//! * [`backoff`]: the one retry policy (waits, jitter, limits, deadlines) of every retry.
+//! * [`decimal`]: the text of a Connect `Decimal` (unscaled two's-complement bytes).
 //! * [`text`]: user-written values inside one-line messages, cut to a bound.
 
+pub mod backoff;
 mod connector;
 pub mod data;
+pub mod decimal;
 mod error;
 pub mod logs;
 pub mod probe;

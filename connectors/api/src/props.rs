@@ -35,6 +35,17 @@ impl ConnectorProps {
         }
     }
 
+    /// Props from `key, value` pairs (a later pair replaces an earlier one of its key), as
+    /// tests and examples write them.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     /// Takes a key's value; an empty value counts as absent (as Kafka Connect treats
     /// `key=` for most optional settings).
     pub fn take(&mut self, key: &str) -> Option<String> {
@@ -179,12 +190,7 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> ConnectorProps {
-        ConnectorProps::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        ConnectorProps::from_pairs(pairs)
     }
 
     #[test]

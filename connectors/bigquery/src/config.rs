@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ferry_connector_api::backoff::{Backoff, Jitter};
 use ferry_connector_api::{ConfigError, ConnectorProps};
 
 /// What a row is made of.
@@ -323,6 +324,15 @@ impl BigQueryConfig {
         Ok(config)
     }
 
+    /// `bigQueryRetry` and `bigQueryRetryWait` as a back-off: that many retries of a
+    /// request, each after the wait plus up to 20 % so that tasks do not retry in step.
+    /// After them the batch goes back to the runtime, whose back-off takes over.
+    pub fn retry_policy(&self) -> Backoff {
+        Backoff::constant(self.retry_wait)
+            .jitter(Jitter::Above(0.2))
+            .retries(self.retries)
+    }
+
     /// The table a topic's records go to: `topic2TableMap`, else the topic's name
     /// (sanitized when `sanitizeTopics=true`); an invalid name is an error naming the fix.
     pub fn table_for(&self, topic: &str) -> Result<String, String> {
@@ -398,14 +408,10 @@ fn sanitize(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_connector_api::backoff::GiveUp;
 
     fn props(pairs: &[(&str, &str)]) -> ConnectorProps {
-        ConnectorProps::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        ConnectorProps::from_pairs(pairs)
     }
 
     fn config(pairs: &[(&str, &str)]) -> Result<BigQueryConfig, ConfigError> {
@@ -419,6 +425,21 @@ mod tests {
         assert!(c.auto_create_tables && c.partition_decorator && !c.storage_write_api);
         assert!(!c.sanitize_topics && !c.allow_new_fields && !c.all_fields_nullable);
         assert_eq!((c.retries, c.retry_wait), (0, Duration::from_millis(1000)));
+        assert_eq!(c.retry_policy().start().next_wait(), Err(GiveUp::Retries));
+        // bigQueryRetry waits of bigQueryRetryWait + 0–20 %.
+        let c = config(&[
+            ("project", "p"),
+            ("defaultDataset", "ztf"),
+            ("bigQueryRetry", "2"),
+            ("bigQueryRetryWait", "500"),
+        ])
+        .unwrap();
+        let mut retry = c.retry_policy().start();
+        for _ in 0..2 {
+            let wait = retry.next_wait().unwrap();
+            assert!((500..=600).contains(&wait.as_millis()), "{wait:?}");
+        }
+        assert_eq!(retry.next_wait(), Err(GiveUp::Retries));
         assert_eq!(c.partitioning, Partitioning::Day);
         assert_eq!(c.mode, Mode::Decoded);
         assert_eq!(c.rest_endpoint, "https://bigquery.googleapis.com");

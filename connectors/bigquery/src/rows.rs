@@ -204,7 +204,7 @@ fn time_of_day(micros: i64) -> String {
     )
 }
 
-/// The decimal string of a two's-complement big-endian unscaled value.
+/// The decimal string of a two's-complement big-endian unscaled value, up to 128 bits.
 fn decimal(unscaled: &[u8], scale: u32, path: &str) -> Result<String, RowError> {
     if unscaled.len() > 16 {
         return Err(err(
@@ -215,19 +215,7 @@ fn decimal(unscaled: &[u8], scale: u32, path: &str) -> Result<String, RowError> 
             ),
         ));
     }
-    let negative = unscaled.first().is_some_and(|b| b & 0x80 != 0);
-    let mut buf = [if negative { 0xff } else { 0 }; 16];
-    buf[16 - unscaled.len()..].copy_from_slice(unscaled);
-    let v = i128::from_be_bytes(buf);
-    let digits = v.unsigned_abs().to_string();
-    let scale = scale as usize;
-    let sign = if v < 0 { "-" } else { "" };
-    if scale == 0 {
-        return Ok(format!("{sign}{digits}"));
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    Ok(format!("{sign}{int}.{frac}"))
+    Ok(ferry_connector_api::decimal::plain(unscaled, scale))
 }
 
 #[cfg(test)]

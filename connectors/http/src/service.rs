@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
+use ferry_connector_api::backoff::{Backoff, Deadline, GiveUp, Jitter};
 use ferry_connector_api::text::shown;
 use ferry_connector_api::{TaskError, error_chain};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -171,8 +172,7 @@ impl Service {
     /// the attempts made). `prior`: attempts made for it in earlier deliveries.
     pub(crate) async fn send(&self, request: &Request, prior: u32) -> Result<Answer, Failure> {
         let c = &self.config;
-        let started = Instant::now();
-        let mut attempt: u32 = prior;
+        let mut retry = retry_policy(c).start_after(prior);
         let mut refreshed = false;
         loop {
             let outcome = self.attempt(request).await;
@@ -187,6 +187,7 @@ impl Service {
                 continue;
             }
             let verdict = classify(c, status);
+            let attempt = retry.retries();
             let what = || {
                 format!(
                     "{} {} ({} record(s) from {} offset {})",
@@ -207,42 +208,24 @@ impl Service {
                         attempts: attempt + 1,
                     });
                 }
-                Verdict::Retry { .. }
-                    if attempt < c.max_retries
-                        && started.elapsed() + c.retry_backoff >= HAND_BACK_AFTER =>
-                {
-                    let got = match (&outcome, &detail) {
-                        (Ok(a), _) => format!("answered {}", a.status),
-                        (Err(_), Some(d)) => format!("failed: {d}"),
-                        (Err(e), None) => format!("failed: {e}"),
-                    };
-                    if let Err(AttemptError::Fatal(m)) = outcome {
-                        return Err(Failure::Fatal(TaskError::fatal(m)));
+                Verdict::Retry { then } => match retry.next_wait() {
+                    Ok(wait) => {
+                        tracing::debug!(
+                            url = %c.url_shown(),
+                            status = status.unwrap_or(0),
+                            attempt = attempt + 1,
+                            retry_in_ms = wait.as_millis() as u64,
+                            "Request failed; retrying."
+                        );
+                        tokio::time::sleep(wait).await;
+                        continue;
                     }
-                    return Err(Failure::Retriable {
-                        error: TaskError::retriable(format!(
-                            "{} {got} (attempt {} of {}; sent again after a back-off)",
-                            what(),
-                            attempt + 1,
-                            c.max_retries + 1
-                        )),
-                        attempts: attempt + 1,
-                    });
-                }
-                Verdict::Retry { .. } if attempt < c.max_retries => {
-                    let wait = backoff(c.retry_backoff);
-                    tracing::debug!(
-                        url = %c.url_shown(),
-                        status = status.unwrap_or(0),
-                        attempt = attempt + 1,
-                        retry_in_ms = wait.as_millis() as u64,
-                        "Request failed; retrying."
-                    );
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                    continue;
-                }
-                Verdict::Retry { then } | Verdict::Now(then) => then,
+                    Err(GiveUp::Retries) => then,
+                    Err(GiveUp::Deadline) => {
+                        return Err(hand_back(c, outcome, detail, what(), attempt));
+                    }
+                },
+                Verdict::Now(then) => then,
             };
             let tries = attempt + 1;
             let what = what();
@@ -401,12 +384,43 @@ impl std::fmt::Display for AttemptError {
     }
 }
 
-/// The wait before a retry within a request: `retry.backoff.ms` with ±20 % jitter so
-/// that tasks do not retry in step. Constant, not growing: a long outage is the runtime's
-/// to wait out (its back-off grows to `errors.retry.delay.max.ms` and yields to shutdown),
-/// so a request never holds `put` for long.
-fn backoff(base: Duration) -> Duration {
-    base.mul_f64(0.8 + fastrand::f64() * 0.4)
+/// Retries within a request: `retry.backoff.ms` apart with ±20 % jitter so that tasks do
+/// not retry in step, `max.retries` times, and no wait that would end past
+/// [`HAND_BACK_AFTER`]. Constant, not growing: a long outage is the runtime's to wait out
+/// (its back-off grows to `errors.retry.delay.max.ms` and yields to shutdown), so a
+/// request never holds `put` for long.
+fn retry_policy(c: &HttpConfig) -> Backoff {
+    Backoff::constant(c.retry_backoff)
+        .jitter(Jitter::Around(0.2))
+        .retries(c.max_retries)
+        .deadline(Deadline::NoWaitPast(HAND_BACK_AFTER))
+}
+
+/// A request still failing retriably after [`HAND_BACK_AFTER`], with `attempt` retries
+/// made: handed back to the runtime, the attempts counting on at its next delivery.
+fn hand_back(
+    c: &HttpConfig,
+    outcome: Result<Answer, AttemptError>,
+    detail: Option<AttemptError>,
+    what: String,
+    attempt: u32,
+) -> Failure {
+    let got = match (&outcome, &detail) {
+        (Ok(a), _) => format!("answered {}", a.status),
+        (Err(_), Some(d)) => format!("failed: {d}"),
+        (Err(e), None) => format!("failed: {e}"),
+    };
+    if let Err(AttemptError::Fatal(m)) = outcome {
+        return Failure::Fatal(TaskError::fatal(m));
+    }
+    Failure::Retriable {
+        error: TaskError::retriable(format!(
+            "{what} {got} (attempt {} of {}; sent again after a back-off)",
+            attempt + 1,
+            c.max_retries + 1
+        )),
+        attempts: attempt + 1,
+    }
 }
 
 /// How long a request that the server cannot answer now (5xx, 408, 429, no answer) is
@@ -433,13 +447,7 @@ mod tests {
     use ferry_connector_api::ConnectorProps;
 
     fn config(pairs: &[(&str, &str)]) -> HttpConfig {
-        let mut p = ConnectorProps::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        );
-        HttpConfig::from_props(&mut p).unwrap()
+        HttpConfig::from_props(&mut ConnectorProps::from_pairs(pairs)).unwrap()
     }
 
     #[test]
@@ -476,12 +484,19 @@ mod tests {
     }
 
     #[test]
-    fn backoff_jitters_around_the_configured_wait() {
-        let b = Duration::from_millis(100);
-        for _ in 0..50 {
-            let d = backoff(b);
-            assert!(d >= Duration::from_millis(80) && d <= Duration::from_millis(120));
-        }
+    fn retries_follow_confluents_keys() {
+        let c = config(&[
+            ("http.api.url", "http://h/"),
+            ("retry.backoff.ms", "100"),
+            ("max.retries", "2"),
+        ]);
+        assert_eq!(
+            retry_policy(&c),
+            Backoff::constant(Duration::from_millis(100))
+                .jitter(Jitter::Around(0.2))
+                .retries(2)
+                .deadline(Deadline::NoWaitPast(HAND_BACK_AFTER))
+        );
     }
 
     #[test]

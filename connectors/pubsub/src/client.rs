@@ -251,20 +251,17 @@ fn classify_google(error: &PublishError) -> Failure {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use ferry_connector_api::ConnectorProps;
 
     use super::*;
 
     fn config(extra: &[(&str, &str)]) -> PubSubConfig {
-        let mut pairs: BTreeMap<String, String> =
-            [("cps.project", "proj"), ("cps.topic", "alerts")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        PubSubConfig::from_props(&mut ConnectorProps::new(pairs)).unwrap()
+        let pairs = [
+            &[("cps.project", "proj"), ("cps.topic", "alerts")][..],
+            extra,
+        ]
+        .concat();
+        PubSubConfig::from_props(&mut ConnectorProps::from_pairs(&pairs)).unwrap()
     }
 
     #[test]

@@ -243,17 +243,10 @@ impl PubSubConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> ConnectorProps {
-        ConnectorProps::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-        )
+        ConnectorProps::from_pairs(pairs)
     }
 
     const SEED: &[(&str, &str)] = &[

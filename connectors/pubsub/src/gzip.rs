@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use ferry_connector_api::TaskError;
+use ferry_connector_api::backoff::{Backoff, Deadline};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use google_cloud_auth::credentials::Credentials;
 use googleapis_tonic_google_pubsub_v1::google::pubsub::v1::{
@@ -33,10 +34,13 @@ use tonic::{Code, Status};
 use crate::client::Endpoint;
 use crate::config::PubSubConfig;
 
-/// Google's publisher retry defaults.
-const FIRST_RETRY_DELAY: Duration = Duration::from_millis(100);
-const RETRY_DELAY_MULTIPLIER: u32 = 4;
-const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+/// Google's publisher retry defaults: waits from 100 ms, × 4, up to 60 s, no jitter, no
+/// wait that would end past `maxTotalTimeoutMs` from the first attempt.
+fn retry_policy(total_timeout: Duration) -> Backoff {
+    Backoff::exponential(Duration::from_millis(100), Duration::from_secs(60))
+        .factor(4.0)
+        .deadline(Deadline::NoWaitPast(total_timeout))
+}
 
 /// Why a message was not published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -228,21 +232,22 @@ impl Rpc {
             messages,
         };
         let compress = request.encoded_len() > self.threshold;
-        let give_up = Instant::now() + self.total_timeout;
-        let mut delay = FIRST_RETRY_DELAY;
+        let mut retry = retry_policy(self.total_timeout).start();
         loop {
             let status = match self.attempt(request.clone(), compress).await {
                 Ok(ids) => return Ok(ids),
                 Err(status) => status,
             };
-            if !is_retriable(status.code()) || Instant::now() + delay >= give_up {
-                return Err(GzipError::Rpc {
-                    code: status.code(),
-                    message: status.message().to_string(),
-                });
-            }
-            tokio::time::sleep(delay).await;
-            delay = (delay * RETRY_DELAY_MULTIPLIER).min(MAX_RETRY_DELAY);
+            let wait = match retry.next_wait() {
+                Ok(wait) if is_retriable(status.code()) => wait,
+                _ => {
+                    return Err(GzipError::Rpc {
+                        code: status.code(),
+                        message: status.message().to_string(),
+                    });
+                }
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 
@@ -475,6 +480,21 @@ mod tests {
     ) -> (Vec<Outgoing>, oneshot::Receiver<Result<String, GzipError>>) {
         let (reply, rx) = oneshot::channel();
         (b.push(message(key, n), reply, now), rx)
+    }
+
+    #[test]
+    fn publish_retries_follow_googles_publisher_defaults() {
+        // Waits 100 ms × 4 up to 60 s; none that would end past maxTotalTimeoutMs.
+        let mut r = retry_policy(Duration::from_secs(10)).start();
+        let waits: Vec<u64> = std::iter::from_fn(|| r.next_wait().ok())
+            .map(|d| d.as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [100, 400, 1600, 6400]);
+        let mut r = retry_policy(Duration::from_secs(600)).start();
+        let waits: Vec<u64> = (0..6)
+            .map(|_| r.next_wait().unwrap().as_millis() as u64)
+            .collect();
+        assert_eq!(waits, [100, 400, 1600, 6400, 25_600, 60_000]);
     }
 
     #[test]

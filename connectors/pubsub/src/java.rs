@@ -218,7 +218,7 @@ fn scientific_to_java(negative: bool, sci: &str) -> String {
 /// `BigDecimal.toString` of a two's-complement big-endian unscaled value and a scale:
 /// plain when the exponent is small (`-123.45`, `0.0000012345`), else scientific (`5E-7`).
 pub(crate) fn big_decimal(unscaled: &[u8], scale: u32) -> String {
-    let (negative, digits) = signed_decimal_digits(unscaled);
+    let (negative, digits) = ferry_connector_api::decimal::digits(unscaled);
     let scale = i64::from(scale);
     let len = digits.len() as i64;
     let adjusted = len - 1 - scale;
@@ -250,50 +250,6 @@ pub(crate) fn big_decimal(unscaled: &[u8], scale: u32) -> String {
         push_display(&mut out, &adjusted);
     }
     out
-}
-
-/// The sign and decimal digits of a two's-complement big-endian integer of any length.
-fn signed_decimal_digits(bytes: &[u8]) -> (bool, String) {
-    let negative = bytes.first().is_some_and(|b| b & 0x80 != 0);
-    let mut magnitude = bytes.to_vec();
-    if negative {
-        // Negate: invert, then add one.
-        for b in &mut magnitude {
-            *b = !*b;
-        }
-        for b in magnitude.iter_mut().rev() {
-            let (sum, carry) = b.overflowing_add(1);
-            *b = sum;
-            if !carry {
-                break;
-            }
-        }
-    }
-    // Base 10⁹ limbs, least significant first.
-    let mut limbs: Vec<u32> = Vec::new();
-    for byte in magnitude {
-        let mut carry = u64::from(byte);
-        for limb in &mut limbs {
-            let v = u64::from(*limb) * 256 + carry;
-            *limb = (v % 1_000_000_000) as u32;
-            carry = v / 1_000_000_000;
-        }
-        while carry > 0 {
-            limbs.push((carry % 1_000_000_000) as u32);
-            carry /= 1_000_000_000;
-        }
-    }
-    let mut digits = String::new();
-    match limbs.split_last() {
-        None => digits.push('0'),
-        Some((top, rest)) => {
-            push_display(&mut digits, top);
-            for limb in rest.iter().rev() {
-                let _ = write!(digits, "{limb:09}");
-            }
-        }
-    }
-    (negative && digits != "0", digits)
 }
 
 const MILLIS_PER_DAY: i64 = 86_400_000;

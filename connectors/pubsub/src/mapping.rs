@@ -166,13 +166,12 @@ mod tests {
     use super::*;
 
     fn config(extra: &[(&str, &str)]) -> PubSubConfig {
-        let mut pairs: BTreeMap<String, String> =
-            [("cps.project", "proj"), ("cps.topic", "alerts")]
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-        pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        PubSubConfig::from_props(&mut ConnectorProps::new(pairs)).unwrap()
+        let pairs = [
+            &[("cps.project", "proj"), ("cps.topic", "alerts")][..],
+            extra,
+        ]
+        .concat();
+        PubSubConfig::from_props(&mut ConnectorProps::from_pairs(&pairs)).unwrap()
     }
 
     fn record(key: Option<&[u8]>, value: Option<&[u8]>) -> SinkRecord {

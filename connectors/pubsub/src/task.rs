@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_connector_api::backoff::{Backoff, Retry};
 use ferry_connector_api::{
     Assigned, Offsets, SinkRecord, SinkTask, TaskContext, TaskError, TopicPartition, Watermark,
     async_trait,
@@ -20,8 +21,12 @@ use crate::mapping::{self, Mapped};
 use crate::publish::{AnyPublisher as Publisher, PublishFailure};
 
 /// Back-off between republishing a message whose publish failed after the client's own
-/// retries (`maxTotalTimeoutMs`): doubling from 1 s up to this.
+/// retries (`maxTotalTimeoutMs`): doubling from 1 s up to this, for ever.
 const MAX_REPUBLISH_BACKOFF: Duration = Duration::from_secs(30);
+
+fn republish_policy() -> Backoff {
+    Backoff::exponential(Duration::from_secs(1), MAX_REPUBLISH_BACKOFF)
+}
 
 /// The connector's publisher, built by the first task that needs it.
 pub(crate) type SharedPublisher = Arc<tokio::sync::OnceCell<Publisher>>;
@@ -30,7 +35,8 @@ pub(crate) type SharedPublisher = Arc<tokio::sync::OnceCell<Publisher>>;
 struct Flight {
     record: SinkRecord,
     mapped: Mapped,
-    attempt: u32,
+    /// Its republishes so far.
+    retry: Retry,
     /// Held until the publish is acknowledged or given up; dropping it returns the budget.
     _permit: Permit,
 }
@@ -151,15 +157,17 @@ impl PubSubSinkTask {
 
         match client::classify(&error) {
             Failure::Retry => {
-                let backoff =
-                    Duration::from_secs(1 << flight.attempt.min(5)).min(MAX_REPUBLISH_BACKOFF);
-                if flight.attempt == 0 || flight.attempt.is_multiple_of(10) {
+                let mut flight = *flight;
+                let attempt = flight.retry.retries();
+                // The policy has no limit: there is always a wait.
+                let backoff = flight.retry.next_wait().unwrap_or(MAX_REPUBLISH_BACKOFF);
+                if attempt == 0 || attempt.is_multiple_of(10) {
                     tracing::warn!(
                         connector = %self.ctx.connector,
                         task = self.ctx.task_id,
                         topic = %self.config.topic_path(),
                         record = %flight.record.coordinates(),
-                        attempt = flight.attempt + 1,
+                        attempt = attempt + 1,
                         retry_in_s = backoff.as_secs(),
                         error = %error,
                         "Publishing to Pub/Sub failed; publishing again. Offsets stay at the last acknowledged record."
@@ -172,11 +180,7 @@ impl PubSubSinkTask {
                     Some(p) => p.clone(),
                     None => return Err(TaskError::fatal("the Pub/Sub publisher is gone")),
                 };
-                let next = Flight {
-                    attempt: flight.attempt + 1,
-                    ..*flight
-                };
-                self.launch(publisher, next, Some(backoff));
+                self.launch(publisher, flight, Some(backoff));
                 Ok(())
             }
             Failure::Fatal => {
@@ -252,7 +256,7 @@ impl SinkTask for PubSubSinkTask {
                     let flight = Flight {
                         record: record.clone(),
                         mapped,
-                        attempt: 0,
+                        retry: republish_policy().start(),
                         _permit: permit,
                     };
                     self.launch(publisher.clone(), flight, None);
@@ -302,5 +306,20 @@ impl SinkTask for PubSubSinkTask {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn republishing_waits_double_from_a_second_up_to_half_a_minute() {
+        let mut retry = republish_policy().start();
+        let waits: Vec<u64> = (0..8)
+            .map(|_| retry.next_wait().unwrap().as_secs())
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(retry.retries(), 8);
     }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
+use ferry_connector_api::backoff::Backoff;
 use ferry_connector_api::{Assigned, OffsetAndMetadata, TaskError, TopicPartition};
 
 use super::client::Client;
@@ -78,16 +78,15 @@ impl Streams {
         )
     }
 
-    /// Appends `rows` of `tp` (going to `table`), retrying retriable failures `retries`
-    /// times `wait` (+ up to 20 %) apart.
+    /// Appends `rows` of `tp` (going to `table`), retrying retriable failures as `retry`
+    /// says (`bigQueryRetry`, `bigQueryRetryWait`).
     pub(crate) async fn append(
         &mut self,
         tp: &TopicPartition,
         table: &str,
         row_type: &Arc<RowType>,
         rows: Vec<Bytes>,
-        retries: u32,
-        wait: Duration,
+        retry: &Backoff,
     ) -> Result<Appended, TaskError> {
         if !self.writers.contains_key(tp) {
             let w = self.writer(tp, table);
@@ -103,20 +102,21 @@ impl Streams {
                 w.table()
             )));
         }
-        let mut attempt = 0u32;
+        let mut retry = retry.start();
         loop {
             match w.append(row_type, rows.clone()).await {
                 Ok(appended) => {
                     self.close_extra_calls();
                     return Ok(appended);
                 }
-                Err(AppendError::Retriable(m)) if attempt < retries => {
-                    attempt += 1;
-                    let wait = wait.mul_f64(1.0 + fastrand::f64() * 0.2);
+                Err(AppendError::Retriable(m)) => {
+                    let Ok(wait) = retry.next_wait() else {
+                        return Err(TaskError::retriable(m));
+                    };
+                    let attempt = retry.retries();
                     tracing::warn!(connector = %self.connector, task = self.task, partition = %tp, attempt, retry_in_ms = wait.as_millis() as u64, error = %m, "BigQuery append failed; retrying (bigQueryRetry).");
                     tokio::time::sleep(wait).await;
                 }
-                Err(AppendError::Retriable(m)) => return Err(TaskError::retriable(m)),
                 Err(AppendError::Fatal(m)) => return Err(TaskError::fatal(m)),
             }
         }
