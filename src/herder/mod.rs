@@ -224,16 +224,42 @@ async fn received(signal: &mut Option<Signal>) {
     }
 }
 
+/// The worker's own clients' settings: the worker file's top-level connection and
+/// security keys, no connector's.
+pub(crate) fn worker_settings(
+    worker: &WorkerConfig,
+) -> Result<crate::config::client::ClientSettings, ConfigFileError> {
+    crate::config::client::consumer_settings(&crate::config::client::ClientLayers {
+        top: worker.client_top.clone(),
+        consumer: Default::default(),
+        overrides: Default::default(),
+        policy: worker.override_policy,
+    })
+}
+
 /// The worker's own client (connection and security settings, no connector's): the
-/// config topic's reader and writer in distributed mode.
-fn worker_client(worker: &WorkerConfig) -> Result<rdkafka::ClientConfig, StartupError> {
-    let settings =
-        crate::config::client::consumer_settings(&crate::config::client::ClientLayers {
-            top: worker.client_top.clone(),
-            consumer: Default::default(),
-            overrides: Default::default(),
-            policy: worker.override_policy,
-        })?;
+/// config topic's reader and writer in distributed mode. With GSSAPI it uses the process's
+/// keytab login (`kerberos`, planned from the worker file at start and kept fresh), as the
+/// connectors' consumers do: librdkafka's own `kinit` stays off.
+fn worker_client(
+    worker: &WorkerConfig,
+    kerberos: Option<&crate::auth::kerberos::KerberosPlan>,
+) -> Result<rdkafka::ClientConfig, StartupError> {
+    let mut settings = worker_settings(worker)?;
+    let planned = crate::auth::kerberos::plan_clients(
+        worker,
+        [(crate::auth::kerberos::WORKER_CLIENTS, &mut settings)],
+    )?;
+    if let Some(p) = planned
+        && kerberos.is_none_or(|k| k.principal != p.principal || k.keytab != p.keytab)
+    {
+        return Err(StartupError::Rest(format!(
+            "{}: the worker's own clients log in as {} with the keytab {}, but this process made no such login",
+            p.source,
+            p.principal,
+            p.keytab.display()
+        )));
+    }
     let (config, _) = kafka::client_config(&settings, &[])?;
     Ok(config)
 }
@@ -344,7 +370,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
     let root = CancellationToken::new();
     let distributed = match &opts.distributed {
         Some(d) => {
-            let client = worker_client(&worker)?;
+            let client = worker_client(&worker, opts.kerberos.as_ref())?;
             if cluster_id.is_none() {
                 let (probe, timeout) = (client.clone(), opts.probe_timeout);
                 let probed = tokio::task::spawn_blocking(move || {

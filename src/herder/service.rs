@@ -367,10 +367,15 @@ impl Herder {
                 q.keytab.display()
             ))),
             None => Err(HerderError::BadRequest(format!(
-                "connector {} logs in with the keytab {} ({}), but this ferry made no keytab login at start; put the connector in a file on the command line and restart ferry",
+                "connector {} logs in with the keytab {} ({}), but this ferry made no keytab login at start; {}",
                 config.name,
                 p.keytab.display(),
-                p.principal
+                p.principal,
+                if self.distributed() {
+                    "put that login in every worker file (sasl.jaas.config at the top level or under consumer.) and restart the workers"
+                } else {
+                    "put the connector in a file on the command line and restart ferry"
+                }
             ))),
         }
     }
