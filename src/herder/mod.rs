@@ -264,6 +264,24 @@ fn worker_client(
     Ok(config)
 }
 
+/// This worker's part of its static members' ids (`ferry.static.membership=true`): its
+/// REST address, which tells the workers of a cluster apart.
+fn static_member(rest: Option<&RestConfig>) -> Result<String, StartupError> {
+    let Some(rest) = rest else {
+        return Err(StartupError::Rest(
+            "ferry.static.membership=true names each worker's consumers after its REST address, but the REST API is off (ferry.rest.enable=false); turn it on, or remove ferry.static.membership".into(),
+        ));
+    };
+    // Linux's host name; ferry runs on Linux only.
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+    crate::config::distributed::static_worker_name(
+        &rest.advertised.host,
+        rest.advertised.port,
+        hostname.as_deref(),
+    )
+    .map_err(StartupError::Rest)
+}
+
 /// The connector file as written (provider references unresolved), for the API to show.
 fn as_written(config: &ConnectorConfig) -> BTreeMap<String, String> {
     crate::config::PropertiesFile::load(&config.file.path)
@@ -286,6 +304,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         return Err(StartupError::NoConnectors);
     }
     let started = Instant::now();
+    let static_member = match &opts.distributed {
+        Some(d) if d.static_membership => Some(static_member(rest.as_ref())?),
+        _ => None,
+    };
     let store = match (&worker.offset_file, &opts.distributed) {
         (Some(path), None) => Some(Arc::new(FileOffsetStore::open(path)?)),
         // Distributed: the consumer group is the one owner of a sink's offsets (a file per
@@ -415,6 +437,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         storage: rest.as_ref().and_then(|r| r.storage.clone()),
         log: distributed.as_ref().map(|(log, _, _)| log.clone()),
         unrunnable: Default::default(),
+        static_member,
     });
     if let Some((log, reads, end)) = distributed {
         let follower = herder.clone();
