@@ -580,3 +580,39 @@ fn static_members_keep_their_partitions_until_the_session_ends_and_roll_without_
         "records read over all workers' lifetimes vs produced: duplicates; warnings:\n{warnings}"
     );
 }
+
+/// Static membership names each worker's consumers after its REST address: without the
+/// REST API there is nothing to tell the workers apart, which is one line and exit 1
+/// (before any connection is made).
+#[test]
+fn static_membership_without_the_rest_api_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = worker_props(
+        dir.path(),
+        "127.0.0.1:9",
+        &[
+            ("group.id", "cluster"),
+            ("config.storage.topic", CONFIGS),
+            ("ferry.static.membership", "true"),
+        ],
+    );
+    let mut ferry = Ferry::spawn(
+        &ferry_bin(),
+        &["distributed", worker.to_str().unwrap()],
+        dir.path(),
+        "worker",
+    );
+    let status = ferry.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{}", ferry.log());
+    let errors: Vec<String> = strip_ansi(&ferry.log())
+        .lines()
+        .filter(|l| l.contains("error"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("ferry.static.membership=true")
+            && errors[0].contains("ferry.rest.enable=false"),
+        "{errors:?}"
+    );
+}

@@ -320,3 +320,118 @@ fn a_bad_keytab_in_the_worker_file_is_one_line_as_in_standalone() {
     }
     assert!(cluster.authenticated().iter().all(|p| p == CLIENT));
 }
+
+/// Renewal serves the worker's own clients too: tickets live 60 s, the front closes every
+/// connection after 20 s (so the config topic's reader and writer authenticate again and
+/// again), and well after the first ticket expired a connector created over REST is
+/// written to the config topic, read back and run — with the renewed ticket of the one
+/// login. `FERRY_KERBEROS_RENEWAL_SECS` lengthens the run.
+#[test]
+fn the_worker_keeps_its_config_topic_clients_logged_in_past_the_first_ticket() {
+    let test = "distributed_secure::the_worker_keeps_its_config_topic_clients_logged_in_past_the_first_ticket";
+    let life = Duration::from_secs(60);
+    let Some(mut cluster) = SecureCluster::start(test, 2, life, Some(Duration::from_secs(20)))
+    else {
+        return;
+    };
+    cluster.broker.create_topic(CONFIGS, 1);
+    let run = Duration::from_secs(
+        std::env::var("FERRY_KERBEROS_RENEWAL_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(100),
+    )
+    .max(life + Duration::from_secs(20));
+    let dir = cluster.path().join("worker");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let worker = cluster.ztf_worker(&dir, &[], &cluster_keys(port));
+    let base = format!("http://127.0.0.1:{port}");
+    let user_cache = cluster.path().join("user-default.cc");
+    let started = std::time::Instant::now();
+    let mut ferry = start_worker(&dir, &worker, port, "worker", &user_cache);
+    let first = cluster.path().join("first.txt");
+    let (status, body) = call(
+        &base,
+        "POST",
+        "/connectors",
+        Some(&file_sink("first", &first)),
+    );
+    assert_eq!(status, 201, "{body}");
+    // A batch every 10 s, alternating partitions; the second connector is created once
+    // the first ticket has expired.
+    let mut sent = Vec::new();
+    let mut batch = 0u64;
+    let second = cluster.path().join("second.txt");
+    let mut created_late = false;
+    while started.elapsed() < run {
+        let p = (batch % 2) as i32;
+        let lines: Vec<String> = (0..10).map(|n| format!("b{batch}-p{p}-{n}")).collect();
+        cluster.produce(p, &lines);
+        sent.extend(lines);
+        batch += 1;
+        if !created_late && started.elapsed() > life + Duration::from_secs(5) {
+            let (status, body) = call(
+                &base,
+                "POST",
+                "/connectors",
+                Some(&file_sink("second", &second)),
+            );
+            assert_eq!(status, 201, "{body}\n{}", ferry.log());
+            created_late = true;
+        }
+        let next = Duration::from_secs(10 * batch);
+        std::thread::sleep(
+            next.saturating_sub(started.elapsed())
+                .min(run.saturating_sub(started.elapsed())),
+        );
+        assert!(
+            ferry.child.try_wait().unwrap().is_none(),
+            "ferry exited early:\n{}",
+            ferry.log()
+        );
+    }
+    assert!(
+        created_late,
+        "the run ended before the first ticket expired"
+    );
+    let all_in = |path: &Path| {
+        wait_until(WAIT, || {
+            let got: std::collections::BTreeSet<String> = lines_of(path).into_iter().collect();
+            sent.iter().all(|l| got.contains(l))
+        })
+    };
+    assert!(
+        all_in(&first),
+        "records lost (first); log:\n{}",
+        ferry.log()
+    );
+    assert!(
+        all_in(&second),
+        "records lost (second); log:\n{}",
+        ferry.log()
+    );
+    ferry.signal("TERM");
+    let status = ferry.wait(Duration::from_secs(60));
+    let log = ferry.log();
+    assert!(status.success(), "{status:?}\n{log}");
+    assert!(log.contains("Kerberos ticket renewed."), "{log}");
+    assert_eq!(log.matches("Kerberos login succeeded.").count(), 1, "{log}");
+    for bad in ["renewal failed", "GSSAPI Error", "Authentication", "kinit"] {
+        assert!(!log.contains(bad), "`{bad}` in the log:\n{log}");
+    }
+    let rejected: Vec<String> = cluster
+        .events()
+        .into_iter()
+        .filter(|l| l.starts_with("reject") && l.contains("authentication failed"))
+        .collect();
+    assert!(rejected.is_empty(), "{rejected:?}");
+    let late = cluster
+        .timed_events()
+        .iter()
+        .filter(|(t, l)| l.starts_with("auth ") && t.duration_since(started) > life)
+        .count();
+    assert!(late > 0, "no authentication after the first ticket expired");
+    assert!(cluster.authenticated().iter().all(|p| p == CLIENT));
+    assert!(!user_cache.exists());
+}
