@@ -318,6 +318,36 @@ fn a_bad_keytab_in_the_worker_file_is_one_line_as_in_standalone() {
             "{case}"
         );
     }
+    // No security block at all: the worker's own clients cannot get through the front,
+    // and the line says which settings they use.
+    let dir = cluster.path().join("plaintext");
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let listeners = format!("http://127.0.0.1:{port}");
+    let worker = worker_props(
+        &dir,
+        &cluster.bootstrap,
+        &[
+            ("listeners", listeners.as_str()),
+            ("ferry.rest.enable", "true"),
+            ("group.id", "ferry-secure"),
+            ("config.storage.topic", CONFIGS),
+        ],
+    );
+    let line = one_error_line(Ferry::spawn_with_env(
+        &ferry_bin(),
+        &["distributed", worker.to_str().unwrap()],
+        &[("FERRY_BROKER_TIMEOUT", "5")],
+        &dir,
+        "plaintext",
+    ));
+    eprintln!("[plaintext] {line}");
+    assert!(
+        line.contains("worker of cluster ferry-secure")
+            && line.contains(&cluster.bootstrap)
+            && line.contains("top-level security settings"),
+        "{line}"
+    );
     assert!(cluster.authenticated().iter().all(|p| p == CLIENT));
 }
 

@@ -51,6 +51,16 @@ pub enum StartupError {
         #[source]
         source: ProbeError,
     },
+    /// Distributed mode: the worker's own clients (top-level keys) cannot reach the cluster.
+    #[error(
+        "worker of cluster {group}: {source} (bootstrap.servers and the top-level security settings in {worker}, which the worker's own clients use); check the address, the network and the credentials"
+    )]
+    WorkerProbe {
+        group: String,
+        worker: String,
+        #[source]
+        source: ProbeError,
+    },
     #[error("connector {connector} ({file}): {reason}")]
     Sink {
         connector: String,
@@ -402,8 +412,8 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
                 match probed {
                     Ok(Ok((_, id))) => cluster_id = id,
                     Ok(Err(source)) => {
-                        return Err(StartupError::Probe {
-                            connector: d.group_id.clone(),
+                        return Err(StartupError::WorkerProbe {
+                            group: d.group_id.clone(),
                             worker: worker.file.path.display().to_string(),
                             source,
                         });
