@@ -616,3 +616,30 @@ fn static_membership_without_the_rest_api_is_one_line() {
         "{errors:?}"
     );
 }
+
+/// A connector that would log in with a keytab of its own, on a worker that made no
+/// Kerberos login at start: refused before it reaches the config topic, saying that the
+/// login belongs in the worker files (connectors come from the topic, not from files).
+#[test]
+fn a_connector_with_its_own_keytab_login_is_refused_with_the_distributed_fix() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic(CONFIGS, 1);
+    broker.create_topic("t", 1);
+    let root = tempfile::tempdir().unwrap();
+    let w = Worker::start(root.path(), 1, &broker.bootstrap, &[]);
+    let mut krb = directory_sink("krb", "t", &root.path().join("out"));
+    krb["config"]["consumer.override.security.protocol"] = json!("SASL_PLAINTEXT");
+    krb["config"]["consumer.override.sasl.mechanism"] = json!("GSSAPI");
+    krb["config"]["consumer.override.sasl.jaas.config"] = json!(
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/nonexistent/u.keytab\" principal=\"u@EXAMPLE.ORG\";"
+    );
+    let (status, body) = w.call("POST", "/connectors", Some(&krb));
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("this ferry made no keytab login at start")
+            && message.contains("put that login in every worker file"),
+        "{message}"
+    );
+    assert_eq!(w.call("GET", "/connectors", None).1, json!([]));
+}

@@ -131,12 +131,32 @@ fn a_gssapi_worker_logs_in_once_for_its_config_topic_and_its_connectors() {
         Some(&file_sink("ztf-file", &out)),
     );
     assert_eq!(status, 201, "{body}\n{}", ferry.log());
+    // A connector that would log in as another principal is refused: one login per
+    // process, the worker's.
+    let mut other = file_sink("other", &out);
+    other["config"]["consumer.override.sasl.jaas.config"] = json!(format!(
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"{}\" principal=\"other@FERRY.TEST\";",
+        cluster.other_keytab.display()
+    ));
+    let (status, body) = call(&base, "POST", "/connectors", Some(&other));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains(&format!(
+            "connector other logs in as other@FERRY.TEST ({}) but this ferry logs in as {CLIENT}",
+            cluster.other_keytab.display()
+        )),
+        "{body}"
+    );
     let records = config_topic(&cluster);
     assert!(
         records
             .iter()
             .any(|r| r.starts_with("connector-ztf-file|") && r.contains("FileStreamSink")),
         "the config topic holds the connector's record: {records:?}"
+    );
+    assert!(
+        !records.iter().any(|r| r.starts_with("connector-other|")),
+        "a refused connector reached the config topic: {records:?}"
     );
     let state = || {
         call(&base, "GET", "/connectors/ztf-file/status", None).1["connector"]["state"]
