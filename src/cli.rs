@@ -294,11 +294,23 @@ fn distributed(args: DistributedArgs, format: LogFormat) -> ExitCode {
             Ok(s) => s,
             Err(e) => return fail(format, e),
         };
+    // The Kerberos login of the worker file, for the worker's own clients and every
+    // connector's consumer alike; planned (and its environment entered, which may
+    // re-execute ferry) before anything else happens, as in standalone mode.
+    let kerberos = match crate::auth::prepare_worker(&loaded.worker) {
+        Ok(plan) => plan,
+        Err(e) => return fail(format, e),
+    };
     for note in loaded.notes() {
         if note.is_warning() {
             tracing::warn!("{note}");
         }
     }
+    #[cfg(feature = "kerberos")]
+    let _login = match kerberos.as_ref().map(crate::auth::login).transpose() {
+        Ok(login) => login,
+        Err(e) => return fail(format, e),
+    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => return fail(format, format!("cannot start the async runtime: {e}")),
@@ -311,7 +323,7 @@ fn distributed(args: DistributedArgs, format: LogFormat) -> ExitCode {
         metrics: Some(crate::rest::MetricsRenderer(std::sync::Arc::new(
             crate::metrics::render,
         ))),
-        kerberos: None,
+        kerberos,
         distributed: Some(settings),
     };
     let outcome = match rt.block_on(herder::run(loaded, opts)) {

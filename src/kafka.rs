@@ -216,14 +216,17 @@ impl ConsumerClient {
     }
 
     /// A short-lived side client to the same cluster with the same login (offsets API,
-    /// metadata): its own `client.id` (`ferry-<purpose>-<connector>`), no statistics and,
-    /// unless `group` says so, no group.
+    /// metadata): its own `client.id` (`ferry-<purpose>-<connector>`), no statistics, no
+    /// `group.instance.id` and, unless `group` says so, no group.
     pub fn side(&self, purpose: &str, connector: &str, group: bool) -> ClientConfig {
         let mut config = self.config.clone();
         config.remove("statistics.interval.ms");
         if !group {
             config.remove("group.id");
         }
+        // A side client never joins the group: as a static member it would fence the
+        // connector's consumer (or be fenced).
+        config.remove("group.instance.id");
         config.set("client.id", format!("ferry-{purpose}-{connector}"));
         config
     }

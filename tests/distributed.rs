@@ -399,3 +399,247 @@ fn a_rolling_restart_loses_nothing_and_reads_nothing_twice() {
         "records read over all workers' lifetimes vs produced: duplicates; warnings:\n{warnings}"
     );
 }
+
+impl Worker {
+    /// As [`Worker::start`], on a given REST port: a restarted worker keeps its port, and
+    /// with it the `group.instance.id`s of its static members.
+    fn start_on(
+        root: &Path,
+        n: usize,
+        port: u16,
+        bootstrap: &str,
+        extra: &[(&str, &str)],
+    ) -> Worker {
+        let dir = root.join(format!("worker{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listeners = format!("http://127.0.0.1:{port}");
+        let mut props = vec![
+            ("listeners", listeners.as_str()),
+            ("ferry.rest.enable", "true"),
+            ("group.id", "ferry-cluster"),
+            ("config.storage.topic", CONFIGS),
+        ];
+        props.extend_from_slice(extra);
+        let worker = worker_props(&dir, bootstrap, &props);
+        let ferry = Ferry::spawn(
+            &ferry_bin(),
+            &["distributed", worker.to_str().unwrap()],
+            &dir,
+            &format!("worker{n}"),
+        );
+        let w = Worker {
+            ferry,
+            base: listeners,
+        };
+        let up = wait_until(WAIT, || w.call("GET", "/health", None).0 == 200);
+        assert!(up, "worker {n} did not come up; log:\n{}", w.ferry.log());
+        w
+    }
+
+    /// Whether this worker's consumer has been assigned partitions.
+    fn holds_partitions(&self) -> bool {
+        self.ferry
+            .log()
+            .lines()
+            .any(|l| l.contains("Partitions assigned.") && !l.contains("partitions= "))
+    }
+
+    /// The `group.instance.id` this worker's consumer of `connector` joined with, from its
+    /// log line.
+    fn instance_id(&self, connector: &str) -> Option<String> {
+        self.ferry
+            .log()
+            .lines()
+            .filter(|l| l.contains(&format!("connector={connector}")))
+            .find_map(|l| {
+                let (_, rest) = l.split_once("group_instance_id=")?;
+                Some(rest.split_whitespace().next()?.to_string())
+            })
+    }
+}
+
+/// `ferry.static.membership=true`: each worker's consumer of a connector joins as a static
+/// member, `group.instance.id` = `<host>-<REST port>-<connector>` (the machine's host name
+/// for a loopback REST host), the same after a restart on the same port.
+///
+/// What the mock cluster can show: librdkafka got the id — a static member sends no
+/// LeaveGroup when it closes (KIP-345; librdkafka's `rd_kafka_cgrp_leave_maybe`), so a
+/// stopped worker's partitions stay with it until its session times out instead of moving
+/// at once — and a rolling restart with it on loses nothing and reads nothing twice. What
+/// it cannot show: that a worker back within the session timeout gets its partitions with
+/// no rebalance at all; the mock coordinator finds members by member id only
+/// (`rd_kafka_mock_cgrp_classic_member_add` → `rd_kafka_mock_cgrp_classic_member_find`),
+/// so the restarted member is a new one to it.
+#[test]
+fn static_members_keep_their_partitions_until_the_session_ends_and_roll_without_loss() {
+    const SESSION_MS: u64 = 10_000;
+    let mut broker = Broker::start(1, 3000);
+    broker.create_topic("static", 4);
+    broker.create_topic(CONFIGS, 1);
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let session = SESSION_MS.to_string();
+    let extra = [
+        ("ferry.static.membership", "true"),
+        ("consumer.session.timeout.ms", session.as_str()),
+        // Room for the directory sink's flush on a busy machine (see the rolling test).
+        ("offset.flush.timeout.ms", "30000"),
+        ("task.shutdown.graceful.timeout.ms", "30000"),
+    ];
+    let ports = [free_port(), free_port()];
+    let mut workers: Vec<Worker> = (0..2)
+        .map(|i| Worker::start_on(root.path(), i + 1, ports[i], &broker.bootstrap, &extra))
+        .collect();
+    let (status, body) = workers[0].call(
+        "POST",
+        "/connectors",
+        Some(&directory_sink("static", "static", &out)),
+    );
+    assert_eq!(status, 201, "{body}");
+    produce(&broker.bootstrap, "static", 4, 20, 0);
+    let mut produced = 20;
+    assert!(wait_until(WAIT, || delivered(&out, "static") == expected(4, produced)));
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let ids: Vec<String> = workers
+        .iter()
+        .map(|w| w.instance_id("static").expect("a group_instance_id line"))
+        .collect();
+    for (id, port) in ids.iter().zip(ports) {
+        assert_eq!(id, &format!("{}-{port}-static", hostname.trim()));
+    }
+    let read: Vec<f64> = workers.iter().map(Worker::records_read).collect();
+    assert!(
+        read.iter().all(|&r| r > 0.0),
+        "both workers hold partitions (records read per worker: {read:?})"
+    );
+    let mut total_read = 0.0;
+    let mut warnings = String::new();
+    // Stop each worker in turn and start it again on its port.
+    for i in [1, 0] {
+        let old = workers.remove(i);
+        total_read += old.records_read();
+        old.ferry.signal("TERM");
+        let mut old = old;
+        assert!(
+            old.ferry.wait(Duration::from_secs(60)).success(),
+            "{}",
+            old.ferry.log()
+        );
+        let stopped = std::time::Instant::now();
+        warnings.extend(
+            old.ferry
+                .log()
+                .lines()
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .map(|l| format!("{l}\n")),
+        );
+        produce(&broker.bootstrap, "static", 4, 20, produced as usize);
+        produced += 20;
+        if i == 1 {
+            // No LeaveGroup: the coordinator keeps the stopped member until its session
+            // ends, then rebalances. The mock's rebalance itself waits up to the session
+            // timeout less 1 s for members to rejoin (`rd_kafka_mock_cgrp_classic_rebalance`),
+            // so a member that leaves has its partitions moved after ~9 s here, a static
+            // one after ~19 s (measured: 9.0 s with the key off, 18.8 s with it on).
+            assert!(wait_until(WAIT, || delivered(&out, "static") == expected(4, produced)));
+            let moved = stopped.elapsed();
+            assert!(
+                moved >= Duration::from_millis(SESSION_MS + 4000),
+                "the stopped worker's partitions moved after {moved:?}, before its session of {SESSION_MS} ms ended: it left the group (a LeaveGroup), so it was no static member"
+            );
+        }
+        let again = Worker::start_on(root.path(), i + 3, ports[i], &broker.bootstrap, &extra);
+        assert!(wait_until(WAIT, || again.instance_id("static").is_some()));
+        assert_eq!(
+            again.instance_id("static").unwrap(),
+            ids[i],
+            "same id after a restart"
+        );
+        // The next worker stops once this one holds partitions again, as an operator's
+        // rolling restart waits for each worker to be back: a worker stopped while its
+        // group is mid-rebalance cannot commit (REBALANCE_IN_PROGRESS), and its successor
+        // re-reads what it delivered since its last commit (at-least-once).
+        assert!(
+            wait_until(WAIT, || again.holds_partitions()),
+            "{}",
+            again.ferry.log()
+        );
+        workers.insert(i, again);
+        assert!(
+            wait_until(WAIT, || delivered(&out, "static") == expected(4, produced)),
+            "after restarting worker {}: {} of {} delivered",
+            i + 1,
+            delivered(&out, "static").len(),
+            4 * produced
+        );
+    }
+    total_read += workers.iter().map(Worker::records_read).sum::<f64>();
+    assert_eq!(
+        total_read,
+        (4 * produced) as f64,
+        "records read over all workers' lifetimes vs produced: duplicates; warnings:\n{warnings}"
+    );
+}
+
+/// Static membership names each worker's consumers after its REST address: without the
+/// REST API there is nothing to tell the workers apart, which is one line and exit 1
+/// (before any connection is made).
+#[test]
+fn static_membership_without_the_rest_api_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let worker = worker_props(
+        dir.path(),
+        "127.0.0.1:9",
+        &[
+            ("group.id", "cluster"),
+            ("config.storage.topic", CONFIGS),
+            ("ferry.static.membership", "true"),
+        ],
+    );
+    let mut ferry = Ferry::spawn(
+        &ferry_bin(),
+        &["distributed", worker.to_str().unwrap()],
+        dir.path(),
+        "worker",
+    );
+    let status = ferry.wait(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(1), "{}", ferry.log());
+    let errors: Vec<String> = strip_ansi(&ferry.log())
+        .lines()
+        .filter(|l| l.contains("error"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("ferry.static.membership=true")
+            && errors[0].contains("ferry.rest.enable=false"),
+        "{errors:?}"
+    );
+}
+
+/// A connector that would log in with a keytab of its own, on a worker that made no
+/// Kerberos login at start: refused before it reaches the config topic, saying that the
+/// login belongs in the worker files (connectors come from the topic, not from files).
+#[test]
+fn a_connector_with_its_own_keytab_login_is_refused_with_the_distributed_fix() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic(CONFIGS, 1);
+    broker.create_topic("t", 1);
+    let root = tempfile::tempdir().unwrap();
+    let w = Worker::start(root.path(), 1, &broker.bootstrap, &[]);
+    let mut krb = directory_sink("krb", "t", &root.path().join("out"));
+    krb["config"]["consumer.override.security.protocol"] = json!("SASL_PLAINTEXT");
+    krb["config"]["consumer.override.sasl.mechanism"] = json!("GSSAPI");
+    krb["config"]["consumer.override.sasl.jaas.config"] = json!(
+        "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/nonexistent/u.keytab\" principal=\"u@EXAMPLE.ORG\";"
+    );
+    let (status, body) = w.call("POST", "/connectors", Some(&krb));
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("this ferry made no keytab login at start")
+            && message.contains("put that login in every worker file"),
+        "{message}"
+    );
+    assert_eq!(w.call("GET", "/connectors", None).1, json!([]));
+}

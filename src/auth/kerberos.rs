@@ -67,6 +67,46 @@ pub fn plan(
     )
 }
 
+/// The name the worker's own clients go by in a plan: in distributed mode the config
+/// topic's reader and writer (and any other client of the worker itself), built from the
+/// worker file's top-level keys.
+pub const WORKER_CLIENTS: &str = "the worker's own clients (top-level keys)";
+/// The name of the settings every connector's consumer starts from (the worker's
+/// `consumer.*` over its top-level keys), planned before any connector is known.
+pub const CONNECTOR_CONSUMERS: &str = "the connectors' consumers (consumer.* keys)";
+
+/// How a named client is called in a line: a connector by its name.
+fn who(name: &str) -> String {
+    if name == WORKER_CLIENTS || name == CONNECTOR_CONSUMERS {
+        name.to_string()
+    } else {
+        format!("connector {name}")
+    }
+}
+
+/// Distributed mode: the login is decided from the worker file alone, before any
+/// connector is read from the config topic. The worker's own clients and the settings
+/// every connector's consumer starts from share the process's one login (one principal,
+/// one keytab, one credential cache); a connector of the config topic may only use it
+/// (see the herder).
+pub fn plan_worker(worker: &WorkerConfig) -> Result<Option<KerberosPlan>, ConfigFileError> {
+    let mut own = crate::herder::worker_settings(worker)?;
+    let mut consumers =
+        crate::config::client::consumer_settings(&crate::config::client::ClientLayers {
+            top: worker.client_top.clone(),
+            consumer: worker.client_consumer.clone(),
+            overrides: Default::default(),
+            policy: worker.override_policy,
+        })?;
+    plan_clients(
+        worker,
+        [
+            (WORKER_CLIENTS, &mut own),
+            (CONNECTOR_CONSUMERS, &mut consumers),
+        ],
+    )
+}
+
 /// [`plan`] over named client settings (a connector's, or the worker's own for
 /// `ferry check` without connector files).
 pub fn plan_clients<'a>(
@@ -129,9 +169,9 @@ pub fn plan_clients<'a>(
                     location: source,
                     key: "sasl.jaas.config".into(),
                     reason: format!(
-                        "connector {} logs in as {principal} ({keytab}) but connector {} as {} ({}); one ferry process holds one Kerberos login: run them in separate processes",
-                        name,
-                        p.connectors[0],
+                        "{} logs in as {principal} ({keytab}) but {} as {} ({}); one ferry process holds one Kerberos login: run them in separate processes",
+                        who(name),
+                        who(&p.connectors[0]),
                         p.principal,
                         p.keytab.display()
                     ),
@@ -316,6 +356,47 @@ mod tests {
         let (w, mut cs) = load(worker, &[&connector("a", "")]);
         assert_eq!(plan(&w, &mut cs).unwrap(), None);
         assert_eq!(cs[0].consumer.get(RELOGIN_KEY), Some("0"));
+    }
+
+    fn worker(text: &str) -> WorkerConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("worker.properties");
+        std::fs::write(&w, text).unwrap();
+        WorkerConfig::load(&w, &SystemEnvironment).unwrap()
+    }
+
+    #[test]
+    fn a_distributed_worker_plans_one_login_for_its_own_clients_and_its_connectors() {
+        // The ZTF block at the top level only: the worker's clients use it, and so do the
+        // connectors' consumers (ferry carries it over when consumer.* has none).
+        let p = plan_worker(&worker(ZTF_WORKER)).unwrap().unwrap();
+        assert_eq!(p.principal, "reader@KAFKA.SECURE");
+        assert_eq!(p.connectors, [WORKER_CLIENTS, CONNECTOR_CONSUMERS]);
+        assert!(p.source.contains("sasl.jaas.config"), "{}", p.source);
+        // The worker's own clients' settings get librdkafka's kinit turned off too.
+        let w = worker(ZTF_WORKER);
+        let mut own = crate::herder::worker_settings(&w).unwrap();
+        plan_clients(&w, [(WORKER_CLIENTS, &mut own)]).unwrap();
+        assert_eq!(own.get(RELOGIN_KEY), Some("0"));
+        assert_eq!(
+            plan_worker(&worker("bootstrap.servers=b:9092\n")).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_distributed_worker_with_two_principals_is_refused_naming_both_blocks() {
+        let text = format!(
+            "{ZTF_WORKER}consumer.security.protocol=SASL_PLAINTEXT\nconsumer.sasl.mechanism=GSSAPI\n\
+             consumer.sasl.jaas.config=com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true keyTab=\"/k2\" principal=\"other@KAFKA.SECURE\";\n"
+        );
+        let err = plan_worker(&worker(&text)).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!(
+                "{CONNECTOR_CONSUMERS} logs in as other@KAFKA.SECURE (/k2) but {WORKER_CLIENTS} as reader@KAFKA.SECURE"
+            )),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod krb5_conf;
 #[cfg(feature = "kerberos")]
 pub mod login;
 
+use crate::config::WorkerConfig;
 use crate::herder::Loaded;
 
 /// Plans the Kerberos login for the loaded files and, when one is needed, makes sure the
@@ -13,6 +14,16 @@ use crate::herder::Loaded;
 /// Call before anything else happens: a re-exec starts the program over.
 pub fn prepare(loaded: &mut Loaded) -> Result<Option<kerberos::KerberosPlan>, String> {
     let plan = kerberos::plan(&loaded.worker, &mut loaded.connectors).map_err(|e| e.to_string())?;
+    enter(plan)
+}
+
+/// [`prepare`] for a distributed worker, from the worker file alone: its own clients and
+/// the connectors' consumers, which come later from the config topic, share one login.
+pub fn prepare_worker(worker: &WorkerConfig) -> Result<Option<kerberos::KerberosPlan>, String> {
+    enter(kerberos::plan_worker(worker).map_err(|e| e.to_string())?)
+}
+
+fn enter(plan: Option<kerberos::KerberosPlan>) -> Result<Option<kerberos::KerberosPlan>, String> {
     let Some(plan) = plan else { return Ok(None) };
     if cfg!(not(feature = "kerberos")) {
         return Err(format!(

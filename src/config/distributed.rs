@@ -23,6 +23,64 @@ pub struct DistributedConfig {
     /// status topic yet.
     pub status_topic: Option<String>,
     pub offset_topic: Option<String>,
+    /// `ferry.static.membership` (false): each connector's consumer joins its group as a
+    /// static member (KIP-345) with a `group.instance.id` of this worker's own
+    /// ([`static_worker_name`], [`group_instance_id`]), so that a worker restarted within
+    /// the session timeout gets its partitions back without a rebalance.
+    pub static_membership: bool,
+}
+
+/// Kafka's limit on a `group.instance.id` (that of a topic name).
+const INSTANCE_ID_MAX: usize = 249;
+
+/// Kafka accepts these characters in a `group.instance.id`; others become `-`.
+fn legal(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// The worker's part of its static members' ids: its advertised REST host and port, with
+/// the machine's host name in place of a loopback, wildcard or empty host (the REST API
+/// listens on loopback by default, and workers on different machines must never share an
+/// id: the broker would fence one of them).
+pub fn static_worker_name(host: &str, port: u16, hostname: Option<&str>) -> Result<String, String> {
+    let host = host.trim_matches(|c| c == '[' || c == ']');
+    let local = host.is_empty()
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback() || ip.is_unspecified());
+    let host = if local {
+        match hostname.map(str::trim).filter(|h| !h.is_empty()) {
+            Some(h) => h,
+            None => {
+                return Err(
+                    "ferry.static.membership=true: this machine has no host name to tell its workers from other machines'; set rest.advertised.host.name to a name unique in the cluster".into(),
+                );
+            }
+        }
+    } else {
+        host
+    };
+    Ok(legal(&format!("{host}-{port}")))
+}
+
+/// The `group.instance.id` of a connector's consumer on a worker: `<worker>-<connector>`.
+/// Unique per worker, and per connector too, as connectors may share a group (a worker's
+/// `consumer.group.id`); cut to Kafka's 249 characters from the end, which keeps the
+/// worker's part that tells members of one group apart.
+pub fn group_instance_id(worker: &str, connector: &str) -> String {
+    legal(&format!("{worker}-{connector}"))
+        .chars()
+        .take(INSTANCE_ID_MAX)
+        .collect()
 }
 
 fn key_err(file: &PropertiesFile, key: &str, reason: String) -> ConfigFileError {
@@ -78,12 +136,25 @@ impl DistributedConfig {
                 }
             },
         };
+        let static_membership = match get("ferry.static.membership") {
+            None => false,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(key_err(
+                    file,
+                    "ferry.static.membership",
+                    format!("`{}` is not true or false", shown(&v)),
+                ));
+            }
+        };
         Ok(Self {
             group_id,
             config_topic,
             config_replication,
             status_topic: get("status.storage.topic"),
             offset_topic: get("offset.storage.topic"),
+            static_membership,
         })
     }
 }
@@ -110,6 +181,44 @@ mod tests {
         assert_eq!(c.config_topic, "cfg");
         assert_eq!(c.config_replication, 1);
         assert_eq!(c.status_topic.as_deref(), Some("st"));
+    }
+
+    #[test]
+    fn static_membership_is_off_unless_asked_for() {
+        let base = "group.id=g\nconfig.storage.topic=c\n";
+        assert!(!config(base).unwrap().static_membership);
+        let on = config(&format!("{base}ferry.static.membership=TRUE\n")).unwrap();
+        assert!(on.static_membership);
+        let e = config(&format!("{base}ferry.static.membership=yes\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.properties:3: ferry.static.membership:") && e.contains("`yes`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn static_ids_name_the_worker_and_the_connector_in_kafkas_characters() {
+        let host = Some("vm-7");
+        assert_eq!(
+            static_worker_name("10.0.0.5", 8083, host).unwrap(),
+            "10.0.0.5-8083"
+        );
+        // Loopback, wildcard and empty hosts are the same on every machine.
+        for local in ["127.0.0.1", "localhost", "0.0.0.0", "", "::1", "[::]"] {
+            assert_eq!(static_worker_name(local, 8083, host).unwrap(), "vm-7-8083");
+        }
+        let e = static_worker_name("127.0.0.1", 8083, None).unwrap_err();
+        assert!(e.contains("rest.advertised.host.name"), "{e}");
+        assert_eq!(static_worker_name("fe80::1", 9, host).unwrap(), "fe80--1-9");
+        assert_eq!(
+            group_instance_id("vm-7-8083", "ztf sink/1"),
+            "vm-7-8083-ztf-sink-1"
+        );
+        let long = group_instance_id("w-1", &"x".repeat(400));
+        assert_eq!(long.len(), 249);
+        assert!(long.starts_with("w-1-x"));
     }
 
     #[test]

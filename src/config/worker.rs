@@ -77,6 +77,7 @@ const IGNORED: &[(&str, &str)] = &[
     ("scheduled.rebalance.max.delay.ms", "distributed mode only"),
     ("worker.sync.timeout.ms", "distributed mode only"),
     ("worker.unsync.backoff.ms", "distributed mode only"),
+    ("ferry.static.membership", "distributed mode only"),
     (
         "config.action.reload",
         "ferry reads its files once at start",

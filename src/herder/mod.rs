@@ -51,6 +51,16 @@ pub enum StartupError {
         #[source]
         source: ProbeError,
     },
+    /// Distributed mode: the worker's own clients (top-level keys) cannot reach the cluster.
+    #[error(
+        "worker of cluster {group}: {source} (bootstrap.servers and the top-level security settings in {worker}, which the worker's own clients use); check the address, the network and the credentials"
+    )]
+    WorkerProbe {
+        group: String,
+        worker: String,
+        #[source]
+        source: ProbeError,
+    },
     #[error("connector {connector} ({file}): {reason}")]
     Sink {
         connector: String,
@@ -224,18 +234,62 @@ async fn received(signal: &mut Option<Signal>) {
     }
 }
 
+/// The worker's own clients' settings: the worker file's top-level connection and
+/// security keys, no connector's.
+pub(crate) fn worker_settings(
+    worker: &WorkerConfig,
+) -> Result<crate::config::client::ClientSettings, ConfigFileError> {
+    crate::config::client::consumer_settings(&crate::config::client::ClientLayers {
+        top: worker.client_top.clone(),
+        consumer: Default::default(),
+        overrides: Default::default(),
+        policy: worker.override_policy,
+    })
+}
+
 /// The worker's own client (connection and security settings, no connector's): the
-/// config topic's reader and writer in distributed mode.
-fn worker_client(worker: &WorkerConfig) -> Result<rdkafka::ClientConfig, StartupError> {
-    let settings =
-        crate::config::client::consumer_settings(&crate::config::client::ClientLayers {
-            top: worker.client_top.clone(),
-            consumer: Default::default(),
-            overrides: Default::default(),
-            policy: worker.override_policy,
-        })?;
+/// config topic's reader and writer in distributed mode. With GSSAPI it uses the process's
+/// keytab login (`kerberos`, planned from the worker file at start and kept fresh), as the
+/// connectors' consumers do: librdkafka's own `kinit` stays off.
+fn worker_client(
+    worker: &WorkerConfig,
+    kerberos: Option<&crate::auth::kerberos::KerberosPlan>,
+) -> Result<rdkafka::ClientConfig, StartupError> {
+    let mut settings = worker_settings(worker)?;
+    let planned = crate::auth::kerberos::plan_clients(
+        worker,
+        [(crate::auth::kerberos::WORKER_CLIENTS, &mut settings)],
+    )?;
+    if let Some(p) = planned
+        && kerberos.is_none_or(|k| k.principal != p.principal || k.keytab != p.keytab)
+    {
+        return Err(StartupError::Rest(format!(
+            "{}: the worker's own clients log in as {} with the keytab {}, but this process made no such login",
+            p.source,
+            p.principal,
+            p.keytab.display()
+        )));
+    }
     let (config, _) = kafka::client_config(&settings, &[])?;
     Ok(config)
+}
+
+/// This worker's part of its static members' ids (`ferry.static.membership=true`): its
+/// REST address, which tells the workers of a cluster apart.
+fn static_member(rest: Option<&RestConfig>) -> Result<String, StartupError> {
+    let Some(rest) = rest else {
+        return Err(StartupError::Rest(
+            "ferry.static.membership=true names each worker's consumers after its REST address, but the REST API is off (ferry.rest.enable=false); turn it on, or remove ferry.static.membership".into(),
+        ));
+    };
+    // Linux's host name; ferry runs on Linux only.
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+    crate::config::distributed::static_worker_name(
+        &rest.advertised.host,
+        rest.advertised.port,
+        hostname.as_deref(),
+    )
+    .map_err(StartupError::Rest)
 }
 
 /// The connector file as written (provider references unresolved), for the API to show.
@@ -260,6 +314,10 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         return Err(StartupError::NoConnectors);
     }
     let started = Instant::now();
+    let static_member = match &opts.distributed {
+        Some(d) if d.static_membership => Some(static_member(rest.as_ref())?),
+        _ => None,
+    };
     let store = match (&worker.offset_file, &opts.distributed) {
         (Some(path), None) => Some(Arc::new(FileOffsetStore::open(path)?)),
         // Distributed: the consumer group is the one owner of a sink's offsets (a file per
@@ -344,7 +402,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
     let root = CancellationToken::new();
     let distributed = match &opts.distributed {
         Some(d) => {
-            let client = worker_client(&worker)?;
+            let client = worker_client(&worker, opts.kerberos.as_ref())?;
             if cluster_id.is_none() {
                 let (probe, timeout) = (client.clone(), opts.probe_timeout);
                 let probed = tokio::task::spawn_blocking(move || {
@@ -354,8 +412,8 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
                 match probed {
                     Ok(Ok((_, id))) => cluster_id = id,
                     Ok(Err(source)) => {
-                        return Err(StartupError::Probe {
-                            connector: d.group_id.clone(),
+                        return Err(StartupError::WorkerProbe {
+                            group: d.group_id.clone(),
                             worker: worker.file.path.display().to_string(),
                             source,
                         });
@@ -389,6 +447,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         storage: rest.as_ref().and_then(|r| r.storage.clone()),
         log: distributed.as_ref().map(|(log, _, _)| log.clone()),
         unrunnable: Default::default(),
+        static_member,
     });
     if let Some((log, reads, end)) = distributed {
         let follower = herder.clone();

@@ -114,6 +114,9 @@ pub(crate) struct Shared {
     /// Distributed mode: connectors of the config topic this worker cannot run (a class
     /// ferry does not have, a config it refuses), shown FAILED with the reason.
     pub(crate) unrunnable: std::sync::Mutex<BTreeMap<String, Unrunnable>>,
+    /// Distributed mode with `ferry.static.membership=true`: this worker's part of its
+    /// consumers' `group.instance.id`s.
+    pub(crate) static_member: Option<String>,
 }
 
 /// A connector of the config topic that this worker cannot run.
@@ -213,6 +216,13 @@ impl Herder {
             // move; the others keep flowing (Connect's incremental cooperative rebalancing).
             client.set_default("partition.assignment.strategy", "cooperative-sticky");
         }
+        if let Some(worker) = &self.shared.static_member {
+            // An id set in the files (consumer.group.instance.id) wins.
+            client.set_default(
+                "group.instance.id",
+                &crate::config::distributed::group_instance_id(worker, &config.name),
+            );
+        }
         Ok(client)
     }
 
@@ -225,6 +235,9 @@ impl Herder {
             group = %config.group_id(),
             "Starting connector."
         );
+        if let Some(id) = client.consumer().get("group.instance.id") {
+            tracing::info!(connector = %config.name, group = %config.group_id(), group_instance_id = %id, "The connector's consumer is a static member of its group: a restart within its session.timeout.ms keeps its partitions.");
+        }
         let env = worker::ConnectorEnv {
             worker: &self.shared.worker,
             store: self.shared.store.clone(),
@@ -367,10 +380,15 @@ impl Herder {
                 q.keytab.display()
             ))),
             None => Err(HerderError::BadRequest(format!(
-                "connector {} logs in with the keytab {} ({}), but this ferry made no keytab login at start; put the connector in a file on the command line and restart ferry",
+                "connector {} logs in with the keytab {} ({}), but this ferry made no keytab login at start; {}",
                 config.name,
                 p.keytab.display(),
-                p.principal
+                p.principal,
+                if self.distributed() {
+                    "put that login in every worker file (sasl.jaas.config at the top level or under consumer.) and restart the workers"
+                } else {
+                    "put the connector in a file on the command line and restart ferry"
+                }
             ))),
         }
     }
