@@ -518,12 +518,17 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     assert_eq!(distinct.len(), 3, "workers share a block of ids: {tasks:?}");
     // One task's status, asked of another worker; and the listing with ?expand=status.
     let (id, _, owner) = tasks.iter().find(|t| t.2 == workers[0].id()).unwrap();
-    let (code, task) = workers[2].call(
-        "GET",
-        &format!("/connectors/shared/tasks/{id}/status"),
-        None,
-    );
-    assert_eq!(code, 200, "{task}");
+    // (Worker 3 may read worker 1's records a moment after worker 2 did.)
+    let (mut code, mut task) = (0, Value::Null);
+    let found = wait_until(WAIT, || {
+        (code, task) = workers[2].call(
+            "GET",
+            &format!("/connectors/shared/tasks/{id}/status"),
+            None,
+        );
+        code == 200
+    });
+    assert!(found, "{code} {task}");
     assert_eq!(
         (task["state"].as_str(), task["worker_id"].as_str()),
         (Some("RUNNING"), Some(owner.as_str()))
@@ -637,6 +642,26 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
         }),
         "{tasks:?}"
     );
+
+    // Deleted: the connector's record and every task's (the gone workers' too) are
+    // tombstones, as Connect leaves them.
+    let (code, _) = workers[0].call("DELETE", "/connectors/shared", None);
+    assert_eq!(code, 204);
+    let mut topic = BTreeMap::new();
+    let all_gone = wait_until(WAIT, || {
+        topic = status_topic(&broker.bootstrap);
+        topic
+            .iter()
+            .filter(|(k, _)| k.starts_with("status-"))
+            .all(|(_, v)| v.is_none())
+    });
+    assert!(all_gone, "{topic:?}");
+    for id in unique {
+        assert!(
+            topic.contains_key(&format!("status-task-shared-{id}")),
+            "{topic:?}"
+        );
+    }
 }
 
 /// A worker started with another config.storage.topic but the same status topic is named

@@ -353,11 +353,29 @@ impl StatusLog {
                 written.remove(key);
             }
         }
-        let gone: Vec<String> = written
+        let mut gone: BTreeSet<String> = written
             .iter()
             .filter(|(k, v)| v.is_some() && !now.contains_key(*k))
             .map(|(k, _)| k.clone())
             .collect();
+        // A connector gone from this worker is deleted (every worker has every connector):
+        // as Connect, its tasks' records go too, whichever worker wrote them.
+        let deleted: Vec<&str> = gone
+            .iter()
+            .filter_map(|k| k.strip_prefix("status-connector-"))
+            .collect();
+        let tasks: Vec<String> = {
+            let v = lock(&self.view);
+            deleted
+                .iter()
+                .flat_map(|name| {
+                    v.tasks
+                        .range((name.to_string(), 0)..=(name.to_string(), usize::MAX))
+                        .map(|((c, t), _)| task_key(c, *t))
+                })
+                .collect()
+        };
+        gone.extend(tasks);
         for key in gone {
             if self.send(&key, None).await {
                 written.remove(&key);
@@ -502,9 +520,10 @@ impl Reader {
                 Some(s) => {
                     v.connectors.insert(name, s);
                 }
+                // Its tasks' records stay until their own tombstones: the workers that see
+                // the deletion write those (for every worker's tasks, gone ones included).
                 None => {
                     v.connectors.remove(&name);
-                    v.tasks.retain(|(c, _), _| *c != name);
                 }
             },
             Ok(StatusRecord::Task {
