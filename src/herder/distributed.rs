@@ -81,19 +81,29 @@ impl Herder {
     }
 
     /// Writes this worker's states to the status topic as they change (checked twice a
-    /// second) and its own record every [`HEARTBEAT`], until cancelled.
+    /// second) and its own record every [`HEARTBEAT`], until cancelled. The two run side by
+    /// side: a drain that holds the connector table for seconds must not stop the
+    /// heartbeat, or the other workers would take this one for gone.
     pub(crate) async fn report_status(&self, log: Arc<StatusLog>, cancel: CancellationToken) {
-        let mut check = tokio::time::interval(Duration::from_millis(500));
-        let mut beat = tokio::time::interval(HEARTBEAT);
-        loop {
-            tokio::select! {
-                () = cancel.cancelled() => return,
-                _ = check.tick() => {
-                    let own = self.own_statuses().await;
-                    log.sync(&own).await;
-                }
-                _ = beat.tick() => log.heartbeat().await,
+        let states = async {
+            let mut check = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                check.tick().await;
+                let own = self.own_statuses().await;
+                log.sync(&own).await;
             }
+        };
+        let heartbeat = async {
+            let mut beat = tokio::time::interval(HEARTBEAT);
+            loop {
+                beat.tick().await;
+                log.heartbeat().await;
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = states => {}
+            () = heartbeat => {}
         }
     }
 

@@ -344,10 +344,19 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         store.create_if_missing()?;
     }
     let root = CancellationToken::new();
-    let worker_id = rest
-        .as_ref()
-        .map(|r| r.advertised.authority())
-        .unwrap_or_else(|| "ferry".into());
+    let worker_id = match (&rest, &opts.distributed) {
+        (Some(r), _) => r.advertised.authority(),
+        // Without an API a worker of a cluster still needs an id of its own in the status
+        // topic.
+        (None, Some(_)) => format!(
+            "{}:{}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "ferry".into()),
+            std::process::id()
+        ),
+        (None, None) => "ferry".into(),
+    };
     let distributed = match &opts.distributed {
         Some(d) => {
             let client = worker_client(&worker)?;
