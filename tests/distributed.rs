@@ -480,9 +480,14 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     internal_topics(&mut broker);
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
-    let mut workers: Vec<Worker> = (1..=3)
-        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &[]))
-        .collect();
+    // Started at the same time: their slot claims race, and must still end distinct.
+    let (dir, bootstrap) = (root.path(), broker.bootstrap.as_str());
+    let mut workers: Vec<Worker> = std::thread::scope(|s| {
+        let starting: Vec<_> = (1..=3)
+            .map(|n| s.spawn(move || Worker::start(dir, n, bootstrap, &[])))
+            .collect();
+        starting.into_iter().map(|h| h.join().unwrap()).collect()
+    });
     let ids: BTreeSet<String> = workers.iter().map(|w| w.id().to_string()).collect();
     produce(&broker.bootstrap, "alerts", 6, 20, 0);
     let (status, body) = workers[0].call(

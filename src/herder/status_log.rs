@@ -69,6 +69,28 @@ impl View {
             .and_then(|p| p.seen)
             .is_some_and(|s| s.elapsed() < STALE)
     }
+
+    /// The slot worker `me` should claim: its previous one if no other live worker holds
+    /// it, else the lowest free one.
+    fn free_slot(&self, me: &str) -> usize {
+        let taken: BTreeSet<usize> = self
+            .workers
+            .iter()
+            .filter(|(id, _)| *id != me && self.live(id))
+            .map(|(_, p)| p.value.slot)
+            .collect();
+        let previous = self.workers.get(me).map(|p| p.value.slot);
+        previous
+            .filter(|s| !taken.contains(s))
+            .unwrap_or_else(|| (0..).find(|s| !taken.contains(s)).unwrap_or(0))
+    }
+
+    /// Whether another live worker claimed `slot` before partition 0's `offset`.
+    fn claimed_before(&self, me: &str, slot: usize, offset: i64) -> bool {
+        self.workers.iter().any(|(id, p)| {
+            id != me && p.value.slot == slot && p.claimed_at < offset && self.live(id)
+        })
+    }
 }
 
 /// Why the status topic cannot be used; one line for the operator.
@@ -241,32 +263,20 @@ impl StatusLog {
     /// lowest free one; yields to an earlier claim of the same slot and tries again.
     async fn claim(&self) -> Result<usize, String> {
         for _ in 0..16 {
-            let slot = {
-                let v = lock(&self.view);
-                let taken: BTreeSet<usize> = v
-                    .workers
-                    .iter()
-                    .filter(|(id, _)| **id != self.worker_id && v.live(id))
-                    .map(|(_, p)| p.value.slot)
-                    .collect();
-                let previous = v.workers.get(&self.worker_id).map(|p| p.value.slot);
-                previous
-                    .filter(|s| !taken.contains(s))
-                    .unwrap_or_else(|| (0..).find(|s| !taken.contains(s)).unwrap_or(0))
-            };
+            let slot = lock(&self.view).free_slot(&self.worker_id);
             let offset = self.beat(slot).await?;
             if !wait(|| lock(&self.view).read_p0 > offset).await {
                 return Err(format!(
                     "this worker's record was not read back within {TIMEOUT:?}"
                 ));
             }
-            let v = lock(&self.view);
-            let earlier = v.workers.iter().any(|(id, p)| {
-                *id != self.worker_id && p.value.slot == slot && p.claimed_at < offset && v.live(id)
-            });
-            if !earlier {
+            if !lock(&self.view).claimed_before(&self.worker_id, slot, offset) {
                 return Ok(slot);
             }
+            tracing::info!(
+                slot,
+                "Another worker claimed this slot first; claiming another."
+            );
         }
         Err("no free slot could be claimed (workers keep claiming the same ones)".into())
     }
@@ -588,5 +598,103 @@ impl Reader {
             }
             v.caught_up = self.ends.is_empty();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reader() -> Reader {
+        Reader {
+            topic: "st".into(),
+            config_topic: "cfg".into(),
+            worker_id: "me:1".into(),
+            view: Arc::default(),
+            ends: BTreeMap::new(),
+        }
+    }
+
+    fn beat(r: &mut Reader, worker: &str, slot: usize, offset: i64, age_ms: i64) {
+        let record = StatusRecord::Worker {
+            worker_id: worker.into(),
+            value: Some(WorkerValue {
+                worker_id: worker.into(),
+                config_topic: "cfg".into(),
+                slot,
+            }),
+        };
+        r.apply(0, offset, age_ms, Ok(record));
+    }
+
+    #[test]
+    fn the_earlier_claim_of_a_slot_wins_and_the_later_worker_moves() {
+        let mut r = reader();
+        lock(&r.view).caught_up = true;
+        beat(&mut r, "a:1", 0, 5, 0);
+        beat(&mut r, "b:1", 0, 7, 0);
+        // a's later heartbeats keep its first claim.
+        beat(&mut r, "a:1", 0, 9, 0);
+        let v = lock(&r.view);
+        assert!(!v.claimed_before("a:1", 0, 5));
+        assert!(v.claimed_before("b:1", 0, 7));
+        assert_eq!(v.free_slot("b:1"), 1);
+        assert_eq!(v.free_slot("c:1"), 1);
+        assert_eq!(v.read_p0, 10);
+    }
+
+    #[test]
+    fn a_stale_worker_holds_no_slot_and_a_returning_one_takes_its_own_back() {
+        let mut r = reader();
+        // Read before catching up (the end is further on): the records' ages count.
+        r.ends.insert(0, 100);
+        beat(&mut r, "gone:1", 0, 1, STALE.as_millis() as i64 + 5_000);
+        beat(&mut r, "back:1", 3, 2, 0);
+        beat(&mut r, "live:1", 1, 3, 0);
+        let v = lock(&r.view);
+        assert!(!v.live("gone:1") && v.live("live:1"));
+        assert_eq!(v.free_slot("new:1"), 0, "the stale worker's slot is free");
+        assert_eq!(v.free_slot("back:1"), 3, "its previous slot");
+        assert_eq!(v.free_slot("live:1"), 1);
+        assert!(!v.claimed_before("new:1", 0, 50));
+        assert!(v.claimed_before("new:1", 1, 50));
+    }
+
+    #[test]
+    fn tombstones_remove_and_records_of_a_deleted_connector_wait_for_their_own() {
+        let mut r = reader();
+        let running = StatusValue {
+            state: "RUNNING".into(),
+            trace: None,
+            worker_id: "a:1".into(),
+            generation: 0,
+        };
+        for (task, offset) in [(0, 1), (1, 2)] {
+            let record = StatusRecord::Task {
+                connector: "c".into(),
+                task,
+                value: Some(running.clone()),
+            };
+            r.apply(1, offset, 0, Ok(record));
+        }
+        let connector = |value| StatusRecord::Connector {
+            name: "c".into(),
+            value,
+        };
+        r.apply(2, 1, 0, Ok(connector(Some(running.clone()))));
+        r.apply(2, 2, 0, Ok(connector(None)));
+        let task0 = StatusRecord::Task {
+            connector: "c".into(),
+            task: 0,
+            value: None,
+        };
+        r.apply(1, 3, 0, Ok(task0));
+        r.apply(1, 4, 0, Err("not JSON".into()));
+        let v = lock(&r.view);
+        assert!(v.connectors.is_empty());
+        assert_eq!(
+            v.tasks.keys().cloned().collect::<Vec<_>>(),
+            vec![("c".to_string(), 1)]
+        );
     }
 }
