@@ -589,6 +589,11 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     // longer shows its tasks RUNNING.
     let third = workers.pop().unwrap();
     let third_id = third.id().to_string();
+    let third_tasks: Vec<u64> = tasks
+        .iter()
+        .filter(|t| t.2 == third_id)
+        .map(|t| t.0)
+        .collect();
     third.ferry.signal("KILL");
     let killed = std::time::Instant::now();
     assert!(
@@ -603,6 +608,21 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
         "dropped before it could be stale"
     );
     drop(third);
+    // And the topic no longer says they run: a live worker marked them UNASSIGNED.
+    let mut topic = BTreeMap::new();
+    let tidied = wait_until(WAIT, || {
+        topic = status_topic(&broker.bootstrap);
+        third_tasks.iter().all(|id| {
+            topic
+                .get(&format!("status-task-shared-{id}"))
+                .and_then(|v| serde_json::from_str::<Value>(v.as_deref()?).ok())
+                .is_some_and(|v| v["state"] == "UNASSIGNED" && v["worker_id"] == third_id.as_str())
+        })
+    });
+    assert!(
+        tidied,
+        "the killed worker's tasks {third_tasks:?}: {topic:?}"
+    );
 
     // A clean stop of worker 1: its tasks UNASSIGNED in the topic, its record deleted.
     let first = workers.remove(0);
@@ -704,4 +724,67 @@ fn a_worker_with_another_config_topic_is_named_in_a_warning() {
     // Several heartbeats later, still one warning.
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(named(&first.ferry.log()), 1, "{}", first.ferry.log());
+}
+
+/// A worker the others took for gone (stopped with SIGSTOP past the staleness bound): its
+/// peer marks its tasks UNASSIGNED in the topic; once it runs again (SIGCONT) it writes its
+/// states again, and its peer lists its tasks RUNNING.
+#[test]
+fn a_worker_taken_for_gone_writes_its_states_again() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("lines", 2);
+    internal_topics(&mut broker);
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let workers: Vec<Worker> = (1..=2)
+        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &[]))
+        .collect();
+    let (status, body) = workers[0].call(
+        "POST",
+        "/connectors",
+        Some(&directory_sink("c", "lines", &out)),
+    );
+    assert_eq!(status, 201, "{body}");
+    let second = workers[1].id().to_string();
+    let runs =
+        |tasks: &[(u64, String, String)]| tasks.iter().any(|t| t.2 == second && t.1 == "RUNNING");
+    let mut tasks = Vec::new();
+    assert!(
+        wait_until(WAIT, || {
+            tasks = tasks_of(&workers[0], "c");
+            runs(&tasks)
+        }),
+        "{tasks:?}"
+    );
+    let task_state = |topic: &BTreeMap<String, Option<String>>| -> Vec<String> {
+        topic
+            .iter()
+            .filter(|(k, _)| k.starts_with("status-task-c-"))
+            .filter_map(|(_, v)| serde_json::from_str::<Value>(v.as_deref()?).ok())
+            .filter(|v| v["worker_id"] == second.as_str())
+            .map(|v| v["state"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    workers[1].ferry.signal("STOP");
+    let mut topic = BTreeMap::new();
+    let marked = wait_until(WAIT, || {
+        tasks = tasks_of(&workers[0], "c");
+        topic = status_topic(&broker.bootstrap);
+        let states = task_state(&topic);
+        !runs(&tasks) && !states.is_empty() && states.iter().all(|s| s == "UNASSIGNED")
+    });
+    workers[1].ferry.signal("CONT");
+    assert!(marked, "{tasks:?} {topic:?}");
+
+    let back = wait_until(WAIT, || {
+        tasks = tasks_of(&workers[0], "c");
+        topic = status_topic(&broker.bootstrap);
+        runs(&tasks) && task_state(&topic).iter().any(|s| s == "RUNNING")
+    });
+    assert!(
+        back,
+        "{tasks:?} {topic:?}; log of the stopped worker:\n{}",
+        workers[1].ferry.log()
+    );
 }

@@ -60,6 +60,9 @@ struct View {
     caught_up: bool,
     /// Peers already named in the config-topic warning.
     warned: BTreeSet<String>,
+    /// This worker's own record came back after it had been stale: the others may have
+    /// marked its tasks UNASSIGNED.
+    resync: bool,
 }
 
 impl View {
@@ -344,25 +347,28 @@ impl StatusLog {
         let mut written = self.written.lock().await;
         // The connector's record names one worker (the last to write it; every worker runs
         // every connector): when that worker is gone or left it UNASSIGNED, the others
-        // write theirs again.
-        let stale: BTreeSet<String> = {
-            let v = lock(&self.view);
-            own.iter()
-                .filter(|c| match v.connectors.get(&c.name) {
-                    None => true,
-                    Some(s) => {
+        // write theirs again. And a worker the others took for gone (its records marked
+        // UNASSIGNED meanwhile) writes all of its own again.
+        let (stale, resync): (BTreeSet<String>, bool) = {
+            let mut v = lock(&self.view);
+            let stale = own
+                .iter()
+                .filter(|c| {
+                    v.connectors.get(&c.name).is_some_and(|s| {
                         s.worker_id != self.worker_id
                             && (s.state == "UNASSIGNED" || !v.live(&s.worker_id))
-                    }
+                    })
                 })
                 .map(|c| connector_key(&c.name))
-                .collect()
+                .collect();
+            (stale, std::mem::take(&mut v.resync))
         };
         for key in &stale {
             if written.get(key).is_some_and(Option::is_some) {
                 written.remove(key);
             }
         }
+
         let mut gone: BTreeSet<String> = written
             .iter()
             .filter(|(k, v)| v.is_some() && !now.contains_key(*k))
@@ -392,9 +398,47 @@ impl StatusLog {
             }
         }
         for (key, value) in now {
-            if written.get(&key) != Some(&value) && self.send(&key, value.as_ref()).await {
+            if (resync || written.get(&key) != Some(&value))
+                && self.send(&key, value.as_ref()).await
+            {
                 written.insert(key, value);
             }
+        }
+        drop(written);
+        self.tidy().await;
+    }
+
+    /// The records of workers that are gone (killed, cut off) still say RUNNING: the live
+    /// worker with the lowest id marks them UNASSIGNED, for the tools that read the topic.
+    async fn tidy(&self) {
+        let dead: Vec<(String, StatusValue)> = {
+            let v = lock(&self.view);
+            let lowest = v
+                .workers
+                .keys()
+                .filter(|id| v.live(id))
+                .chain(std::iter::once(&self.worker_id))
+                .min();
+            if lowest != Some(&self.worker_id) {
+                return;
+            }
+            v.tasks
+                .iter()
+                .filter(|(_, s)| {
+                    s.worker_id != self.worker_id
+                        && s.state != "UNASSIGNED"
+                        && !v.live(&s.worker_id)
+                })
+                .map(|((c, t), s)| {
+                    let mut s = s.clone();
+                    s.state = "UNASSIGNED".into();
+                    s.trace = None;
+                    (task_key(c, *t), s)
+                })
+                .collect()
+        };
+        for (key, value) in dead {
+            self.send(&key, Some(&value)).await;
         }
     }
 
@@ -571,6 +615,9 @@ impl Reader {
                             w.config_topic,
                             self.config_topic
                         );
+                    }
+                    if worker_id == self.worker_id && v.caught_up && !v.live(&worker_id) {
+                        v.resync = true;
                     }
                     let claimed_at = match v.workers.get(&worker_id) {
                         Some(p) if p.value.slot == w.slot => p.claimed_at,
