@@ -73,6 +73,15 @@ impl DistributedConfig {
         ] {
             super::validate::topic(topic).map_err(|reason| key_err(file, key, reason))?;
         }
+        if status_topic == config_topic {
+            return Err(key_err(
+                file,
+                "status.storage.topic",
+                format!(
+                    "`{status_topic}` is also config.storage.topic; the two internal topics must differ (e.g. status.storage.topic={group_id}-status)"
+                ),
+            ));
+        }
         let replication = |key: &str| match get(key) {
             None => Ok(-1),
             Some(v) => match v.parse::<i32>() {
@@ -160,6 +169,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`status.storage.topic`"), "{e}");
+        let e = config("group.id=g\nconfig.storage.topic=c\nstatus.storage.topic=c\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.properties:3: status.storage.topic: `c` is also config.storage.topic"),
+            "{e}"
+        );
         let e = config("group.id=g\nconfig.storage.topic=a b\nstatus.storage.topic=s\n")
             .unwrap_err()
             .to_string();
