@@ -567,7 +567,8 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         }
     }
     if let Some((status, task, stop)) = reporter {
-        // The reporter may wait for the table this drain holds: stopped, not awaited.
+        // Its heartbeat ran through the drain; its state check may be waiting for the table
+        // held here, so it is aborted rather than waited for. Then the clean stop's records.
         stop.cancel();
         task.abort();
         let _ = task.await;
