@@ -59,7 +59,9 @@ fn worker_file(
         text.push_str(&format!("consumer.partition.assignment.strategy={s}\n"));
     }
     if distributed {
-        text.push_str("group.id=bench-cluster\nconfig.storage.topic=bench-configs\n");
+        text.push_str(
+            "group.id=bench-cluster\nconfig.storage.topic=bench-configs\nstatus.storage.topic=bench-status\n",
+        );
     } else {
         text.push_str(&format!(
             "offset.storage.file.filename={}\n",
@@ -186,6 +188,7 @@ fn kill_one(strategy: Option<&str>, group_delay: Duration) -> (f64, Vec<u64>) {
     let broker = MockBroker::start_with_delay(1, group_delay).unwrap();
     broker.create_topic(TOPIC, PARTITIONS).unwrap();
     broker.create_topic("bench-configs", 1).unwrap();
+    broker.create_topic("bench-status", 5).unwrap();
     let bootstrap = broker.bootstrap();
     let out = dir.path().join("out");
     let mut workers: Vec<(Child, u16)> = (1..=3)
@@ -254,6 +257,7 @@ fn round() -> Round {
     let broker = MockBroker::start_with_delay(1, Duration::from_secs(3)).unwrap();
     broker.create_topic(TOPIC, PARTITIONS).unwrap();
     broker.create_topic("bench-configs", 1).unwrap();
+    broker.create_topic("bench-status", 5).unwrap();
     let bootstrap = broker.bootstrap();
 
     // A standalone ferry with the same connector, for its memory.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -15,6 +15,14 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
 const CONFIGS: &str = "ferry-configs";
+const STATUS: &str = "ferry-status";
+
+/// The cluster's internal topics: the mock cluster does not serve CreateTopics (a real one
+/// gets them from ferry).
+fn internal_topics(broker: &mut Broker) {
+    broker.create_topic(CONFIGS, 1);
+    broker.create_topic(STATUS, 5);
+}
 
 /// One worker of the cluster.
 struct Worker {
@@ -23,34 +31,15 @@ struct Worker {
 }
 
 impl Worker {
+    /// Connect's `worker_id`: the advertised `host:port`.
+    fn id(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap()
+    }
+}
+
+impl Worker {
     fn start(root: &Path, n: usize, bootstrap: &str, extra: &[(&str, &str)]) -> Worker {
-        let dir = root.join(format!("worker{n}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = free_port();
-        let listeners = format!("http://127.0.0.1:{port}");
-        let mut props = vec![
-            ("listeners", listeners.as_str()),
-            ("ferry.rest.enable", "true"),
-            ("group.id", "ferry-cluster"),
-            ("config.storage.topic", CONFIGS),
-            ("status.storage.topic", "ferry-status"),
-            ("offset.storage.topic", "ferry-offsets"),
-        ];
-        props.extend_from_slice(extra);
-        let worker = worker_props(&dir, bootstrap, &props);
-        let ferry = Ferry::spawn(
-            &ferry_bin(),
-            &["distributed", worker.to_str().unwrap()],
-            &dir,
-            &format!("worker{n}"),
-        );
-        let w = Worker {
-            ferry,
-            base: listeners,
-        };
-        let up = wait_until(WAIT, || w.call("GET", "/health", None).0 == 200);
-        assert!(up, "worker {n} did not come up; log:\n{}", w.ferry.log());
-        w
+        Worker::start_on(root, n, free_port(), bootstrap, extra)
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -133,8 +122,7 @@ fn three_workers_share_a_connector_created_on_one_and_survive_a_kill() {
     // group.initial.rebalance.delay.ms does), so that all three get a share.
     let mut broker = Broker::start(1, 3000);
     broker.create_topic("alerts", 6);
-    // The mock cluster does not serve CreateTopics; a real one gets the topic from ferry.
-    broker.create_topic(CONFIGS, 1);
+    internal_topics(&mut broker);
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
     let workers: Vec<Worker> = (1..=3)
@@ -186,7 +174,7 @@ fn three_workers_share_a_connector_created_on_one_and_survive_a_kill() {
 fn changes_on_one_worker_take_effect_on_all_and_survive_a_cluster_restart() {
     let mut broker = Broker::start(1, 0);
     broker.create_topic("lines", 2);
-    broker.create_topic(CONFIGS, 1);
+    internal_topics(&mut broker);
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
     let mut workers: Vec<Worker> = (1..=2)
@@ -252,7 +240,7 @@ fn changes_on_one_worker_take_effect_on_all_and_survive_a_cluster_restart() {
 fn a_config_topic_written_by_kafka_connect_is_picked_up() {
     let mut broker = Broker::start(1, 0);
     broker.create_topic("alerts", 1);
-    broker.create_topic(CONFIGS, 1);
+    internal_topics(&mut broker);
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
     let records = [
@@ -322,7 +310,7 @@ fn a_worker_file_without_the_cluster_keys_is_one_line() {
 fn a_rolling_restart_loses_nothing_and_reads_nothing_twice() {
     let mut broker = Broker::start(1, 3000);
     broker.create_topic("roll", 6);
-    broker.create_topic(CONFIGS, 1);
+    internal_topics(&mut broker);
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
     // A revoke or stop commits only what its flush finished within these bounds; the
@@ -401,8 +389,8 @@ fn a_rolling_restart_loses_nothing_and_reads_nothing_twice() {
 }
 
 impl Worker {
-    /// As [`Worker::start`], on a given REST port: a restarted worker keeps its port, and
-    /// with it the `group.instance.id`s of its static members.
+    /// A worker on a given REST port: a restarted worker keeps its port, and with it the
+    /// `group.instance.id`s of its static members.
     fn start_on(
         root: &Path,
         n: usize,
@@ -418,7 +406,10 @@ impl Worker {
             ("ferry.rest.enable", "true"),
             ("group.id", "ferry-cluster"),
             ("config.storage.topic", CONFIGS),
+            ("status.storage.topic", STATUS),
+            ("offset.storage.topic", "ferry-offsets"),
         ];
+        props.retain(|(k, _)| extra.iter().all(|(e, _)| e != k));
         props.extend_from_slice(extra);
         let worker = worker_props(&dir, bootstrap, &props);
         let ferry = Ferry::spawn(
@@ -475,7 +466,7 @@ fn static_members_keep_their_partitions_until_the_session_ends_and_roll_without_
     const SESSION_MS: u64 = 10_000;
     let mut broker = Broker::start(1, 3000);
     broker.create_topic("static", 4);
-    broker.create_topic(CONFIGS, 1);
+    internal_topics(&mut broker);
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
     let session = SESSION_MS.to_string();
@@ -623,7 +614,7 @@ fn static_membership_without_the_rest_api_is_one_line() {
 #[test]
 fn a_connector_with_its_own_keytab_login_is_refused_with_the_distributed_fix() {
     let mut broker = Broker::start(1, 0);
-    broker.create_topic(CONFIGS, 1);
+    internal_topics(&mut broker);
     broker.create_topic("t", 1);
     let root = tempfile::tempdir().unwrap();
     let w = Worker::start(root.path(), 1, &broker.bootstrap, &[]);
@@ -642,4 +633,378 @@ fn a_connector_with_its_own_keytab_login_is_refused_with_the_distributed_fix() {
         "{message}"
     );
     assert_eq!(w.call("GET", "/connectors", None).1, json!([]));
+}
+
+/// The latest record of every key of the status topic, read with kcat: key → value (None:
+/// a tombstone).
+fn status_topic(bootstrap: &str) -> BTreeMap<String, Option<String>> {
+    let out = kcat()
+        .args([
+            "-C",
+            "-b",
+            bootstrap,
+            "-t",
+            STATUS,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-Z",
+        ])
+        .args(["-f", "%p\\t%o\\t%k\\t%s\\n"])
+        .output()
+        .expect("run kcat");
+    let mut latest: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut f = line.splitn(4, '\t');
+        let (_, offset, key, value) = (f.next(), f.next(), f.next(), f.next());
+        let offset: i64 = offset.unwrap().parse().unwrap();
+        let value = value.filter(|v| *v != "NULL").map(str::to_string);
+        let key = key.unwrap().to_string();
+        if latest.get(&key).is_none_or(|(o, _)| *o < offset) {
+            latest.insert(key, (offset, value));
+        }
+    }
+    latest.into_iter().map(|(k, (_, v))| (k, v)).collect()
+}
+
+/// `(task id, state, worker_id)` of a connector's status on one worker.
+fn tasks_of(w: &Worker, name: &str) -> Vec<(u64, String, String)> {
+    let (_, s) = w.call("GET", &format!("/connectors/{name}/status"), None);
+    s["tasks"]
+        .as_array()
+        .map(|tasks| {
+            tasks
+                .iter()
+                .map(|t| {
+                    (
+                        t["id"].as_u64().unwrap(),
+                        t["state"].as_str().unwrap().to_string(),
+                        t["worker_id"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Three workers write their tasks' states to the status topic in Kafka Connect's format;
+/// any worker's `GET …/status` shows every live worker's tasks, with ids unique over the
+/// cluster (`slot × tasks.max + local index`); a worker killed with `kill -9` drops out of
+/// the listing once its record is stale; a clean stop leaves its tasks UNASSIGNED in the
+/// topic and deletes its record.
+#[test]
+fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
+    let mut broker = Broker::start(1, 3000);
+    broker.create_topic("alerts", 6);
+    internal_topics(&mut broker);
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    // Started at the same time: their slot claims race, and must still end distinct.
+    let (dir, bootstrap) = (root.path(), broker.bootstrap.as_str());
+    let mut workers: Vec<Worker> = std::thread::scope(|s| {
+        let starting: Vec<_> = (1..=3)
+            .map(|n| s.spawn(move || Worker::start(dir, n, bootstrap, &[])))
+            .collect();
+        starting.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let ids: BTreeSet<String> = workers.iter().map(|w| w.id().to_string()).collect();
+    produce(&broker.bootstrap, "alerts", 6, 20, 0);
+    let (status, body) = workers[0].call(
+        "POST",
+        "/connectors",
+        Some(&directory_sink("shared", "alerts", &out)),
+    );
+    assert_eq!(status, 201, "{body}");
+
+    // Worker 2 shows the running tasks of all three workers.
+    let all_running = |tasks: &[(u64, String, String)]| {
+        let owners: BTreeSet<String> = tasks.iter().map(|t| t.2.clone()).collect();
+        owners == ids && tasks.iter().all(|t| t.1 == "RUNNING")
+    };
+    let mut tasks = Vec::new();
+    assert!(
+        wait_until(WAIT, || {
+            tasks = tasks_of(&workers[1], "shared");
+            all_running(&tasks)
+        }),
+        "worker 2 does not show every worker's running tasks: {tasks:?}; worker ids {ids:?}; log:\n{}",
+        workers[1].ferry.log()
+    );
+    // Ids are unique, and each worker's lie in its own block of tasks.max (2) ids.
+    let unique: BTreeSet<u64> = tasks.iter().map(|t| t.0).collect();
+    assert_eq!(unique.len(), tasks.len(), "{tasks:?}");
+    let mut blocks = BTreeMap::new();
+    for (id, _, worker) in &tasks {
+        let block = blocks.entry(worker.clone()).or_insert(id / 2);
+        assert_eq!(*block, id / 2, "{worker}'s tasks in two blocks: {tasks:?}");
+    }
+    let distinct: BTreeSet<u64> = blocks.values().copied().collect();
+    assert_eq!(distinct.len(), 3, "workers share a block of ids: {tasks:?}");
+    // One task's status, asked of another worker; and the listing with ?expand=status.
+    let (id, _, owner) = tasks.iter().find(|t| t.2 == workers[0].id()).unwrap();
+    // (Worker 3 may read worker 1's records a moment after worker 2 did.)
+    let (mut code, mut task) = (0, Value::Null);
+    let found = wait_until(WAIT, || {
+        (code, task) = workers[2].call(
+            "GET",
+            &format!("/connectors/shared/tasks/{id}/status"),
+            None,
+        );
+        code == 200
+    });
+    assert!(found, "{code} {task}");
+    assert_eq!(
+        (task["state"].as_str(), task["worker_id"].as_str()),
+        (Some("RUNNING"), Some(owner.as_str()))
+    );
+    let (_, listing) = workers[1].call("GET", "/connectors?expand=status", None);
+    assert_eq!(
+        listing["shared"]["status"]["tasks"]
+            .as_array()
+            .map(Vec::len),
+        Some(tasks.len()),
+        "{listing}"
+    );
+
+    // The topic, read with kcat, holds Connect's records: exactly Connect's fields.
+    let mut topic = BTreeMap::new();
+    assert!(
+        wait_until(WAIT, || {
+            topic = status_topic(&broker.bootstrap);
+            tasks
+                .iter()
+                .all(|t| topic.contains_key(&format!("status-task-shared-{}", t.0)))
+        }),
+        "{topic:?}"
+    );
+    let value = |key: &str| -> Value {
+        let v = topic
+            .get(key)
+            .unwrap_or_else(|| panic!("no {key} in {topic:?}"));
+        serde_json::from_str(v.as_deref().unwrap()).unwrap()
+    };
+    for (id, state, worker) in &tasks {
+        let v = value(&format!("status-task-shared-{id}"));
+        let fields: BTreeSet<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            BTreeSet::from(["state", "trace", "worker_id", "generation"]),
+            "{v}"
+        );
+        assert_eq!(v["state"], state.as_str(), "{v}");
+        assert_eq!(v["worker_id"], worker.as_str(), "{v}");
+        assert_eq!(v["trace"], Value::Null, "{v}");
+        assert!(v["generation"].is_i64(), "{v}");
+    }
+    let c = value("status-connector-shared");
+    assert_eq!(c["state"], "RUNNING", "{c}");
+    assert!(ids.contains(c["worker_id"].as_str().unwrap()), "{c}");
+    for id in &ids {
+        let w = value(&format!("ferry-worker-{id}"));
+        assert_eq!(w["config.storage.topic"], CONFIGS, "{w}");
+    }
+
+    // kill -9 of worker 3: within the staleness bound (10 s) and a margin, worker 2 no
+    // longer shows its tasks RUNNING.
+    let third = workers.pop().unwrap();
+    let third_id = third.id().to_string();
+    let third_tasks: Vec<u64> = tasks
+        .iter()
+        .filter(|t| t.2 == third_id)
+        .map(|t| t.0)
+        .collect();
+    third.ferry.signal("KILL");
+    let killed = std::time::Instant::now();
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            tasks = tasks_of(&workers[1], "shared");
+            !tasks.iter().any(|t| t.2 == third_id && t.1 == "RUNNING")
+        }),
+        "the killed worker's tasks still shown RUNNING after 20 s: {tasks:?}"
+    );
+    assert!(
+        killed.elapsed() >= Duration::from_secs(2),
+        "dropped before it could be stale"
+    );
+    drop(third);
+    // And the topic no longer says they run: a live worker marked them UNASSIGNED.
+    let mut topic = BTreeMap::new();
+    let tidied = wait_until(WAIT, || {
+        topic = status_topic(&broker.bootstrap);
+        third_tasks.iter().all(|id| {
+            topic
+                .get(&format!("status-task-shared-{id}"))
+                .and_then(|v| serde_json::from_str::<Value>(v.as_deref()?).ok())
+                .is_some_and(|v| v["state"] == "UNASSIGNED" && v["worker_id"] == third_id.as_str())
+        })
+    });
+    assert!(
+        tidied,
+        "the killed worker's tasks {third_tasks:?}: {topic:?}"
+    );
+
+    // A clean stop of worker 1: its tasks UNASSIGNED in the topic, its record deleted.
+    let first = workers.remove(0);
+    let first_id = first.id().to_string();
+    let first_tasks: Vec<u64> = tasks
+        .iter()
+        .filter(|t| t.2 == first_id)
+        .map(|t| t.0)
+        .collect();
+    assert!(!first_tasks.is_empty(), "{tasks:?}");
+    first.ferry.signal("TERM");
+    let mut first = first;
+    assert!(
+        first.ferry.wait(Duration::from_secs(60)).success(),
+        "{}",
+        first.ferry.log()
+    );
+    let topic = status_topic(&broker.bootstrap);
+    for id in &first_tasks {
+        let v: Value = serde_json::from_str(
+            topic[&format!("status-task-shared-{id}")]
+                .as_deref()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (v["state"].as_str(), v["worker_id"].as_str()),
+            (Some("UNASSIGNED"), Some(first_id.as_str())),
+            "{v}"
+        );
+    }
+    assert_eq!(
+        topic.get(&format!("ferry-worker-{first_id}")),
+        Some(&None),
+        "{topic:?}"
+    );
+    // And worker 2 lists only its own tasks now.
+    assert!(
+        wait_until(WAIT, || {
+            tasks = tasks_of(&workers[0], "shared");
+            !tasks.is_empty() && tasks.iter().all(|t| t.2 == workers[0].id())
+        }),
+        "{tasks:?}"
+    );
+
+    // Deleted: the connector's record and every task's (the gone workers' too) are
+    // tombstones, as Connect leaves them.
+    let (code, _) = workers[0].call("DELETE", "/connectors/shared", None);
+    assert_eq!(code, 204);
+    let mut topic = BTreeMap::new();
+    let all_gone = wait_until(WAIT, || {
+        topic = status_topic(&broker.bootstrap);
+        topic
+            .iter()
+            .filter(|(k, _)| k.starts_with("status-"))
+            .all(|(_, v)| v.is_none())
+    });
+    assert!(all_gone, "{topic:?}");
+    for id in unique {
+        assert!(
+            topic.contains_key(&format!("status-task-shared-{id}")),
+            "{topic:?}"
+        );
+    }
+}
+
+/// A worker started with another config.storage.topic but the same status topic is named
+/// in one warning in its peer's log, with both topics.
+#[test]
+fn a_worker_with_another_config_topic_is_named_in_a_warning() {
+    let mut broker = Broker::start(1, 0);
+    internal_topics(&mut broker);
+    broker.create_topic("other-configs", 1);
+    let root = tempfile::tempdir().unwrap();
+    let first = Worker::start(root.path(), 1, &broker.bootstrap, &[]);
+    let stray = Worker::start(
+        root.path(),
+        2,
+        &broker.bootstrap,
+        &[("config.storage.topic", "other-configs")],
+    );
+    let named = |log: &str| {
+        strip_ansi(log)
+            .lines()
+            .filter(|l| {
+                l.contains("WARN")
+                    && l.contains(stray.id())
+                    && l.contains("other-configs")
+                    && l.contains(CONFIGS)
+            })
+            .count()
+    };
+    assert!(
+        wait_until(WAIT, || named(&first.ferry.log()) >= 1),
+        "no warning naming {}; log:\n{}",
+        stray.id(),
+        first.ferry.log()
+    );
+    // Several heartbeats later, still one warning.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(named(&first.ferry.log()), 1, "{}", first.ferry.log());
+}
+
+/// A worker the others took for gone (stopped with SIGSTOP past the staleness bound): its
+/// peer marks its tasks UNASSIGNED in the topic; once it runs again (SIGCONT) it writes its
+/// states again, and its peer lists its tasks RUNNING.
+#[test]
+fn a_worker_taken_for_gone_writes_its_states_again() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("lines", 2);
+    internal_topics(&mut broker);
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let workers: Vec<Worker> = (1..=2)
+        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &[]))
+        .collect();
+    let (status, body) = workers[0].call(
+        "POST",
+        "/connectors",
+        Some(&directory_sink("c", "lines", &out)),
+    );
+    assert_eq!(status, 201, "{body}");
+    let second = workers[1].id().to_string();
+    let runs =
+        |tasks: &[(u64, String, String)]| tasks.iter().any(|t| t.2 == second && t.1 == "RUNNING");
+    let mut tasks = Vec::new();
+    assert!(
+        wait_until(WAIT, || {
+            tasks = tasks_of(&workers[0], "c");
+            runs(&tasks)
+        }),
+        "{tasks:?}"
+    );
+    let task_state = |topic: &BTreeMap<String, Option<String>>| -> Vec<String> {
+        topic
+            .iter()
+            .filter(|(k, _)| k.starts_with("status-task-c-"))
+            .filter_map(|(_, v)| serde_json::from_str::<Value>(v.as_deref()?).ok())
+            .filter(|v| v["worker_id"] == second.as_str())
+            .map(|v| v["state"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    workers[1].ferry.signal("STOP");
+    let mut topic = BTreeMap::new();
+    let marked = wait_until(WAIT, || {
+        tasks = tasks_of(&workers[0], "c");
+        topic = status_topic(&broker.bootstrap);
+        let states = task_state(&topic);
+        !runs(&tasks) && !states.is_empty() && states.iter().all(|s| s == "UNASSIGNED")
+    });
+    workers[1].ferry.signal("CONT");
+    assert!(marked, "{tasks:?} {topic:?}");
+
+    let back = wait_until(WAIT, || {
+        tasks = tasks_of(&workers[0], "c");
+        topic = status_topic(&broker.bootstrap);
+        runs(&tasks) && task_state(&topic).iter().any(|s| s == "RUNNING")
+    });
+    assert!(
+        back,
+        "{tasks:?} {topic:?}; log of the stopped worker:\n{}",
+        workers[1].ferry.log()
+    );
 }

@@ -107,6 +107,7 @@ fn a_gssapi_worker_logs_in_once_for_its_config_topic_and_its_connectors() {
     };
     // The mock cluster does not serve CreateTopics; a real one gets the topic from ferry.
     cluster.broker.create_topic(CONFIGS, 1);
+    cluster.broker.create_topic("ferry-status", 5);
     let mut sent = Vec::new();
     for p in 0..2 {
         let lines = numbered(p, 100);
@@ -271,6 +272,7 @@ fn a_bad_keytab_in_the_worker_file_is_one_line_as_in_standalone() {
         return;
     };
     cluster.broker.create_topic(CONFIGS, 1);
+    cluster.broker.create_topic("ferry-status", 5);
     let keytab = format!("keyTab=\"{}\"", cluster.client_keytab.display());
     let other = format!("keyTab=\"{}\"", cluster.other_keytab.display());
     for (case, to, want) in [
@@ -385,6 +387,7 @@ fn the_worker_keeps_its_config_topic_clients_logged_in_past_the_first_ticket() {
         return;
     };
     cluster.broker.create_topic(CONFIGS, 1);
+    cluster.broker.create_topic("ferry-status", 5);
     let run = Duration::from_secs(
         std::env::var("FERRY_KERBEROS_RENEWAL_SECS")
             .ok()

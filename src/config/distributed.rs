@@ -18,10 +18,16 @@ pub struct DistributedConfig {
     /// `config.storage.replication.factor` (-1: the broker's default, KIP-464): used when
     /// ferry creates the config topic.
     pub config_replication: i32,
-    /// `status.storage.topic` and `offset.storage.topic`: accepted; ferry keeps a sink's
-    /// offsets in its consumer group (as Connect does for sinks) and does not write the
-    /// status topic yet.
-    pub status_topic: Option<String>,
+    /// `status.storage.topic` (required, as in Connect): the compacted topic where every
+    /// worker writes the state of its connectors and tasks, in Kafka Connect's format.
+    pub status_topic: String,
+    /// `status.storage.partitions` (Connect's default 5) and
+    /// `status.storage.replication.factor` (-1: the broker's default): used when ferry
+    /// creates the status topic.
+    pub status_partitions: i32,
+    pub status_replication: i32,
+    /// `offset.storage.topic`: accepted; ferry keeps a sink's offsets in its consumer group
+    /// (as Connect does for sinks).
     pub offset_topic: Option<String>,
     /// `ferry.static.membership` (false): each connector's consumer joins its group as a
     /// static member (KIP-345) with a `group.instance.id` of this worker's own
@@ -114,22 +120,50 @@ impl DistributedConfig {
             "config.storage.topic",
             "the topic that holds the connectors' configs, the same on every worker, e.g. config.storage.topic=ferry-configs",
         )?;
+        let status_topic = required(
+            "status.storage.topic",
+            "the topic where workers write the connectors' and tasks' states, the same on every worker, e.g. status.storage.topic=ferry-status",
+        )?;
         for (key, topic) in [
             ("group.id", &group_id),
             ("config.storage.topic", &config_topic),
+            ("status.storage.topic", &status_topic),
         ] {
             super::validate::topic(topic).map_err(|reason| key_err(file, key, reason))?;
         }
-        let config_replication = match get("config.storage.replication.factor") {
-            None => -1,
+        if status_topic == config_topic {
+            return Err(key_err(
+                file,
+                "status.storage.topic",
+                format!(
+                    "`{status_topic}` is also config.storage.topic; the two internal topics must differ (e.g. status.storage.topic={group_id}-status)"
+                ),
+            ));
+        }
+        let replication = |key: &str| match get(key) {
+            None => Ok(-1),
             Some(v) => match v.parse::<i32>() {
-                Ok(n) if n == -1 || n >= 1 => n,
+                Ok(n) if n == -1 || n >= 1 => Ok(n),
+                _ => Err(key_err(
+                    file,
+                    key,
+                    format!(
+                        "`{}` is not a replication factor; give a number of replicas (1 or more) or -1 for the broker's default",
+                        shown(&v)
+                    ),
+                )),
+            },
+        };
+        let status_partitions = match get("status.storage.partitions") {
+            None => 5,
+            Some(v) => match v.parse::<i32>() {
+                Ok(n) if n >= 1 => n,
                 _ => {
                     return Err(key_err(
                         file,
-                        "config.storage.replication.factor",
+                        "status.storage.partitions",
                         format!(
-                            "`{}` is not a replication factor; give a number of replicas (1 or more) or -1 for the broker's default",
+                            "`{}` is not a number of partitions; give 1 or more (Connect's default is 5)",
                             shown(&v)
                         ),
                     ));
@@ -151,8 +185,10 @@ impl DistributedConfig {
         Ok(Self {
             group_id,
             config_topic,
-            config_replication,
-            status_topic: get("status.storage.topic"),
+            config_replication: replication("config.storage.replication.factor")?,
+            status_topic,
+            status_partitions,
+            status_replication: replication("status.storage.replication.factor")?,
             offset_topic: get("offset.storage.topic"),
             static_membership,
         })
@@ -180,7 +216,13 @@ mod tests {
         assert_eq!(c.group_id, "cluster");
         assert_eq!(c.config_topic, "cfg");
         assert_eq!(c.config_replication, 1);
-        assert_eq!(c.status_topic.as_deref(), Some("st"));
+        assert_eq!(c.status_topic, "st");
+        assert_eq!((c.status_partitions, c.status_replication), (5, -1));
+        let c = config(
+            "group.id=c\nconfig.storage.topic=cfg\nstatus.storage.topic=st\nstatus.storage.partitions=1\nstatus.storage.replication.factor=3\n",
+        )
+        .unwrap();
+        assert_eq!((c.status_partitions, c.status_replication), (1, 3));
     }
 
     #[test]
@@ -232,18 +274,36 @@ mod tests {
         );
         let e = config("group.id=g\n").unwrap_err().to_string();
         assert!(e.contains("`config.storage.topic`"), "{e}");
-        let e = config("group.id=g\nconfig.storage.topic=a b\n")
+        let e = config("group.id=g\nconfig.storage.topic=c\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`status.storage.topic`"), "{e}");
+        let e = config("group.id=g\nconfig.storage.topic=c\nstatus.storage.topic=c\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.properties:3: status.storage.topic: `c` is also config.storage.topic"),
+            "{e}"
+        );
+        let e = config("group.id=g\nconfig.storage.topic=a b\nstatus.storage.topic=s\n")
             .unwrap_err()
             .to_string();
         assert!(
             e.starts_with("w.properties:2: config.storage.topic:"),
             "{e}"
         );
-        let e = config("group.id=g\nconfig.storage.topic=c\nconfig.storage.replication.factor=0\n")
+        let e = config("group.id=g\nconfig.storage.topic=c\nconfig.storage.replication.factor=0\nstatus.storage.topic=s\n")
             .unwrap_err()
             .to_string();
         assert!(
             e.starts_with("w.properties:3: config.storage.replication.factor:"),
+            "{e}"
+        );
+        let e = config("group.id=g\nconfig.storage.topic=c\nstatus.storage.topic=s\nstatus.storage.partitions=0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("w.properties:4: status.storage.partitions:"),
             "{e}"
         );
     }

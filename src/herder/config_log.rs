@@ -80,7 +80,14 @@ impl ConfigLog {
             topic: topic.clone(),
             reason,
         };
-        create_topic(client, settings).await.map_err(err)?;
+        create_topic(
+            client,
+            &settings.config_topic,
+            1,
+            settings.config_replication,
+        )
+        .await
+        .map_err(err)?;
         let mut consumer_config = client.clone();
         consumer_config
             .set("enable.auto.commit", "false")
@@ -184,15 +191,21 @@ impl ConfigLog {
     }
 }
 
-/// Creates the topic unless the cluster already has it (a cluster where workers may not
-/// create topics is fine as long as someone did).
-async fn create_topic(client: &ClientConfig, settings: &DistributedConfig) -> Result<(), String> {
+/// Creates a compacted internal topic unless the cluster already has it (a cluster where
+/// workers may not create topics is fine as long as someone did). Shared by the config and
+/// status topics.
+pub(super) async fn create_topic(
+    client: &ClientConfig,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+) -> Result<(), String> {
     let mut probe_config = client.clone();
     probe_config.remove("group.id");
     let probe: BaseConsumer<ProbeContext> = probe_config
         .create_with_context(ProbeContext::default())
         .map_err(|e| format!("cannot create a client: {e}"))?;
-    let topic_name = settings.config_topic.clone();
+    let topic_name = name.to_string();
     let exists = tokio::task::spawn_blocking(move || {
         probe
             .fetch_metadata(Some(&topic_name), CREATE)
@@ -213,15 +226,10 @@ async fn create_topic(client: &ClientConfig, settings: &DistributedConfig) -> Re
     let admin: AdminClient<ProbeContext> = admin_config
         .create_with_context(ProbeContext::default())
         .map_err(|e| format!("cannot create an admin client: {e}"))?;
-    let topic = NewTopic::new(
-        &settings.config_topic,
-        1,
-        TopicReplication::Fixed(settings.config_replication),
-    )
-    .set("cleanup.policy", "compact");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication))
+        .set("cleanup.policy", "compact");
     let how = format!(
-        "create it yourself with one partition and cleanup.policy=compact, e.g. kafka-topics.sh --create --topic {} --partitions 1 --config cleanup.policy=compact",
-        settings.config_topic
+        "create it yourself with {partitions} partition(s) and cleanup.policy=compact, e.g. kafka-topics.sh --create --topic {name} --partitions {partitions} --config cleanup.policy=compact"
     );
     let answer = admin
         .create_topics(
@@ -233,7 +241,7 @@ async fn create_topic(client: &ClientConfig, settings: &DistributedConfig) -> Re
     for result in answer {
         match result {
             Ok(_) => {
-                tracing::info!(topic = %settings.config_topic, "Config topic created (compacted, one partition).");
+                tracing::info!(topic = %name, partitions, "Internal topic created (compacted).");
             }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((_, code)) => return Err(format!("cannot create it: {code}; {how}")),

@@ -3,14 +3,18 @@
 //! connector's consumer in the connector's group, so Kafka's group coordinator spreads
 //! the partitions over the workers and moves them when a worker joins, leaves or dies.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::config_log::{ConfigLog, Read};
 use super::config_records::{self as records, ConfigRecord};
-use super::service::{Herder, HerderError, Origin, Unrunnable};
-use super::status::{ConnectorInfo, Target};
+use super::service::{Entry, Herder, HerderError, Origin, Unrunnable};
+use super::status::{ConnectorInfo, ConnectorStateInfo, Target};
+use super::status_log::{HEARTBEAT, StatusLog};
 
 impl Herder {
     fn log(&self) -> Option<&ConfigLog> {
@@ -32,6 +36,75 @@ impl Herder {
 
     pub(crate) fn distributed(&self) -> bool {
         self.log().is_some()
+    }
+
+    /// Where this worker's task ids start for a connector: its slot in the status topic ×
+    /// the connector's `tasks.max` (0 in standalone mode), so ids are unique over the
+    /// cluster.
+    pub(crate) fn task_base(&self, entry: &Entry) -> usize {
+        self.shared
+            .status
+            .as_ref()
+            .map_or(0, |s| s.slot() * entry.config.tasks_max.max(1))
+    }
+
+    /// Adds the tasks other live workers run, as the status topic shows them.
+    pub(crate) fn add_peer_tasks(&self, status: &mut ConnectorStateInfo) {
+        let Some(log) = &self.shared.status else {
+            return;
+        };
+        let mine: BTreeSet<usize> = status.tasks.iter().map(|t| t.id).collect();
+        status.tasks.extend(
+            log.peer_tasks(&status.name)
+                .into_iter()
+                .filter(|t| !mine.contains(&t.id)),
+        );
+        status.tasks.sort_by_key(|t| t.id);
+    }
+
+    /// This worker's share of every connector, as it writes it to the status topic.
+    async fn own_statuses(&self) -> Vec<ConnectorStateInfo> {
+        let mut all: Vec<ConnectorStateInfo> = self
+            .lock()
+            .await
+            .values()
+            .map(|e| self.status_of(e))
+            .collect();
+        for name in self.unrunnable_names() {
+            if !all.iter().any(|s| s.name == name)
+                && let Ok(s) = self.own_status(&name).await
+            {
+                all.push(s);
+            }
+        }
+        all
+    }
+
+    /// Writes this worker's states to the status topic as they change (checked twice a
+    /// second) and its own record every [`HEARTBEAT`], until cancelled. The two run side by
+    /// side: a drain that holds the connector table for seconds must not stop the
+    /// heartbeat, or the other workers would take this one for gone.
+    pub(crate) async fn report_status(&self, log: Arc<StatusLog>, cancel: CancellationToken) {
+        let states = async {
+            let mut check = tokio::time::interval(Duration::from_millis(500));
+            loop {
+                check.tick().await;
+                let own = self.own_statuses().await;
+                log.sync(&own).await;
+            }
+        };
+        let heartbeat = async {
+            let mut beat = tokio::time::interval(HEARTBEAT);
+            loop {
+                beat.tick().await;
+                log.heartbeat().await;
+            }
+        };
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = states => {}
+            () = heartbeat => {}
+        }
     }
 
     pub(crate) fn unrunnable(&self, name: &str) -> Option<Unrunnable> {

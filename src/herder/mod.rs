@@ -13,6 +13,8 @@ mod offsets;
 mod running;
 mod service;
 pub mod status;
+mod status_log;
+mod status_records;
 mod storage;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -400,6 +402,19 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         store.create_if_missing()?;
     }
     let root = CancellationToken::new();
+    let worker_id = match (&rest, &opts.distributed) {
+        (Some(r), _) => r.advertised.authority(),
+        // Without an API a worker of a cluster still needs an id of its own in the status
+        // topic.
+        (None, Some(_)) => format!(
+            "{}:{}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "ferry".into()),
+            std::process::id()
+        ),
+        (None, None) => "ferry".into(),
+    };
     let distributed = match &opts.distributed {
         Some(d) => {
             let client = worker_client(&worker, opts.kerberos.as_ref())?;
@@ -424,18 +439,22 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             let opened = config_log::ConfigLog::open(&client, d, root.clone())
                 .await
                 .map_err(|e| StartupError::Rest(e.to_string()))?;
-            Some(opened)
+            let status = status_log::StatusLog::open(&client, d, worker_id.clone(), root.clone())
+                .await
+                .map_err(|e| StartupError::Rest(e.to_string()))?;
+            Some((opened, status))
         }
         None => None,
+    };
+    let (distributed, status_log) = match distributed {
+        Some((log, status)) => (Some(log), Some(status)),
+        None => (None, None),
     };
     if let Some(listener) = &worker.metrics_listener {
         crate::metrics::listener::serve(listener, root.clone()).await?;
     }
     let herder = Herder::new(service::Shared {
-        worker_id: rest
-            .as_ref()
-            .map(|r| r.advertised.authority())
-            .unwrap_or_else(|| "ferry".into()),
+        worker_id,
         worker,
         store,
         exit_at_end: opts.exit_at_end,
@@ -446,6 +465,7 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         kerberos: opts.kerberos.clone(),
         storage: rest.as_ref().and_then(|r| r.storage.clone()),
         log: distributed.as_ref().map(|(log, _, _)| log.clone()),
+        status: status_log.clone(),
         unrunnable: Default::default(),
         static_member,
     });
@@ -468,6 +488,15 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             )));
         }
     }
+    // Distributed: this worker's states go to the status topic from now until it stops.
+    let reporter = status_log.map(|status| {
+        let herder = herder.clone();
+        let log = status.clone();
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move { herder.report_status(log, token).await });
+        (status, task, stop)
+    });
     for (config, client) in connectors.into_iter().zip(clients) {
         let raw = as_written(&config);
         let origin = Origin::File(config.file.path.clone());
@@ -595,6 +624,14 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
             drained = false;
             tracing::error!(connector = %r.handle.name, timeout_ms = worker.shutdown_timeout.as_millis() as u64, "Connector did not stop within task.shutdown.graceful.timeout.ms; its last interval may be redelivered after restart.");
         }
+    }
+    if let Some((status, task, stop)) = reporter {
+        // Its heartbeat ran through the drain; its state check may be waiting for the table
+        // held here, so it is aborted rather than waited for. Then the clean stop's records.
+        stop.cancel();
+        task.abort();
+        let _ = task.await;
+        status.stop().await;
     }
     let running: Vec<&running::Running> =
         table.values().filter_map(|e| e.running.as_ref()).collect();

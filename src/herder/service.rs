@@ -111,6 +111,9 @@ pub(crate) struct Shared {
     pub(crate) storage: Option<PathBuf>,
     /// Distributed mode: the cluster's config topic, which every change goes through.
     pub(crate) log: Option<Arc<super::config_log::ConfigLog>>,
+    /// Distributed mode: the cluster's status topic, where this worker writes its states
+    /// and reads the other workers'.
+    pub(crate) status: Option<Arc<super::status_log::StatusLog>>,
     /// Distributed mode: connectors of the config topic this worker cannot run (a class
     /// ferry does not have, a config it refuses), shown FAILED with the reason.
     pub(crate) unrunnable: std::sync::Mutex<BTreeMap<String, Unrunnable>>,
@@ -334,7 +337,7 @@ impl Herder {
             last_tasks: 0,
             active_topics: BTreeSet::new(),
         };
-        let info = info_of(&entry);
+        let info = info_of(&entry, self.task_base(&entry));
         let from_api = matches!(entry.origin, Origin::Rest);
         table.insert(entry.config.name.clone(), entry);
         if from_api {
@@ -452,7 +455,7 @@ impl Herder {
         if entry.target == Target::Started {
             entry.running = Some(self.start(&entry.config, &entry.client));
         }
-        let info = info_of(entry);
+        let info = info_of(entry, self.task_base(entry));
         self.persist(&table);
         Ok(info)
     }
@@ -604,7 +607,11 @@ impl Herder {
     }
 
     pub async fn info(&self, name: &str) -> Result<ConnectorInfo, HerderError> {
-        let info = self.lock().await.get(name).map(info_of);
+        let info = self
+            .lock()
+            .await
+            .get(name)
+            .map(|e| info_of(e, self.task_base(e)));
         info.or_else(|| {
             self.unrunnable(name).map(|u| ConnectorInfo {
                 name: name.to_string(),
@@ -622,6 +629,13 @@ impl Herder {
     }
 
     pub async fn status(&self, name: &str) -> Result<ConnectorStateInfo, HerderError> {
+        let mut status = self.own_status(name).await?;
+        self.add_peer_tasks(&mut status);
+        Ok(status)
+    }
+
+    /// This worker's view of its own share of a connector.
+    pub(crate) async fn own_status(&self, name: &str) -> Result<ConnectorStateInfo, HerderError> {
         let status = self.lock().await.get(name).map(|e| self.status_of(e));
         status
             .or_else(|| {
@@ -658,7 +672,7 @@ impl Herder {
             "task.class".into(),
             format!("ferry.{}.SinkTask", entry.config.factory.name),
         );
-        Ok(info_of(entry)
+        Ok(info_of(entry, self.task_base(entry))
             .tasks
             .into_iter()
             .map(|id| TaskInfo {
@@ -705,8 +719,9 @@ impl Herder {
     pub(crate) fn status_of(&self, entry: &Entry) -> ConnectorStateInfo {
         let worker_id = self.shared.worker_id.clone();
         let name = entry.config.name.clone();
+        let base = self.task_base(entry);
         let task = |id: usize, state: &'static str, trace: Option<String>| TaskStateInfo {
-            id,
+            id: base + id,
             state,
             worker_id: worker_id.clone(),
             trace,
@@ -771,7 +786,7 @@ fn restart_marks(status: &mut ConnectorStateInfo, include_tasks: bool, only_fail
     true
 }
 
-pub(crate) fn info_of(entry: &Entry) -> ConnectorInfo {
+pub(crate) fn info_of(entry: &Entry, base: usize) -> ConnectorInfo {
     let name = entry.config.name.clone();
     let count = match (&entry.running, entry.target) {
         (_, Target::Stopped) => 0,
@@ -781,7 +796,7 @@ pub(crate) fn info_of(entry: &Entry) -> ConnectorInfo {
     ConnectorInfo {
         name: name.clone(),
         config: public_config(&entry.raw),
-        tasks: (0..count)
+        tasks: (base..base + count)
             .map(|task| TaskId {
                 connector: name.clone(),
                 task,
