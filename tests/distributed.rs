@@ -584,6 +584,7 @@ fn static_membership_without_the_rest_api_is_one_line() {
         &[
             ("group.id", "cluster"),
             ("config.storage.topic", CONFIGS),
+            ("status.storage.topic", STATUS),
             ("ferry.static.membership", "true"),
         ],
     );

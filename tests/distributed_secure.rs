@@ -354,6 +354,7 @@ fn a_bad_keytab_in_the_worker_file_is_one_line_as_in_standalone() {
             ("ferry.rest.enable", "true"),
             ("group.id", "ferry-secure"),
             ("config.storage.topic", CONFIGS),
+            ("status.storage.topic", "ferry-status"),
         ],
     );
     let line = one_error_line(Ferry::spawn_with_env(
