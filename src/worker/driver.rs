@@ -489,8 +489,9 @@ impl Driver {
                     }
                     Ok(None) => skipped.push((read.topic_partition(), read.offset)),
                     Err(e) => {
-                        let error = RecordError::at(Stage::Transformation, e.to_string())
-                            .with_class(e.class);
+                        // A header the header converter cannot write fails at its stage.
+                        let stage = e.stage.unwrap_or(Stage::Transformation);
+                        let error = RecordError::at(stage, e.to_string()).with_class(e.class);
                         let read = read.into_record();
                         match errant.report(&read, &error) {
                             Ok(()) => skipped.push((read.topic_partition(), read.offset)),
