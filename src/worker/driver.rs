@@ -367,7 +367,7 @@ impl Driver {
         }
         // The originals of what the sink holds are over their bound: a checkpoint forgets
         // those of delivered records.
-        if self.originals.as_ref().is_some_and(|o| o.is_full()) {
+        if self.originals.as_ref().is_some_and(|o| o.checkpoint_due()) {
             self.commit_now(Reason::Originals).await?;
         }
         Ok(())

@@ -8,7 +8,7 @@
 //! queue, `errors.log.include.messages`) keep them. An entry holds shared handles on the
 //! record's bytes, not a copy (a string value's bytes are copied). Entries go when the
 //! sink's `pre_commit` says their offsets are delivered, or their partition is revoked; the
-//! driver checkpoints early when they exceed [`MAX_BYTES`].
+//! driver checkpoints early (at most once a second) when they exceed [`MAX_BYTES`].
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -84,6 +84,8 @@ pub(crate) struct Originals {
 struct State {
     records: BTreeMap<TopicPartition, BTreeMap<i64, Unchanged>>,
     bytes: usize,
+    /// When [`Originals::checkpoint_due`] last said yes.
+    last_due: Option<std::time::Instant>,
 }
 
 impl Originals {
@@ -140,9 +142,18 @@ impl Originals {
         s.bytes = s.bytes.saturating_sub(freed);
     }
 
-    /// Whether the kept originals exceed [`MAX_BYTES`].
-    pub(crate) fn is_full(&self) -> bool {
-        self.lock().bytes > MAX_BYTES
+    /// Whether the kept originals exceed [`MAX_BYTES`] and no early checkpoint was asked
+    /// for in the last second (a sink that holds its records long is not asked to flush
+    /// after every batch).
+    pub(crate) fn checkpoint_due(&self) -> bool {
+        let mut s = self.lock();
+        let due = s.bytes > MAX_BYTES
+            && s.last_due
+                .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(1));
+        if due {
+            s.last_due = Some(std::time::Instant::now());
+        }
+        due
     }
 
     #[cfg(test)]
@@ -193,6 +204,9 @@ mod tests {
         o.revoked(&[TopicPartition::new("t", 0)]);
         assert_eq!(o.len(), 0);
         assert_eq!(o.lock().bytes, 0);
-        assert!(!o.is_full());
+        assert!(!o.checkpoint_due());
+        o.lock().bytes = MAX_BYTES + 1;
+        assert!(o.checkpoint_due());
+        assert!(!o.checkpoint_due(), "at most once a second");
     }
 }
