@@ -5,6 +5,9 @@
 //! target/bench-pipeline.md). `-- --quick` runs a smaller data set for a smoke check.
 //! `-- --transforms` runs only the single-message-transform comparison (schemaless JSON
 //! through a three-transform chain vs no chain), in quick mode unless `--full` is given.
+//! `-- --dlq` runs only the dead-letter comparison (schemaless JSON with 10 % malformed
+//! records under `errors.tolerance=all` and a dead-letter topic vs all records valid), in
+//! quick mode unless `--full` is given.
 //!
 //! Both consumers run as child processes started by this harness, so each one's peak RSS
 //! (VmHWM, reported by the process itself at exit) is its own; the mock cluster lives in
@@ -56,6 +59,8 @@ struct Run {
     peak_rss_kb: u64,
     /// User + system CPU seconds of the consumer process.
     cpu_seconds: f64,
+    /// Records skipped under `errors.tolerance=all` (ferry's warnings).
+    skipped: u64,
 }
 
 impl Run {
@@ -166,6 +171,7 @@ fn run_bare(
         exit_ms,
         peak_rss_kb: v["peak_rss_kb"].as_u64().unwrap(),
         cpu_seconds: v["cpu_seconds"].as_f64().unwrap(),
+        skipped: 0,
     }
 }
 
@@ -365,6 +371,7 @@ fn run_ferry_with(
         exit_ms: 0,
         peak_rss_kb: 0,
         cpu_seconds: 0.0,
+        skipped: 0,
     };
     for line in stderr.lines() {
         let line = line.unwrap();
@@ -383,6 +390,8 @@ fn run_ferry_with(
                 run.peak_rss_kb = (mb * 1024.0) as u64;
                 run.cpu_seconds = v["cpu_seconds"].as_str().unwrap().parse().unwrap();
             }
+            // One line per skipped record (the dead-letter bench makes 10 % of them).
+            Some(m) if m.starts_with("Skipping a record") => run.skipped += 1,
             _ if v["level"] == "ERROR"
                 || v["level"] == "WARN"
                 || std::env::var_os("FERRY_BENCH_VERBOSE").is_some() =>
@@ -469,6 +478,11 @@ fn main() {
     if std::env::args().any(|a| a == "--transforms") {
         let quick = !std::env::args().any(|a| a == "--full");
         transforms_bench(quick);
+        return;
+    }
+    if std::env::args().any(|a| a == "--dlq") {
+        let quick = !std::env::args().any(|a| a == "--full");
+        dlq_bench(quick);
         return;
     }
     let quick = std::env::args().any(|a| a == "--quick");
@@ -825,6 +839,140 @@ fn transforms_bench(quick: bool) {
     }
     println!("\n{report}");
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-transforms.md");
+    let _ = std::fs::write(&target, &report);
+    println!("(also written to {})", target.display());
+}
+
+/// `--dlq`: the dead-letter path's cost. The same schemaless JSON records (~1 KB) into the
+/// null sink twice: all valid, and with every tenth record malformed — a VALUE_CONVERTER
+/// error under `errors.tolerance=all`, written to a dead-letter topic on the same mock
+/// cluster with Connect's context headers (and logged, as ferry logs every skipped
+/// record); and the malformed run without a dead-letter queue, which separates the queue's
+/// cost from the error path's (decode error, log line). Rates are records READ per second
+/// (delivered + skipped), so the runs compare the same input; the ratio is against the
+/// all-valid run.
+fn dlq_bench(quick: bool) {
+    let count = if quick { 100_000 } else { 1_000_000 };
+    let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 });
+    let partitions = 256;
+    let broker = MockBroker::start(1).unwrap();
+    let (valid, mixed) = ("bench-json-valid", "bench-json-10pct-bad");
+    broker.create_topic(valid, partitions).unwrap();
+    broker.create_topic(mixed, partitions).unwrap();
+    // The mock keeps each partition's newest ~5 MB: the dead letters need not stay.
+    broker.create_topic("bench-dlq", 16).unwrap();
+    let cutout = "A".repeat(700);
+    let record = |i: usize| {
+        format!(
+            r#"{{"objectId":"ZTF21a{i:07}","candid":{},"ra":{:.6},"dec":{:.6},"magpsf":{:.3},"fid":{},"isdiffpos":"t","cutout":"{cutout}"}}"#,
+            1_500_000_000_000u64 + i as u64,
+            (i % 360) as f64 + 0.123456,
+            (i % 180) as f64 - 90.0 + 0.654321,
+            15.0 + (i % 60) as f64 / 10.0,
+            i % 3 + 1
+        )
+    };
+    let bad = |i: usize| i % 10 == 9;
+    let t = Instant::now();
+    produce(&broker.bootstrap(), valid, partitions, count, |i| {
+        record(i).into_bytes()
+    });
+    produce(&broker.bootstrap(), mixed, partitions, count, |i| {
+        let mut r = record(i);
+        if bad(i) {
+            // Cut before its closing brace: JsonConverter refuses it.
+            r.truncate(r.len() - 1);
+        }
+        r.into_bytes()
+    });
+    let failing = (0..count).filter(|i| bad(*i)).count();
+    eprintln!(
+        "2 × {count} JSON records ({failing} malformed in {mixed}): produced in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dlq_lines = format!(
+        "{JSON_CONNECTOR}errors.tolerance=all\nerrors.deadletterqueue.topic.name=bench-dlq\nerrors.deadletterqueue.context.headers.enable=true\n"
+    );
+    let configs = [
+        (
+            "ferry → null sink, schemaless JSON, every record valid",
+            valid,
+            JSON_CONNECTOR.to_string(),
+            count,
+        ),
+        (
+            "ferry → null sink, schemaless JSON, 10 % malformed → errors.tolerance=all, logged only (no dead-letter queue)",
+            mixed,
+            format!("{JSON_CONNECTOR}errors.tolerance=all\n"),
+            count - failing,
+        ),
+        (
+            "ferry → null sink, schemaless JSON, 10 % malformed → errors.tolerance=all + dead-letter topic (context headers)",
+            mixed,
+            dlq_lines,
+            count - failing,
+        ),
+    ];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    let mut rss: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    for round in 0..repeats {
+        for (i, (label, topic, lines, delivered)) in configs.iter().enumerate() {
+            let r = run_ferry_with(
+                &broker.bootstrap(),
+                topic,
+                *delivered as u64,
+                1,
+                dir.path(),
+                Rest::Off,
+                Some((label, lines)),
+            );
+            assert_eq!(
+                r.skipped as usize,
+                count - delivered,
+                "every malformed record skipped, once"
+            );
+            let read_per_sec = count as f64 / r.secs();
+            eprintln!(
+                "  round {round}: {label:<110} {read_per_sec:>9.0} records read/s, CPU {:.2} s, peak {:.1} MB",
+                r.cpu_seconds,
+                r.peak_rss_kb as f64 / 1024.0
+            );
+            rates[i].push(read_per_sec);
+            cpu[i].push(r.cpu_seconds * 1e6 / count as f64);
+            rss[i].push(r.peak_rss_kb as f64 / 1024.0);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let rates: Vec<f64> = rates.into_iter().map(median).collect();
+    let cpu: Vec<f64> = cpu.into_iter().map(median).collect();
+    let rss: Vec<f64> = rss.into_iter().map(median).collect();
+    let mut report = String::new();
+    let _ = writeln!(
+        report,
+        "| data | consumer | records read/s (median of {repeats}) | CPU per record read | peak RSS | ratio vs all valid (records/s) | ratio vs all valid (CPU per record) |"
+    );
+    let _ = writeln!(report, "|---|---|---:|---:|---:|---:|---:|");
+    for (i, (label, ..)) in configs.iter().enumerate() {
+        let _ = writeln!(
+            report,
+            "| {count} schemaless JSON records (~1 KB), {partitions} partitions | {label} | {:.0} | {:.2} µs | {:.1} MB | {:.2} | {:.2} |",
+            rates[i],
+            cpu[i],
+            rss[i],
+            rates[i] / rates[0],
+            cpu[0] / cpu[i]
+        );
+    }
+    println!("\n{report}");
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-dlq.md");
     let _ = std::fs::write(&target, &report);
     println!("(also written to {})", target.display());
 }

@@ -726,6 +726,110 @@ fn a_row_bigquery_refuses_is_handled_by_errors_tolerance() {
     );
 }
 
+/// Issue 14 item 5 (KIP-610): the rows the BigQuery sink cannot load — one BigQuery
+/// refuses (a string for an INTEGER column), one it cannot make a row of (a JSON array) —
+/// reach the dead-letter topic as they were read, at stage TASK_PUT, with the sink's reason
+/// in `__connect.errors.exception.message`; the other rows load and every offset is
+/// committed.
+#[test]
+fn rows_bigquery_refuses_or_cannot_build_reach_the_dead_letter_topic_with_the_sinks_reason() {
+    let test =
+        "rows_bigquery_refuses_or_cannot_build_reach_the_dead_letter_topic_with_the_sinks_reason";
+    let Some(bq) = emulator_or_skip(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    let topic = "people";
+    broker.create_topic(topic, 1);
+    broker.create_topic("people-dlq", 1);
+    let lines: Vec<String> = [
+        r#"{"id": 1, "name": "a"}"#,
+        r#"{"id": 2, "name": "b"}"#,
+        r#"{"id": "three", "name": "c"}"#,
+        r#"[1, 2]"#,
+        r#"{"id": 5, "name": "e"}"#,
+    ]
+    .map(str::to_string)
+    .to_vec();
+    produce_lines(&broker.bootstrap, topic, 0, &lines);
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    bq.create_table(
+        DATASET,
+        "people_dlq",
+        serde_json::json!([
+            {"name": "id", "type": "INTEGER", "mode": "REQUIRED"},
+            {"name": "name", "type": "STRING", "mode": "NULLABLE"},
+        ]),
+    );
+    let c = connector(
+        dir.path(),
+        "bq-dlq",
+        topic,
+        &bq,
+        &[
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("value.converter.schemas.enable", "false"),
+            ("topic2TableMap", "people:people_dlq"),
+            ("errors.tolerance", "all"),
+            ("errors.deadletterqueue.topic.name", "people-dlq"),
+            ("errors.deadletterqueue.context.headers.enable", "true"),
+        ],
+    );
+    run_to_end(dir.path(), &[], &worker, &[&c], Duration::from_secs(120));
+    let count = checked(
+        bq.check(&["count", "--table", &format!("{DATASET}.people_dlq")]),
+        "people_dlq",
+    );
+    assert_eq!(count.trim(), "3");
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-bq-dlq", topic, 1),
+        vec![5]
+    );
+    let mut letters: Vec<serde_json::Value> = Vec::new();
+    let found = wait_until(Duration::from_secs(30), || {
+        let out = kcat()
+            .args(["-C", "-b", &broker.bootstrap, "-t", "people-dlq"])
+            .args(["-o", "beginning", "-e", "-q", "-J"])
+            .output()
+            .unwrap();
+        letters = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        letters.len() >= 2
+    });
+    assert!(found, "{letters:?}");
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    let header = |letter: &serde_json::Value, key: &str| -> String {
+        let h = letter["headers"].as_array().unwrap();
+        h.chunks(2)
+            .find(|p| p[0] == key)
+            .and_then(|p| p[1].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    // The row it cannot build is reported at put, the refused one once BigQuery answers.
+    for (offset, reason) in [
+        ("2", "BigQuery refused its row for test.ztf.people_dlq"),
+        ("3", "a schemaless row needs a JSON object"),
+    ] {
+        let letter = letters
+            .iter()
+            .find(|l| header(l, "__connect.errors.offset") == offset)
+            .unwrap_or_else(|| panic!("no dead letter for offset {offset}: {letters:?}"));
+        let read = &lines[offset.parse::<usize>().unwrap()];
+        assert_eq!(letter["payload"].as_str(), Some(read.as_str()));
+        assert_eq!(header(letter, "__connect.errors.offset"), offset);
+        assert_eq!(header(letter, "__connect.errors.stage"), "TASK_PUT");
+        let message = header(letter, "__connect.errors.exception.message");
+        assert!(message.contains(reason), "offset {offset}: {message}");
+    }
+}
+
 /// An Avro container file holding one record of `schema`.
 fn avro_file(schema: &str, fields: Vec<(&str, apache_avro::types::Value)>) -> Vec<u8> {
     let schema = apache_avro::Schema::parse_str(schema).unwrap();

@@ -789,3 +789,102 @@ fn sigterm_while_the_server_fails_stops_in_time_and_commits_nothing() {
         [-1]
     );
 }
+
+/// A record the server refuses (400) after the transforms changed its value and headers
+/// reaches the dead-letter topic as it was READ — key, value, headers and timestamp — with
+/// the HTTP sink's reason in `__connect.errors.exception.message` at stage TASK_PUT, as
+/// Kafka Connect's reporters write the original `ConsumerRecord`. The server saw the
+/// transformed request.
+#[test]
+fn a_refused_transformed_record_reaches_the_dead_letter_topic_as_it_was_read() {
+    let test = "a_refused_transformed_record_reaches_the_dead_letter_topic_as_it_was_read";
+    if python_missing(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), 0, None).unwrap();
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic(TOPIC, 1);
+    broker.create_topic("hd-dlq", 1);
+    let mut cmd = kcat();
+    cmd.args(["-b", &broker.bootstrap, "-K:", "-H", "trace=abc"]);
+    let lines = [
+        format!("k0:{}", request("job-0")),
+        format!("k1:{}", request("bad400-1")),
+        format!("k2:{}", request("job-2")),
+    ];
+    feed_kcat(cmd, TOPIC, 0, &lines).unwrap();
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let conn = connector(
+        dir.path(),
+        &server.url(),
+        &[
+            (
+                "key.converter",
+                "org.apache.kafka.connect.storage.StringConverter",
+            ),
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("value.converter.schemas.enable", "false"),
+            ("transforms", "tag,hdr"),
+            (
+                "transforms.tag.type",
+                "org.apache.kafka.connect.transforms.InsertField$Value",
+            ),
+            ("transforms.tag.static.field", "ferry_tag"),
+            ("transforms.tag.static.value", "v1"),
+            ("transforms.hdr.type", "InsertHeader"),
+            ("transforms.hdr.header", "added"),
+            ("transforms.hdr.value.literal", "yes"),
+            ("errors.deadletterqueue.topic.name", "hd-dlq"),
+            ("errors.deadletterqueue.context.headers.enable", "true"),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &worker, &[&conn]);
+    let done = wait_until(GENEROUS, || {
+        committed(&broker.bootstrap, "connect-hetida", TOPIC, 1) == [3]
+    });
+    ferry.signal("TERM");
+    ferry.wait(Duration::from_secs(30));
+    let log = ferry.log();
+    assert!(done, "offsets never reached [3]; ferry log:\n{log}");
+
+    // The server got the transformed requests: the inserted field is in each body.
+    let by_job = statuses_by_job(&server.entries());
+    assert_eq!(by_job["bad400-1"], [400], "{by_job:?}");
+    for e in server.entries() {
+        let body: serde_json::Value = serde_json::from_str(e["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["ferry_tag"], "v1", "{body}");
+    }
+
+    let source = consume(&broker.bootstrap, TOPIC);
+    let dlq = consume(&broker.bootstrap, "hd-dlq");
+    assert_eq!(dlq.len(), 1, "{dlq:#?}");
+    let (read, letter) = (&source[1], &dlq[0]);
+    assert_eq!(read["key"], "k1");
+    assert_eq!(letter["key"], read["key"]);
+    assert_eq!(
+        letter["payload"], read["payload"],
+        "the value as read, byte for byte"
+    );
+    assert_eq!(letter["payload"].as_str().unwrap(), request("bad400-1"));
+    assert_eq!(letter["ts"], read["ts"]);
+    let headers = letter["headers"].as_object().unwrap();
+    assert_eq!(headers["trace"], "abc");
+    assert!(
+        !headers.contains_key("added"),
+        "a header the transforms added is not in the dead letter: {headers:?}"
+    );
+    assert_eq!(headers["__connect.errors.stage"], "TASK_PUT");
+    assert_eq!(headers["__connect.errors.offset"], "1");
+    assert_eq!(headers["__connect.errors.topic"], TOPIC);
+    let reason = headers["__connect.errors.exception.message"]
+        .as_str()
+        .unwrap();
+    assert!(
+        reason.contains("answered 400") && reason.contains("bad400-1 cannot be executed"),
+        "the sink's reason: {reason}"
+    );
+}

@@ -907,3 +907,178 @@ fn enable_compression_gzips_publish_requests_and_every_message_arrives_intact() 
     );
     assert!(above * 10 > plain * 9, "{above} vs {plain}");
 }
+
+/// `header.converter` decides the bytes of the headers transforms add — what the Pub/Sub
+/// sink publishes as attributes with `headers.publish=true` — while headers read from Kafka
+/// are published byte for byte under every converter. A header ByteArrayConverter cannot
+/// write is a HEADER_CONVERTER-stage record error: under `errors.tolerance=all` the record
+/// goes to the dead-letter topic as it was read, naming the stage and the converter.
+#[test]
+fn header_converter_decides_the_attributes_of_headers_transforms_add() {
+    let test = "header_converter_decides_the_attributes_of_headers_transforms_add";
+    let Some(emulator) = emulator_or_skip(test) else {
+        return;
+    };
+    for t in ["hc-simple", "hc-string"] {
+        emulator.create_topic_and_subscription(PROJECT, t, &format!("{t}-check"));
+    }
+    emulator.create_topic_and_subscription(PROJECT, "hc-bytes", "hc-bytes-check");
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("hc", 1);
+    broker.create_topic("hc-dlq", 1);
+    let value = r#"{"n": 42, "tags": ["a", "b"]}"#;
+    let mut cmd = kcat();
+    cmd.args([
+        "-b",
+        &broker.bootstrap,
+        "-H",
+        "raw=007",
+        "-H",
+        "list=[1, 2]",
+    ]);
+    feed_kcat(cmd, "hc", 0, &[value.to_string()]).unwrap();
+    let worker = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let chain = [
+        (
+            "value.converter",
+            "org.apache.kafka.connect.json.JsonConverter",
+        ),
+        ("value.converter.schemas.enable", "false"),
+        ("headers.publish", "true"),
+        ("transforms", "hf,lit"),
+        ("transforms.hf.type", "HeaderFrom$Value"),
+        ("transforms.hf.fields", "n,tags"),
+        ("transforms.hf.headers", "n,tags"),
+        ("transforms.hf.operation", "copy"),
+        ("transforms.lit.type", "InsertHeader"),
+        ("transforms.lit.header", "lit"),
+        ("transforms.lit.value.literal", "[1, 2]"),
+    ];
+    let simple = connector(
+        dir.path(),
+        "hc-simple",
+        "hc",
+        &emulator,
+        "hc-simple",
+        &chain,
+    );
+    let mut with_string = chain.to_vec();
+    with_string.push(("header.converter", "StringConverter"));
+    let string = connector(
+        dir.path(),
+        "hc-string",
+        "hc",
+        &emulator,
+        "hc-string",
+        &with_string,
+    );
+    // ByteArrayConverter writes only bytes: HeaderFrom's int8 cannot be a header.
+    let bytes = connector(
+        dir.path(),
+        "hc-bytes",
+        "hc",
+        &emulator,
+        "hc-bytes",
+        &[
+            (
+                "value.converter",
+                "org.apache.kafka.connect.json.JsonConverter",
+            ),
+            ("value.converter.schemas.enable", "false"),
+            ("headers.publish", "true"),
+            (
+                "header.converter",
+                "org.apache.kafka.connect.converters.ByteArrayConverter",
+            ),
+            ("transforms", "hf"),
+            ("transforms.hf.type", "HeaderFrom$Value"),
+            ("transforms.hf.fields", "n"),
+            ("transforms.hf.headers", "n"),
+            ("transforms.hf.operation", "copy"),
+            ("errors.tolerance", "all"),
+            ("errors.deadletterqueue.topic.name", "hc-dlq"),
+            ("errors.deadletterqueue.context.headers.enable", "true"),
+        ],
+    );
+    run_to_end(
+        dir.path(),
+        &[],
+        &worker,
+        &[&simple, &string, &bytes],
+        Duration::from_secs(90),
+    );
+    let attributes = |sub: &str| {
+        let pulled = emulator.pull_all(PROJECT, sub, 1, Duration::from_secs(30));
+        assert_eq!(pulled.len(), 1, "{sub}: {pulled:?}");
+        pulled[0].attributes.clone()
+    };
+    let expected = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    // Headers as read: byte for byte (Google's connector publishes the text it was given).
+    assert_eq!(
+        attributes("hc-simple-check"),
+        expected(&[
+            ("raw", "007"),
+            ("list", "[1, 2]"),
+            ("n", "42"),
+            ("tags", r#"["a","b"]"#),
+            ("lit", "[1,2]"),
+        ])
+    );
+    assert_eq!(
+        attributes("hc-string-check"),
+        expected(&[
+            ("raw", "007"),
+            ("list", "[1, 2]"),
+            ("n", "42"),
+            ("tags", "[a, b]"),
+            ("lit", "[1, 2]"),
+        ])
+    );
+    // Nothing reached Pub/Sub from the ByteArrayConverter connector …
+    let none = emulator.pull_all(PROJECT, "hc-bytes-check", 1, Duration::from_secs(3));
+    assert!(none.is_empty(), "{none:?}");
+    // … the record went to the dead-letter topic as it was read.
+    let mut letters = String::new();
+    let found = wait_until(Duration::from_secs(30), || {
+        let out = kcat()
+            .args(["-C", "-b", &broker.bootstrap, "-t", "hc-dlq"])
+            .args(["-o", "beginning", "-e", "-q", "-J"])
+            .output()
+            .unwrap();
+        letters = String::from_utf8_lossy(&out.stdout).into_owned();
+        !letters.trim().is_empty()
+    });
+    assert!(found, "no dead letter");
+    let letter: serde_json::Value = serde_json::from_str(letters.lines().next().unwrap()).unwrap();
+    assert_eq!(letter["payload"], value);
+    let h: Vec<&str> = letter["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap_or(""))
+        .collect();
+    let get = |k: &str| {
+        h.chunks(2)
+            .find(|p| p[0] == k)
+            .map(|p| p[1].to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(&h[..4], ["raw", "007", "list", "[1, 2]"], "{h:?}");
+    assert!(!h.contains(&"n"), "no header from the transform: {h:?}");
+    assert_eq!(get("__connect.errors.stage"), "HEADER_CONVERTER");
+    assert_eq!(
+        get("__connect.errors.class.name"),
+        "org.apache.kafka.connect.converters.ByteArrayConverter"
+    );
+    assert!(
+        get("__connect.errors.exception.message")
+            .contains("ByteArrayConverter writes only bytes, and this header holds an int"),
+        "{h:?}"
+    );
+}

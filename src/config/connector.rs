@@ -22,16 +22,10 @@ use crate::convert::Converter;
 use crate::registry;
 
 /// Connector keys Kafka Connect defines that ferry accepts without acting on them.
-const IGNORED: &[(&str, &str)] = &[
-    (
-        "config.action.reload",
-        "ferry reads its files once at start",
-    ),
-    (
-        "header.converter",
-        "record headers reach sinks as raw bytes",
-    ),
-];
+const IGNORED: &[(&str, &str)] = &[(
+    "config.action.reload",
+    "ferry reads its files once at start",
+)];
 
 /// Which topics the connector reads.
 #[derive(Debug, Clone)]
@@ -118,6 +112,8 @@ pub struct ConnectorConfig {
     pub key_converter: Converter,
     /// `value.converter` override, else the worker's.
     pub value_converter: Converter,
+    /// `header.converter` override, else the worker's: writes the headers transforms add.
+    pub header_converter: ferry_transforms::HeaderConverter,
     pub errors: ErrorPolicy,
     /// Where failed records go besides the log (`errors.deadletterqueue.*`).
     pub dead_letter: super::dlq::DeadLetterQueue,
@@ -129,6 +125,25 @@ pub struct ConnectorConfig {
     /// The consumer's librdkafka settings, group id included.
     pub consumer: ClientSettings,
     pub notes: Vec<Note>,
+}
+
+/// `header.converter` and its `header.converter.*` settings, if the file sets it (worker
+/// and connector files alike).
+pub(super) fn take_header_converter(
+    file: &PropertiesFile,
+    props: &mut ConnectorProps,
+) -> Result<Option<ferry_transforms::HeaderConverter>, ConfigFileError> {
+    let settings = props.take_prefixed("header.converter.");
+    let Some(class) = props.take("header.converter") else {
+        return Ok(None);
+    };
+    ferry_transforms::HeaderConverter::parse(&class, &settings)
+        .map(Some)
+        .map_err(|reason| ConfigFileError::Key {
+            location: file.locate("header.converter"),
+            key: "header.converter".into(),
+            reason,
+        })
 }
 
 impl ConnectorConfig {
@@ -266,7 +281,9 @@ impl ConnectorConfig {
             retry_delay_max: take_ms(&file, &mut props, "errors.retry.delay.max.ms", 60_000)?,
             retry_timeout: super::dlq::take_retry_timeout(&file, &mut props)?,
         };
-        let transforms = Arc::new(Chain::take(&mut props).map_err(api)?);
+        let header_converter =
+            take_header_converter(&file, &mut props)?.unwrap_or(worker.header_converter);
+        let transforms = Arc::new(Chain::take_with(&mut props, header_converter).map_err(api)?);
         let dead_letter = super::dlq::take(&file, &mut props, &subscription)?;
         let producer_overrides = super::dlq::take_producer_overrides(&file, &mut props);
         super::dlq::check_producer(worker, &producer_overrides, &dead_letter)?;
@@ -346,6 +363,7 @@ impl ConnectorConfig {
             subscription,
             key_converter,
             value_converter,
+            header_converter,
             errors,
             dead_letter,
             producer_overrides,
@@ -419,6 +437,57 @@ mod tests {
             matches!(&c.value_converter, Converter::ConfluentAvro(s) if s.urls == ["http://registry:8081"] && s.auth.is_some()),
             "{:?}",
             c.value_converter
+        );
+    }
+
+    /// `header.converter`: the worker's (SimpleHeaderConverter by default), overridden per
+    /// connector, with no note (it is read now); an unknown class is one line naming it.
+    #[test]
+    fn header_converter_defaults_overrides_and_unknown_classes() {
+        use ferry_transforms::HeaderConverter;
+        let c = load(&worker(W), "name=n\nconnector.class=null\ntopics=t\n").unwrap();
+        assert_eq!(c.header_converter, HeaderConverter::Simple);
+        let w = worker(&format!(
+            "{W}header.converter=org.apache.kafka.connect.storage.StringConverter\n"
+        ));
+        assert!(
+            w.notes.iter().all(|n| n.key != "header.converter"),
+            "{:?}",
+            w.notes
+        );
+        let c = load(&w, "name=n\nconnector.class=null\ntopics=t\n").unwrap();
+        assert_eq!(c.header_converter, HeaderConverter::String);
+        let c = load(
+            &w,
+            "name=n\nconnector.class=null\ntopics=t\nheader.converter=ByteArrayConverter\n",
+        )
+        .unwrap();
+        assert_eq!(c.header_converter, HeaderConverter::ByteArray);
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
+        let err = load(
+            &w,
+            "name=n\nconnector.class=null\ntopics=t\nheader.converter=io.confluent.connect.avro.AvroConverter\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "sink.properties:4: header.converter: `io.confluent.connect.avro.AvroConverter` is not a header converter ferry has; use org.apache.kafka.connect.storage.SimpleHeaderConverter (the default), org.apache.kafka.connect.storage.StringConverter, org.apache.kafka.connect.converters.ByteArrayConverter (or their short names)"
+        );
+        // The connector's converter writes what its transforms add: checked when the file
+        // is read.
+        let err = load(
+            &w,
+            "name=n\nconnector.class=null\ntopics=t\nheader.converter=ByteArrayConverter\ntransforms=h\ntransforms.h.type=InsertHeader\ntransforms.h.header=origin\ntransforms.h.value.literal=ztf\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("transforms.h.value.literal")
+                && err.contains(
+                    "ByteArrayConverter writes only bytes, and this header holds a string"
+                ),
+            "{err}"
         );
     }
 

@@ -35,10 +35,6 @@ const IGNORED: &[(&str, &str)] = &[
         "ferry sets no extra REST response headers",
     ),
     (
-        "header.converter",
-        "record headers reach sinks as raw bytes",
-    ),
-    (
         "internal.key.converter",
         "deprecated in Kafka Connect; unused",
     ),
@@ -110,6 +106,8 @@ pub struct WorkerConfig {
     pub key_converter: Converter,
     /// `value.converter` (default ByteArrayConverter).
     pub value_converter: Converter,
+    /// `header.converter` (default SimpleHeaderConverter): writes the headers transforms add.
+    pub header_converter: ferry_transforms::HeaderConverter,
     /// `offset.storage.file.filename`: ferry's file offset store. Absent → resume from the
     /// consumer group only.
     pub offset_file: Option<PathBuf>,
@@ -252,6 +250,8 @@ impl WorkerConfig {
         };
         let key_converter = converter(&mut props, &mut notes, "key.converter")?;
         let value_converter = converter(&mut props, &mut notes, "value.converter")?;
+        let header_converter =
+            super::connector::take_header_converter(&file, &mut props)?.unwrap_or_default();
         let path_err = |key: &str, reason: String| ConfigFileError::Key {
             location: file.locate(key),
             key: key.to_string(),
@@ -395,6 +395,7 @@ impl WorkerConfig {
             bootstrap_servers,
             key_converter,
             value_converter,
+            header_converter,
             offset_file,
             flush_interval,
             flush_timeout,

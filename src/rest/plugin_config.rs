@@ -137,6 +137,19 @@ pub(crate) const SINK_BASE: &[Key] = &[
     ),
     common(
         key(
+            "header.converter",
+            "CLASS",
+            Null,
+            "LOW",
+            "HeaderConverter class used to convert between Kafka Connect format and the serialized form that is written to Kafka. This controls the format of the header values in messages written to or read from Kafka, and since this is independent of connectors it allows any connector to work with any serialization format. Examples of common formats include JSON and Avro. By default, the SimpleHeaderConverter is used to serialize header values to strings and deserialize them by inferring the schemas.",
+        ),
+        COMMON,
+        7,
+        "SHORT",
+        "Header converter class",
+    ),
+    common(
+        key(
             "errors.retry.delay.max.ms",
             "LONG",
             Is("60000"),
@@ -429,6 +442,7 @@ mod tests {
                 ("key.converter" | "value.converter", _) => {
                     "org.apache.kafka.connect.converters.ByteArrayConverter"
                 }
+                ("header.converter", _) => "org.apache.kafka.connect.storage.SimpleHeaderConverter",
                 (_, DefaultValue::Value(v)) => v,
                 (name, _) => panic!("no value to try for {name}"),
             };

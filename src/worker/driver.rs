@@ -12,14 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferry_connector_api::backoff::{Backoff, Deadline, Jitter, sleep_unless};
 use ferry_connector_api::{
-    Assigned, CommitRequester, ErrantRecordReporter, Header, OffsetAndMetadata, Offsets,
-    RecordError, SinkRecord, SinkTask, Stage, TaskError, TopicPartition, Value,
+    Assigned, CommitRequester, ErrantRecordReporter, OffsetAndMetadata, Offsets, RecordError,
+    SinkRecord, SinkTask, Stage, TaskError, TopicPartition,
 };
 use ferry_transforms::{Chain, Transform};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::dead_letter::Pending;
+use super::originals::{Originals, Unchanged};
 use super::status::{TaskState, TaskStatus};
 use crate::convert::Decoder;
 use crate::offsets::{Commits, FileOffsetStore};
@@ -45,6 +46,8 @@ enum Reason {
     Requested,
     Revoke,
     Shutdown,
+    /// The originals kept for the reporters are over their bound.
+    Originals,
 }
 
 /// How many more checkpoints a revoke or shutdown runs for a task that keeps requesting
@@ -99,6 +102,9 @@ pub(crate) struct Driver {
     pub(crate) dead_letters: Arc<Pending>,
     /// The TRANSFORMATION stage, between decoding and `put` (empty: no stage at all).
     pub(crate) transforms: Arc<Chain>,
+    /// The originals of transformed records the sink holds, for the reporters (kept only
+    /// with transforms and a reporter that shows record contents).
+    pub(crate) originals: Option<Arc<Originals>>,
     /// Per partition, one past the last offset the sink accepted in `put` or the runtime
     /// skipped (a record that did not decode or failed a transform, under
     /// `errors.tolerance=all`, or that a Filter dropped).
@@ -224,6 +230,9 @@ impl Driver {
                 let offsets = self.final_checkpoint(Reason::Revoke).await?;
                 let _ = reply.send(offsets);
                 self.task.close(&partitions).await?;
+                if let Some(o) = &self.originals {
+                    o.revoked(&partitions);
+                }
                 for tp in &partitions {
                     self.assigned.remove(tp);
                     self.consumed.remove(tp);
@@ -353,7 +362,15 @@ impl Driver {
         }
         self.status.add_delivered(batch.len() as u64, bytes);
         self.status.metrics.sent(batch.len(), bytes);
-        fatal.map_or(Ok(()), Err)
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+        // The originals of what the sink holds are over their bound: a checkpoint forgets
+        // those of delivered records.
+        if self.originals.as_ref().is_some_and(|o| o.checkpoint_due()) {
+            self.commit_now(Reason::Originals).await?;
+        }
+        Ok(())
     }
 
     /// Decodes the batch's keys and values in place. A record that does not decode goes to
@@ -454,7 +471,7 @@ impl Driver {
         if self.transforms.is_empty() {
             return None;
         }
-        let (chain, errant) = (&self.transforms, &self.errant);
+        let (chain, errant, originals) = (&self.transforms, &self.errant, &self.originals);
         tokio::task::block_in_place(|| {
             let records = std::mem::take(batch);
             batch.reserve(records.len());
@@ -464,11 +481,17 @@ impl Driver {
                 // transforms may take over without a copy.
                 let read = Unchanged::of(&r);
                 match chain.apply(r) {
-                    Ok(Some(t)) => batch.push(t),
+                    Ok(Some(t)) => {
+                        if let Some(o) = originals {
+                            o.keep(read);
+                        }
+                        batch.push(t);
+                    }
                     Ok(None) => skipped.push((read.topic_partition(), read.offset)),
                     Err(e) => {
-                        let error = RecordError::at(Stage::Transformation, e.to_string())
-                            .with_class(e.class);
+                        // A header the header converter cannot write fails at its stage.
+                        let stage = e.stage.unwrap_or(Stage::Transformation);
+                        let error = RecordError::at(stage, e.to_string()).with_class(e.class);
                         let read = read.into_record();
                         match errant.report(&read, &error) {
                             Ok(()) => skipped.push((read.topic_partition(), read.offset)),
@@ -516,7 +539,12 @@ impl Driver {
         }
         let safe = match flushed {
             // Never past a record whose dead letter is not acknowledged yet.
-            Ok(Ok(safe)) => self.dead_letters.cap(self.extend_over_skipped(safe)),
+            Ok(Ok(safe)) => {
+                if let Some(o) = &self.originals {
+                    o.delivered(&safe);
+                }
+                self.dead_letters.cap(self.extend_over_skipped(safe))
+            }
             Ok(Err(e)) if e.is_retriable() => {
                 tracing::warn!(connector = %self.status.connector, task = self.status.task_id, error = %e.one_line(), ?reason, "Flush failed; offsets not committed this time.");
                 return Ok(None);
@@ -604,49 +632,6 @@ impl Driver {
 fn same_partition(topic: &Arc<str>, partition: i32, r: &SinkRecord) -> bool {
     let consumed = r.consumed_topic();
     partition == r.partition && (Arc::ptr_eq(topic, consumed) || **topic == **consumed)
-}
-
-/// A record as it was read, kept while the transforms run for the error reporters: shared
-/// handles on its bytes (a string value's are copied), never its decoded form.
-struct Unchanged {
-    topic: Arc<str>,
-    partition: i32,
-    offset: i64,
-    timestamp: Option<(i64, ferry_connector_api::TimestampType)>,
-    key: Option<bytes::Bytes>,
-    value: Option<bytes::Bytes>,
-    headers: Vec<Header>,
-}
-
-impl Unchanged {
-    fn of(r: &SinkRecord) -> Self {
-        Self {
-            topic: r.consumed_topic().clone(),
-            partition: r.partition,
-            offset: r.offset,
-            timestamp: r.timestamp,
-            key: r.key.as_ref().map(Value::to_bytes),
-            value: r.value.as_ref().map(Value::to_bytes),
-            headers: r.headers.clone(),
-        }
-    }
-
-    fn topic_partition(&self) -> TopicPartition {
-        TopicPartition::new(self.topic.clone(), self.partition)
-    }
-
-    fn into_record(self) -> SinkRecord {
-        SinkRecord {
-            topic: self.topic,
-            original_topic: None,
-            partition: self.partition,
-            offset: self.offset,
-            timestamp: self.timestamp,
-            key: self.key.map(Value::Bytes),
-            value: self.value.map(Value::Bytes),
-            headers: self.headers,
-        }
-    }
 }
 
 /// `topic-partition=offset` pairs, the first few of them.

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use ferry_connector_api::{ErrantRecordReporter, RecordError, SinkRecord, TaskError};
 
 use super::dead_letter::DeadLetters;
+use super::originals::Originals;
 use super::status::TaskStatus;
 use crate::config::connector::{ErrorPolicy, ErrorTolerance};
 
@@ -18,6 +19,8 @@ pub(crate) struct Errant {
     pub(crate) status: Arc<TaskStatus>,
     /// The connector's dead-letter queue, if it has one.
     pub(crate) dead_letters: Option<DeadLetters>,
+    /// The records transformed records were made from: reporters show what was read.
+    pub(crate) originals: Option<Arc<Originals>>,
 }
 
 /// At most this much of a key or value goes into a log line.
@@ -39,6 +42,10 @@ fn preview(bytes: Option<&[u8]>) -> String {
 
 impl ErrantRecordReporter for Errant {
     fn report(&self, record: &SinkRecord, error: &RecordError) -> Result<(), TaskError> {
+        // A record the transforms changed is reported as it was read (Connect's reporters
+        // write the original ConsumerRecord).
+        let original = self.originals.as_ref().and_then(|o| o.original_of(record));
+        let record = original.as_ref().unwrap_or(record);
         let size = record.size();
         let skipped = matches!(self.policy.tolerance, ErrorTolerance::All);
         self.status.metrics.record_error(skipped);
@@ -117,6 +124,7 @@ mod tests {
             },
             status: Arc::new(TaskStatus::new("c", 0)),
             dead_letters: None,
+            originals: None,
         }
     }
 

@@ -18,6 +18,7 @@ mod dead_letter;
 mod driver;
 mod errant;
 mod lag;
+mod originals;
 mod poll;
 mod routing;
 pub mod status;

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use super::dead_letter::{DeadLetterSink, DeadLetters, Pending};
 use super::driver::{self, Command, CommitRequests};
 use super::errant;
+use super::originals::Originals;
 use super::status::{TaskState, TaskStatus, lock};
 use crate::config::connector::ErrorPolicy;
 use crate::convert::{Converter, Decoder};
@@ -142,6 +143,11 @@ impl TaskFactory {
         }
         let status = Arc::new(TaskStatus::new(&self.connector, id));
         let pending = Arc::new(Pending::default());
+        // Reporters that show a record's contents get the record as it was read; keeping
+        // the originals costs memory, so only when transforms can change a record.
+        let originals = (!self.transforms.is_empty()
+            && (self.dead_letter.is_some() || self.errors.log_include_messages))
+            .then(|| Arc::new(Originals::default()));
         let errant = Arc::new(errant::Errant {
             policy: self.errors,
             status: status.clone(),
@@ -153,6 +159,7 @@ impl TaskFactory {
                 cancel: self.cancel.clone(),
                 status: status.clone(),
             }),
+            originals: originals.clone(),
         });
         let requests = Arc::new(CommitRequests::default());
         // Tasks after the first start on the consumer thread: give sinks the runtime
@@ -198,6 +205,7 @@ impl TaskFactory {
             errant,
             dead_letters: pending,
             transforms: self.transforms.clone(),
+            originals,
             consumed: Default::default(),
             given: Default::default(),
             skipped_tail: Default::default(),

@@ -93,6 +93,15 @@ impl Chain {
     /// connector's keys. Keys under an alias that is not listed, and keys a transform does
     /// not know, stay in `props` for the runtime to report as unknown.
     pub fn take(props: &mut ConnectorProps) -> Result<Chain, ConfigError> {
+        Chain::take_with(props, crate::HeaderConverter::default())
+    }
+
+    /// Like [`take`](Chain::take), for a connector whose `header.converter` writes the
+    /// headers its transforms make.
+    pub fn take_with(
+        props: &mut ConnectorProps,
+        header_converter: crate::HeaderConverter,
+    ) -> Result<Chain, ConfigError> {
         let transforms = aliases(props, "transforms")?;
         let predicate_aliases = aliases(props, "predicates")?;
 
@@ -152,6 +161,7 @@ impl Chain {
                 ));
             }
             let mut keys = Keys::new(props, format!("transforms.{alias}."), name);
+            keys.header_converter = header_converter;
             let transform = build(&mut keys)?;
             steps.push(Step {
                 alias,
@@ -226,7 +236,9 @@ impl Transform for Chain {
                 Ok(None) => return Ok(None),
                 Err(mut e) => {
                     e.transform = format!("`{}` ({})", step.alias, step.class);
-                    e.class = format!("{PACKAGE}{}", step.class);
+                    if e.class.is_empty() {
+                        e.class = format!("{PACKAGE}{}", step.class);
+                    }
                     return Err(e);
                 }
             }

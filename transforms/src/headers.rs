@@ -1,15 +1,17 @@
 //! Header transforms: `DropHeaders`, `HeaderFrom$Key/$Value`, `InsertHeader`.
 //!
-//! ferry's headers are bytes. A header a transform writes holds what Connect's
-//! `SimpleHeaderConverter` would serialize: a string's UTF-8, a number's or boolean's text
-//! (Java's `toString`: `42`, `1.5`, `2.35E12`), bytes as they are, a date or time as
-//! `Values` writes it (`2019-08-23`, `14:34:54.346Z`), and a struct, map or array as the
-//! JSON text ferry writes for transformed values.
+//! ferry's headers are bytes. A header a transform writes holds what the connector's
+//! `header.converter` writes for the value Connect's transform would put there (see
+//! `header_converter.rs`); with the default `SimpleHeaderConverter`: a string's UTF-8, a
+//! number's or boolean's text (Java's `toString`: `42`, `1.5`, `2.35E12`), bytes as they
+//! are, a date or time as `Values` writes it (`2019-08-23`, `14:34:54.346Z`), a struct,
+//! map or array in `Values`' text form (`{"a":1}`, `[1,2]`).
 
 use bytes::Bytes;
 use ferry_connector_api::data::{Data, Schema, SchemaKind};
 use ferry_connector_api::{ConfigError, Header, SinkRecord};
 
+use crate::header_converter::{HeaderConverter, from_data};
 use crate::keys::Keys;
 use crate::value::{Parts, SchemaCache, Side, map_get, require_map, require_struct};
 use crate::{Result, Transform, TransformError};
@@ -46,6 +48,7 @@ pub(crate) struct HeaderFrom {
     pairs: Vec<(String, String)>,
     operation: Operation,
     schemas: SchemaCache,
+    converter: HeaderConverter,
 }
 
 pub(crate) fn header_from(
@@ -84,6 +87,7 @@ pub(crate) fn header_from(
         pairs: fields.into_iter().zip(headers).collect(),
         operation,
         schemas: SchemaCache::default(),
+        converter: keys.header_converter,
     }))
 }
 
@@ -108,7 +112,7 @@ impl Transform for HeaderFrom {
                     let value = map_get(entries, field).cloned().unwrap_or(Data::Null);
                     record.headers.push(Header {
                         key: header.clone(),
-                        value: header_bytes(&value, None),
+                        value: self.header_bytes(&value, None)?,
                     });
                 }
                 entries.retain(|(k, _)| !matches!(k, Data::String(s) if self.moved(s)));
@@ -128,10 +132,10 @@ impl Transform for HeaderFrom {
                     };
                     record.headers.push(Header {
                         key: header.clone(),
-                        value: header_bytes(
+                        value: self.header_bytes(
                             values.get(i).unwrap_or(&Data::Null),
                             Some(&fields[i].schema),
-                        ),
+                        )?,
                     });
                 }
                 let (kept_fields, kept_values): (Vec<_>, Vec<_>) = fields
@@ -152,27 +156,18 @@ impl Transform for HeaderFrom {
     }
 }
 
-/// A header value as `SimpleHeaderConverter` would serialize it.
-fn header_bytes(d: &Data, schema: Option<&Schema>) -> Option<Bytes> {
-    let text = match d {
-        Data::Null => return None,
-        Data::Bytes(b) => return Some(b.clone()),
-        Data::String(s) => s.clone(),
-        Data::Boolean(b) => b.to_string(),
-        Data::Int8(n) => n.to_string(),
-        Data::Int16(n) => n.to_string(),
-        Data::Int32(n) => n.to_string(),
-        Data::Int64(n) => n.to_string(),
-        Data::Float32(f) => crate::cast::java_float(f64::from(*f), f.to_string()),
-        Data::Float64(f) => crate::cast::java_float(*f, f.to_string()),
-        Data::Decimal(_) | Data::Date(_) | Data::Time(_) | Data::Timestamp(_) => {
-            crate::cast::to_string(d, schema)
-        }
-        Data::Array(_) | Data::Map(_) | Data::Struct(_) => {
-            return Some(Bytes::from(crate::json::to_json(schema, d)));
-        }
-    };
-    Some(Bytes::from(text))
+impl HeaderFrom {
+    /// A field's value as the header converter writes it; a value it cannot write is a
+    /// HEADER_CONVERTER-stage error.
+    fn header_bytes(&self, d: &Data, schema: Option<&Schema>) -> Result<Option<Bytes>> {
+        self.converter
+            .write(&from_data(d, schema))
+            .map_err(|reason| TransformError {
+                class: self.converter.class_name().to_string(),
+                stage: Some(ferry_connector_api::Stage::HeaderConverter),
+                ..TransformError::new(reason)
+            })
+    }
 }
 
 /// Adds a header with a fixed value.
@@ -184,30 +179,16 @@ pub(crate) struct InsertHeader {
 
 pub(crate) fn insert_header(keys: &mut Keys<'_>) -> Result<Box<dyn Transform>, ConfigError> {
     let header = keys.required("header", "the key of the header to add")?;
-    let value = keys
-        .optional_keep_empty("value.literal")
-        .map(|v| literal(&v));
+    let value = match keys.optional_keep_empty("value.literal") {
+        None => None,
+        // Connect parses the literal with `Values.parseString`; the header converter
+        // writes the value (`007` → `7`, `[1, 2]` → `[1,2]` with SimpleHeaderConverter).
+        Some(literal) => keys
+            .header_converter
+            .write(&crate::values::parse_string(&literal))
+            .map_err(|reason| keys.invalid("value.literal", reason))?,
+    };
     Ok(Box::new(InsertHeader { header, value }))
-}
-
-/// Connect parses `value.literal` with `Values.parseString` and the header converter writes
-/// the parsed value back: numbers come out in Java's form (`007` → `7`,
-/// `2353245343456.435435` → `2.3532453434564355E12`); any other text is kept as written.
-fn literal(v: &str) -> Bytes {
-    let t = v.trim();
-    let looks_numeric = !t.is_empty()
-        && t.chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E'))
-        && t.chars().any(|c| c.is_ascii_digit());
-    if looks_numeric {
-        if let Ok(n) = t.parse::<i64>() {
-            return Bytes::from(n.to_string());
-        }
-        if let Ok(f) = t.parse::<f64>() {
-            return Bytes::from(crate::cast::java_float(f, f.to_string()));
-        }
-    }
-    Bytes::copy_from_slice(v.as_bytes())
 }
 
 impl Transform for InsertHeader {
@@ -372,6 +353,93 @@ mod tests {
         assert_eq!(raw(&out.value), r#"{"field1":{"foo":"foo-value"}}"#);
     }
 
+    fn with_converter(
+        converter: crate::HeaderConverter,
+        pairs: &[(&str, &str)],
+    ) -> Result<crate::Chain, ferry_connector_api::ConfigError> {
+        let mut props = ferry_connector_api::ConnectorProps::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        crate::Chain::take_with(&mut props, converter)
+    }
+
+    /// `header.converter` decides the bytes of the headers HeaderFrom and InsertHeader
+    /// write; a value ByteArrayConverter cannot write is a HEADER_CONVERTER-stage error
+    /// naming the converter's class (a record error), or, for InsertHeader's fixed literal,
+    /// a configuration error.
+    #[test]
+    fn the_header_converter_writes_the_headers_transforms_add() {
+        use crate::HeaderConverter::{ByteArray, String as Text};
+        let s = struct_schema(&[
+            (
+                "tags",
+                Schema::new(SchemaKind::Array(Box::new(Schema::new(SchemaKind::String)))),
+            ),
+            ("n", Schema::new(SchemaKind::Int32)),
+        ]);
+        let v = Data::Struct(vec![
+            Data::Array(vec![Data::String("a".into()), Data::String("b".into())]),
+            Data::Int32(7),
+        ]);
+        let r = record("topic", Some(schemad(s, v)));
+        let keys = [
+            ("transforms", "t"),
+            ("transforms.t.type", "HeaderFrom$Value"),
+            ("transforms.t.fields", "tags,n"),
+            ("transforms.t.headers", "tags,n"),
+            ("transforms.t.operation", "copy"),
+        ];
+        let out = from("tags,n", "tags,n", "copy")
+            .apply(r.clone())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            headers(&out),
+            [pair("tags", r#"["a","b"]"#), pair("n", "7")]
+        );
+        let out = with_converter(Text, &keys)
+            .unwrap()
+            .apply(r.clone())
+            .unwrap()
+            .unwrap();
+        assert_eq!(headers(&out), [pair("tags", "[a, b]"), pair("n", "7")]);
+        let err = with_converter(ByteArray, &keys)
+            .unwrap()
+            .apply(r)
+            .unwrap_err();
+        assert_eq!(err.stage, Some(ferry_connector_api::Stage::HeaderConverter));
+        assert_eq!(
+            err.class,
+            "org.apache.kafka.connect.converters.ByteArrayConverter"
+        );
+        assert!(err.to_string().starts_with("transform `t` (HeaderFrom$Value): header.converter ByteArrayConverter writes only bytes, and this header holds an array"), "{err}");
+
+        let insert = |c, literal| {
+            with_converter(
+                c,
+                &[
+                    ("transforms", "t"),
+                    ("transforms.t.type", "InsertHeader"),
+                    ("transforms.t.header", "h"),
+                    ("transforms.t.value.literal", literal),
+                ],
+            )
+        };
+        let out = insert(Text, "{\"a\": [1, 2]}")
+            .unwrap()
+            .apply(record("t", None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(headers(&out), [pair("h", "{a=[1, 2]}")]);
+        assert_eq!(
+            insert(ByteArray, "7").unwrap_err().to_string(),
+            "invalid value for `transforms.t.value.literal`: header.converter ByteArrayConverter writes only bytes, and this header holds an int8; set header.converter=org.apache.kafka.connect.storage.SimpleHeaderConverter to write it as text"
+        );
+    }
+
     /// Kafka: HeaderFromTest.invalidConfigExtraHeaderConfig, invalidConfigExtraFieldConfig,
     /// invalidConfigEmptyHeadersAndFieldsConfig
     #[test]
@@ -432,7 +500,12 @@ mod tests {
             ("2", "2"),
             ("18000", "18000"),
             ("87474836647", "87474836647"),
-            ("2353245343456.435435", "2.3532453434564355E12"),
+            // Values.parseString: a fraction that a float32 holds (however roughly) is one.
+            ("2353245343456.435435", "2.3532455E12"),
+            ("007", "7"),
+            ("[1, 2]", "[1,2]"),
+            ("{\"a\": 1}", "{\"a\":1}"),
+            (" yes ", " yes "),
             ("2019-08-23", "2019-08-23"),
             ("true", "true"),
         ] {
@@ -443,6 +516,14 @@ mod tests {
             let out = t.apply(record("test", None)).unwrap().unwrap();
             assert_eq!(headers(&out), [pair("AAA", bytes)], "{literal}");
         }
+        let out = chain(
+            "InsertHeader",
+            &[("header", "AAA"), ("value.literal", "null")],
+        )
+        .apply(record("test", None))
+        .unwrap()
+        .unwrap();
+        assert_eq!(headers(&out), [("AAA".to_string(), None)], "null");
         let out = chain("InsertHeader", &[("header", "AAA")])
             .apply(record("test", None))
             .unwrap()

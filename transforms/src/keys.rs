@@ -13,6 +13,8 @@ pub(crate) struct Keys<'p> {
     prefix: String,
     /// The class's short name (`InsertField$Value`), for hints.
     pub(crate) class: &'static str,
+    /// The connector's `header.converter`, for transforms that write headers.
+    pub(crate) header_converter: crate::HeaderConverter,
 }
 
 impl<'p> Keys<'p> {
@@ -21,6 +23,7 @@ impl<'p> Keys<'p> {
             props,
             prefix,
             class,
+            header_converter: crate::HeaderConverter::default(),
         }
     }
 

@@ -20,6 +20,7 @@ mod datefmt;
 mod extract_hoist;
 mod filter;
 mod flatten;
+mod header_converter;
 mod headers;
 mod insert_field;
 mod json;
@@ -32,12 +33,14 @@ mod testing;
 mod timestamp_converter;
 mod value;
 mod value_to_key;
+mod values;
 
 use std::fmt;
 
 use ferry_connector_api::SinkRecord;
 
 pub use chain::{Chain, known_transforms};
+pub use header_converter::HeaderConverter;
 
 /// One single message transform.
 pub trait Transform: Send + Sync + fmt::Debug {
@@ -65,6 +68,9 @@ pub struct TransformError {
     /// a chain.
     pub class: String,
     pub reason: String,
+    /// The stage when it is not TRANSFORMATION: HEADER_CONVERTER for a header value the
+    /// header converter cannot write (`class` is then the converter's).
+    pub stage: Option<ferry_connector_api::Stage>,
 }
 
 impl TransformError {
@@ -73,6 +79,7 @@ impl TransformError {
             transform: String::new(),
             class: String::new(),
             reason: reason.into(),
+            stage: None,
         }
     }
 }
