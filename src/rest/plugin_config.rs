@@ -66,9 +66,12 @@ use DefaultValue::{Null, Required, Value as Is};
 
 const COMMON: &str = "Common";
 const ERRORS: &str = "Error Handling";
+const TRANSFORMS: &str = "Transforms";
+const PREDICATES: &str = "Predicates";
 
 /// The keys of Connect's `ConnectorConfig` and `SinkConnectorConfig` that ferry reads
-/// (those it refuses or ignores are left out).
+/// (those it refuses or ignores are left out). Defaults are ferry's where they differ
+/// (`errors.retry.timeout`: retry for ever).
 pub(crate) const SINK_BASE: &[Key] = &[
     common(
         key(
@@ -150,6 +153,45 @@ pub(crate) const SINK_BASE: &[Key] = &[
     ),
     common(
         key(
+            "transforms",
+            "LIST",
+            Is(""),
+            "LOW",
+            "Aliases for the transformations to be applied to records.",
+        ),
+        TRANSFORMS,
+        8,
+        "LONG",
+        "Transforms",
+    ),
+    common(
+        key(
+            "predicates",
+            "LIST",
+            Is(""),
+            "LOW",
+            "Aliases for the predicates used by transformations.",
+        ),
+        PREDICATES,
+        9,
+        "LONG",
+        "Predicates",
+    ),
+    common(
+        key(
+            "errors.retry.timeout",
+            "LONG",
+            Is("-1"),
+            "MEDIUM",
+            "The maximum duration in milliseconds that a failed operation will be reattempted. 0 means no retries; -1 (ferry's default; Kafka Connect's is 0) retries for ever.",
+        ),
+        ERRORS,
+        1,
+        "MEDIUM",
+        "Retry Timeout for Errors",
+    ),
+    common(
+        key(
             "errors.retry.delay.max.ms",
             "LONG",
             Is("60000"),
@@ -225,6 +267,32 @@ pub(crate) const SINK_BASE: &[Key] = &[
         4,
         "LONG",
         "Topics regex",
+    ),
+    common(
+        key(
+            "errors.deadletterqueue.topic.name",
+            "STRING",
+            Is(""),
+            "MEDIUM",
+            "The name of the topic to be used as the dead letter queue (DLQ) for messages that result in an error when processed by this sink connector, or its transformations or converters. The topic name is blank by default, which means that no messages are to be recorded in the DLQ.",
+        ),
+        ERRORS,
+        6,
+        "MEDIUM",
+        "Dead Letter Queue Topic Name",
+    ),
+    common(
+        key(
+            "errors.deadletterqueue.context.headers.enable",
+            "BOOLEAN",
+            Is("false"),
+            "MEDIUM",
+            "If true, add headers containing error context to the messages written to the dead letter queue. To avoid clashing with headers from the original record, all error context header keys will start with __connect.errors.",
+        ),
+        ERRORS,
+        8,
+        "MEDIUM",
+        "Enable Error Context Headers",
     ),
 ];
 
