@@ -1107,7 +1107,7 @@ fn connector_plugin_config_lists_connects_config_key_infos() {
     assert_eq!(infos["error_count"], 0, "{infos}");
     assert_eq!(
         infos["groups"],
-        json!(["Common", "Error Handling"]),
+        json!(["Common", "Transforms", "Predicates", "Error Handling"]),
         "{infos}"
     );
     let configs = infos["configs"].as_array().unwrap();

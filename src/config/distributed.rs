@@ -227,7 +227,7 @@ mod tests {
 
     #[test]
     fn static_membership_is_off_unless_asked_for() {
-        let base = "group.id=g\nconfig.storage.topic=c\n";
+        let base = "group.id=g\nconfig.storage.topic=c\nstatus.storage.topic=s\n";
         assert!(!config(base).unwrap().static_membership);
         let on = config(&format!("{base}ferry.static.membership=TRUE\n")).unwrap();
         assert!(on.static_membership);
@@ -235,7 +235,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.starts_with("w.properties:3: ferry.static.membership:") && e.contains("`yes`"),
+            e.starts_with("w.properties:4: ferry.static.membership:") && e.contains("`yes`"),
             "{e}"
         );
     }
