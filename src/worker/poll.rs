@@ -399,7 +399,9 @@ impl Poller<'_> {
         }
         let shared = self.shared;
         let all = 0..shared.tasks.len();
-        let (offsets, complete) = shared.flush_tasks(all, |_, reply| Command::Shutdown(reply));
+        let within = shared.stop_flush_timeout;
+        let (offsets, complete) =
+            shared.flush_tasks(all, within, |_, reply| Command::Shutdown(within, reply));
         shared.commit_sync(self.consumer, &offsets, "shutdown");
         if !complete {
             tracing::warn!(connector = %self.connector(), "Not every task flushed in time at shutdown; the next start resumes from the last commit.");
