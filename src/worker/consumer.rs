@@ -289,13 +289,13 @@ impl Shared {
 
     /// Commits to the group whatever it does not have yet of `offsets` (plus positions
     /// resumed from the file store), each with its metadata. A refused commit is retried
-    /// by the next call.
+    /// by the next call. True when the group has them all.
     pub(crate) fn commit_sync(
         &self,
         consumer: &BaseConsumer<ConnectorConsumerContext>,
         offsets: &Commits,
         why: &str,
-    ) {
+    ) -> bool {
         let missing: Commits = {
             let acked = lock(&self.group_committed);
             let mut wanted = lock(&self.resync).clone();
@@ -306,7 +306,7 @@ impl Shared {
                 .collect()
         };
         if missing.is_empty() {
-            return;
+            return true;
         }
         let tpl = commit_tpl(&missing);
         match tpl.and_then(|tpl| consumer.commit(&tpl, CommitMode::Sync)) {
@@ -319,16 +319,19 @@ impl Shared {
                     resync.remove(tp);
                 }
                 lock(&self.group_committed).extend(missing);
+                true
             }
             Err(e) => {
                 let line = e.to_string();
                 if self
                     .errors
                     .allow(&format!("commit {line}"), ERROR_LOG_PERIOD)
-                    || why != "interval"
+                    || why == "revoke"
+                    || why == "shutdown"
                 {
                     tracing::warn!(connector = %self.connector, error = %line, why, "Group commit failed; the offset file still holds the delivered offsets, and the next flush retries.");
                 }
+                false
             }
         }
     }
