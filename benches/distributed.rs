@@ -7,12 +7,16 @@
 //! round: a mock cluster, three `ferry distributed` workers, a directory-sink connector
 //! created over REST on 12 partitions, 1 200 records delivered; RSS of every worker after
 //! 2 s idle; then `kill -9` of one worker and one record to every partition, timed until
-//! all twelve are on disk.
+//! all twelve are on disk. Then, on a cluster of its own, records per second during a
+//! rolling restart of the three workers against the steady state, with a producer at a
+//! fixed rate (see [`rolling`]), and the records delivered twice or lost.
 
 #![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_mock_broker::MockBroker;
@@ -73,9 +77,14 @@ fn worker_file(
 }
 
 fn spawn(args: &[&str], log: &Path) -> Child {
+    spawn_logging(args, log, "warn")
+}
+
+fn spawn_logging(args: &[&str], log: &Path, level: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
+        .env("NO_COLOR", "1")
         .stderr(std::fs::File::create(log).unwrap())
         .stdout(Stdio::null())
         .spawn()
@@ -171,6 +180,7 @@ fn connector(out: &Path) -> String {
 }
 
 struct Round {
+    rolling: Rolling,
     move_secs: f64,
     /// The same with the eager `range` assignor instead of cooperative-sticky.
     move_secs_eager: f64,
@@ -252,6 +262,219 @@ fn kill_one(strategy: Option<&str>, group_delay: Duration) -> (f64, Vec<u64>) {
     (secs, rss)
 }
 
+/// Records per second and partition the producer of [`rolling`] writes: 1 200 records/s
+/// over the 12 partitions, a fraction of what three workers deliver even on a busy 2-core
+/// machine, so that the steady state delivers exactly the input and a restart's cost shows
+/// as what is not delivered while it runs.
+const ROLL_RATE_PER_PARTITION: u64 = 100;
+/// How long the steady state is measured.
+const STEADY: Duration = Duration::from_secs(10);
+
+struct Rolling {
+    steady_rps: f64,
+    rolling_rps: f64,
+    /// The lowest rate over one second during the restart.
+    worst_second_rps: f64,
+    restart_secs: f64,
+    /// Records produced but not yet on disk when the last new worker started delivering.
+    lag_at_end: i64,
+    produced: usize,
+    /// Records delivered more than once (delivered by all workers' lifetimes − on disk).
+    duplicates: i64,
+    /// Records produced and never delivered.
+    lost: i64,
+}
+
+/// The records a stopped worker delivered, from its last `Connector stopped.` line.
+fn delivered_in_log(log: &Path) -> i64 {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("Connector stopped."))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|w| w.strip_prefix("records="))
+                .and_then(|v| v.parse().ok())
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// SIGTERM, and the exit within a minute.
+fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(
+        wait_until(Duration::from_secs(60), || child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "a worker did not stop within a minute of SIGTERM"
+    );
+}
+
+/// Samples (time, records on disk) taken every 500 ms, and the rate between the samples
+/// nearest to `from` and `to`.
+fn rate(samples: &[(Instant, usize)], from: Instant, to: Instant) -> f64 {
+    let at = |t: Instant| {
+        samples
+            .iter()
+            .rev()
+            .find(|(s, _)| *s <= t)
+            .or(samples.first())
+            .copied()
+            .unwrap()
+    };
+    let (a, b) = (at(from), at(to));
+    (b.1 - a.1) as f64 / b.0.duration_since(a.0).as_secs_f64().max(1e-3)
+}
+
+/// Three workers share the directory-sink connector while a producer writes 1 200 records/s
+/// (a fixed rate rather than a backlog: a backlog the sink drains at full speed for the half
+/// minute a rolling restart takes would be hundreds of thousands of files, and on two cores
+/// shared with the mock cluster and the producer the full speed mostly measures CPU
+/// contention). Records per second on disk are taken over 10 s of steady state, then over a
+/// rolling restart: SIGTERM of the oldest worker, a new one started, and the next step once
+/// the new one has read records. Afterwards the producer stops, everything is awaited on
+/// disk, the last workers stop, and each worker's `Connector stopped.` line gives what it
+/// delivered over its life: their sum beyond the records on disk is what was delivered
+/// twice.
+fn rolling() -> Rolling {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = MockBroker::start_with_delay(1, GROUP_DELAY).unwrap();
+    broker.create_topic(TOPIC, PARTITIONS).unwrap();
+    broker.create_topic("bench-configs", 1).unwrap();
+    let bootstrap = broker.bootstrap();
+    let out = dir.path().join("out");
+    let start_worker = |n: usize| {
+        let port = free_port();
+        let file = worker_file(dir.path(), &bootstrap, n, port, true, None);
+        let log = dir.path().join(format!("worker{n}.log"));
+        let child = spawn_logging(
+            &["distributed", file.to_str().unwrap()],
+            &log,
+            "warn,ferry=info",
+        );
+        assert!(wait_until(Duration::from_secs(60), || http_ok(
+            port, "GET", "/health", None
+        )));
+        (child, port, log)
+    };
+    let mut workers: Vec<(Child, u16, PathBuf)> = (1..=3).map(start_worker).collect();
+    assert!(http_ok(
+        workers[0].1,
+        "POST",
+        "/connectors",
+        Some(&connector(&out))
+    ));
+    std::thread::sleep(GROUP_DELAY + Duration::from_secs(8));
+
+    let done = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (done, bootstrap) = (done.clone(), bootstrap.clone());
+        std::thread::spawn(move || {
+            let producer: BaseProducer = ClientConfig::new()
+                .set("bootstrap.servers", &bootstrap)
+                .set("linger.ms", "5")
+                .create()
+                .unwrap();
+            let started = Instant::now();
+            let mut round = 0u64;
+            while !done.load(Ordering::Relaxed) {
+                let due =
+                    started + Duration::from_micros(round * 1_000_000 / ROLL_RATE_PER_PARTITION);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                for p in 0..PARTITIONS {
+                    let value = format!("p{p}-{round}");
+                    producer
+                        .send(BaseRecord::<(), _>::to(TOPIC).partition(p).payload(&value))
+                        .unwrap();
+                }
+                producer.poll(Duration::ZERO);
+                round += 1;
+            }
+            producer.flush(Duration::from_secs(30)).unwrap();
+            (round * PARTITIONS as u64) as usize
+        })
+    };
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sampler = {
+        let (done, samples, out) = (done.clone(), samples.clone(), out.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let n = files(&out);
+                samples.lock().unwrap().push((Instant::now(), n));
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
+    let produced_by = |t: Instant, since: Instant| {
+        (t.duration_since(since).as_secs_f64()
+            * (ROLL_RATE_PER_PARTITION * PARTITIONS as u64) as f64) as i64
+    };
+    let producing_since = Instant::now();
+    // Warm-up, then the steady state.
+    std::thread::sleep(Duration::from_secs(3));
+    let steady_from = Instant::now();
+    std::thread::sleep(STEADY);
+    let steady_to = Instant::now();
+
+    let mut delivered = 0i64;
+    let roll_from = Instant::now();
+    for n in 4..=6 {
+        let (mut old, _, log) = workers.remove(0);
+        stop(&mut old);
+        delivered += delivered_in_log(&log);
+        let new = start_worker(n);
+        assert!(
+            wait_until(Duration::from_secs(120), || records_read(new.1) > 0.0),
+            "worker {n} read nothing within 2 minutes"
+        );
+        workers.push(new);
+    }
+    let roll_to = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let on_disk_at_end = {
+        let s = samples.lock().unwrap();
+        s.iter()
+            .rev()
+            .find(|(t, _)| *t <= roll_to)
+            .map_or(0, |x| x.1) as i64
+    };
+    done.store(true, Ordering::Relaxed);
+    let produced = producer.join().unwrap();
+    sampler.join().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(120), || files(&out) >= produced),
+        "{} of {produced} on disk two minutes after the producer stopped",
+        files(&out)
+    );
+    let on_disk = files(&out);
+    for (mut c, _, log) in workers {
+        stop(&mut c);
+        delivered += delivered_in_log(&log);
+    }
+    let samples = samples.lock().unwrap().clone();
+    let worst_second_rps = samples
+        .iter()
+        .filter(|(t, _)| *t >= roll_from && *t + Duration::from_secs(1) <= roll_to)
+        .map(|(t, _)| rate(&samples, *t, *t + Duration::from_secs(1)))
+        .fold(f64::INFINITY, f64::min);
+    Rolling {
+        steady_rps: rate(&samples, steady_from, steady_to),
+        rolling_rps: rate(&samples, roll_from, roll_to),
+        worst_second_rps,
+        restart_secs: roll_to.duration_since(roll_from).as_secs_f64(),
+        lag_at_end: produced_by(roll_to, producing_since) - on_disk_at_end,
+        produced,
+        duplicates: delivered - on_disk as i64,
+        lost: produced as i64 - on_disk as i64,
+    }
+}
+
 fn round() -> Round {
     let dir = tempfile::tempdir().unwrap();
     let broker = MockBroker::start_with_delay(1, Duration::from_secs(3)).unwrap();
@@ -297,6 +520,7 @@ fn round() -> Round {
     let (move_secs_eager, _) = kill_one(Some("range"), GROUP_DELAY);
     let (move_secs_no_delay, _) = kill_one(None, Duration::ZERO);
     Round {
+        rolling: rolling(),
         move_secs,
         move_secs_eager,
         move_secs_no_delay,
@@ -313,6 +537,17 @@ fn main() {
     let mut rounds = Vec::new();
     for i in 0..repeats {
         let r = round();
+        eprintln!(
+            "  round {i}: rolling restart {:.1} s: {:.0} records/s vs {:.0} steady (worst second {:.0}), {} behind at its end; {} produced, {} delivered twice, {} lost",
+            r.rolling.restart_secs,
+            r.rolling.rolling_rps,
+            r.rolling.steady_rps,
+            r.rolling.worst_second_rps,
+            r.rolling.lag_at_end,
+            r.rolling.produced,
+            r.rolling.duplicates,
+            r.rolling.lost
+        );
         eprintln!(
             "  round {i}: partitions flowing again {:.2} s after kill -9 ({:.2} s with the range assignor, {:.2} s without the group delay); worker RSS {:?} KiB; standalone {} KiB",
             r.move_secs,
@@ -343,6 +578,24 @@ fn main() {
             .map(|r| r.standalone_rss_kb as f64 / 1024.0)
             .collect(),
     );
+    let steady = median(rounds.iter().map(|r| r.rolling.steady_rps).collect());
+    let during = median(rounds.iter().map(|r| r.rolling.rolling_rps).collect());
+    let ratio = median(
+        rounds
+            .iter()
+            .map(|r| r.rolling.rolling_rps / r.rolling.steady_rps)
+            .collect(),
+    );
+    let worst_second = rounds
+        .iter()
+        .map(|r| r.rolling.worst_second_rps)
+        .fold(f64::INFINITY, f64::min);
+    let restart = median(rounds.iter().map(|r| r.rolling.restart_secs).collect());
+    let lag = median(rounds.iter().map(|r| r.rolling.lag_at_end as f64).collect());
+    let produced: usize = rounds.iter().map(|r| r.rolling.produced).sum();
+    let twice: i64 = rounds.iter().map(|r| r.rolling.duplicates).sum();
+    let lost: i64 = rounds.iter().map(|r| r.rolling.lost).sum();
+    let rate = ROLL_RATE_PER_PARTITION * PARTITIONS as u64;
     println!(
         "\nDistributed mode ({repeats} rounds, 3 workers, 12 partitions, session.timeout.ms={SESSION_TIMEOUT_MS}):\n\
          | measure | value | goal |\n|---|---:|---|\n\
@@ -350,7 +603,10 @@ fn main() {
          | the same with the eager range assignor (median) | {eager:.2} s | |\n\
          | the same on a cluster without a group rebalance delay (median) | {no_delay:.2} s | |\n\
          | RSS per worker, 3 workers (max over workers and rounds) | {worker_max:.1} MB | ≤ standalone + 5 MB |\n\
-         | RSS of a standalone ferry with the same connector (median) | {alone:.1} MB | |",
+         | RSS of a standalone ferry with the same connector (median) | {alone:.1} MB | |\n\
+         | rolling restart of the 3 workers, producer at {rate} records/s: records/s on disk during it / steady state (median) | {during:.0} / {steady:.0} = {ratio:.2} | |\n\
+         | the same: lowest one-second rate during it / its length / records behind at its end (median) | {worst_second:.0} records/s / {restart:.1} s / {lag:.0} | |\n\
+         | the same: records delivered twice / lost (sum over rounds, of {produced}) | {twice} / {lost} | 0 / 0 |",
         SESSION_TIMEOUT_MS as f64 / 1000.0 + 2.0
     );
 }

@@ -62,7 +62,11 @@ pub(crate) struct Shared {
     pub(crate) status: Arc<ConsumerStatus>,
     pub(crate) store: Option<Arc<FileOffsetStore>>,
     pub(crate) rt: Handle,
-    pub(crate) flush_timeout: Duration,
+    /// How long a revoke waits for the tasks to take the revoke, flush and answer (see
+    /// [`handover_timeout`]); also how long an assignment waits for them to take it.
+    pub(crate) handover_timeout: Duration,
+    /// How long a clean stop waits for the tasks' last flush (see [`stop_flush_timeout`]).
+    pub(crate) stop_flush_timeout: Duration,
     /// Shutting down: do not wait on the tasks any more.
     pub(crate) stopping: AtomicBool,
     pub(crate) dispatch: Mutex<Dispatch>,
@@ -149,6 +153,29 @@ fn commit_tpl(commits: &Commits) -> KafkaResult<TopicPartitionList> {
     Ok(tpl)
 }
 
+/// librdkafka's default `max.poll.interval.ms`.
+pub(crate) const MAX_POLL_INTERVAL_DEFAULT: Duration = Duration::from_millis(300_000);
+
+/// How long a revoke waits for the tasks' flush before it commits what they answered: as
+/// in Kafka Connect, whose `WorkerSinkTask` commits synchronously on revoke
+/// (`closePartitions` → `commitOffsets(closing = true)` → `preCommit`, then `commitSync`)
+/// with no `offset.flush.timeout.ms` bound, so a slow flush delays the handover rather
+/// than sending the next owner back to the last interval's commit. The bound is the one the
+/// group sets: librdkafka runs the callback inside `poll`, and the coordinator waits up to
+/// the rebalance timeout (the consumer's `max.poll.interval.ms`) for members to rejoin.
+/// Nine tenths of it, leaving the rest for the commit and the rejoin; never less than
+/// `offset.flush.timeout.ms`.
+pub(crate) fn handover_timeout(max_poll_interval: Duration, flush_timeout: Duration) -> Duration {
+    (max_poll_interval - max_poll_interval / 10).max(flush_timeout)
+}
+
+/// How long a clean stop waits for the tasks' last flush: nine tenths of
+/// `task.shutdown.graceful.timeout.ms`, which bounds the whole stop (a stop that overruns
+/// it is abandoned, as Kafka Connect cancels such a task), leaving the rest for the commit.
+pub(crate) fn stop_flush_timeout(shutdown_timeout: Duration) -> Duration {
+    shutdown_timeout - shutdown_timeout / 10
+}
+
 /// How long assignment waits for the group's committed positions (compared with the offset
 /// file's, or used where the file has none).
 const COMMITTED_TIMEOUT: Duration = Duration::from_secs(10);
@@ -215,12 +242,14 @@ impl Shared {
     }
 
     /// Asks the given live tasks to flush (with `make` building each one's command), waits
-    /// for all of them together, and returns the offsets they report safe.
+    /// up to `timeout` for all of them together, and returns the offsets they report safe.
     pub(crate) fn flush_tasks(
         &self,
         tasks: impl IntoIterator<Item = usize>,
+        timeout: Duration,
         make: impl Fn(usize, oneshot::Sender<Option<Commits>>) -> Command,
     ) -> (Commits, bool) {
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut replies = Vec::new();
         let mut complete = true;
         for task in tasks {
@@ -228,15 +257,14 @@ impl Shared {
                 continue;
             }
             let (tx, rx) = oneshot::channel();
-            if self.send_within(task, make(task, tx), self.flush_timeout) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if self.send_within(task, make(task, tx), left) {
                 replies.push(rx);
             } else {
                 complete = false;
             }
         }
-        let timeout = self.flush_timeout;
         let answers = self.rt.block_on(async move {
-            let deadline = tokio::time::Instant::now() + timeout;
             let mut out = Vec::new();
             for rx in replies {
                 out.push(
@@ -261,13 +289,13 @@ impl Shared {
 
     /// Commits to the group whatever it does not have yet of `offsets` (plus positions
     /// resumed from the file store), each with its metadata. A refused commit is retried
-    /// by the next call.
+    /// by the next call. True when the group has them all.
     pub(crate) fn commit_sync(
         &self,
         consumer: &BaseConsumer<ConnectorConsumerContext>,
         offsets: &Commits,
         why: &str,
-    ) {
+    ) -> bool {
         let missing: Commits = {
             let acked = lock(&self.group_committed);
             let mut wanted = lock(&self.resync).clone();
@@ -278,7 +306,7 @@ impl Shared {
                 .collect()
         };
         if missing.is_empty() {
-            return;
+            return true;
         }
         let tpl = commit_tpl(&missing);
         match tpl.and_then(|tpl| consumer.commit(&tpl, CommitMode::Sync)) {
@@ -291,16 +319,19 @@ impl Shared {
                     resync.remove(tp);
                 }
                 lock(&self.group_committed).extend(missing);
+                true
             }
             Err(e) => {
                 let line = e.to_string();
                 if self
                     .errors
                     .allow(&format!("commit {line}"), ERROR_LOG_PERIOD)
-                    || why != "interval"
+                    || why == "revoke"
+                    || why == "shutdown"
                 {
                     tracing::warn!(connector = %self.connector, error = %line, why, "Group commit failed; the offset file still holds the delivered offsets, and the next flush retries.");
                 }
+                false
             }
         }
     }
@@ -378,7 +409,7 @@ impl Shared {
                     partition,
                 })
                 .collect();
-            if !self.send_within(task, Command::Assigned(ps), self.flush_timeout)
+            if !self.send_within(task, Command::Assigned(ps), self.handover_timeout)
                 && !self.stopping.load(Ordering::Relaxed)
             {
                 tracing::warn!(connector = %self.connector, task, "A task did not take its new partitions in time.");
@@ -420,12 +451,14 @@ impl Shared {
             dispatch.routing.remove(&parts)
         };
         if !self.stopping.load(Ordering::Relaxed) {
-            let (offsets, complete) = self.flush_tasks(groups.keys().copied(), |task, reply| {
-                Command::Revoked(groups[&task].clone(), reply)
-            });
+            let within = self.handover_timeout;
+            let (offsets, complete) =
+                self.flush_tasks(groups.keys().copied(), within, |task, reply| {
+                    Command::Revoked(groups[&task].clone(), within, reply)
+                });
             self.commit_sync(consumer, &offsets, "revoke");
             if !complete {
-                tracing::warn!(connector = %self.connector, "Not every task flushed before the partitions were revoked; their new owner resumes from the last commit and may redeliver.");
+                tracing::warn!(connector = %self.connector, timeout_ms = self.handover_timeout.as_millis() as u64, "Not every task flushed within the handover bound (nine tenths of the consumer's max.poll.interval.ms) before the partitions were revoked; their new owner resumes from the last commit and may redeliver.");
             }
         }
         let result = if cooperative {
@@ -481,5 +514,21 @@ impl ConsumerContext for ConnectorConsumerContext {
     // to every shutdown.
     fn main_queue_min_poll_interval(&self) -> rdkafka::util::Timeout {
         rdkafka::util::Timeout::After(IDLE_POLL)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_revoke_waits_nine_tenths_of_the_poll_interval_and_a_stop_of_its_grace() {
+        let s = Duration::from_secs;
+        assert_eq!(handover_timeout(MAX_POLL_INTERVAL_DEFAULT, s(5)), s(270));
+        assert_eq!(handover_timeout(s(10), s(5)), s(9));
+        // Never shorter than an interval commit's bound.
+        assert_eq!(handover_timeout(s(4), s(5)), s(5));
+        assert_eq!(stop_flush_timeout(s(30)), s(27));
+        assert_eq!(stop_flush_timeout(Duration::ZERO), Duration::ZERO);
     }
 }

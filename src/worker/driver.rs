@@ -31,11 +31,15 @@ pub(crate) enum Command {
     /// Records in offset order per partition.
     Records(Vec<SinkRecord>),
     Assigned(Vec<Assigned>),
-    /// Flush, answer the offsets to commit (None: nothing safe to commit), then close the
-    /// partitions.
-    Revoked(Vec<TopicPartition>, oneshot::Sender<Option<Commits>>),
-    /// Flush, answer the offsets to commit, stop the task.
-    Shutdown(oneshot::Sender<Option<Commits>>),
+    /// Flush (within the bound given, which the consumer waits for the answer), answer the
+    /// offsets to commit (None: nothing safe to commit), then close the partitions.
+    Revoked(
+        Vec<TopicPartition>,
+        Duration,
+        oneshot::Sender<Option<Commits>>,
+    ),
+    /// Flush (within the bound given), answer the offsets to commit, stop the task.
+    Shutdown(Duration, oneshot::Sender<Option<Commits>>),
 }
 
 /// Why offsets are being committed, for the log line.
@@ -167,7 +171,7 @@ impl Driver {
                     // waits on a dead task.
                     while let Some(cmd) = rx.recv().await {
                         match cmd {
-                            Command::Revoked(_, reply) | Command::Shutdown(reply) => {
+                            Command::Revoked(_, _, reply) | Command::Shutdown(_, reply) => {
                                 let _ = reply.send(None);
                             }
                             Command::Records(_) | Command::Assigned(_) => {}
@@ -185,7 +189,7 @@ impl Driver {
 
     /// A checkpoint whose positions go to the consumer thread for the group commit.
     async fn commit_now(&mut self, reason: Reason) -> Result<bool, TaskError> {
-        if let Some(offsets) = self.checkpoint(reason).await? {
+        if let Some(offsets) = self.checkpoint(reason, self.flush_timeout).await? {
             // The consumer thread may be gone at shutdown; the final commit happens
             // through `Shutdown` then.
             let _ = self.commits.send(offsets);
@@ -193,19 +197,25 @@ impl Driver {
         Ok(false)
     }
 
-    /// The last checkpoint before partitions go, and the few more the task asks for.
-    async fn final_checkpoint(&mut self, reason: Reason) -> Result<Option<Commits>, TaskError> {
+    /// The last checkpoint before partitions go, and the few more the task asks for, all
+    /// within `within` (the handover bound of a revoke or stop, not offset.flush.timeout.ms).
+    async fn final_checkpoint(
+        &mut self,
+        reason: Reason,
+        within: Duration,
+    ) -> Result<Option<Commits>, TaskError> {
+        let deadline = tokio::time::Instant::now() + within;
         // Dead letters still in flight hold their partitions' offsets: give them half the
-        // flush timeout to be acknowledged (the flush itself has the same bound, and both
-        // fit the shutdown's).
-        self.dead_letters.settle(self.flush_timeout / 2).await;
+        // bound to be acknowledged, the flush the rest.
+        self.dead_letters.settle(within / 2).await;
         self.requests.take();
-        let mut positions = self.checkpoint(reason).await?;
+        let left = || deadline.saturating_duration_since(tokio::time::Instant::now());
+        let mut positions = self.checkpoint(reason, left()).await?;
         for _ in 0..REQUESTED_ROUNDS {
             if !self.requests.take() {
                 break;
             }
-            if let Some(more) = self.checkpoint(reason).await? {
+            if let Some(more) = self.checkpoint(reason, left()).await? {
                 positions.get_or_insert_with(Commits::new).extend(more);
             }
         }
@@ -226,8 +236,8 @@ impl Driver {
                 self.task.open(&partitions).await?;
                 Ok(false)
             }
-            Command::Revoked(partitions, reply) => {
-                let offsets = self.final_checkpoint(Reason::Revoke).await?;
+            Command::Revoked(partitions, within, reply) => {
+                let offsets = self.final_checkpoint(Reason::Revoke, within).await?;
                 let _ = reply.send(offsets);
                 self.task.close(&partitions).await?;
                 if let Some(o) = &self.originals {
@@ -243,8 +253,8 @@ impl Driver {
                 self.status.metrics.partitions(self.assigned.len());
                 Ok(false)
             }
-            Command::Shutdown(reply) => {
-                let offsets = self.final_checkpoint(Reason::Shutdown).await?;
+            Command::Shutdown(within, reply) => {
+                let offsets = self.final_checkpoint(Reason::Shutdown, within).await?;
                 let _ = reply.send(offsets);
                 let partitions: Vec<_> = self.assigned.iter().cloned().collect();
                 self.task.close(&partitions).await?;
@@ -524,12 +534,15 @@ impl Driver {
 
     /// Asks the sink what is safe to commit, and its metadata for it, and records both in
     /// the file store. Returns the positions for the group commit, or None when there is
-    /// nothing to commit or the flush did not complete in time (the next interval tries
-    /// again).
-    async fn checkpoint(&mut self, reason: Reason) -> Result<Option<Commits>, TaskError> {
+    /// nothing to commit or the flush did not complete within `timeout` (the next interval
+    /// tries again).
+    async fn checkpoint(
+        &mut self,
+        reason: Reason,
+        timeout: Duration,
+    ) -> Result<Option<Commits>, TaskError> {
         let started = std::time::Instant::now();
-        let flushed =
-            tokio::time::timeout(self.flush_timeout, self.task.pre_commit(&self.consumed)).await;
+        let flushed = tokio::time::timeout(timeout, self.task.pre_commit(&self.consumed)).await;
         self.status.metrics.flush_time(started.elapsed());
         if !matches!(flushed, Ok(Ok(_))) {
             self.status.metrics.commit_skipped();
@@ -551,7 +564,14 @@ impl Driver {
             }
             Ok(Err(e)) => return Err(e),
             Err(_) => {
-                tracing::warn!(connector = %self.status.connector, task = self.status.task_id, timeout_ms = self.flush_timeout.as_millis() as u64, ?reason, "Flush did not finish within offset.flush.timeout.ms; offsets not committed this time.");
+                let bound = match reason {
+                    Reason::Revoke => {
+                        "the handover bound (nine tenths of the consumer's max.poll.interval.ms)"
+                    }
+                    Reason::Shutdown => "nine tenths of task.shutdown.graceful.timeout.ms",
+                    Reason::Interval | Reason::Requested => "offset.flush.timeout.ms",
+                };
+                tracing::warn!(connector = %self.status.connector, task = self.status.task_id, timeout_ms = timeout.as_millis() as u64, ?reason, "Flush did not finish within {bound}; offsets not committed this time.");
                 return Ok(None);
             }
         };

@@ -189,7 +189,14 @@ pub fn start_connector(
         status: consumer_status,
         store: env.store.clone(),
         rt: env.rt.clone(),
-        flush_timeout: env.worker.flush_timeout,
+        handover_timeout: consumer::handover_timeout(
+            config
+                .get("max.poll.interval.ms")
+                .and_then(|v| v.trim().parse().ok())
+                .map_or(consumer::MAX_POLL_INTERVAL_DEFAULT, Duration::from_millis),
+            env.worker.flush_timeout,
+        ),
+        stop_flush_timeout: consumer::stop_flush_timeout(env.worker.shutdown_timeout),
         stopping: AtomicBool::new(false),
         dispatch: Mutex::new(consumer::Dispatch {
             routing: routing::Routing::new(vec![true]),

@@ -31,6 +31,9 @@ use crate::convert::Converter;
 const MAX_BATCH_RECORDS: usize = 500;
 /// Metadata requests (topic discovery) give up after this long.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a stop's refused group commit is tried again.
+const STOP_COMMIT_RETRY: Duration = Duration::from_millis(250);
+
 /// With `--exit-at-end`, how often the tasks are asked to commit once everything is read.
 const COMMIT_REQUEST_PERIOD: Duration = Duration::from_millis(500);
 
@@ -169,7 +172,9 @@ pub(crate) fn run(
         let committer = scope.spawn(move || {
             loop {
                 match commits.recv_timeout(IDLE_POLL) {
-                    Ok(offsets) => shared_ref.commit_sync(consumer_ref, &offsets, "interval"),
+                    Ok(offsets) => {
+                        shared_ref.commit_sync(consumer_ref, &offsets, "interval");
+                    }
                     Err(std_mpsc::RecvTimeoutError::Timeout)
                         if !shared_ref.stopping.load(Ordering::Relaxed) => {}
                     Err(_) => break,
@@ -399,8 +404,22 @@ impl Poller<'_> {
         }
         let shared = self.shared;
         let all = 0..shared.tasks.len();
-        let (offsets, complete) = shared.flush_tasks(all, |_, reply| Command::Shutdown(reply));
-        shared.commit_sync(self.consumer, &offsets, "shutdown");
+        let within = shared.stop_flush_timeout;
+        let deadline = Instant::now() + within;
+        let (offsets, complete) =
+            shared.flush_tasks(all, within, |_, reply| Command::Shutdown(within, reply));
+        // A commit the group refuses because it is rebalancing (a worker joined or left a
+        // moment before) is tried again, within the same bound, until the group has settled:
+        // else the partitions' next owner would redeliver what this worker delivered. (Kafka's
+        // commitSync likewise retries until default.api.timeout.ms.)
+        let mut committed = shared.commit_sync(self.consumer, &offsets, "shutdown");
+        while !committed && Instant::now() + STOP_COMMIT_RETRY < deadline {
+            std::thread::sleep(STOP_COMMIT_RETRY);
+            committed = shared.commit_sync(self.consumer, &offsets, "shutdown, again");
+        }
+        if !committed {
+            tracing::warn!(connector = %self.connector(), "The group did not take the final commit within nine tenths of task.shutdown.graceful.timeout.ms; the partitions' next owner resumes from the last commit and may redeliver.");
+        }
         if !complete {
             tracing::warn!(connector = %self.connector(), "Not every task flushed in time at shutdown; the next start resumes from the last commit.");
         }

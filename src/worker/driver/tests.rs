@@ -177,7 +177,9 @@ async fn shutdown(h: &Harness) -> Option<Offsets> {
 
 async fn shutdown_with_metadata(h: &Harness) -> Option<Commits> {
     let (reply, rx) = oneshot::channel();
-    h.tx.send(Command::Shutdown(reply)).await.unwrap();
+    h.tx.send(Command::Shutdown(Duration::from_secs(5), reply))
+        .await
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(5), rx)
         .await
         .unwrap()
@@ -358,7 +360,7 @@ async fn records_of_revoked_partitions_are_not_delivered() {
         .unwrap();
     h.tx.send(Command::Records(records(1, 0..2))).await.unwrap();
     let (reply, rx) = oneshot::channel();
-    h.tx.send(Command::Revoked(vec![tp(1)], reply))
+    h.tx.send(Command::Revoked(vec![tp(1)], Duration::from_secs(5), reply))
         .await
         .unwrap();
     assert_eq!(
