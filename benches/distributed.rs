@@ -197,8 +197,7 @@ fn kill_one(strategy: Option<&str>, group_delay: Duration) -> (f64, Vec<u64>) {
     let dir = tempfile::tempdir().unwrap();
     let broker = MockBroker::start_with_delay(1, group_delay).unwrap();
     broker.create_topic(TOPIC, PARTITIONS).unwrap();
-    broker.create_topic("bench-configs", 1).unwrap();
-    broker.create_topic("bench-status", 5).unwrap();
+    internal_topics(&broker);
     let bootstrap = broker.bootstrap();
     let out = dir.path().join("out");
     let mut workers: Vec<(Child, u16)> = (1..=3)
@@ -330,6 +329,12 @@ fn rate(samples: &[(Instant, usize)], from: Instant, to: Instant) -> f64 {
     (b.1 - a.1) as f64 / b.0.duration_since(a.0).as_secs_f64().max(1e-3)
 }
 
+/// The cluster's internal topics (the mock cluster serves no CreateTopics).
+fn internal_topics(broker: &MockBroker) {
+    broker.create_topic("bench-configs", 1).unwrap();
+    broker.create_topic("bench-status", 5).unwrap();
+}
+
 /// Three workers share the directory-sink connector while a producer writes 1 200 records/s
 /// (a fixed rate rather than a backlog: a backlog the sink drains at full speed for the half
 /// minute a rolling restart takes would be hundreds of thousands of files, and on two cores
@@ -344,7 +349,7 @@ fn rolling() -> Rolling {
     let dir = tempfile::tempdir().unwrap();
     let broker = MockBroker::start_with_delay(1, GROUP_DELAY).unwrap();
     broker.create_topic(TOPIC, PARTITIONS).unwrap();
-    broker.create_topic("bench-configs", 1).unwrap();
+    internal_topics(&broker);
     let bootstrap = broker.bootstrap();
     let out = dir.path().join("out");
     let start_worker = |n: usize| {
@@ -479,8 +484,7 @@ fn round() -> Round {
     let dir = tempfile::tempdir().unwrap();
     let broker = MockBroker::start_with_delay(1, Duration::from_secs(3)).unwrap();
     broker.create_topic(TOPIC, PARTITIONS).unwrap();
-    broker.create_topic("bench-configs", 1).unwrap();
-    broker.create_topic("bench-status", 5).unwrap();
+    internal_topics(&broker);
     let bootstrap = broker.bootstrap();
 
     // A standalone ferry with the same connector, for its memory.

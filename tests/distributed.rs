@@ -314,7 +314,7 @@ fn a_worker_file_without_the_cluster_keys_is_one_line() {
 fn partitions_moved_to_a_joining_worker_resume_after_a_flush_slower_than_the_flush_timeout() {
     let mut broker = Broker::start(1, 3000);
     broker.create_topic("handover", 6);
-    broker.create_topic(CONFIGS, 1);
+    internal_topics(&mut broker);
     let root = tempfile::tempdir().unwrap();
     let out = root.path().join("out");
     let slow = [

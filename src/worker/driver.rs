@@ -569,7 +569,9 @@ impl Driver {
                         "the handover bound (nine tenths of the consumer's max.poll.interval.ms)"
                     }
                     Reason::Shutdown => "nine tenths of task.shutdown.graceful.timeout.ms",
-                    Reason::Interval | Reason::Requested => "offset.flush.timeout.ms",
+                    Reason::Interval | Reason::Requested | Reason::Originals => {
+                        "offset.flush.timeout.ms"
+                    }
                 };
                 tracing::warn!(connector = %self.status.connector, task = self.status.task_id, timeout_ms = timeout.as_millis() as u64, ?reason, "Flush did not finish within {bound}; offsets not committed this time.");
                 return Ok(None);
