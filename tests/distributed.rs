@@ -844,6 +844,24 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
         Some(tasks.len()),
         "{listing}"
     );
+    // The connector's info and its tasks list the same ids as its status, on any worker.
+    let ids_of_status: Vec<u64> = tasks.iter().map(|t| t.0).collect();
+    let (_, info) = workers[1].call("GET", "/connectors/shared", None);
+    let info_ids: Vec<u64> = info["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task"].as_u64().unwrap())
+        .collect();
+    assert_eq!(info_ids, ids_of_status, "{info}");
+    let (_, listed) = workers[1].call("GET", "/connectors/shared/tasks", None);
+    let listed_ids: Vec<u64> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"]["task"].as_u64().unwrap())
+        .collect();
+    assert_eq!(listed_ids, ids_of_status, "{listed}");
 
     // The topic, read with kcat, holds Connect's records: exactly Connect's fields.
     let mut topic = BTreeMap::new();

@@ -78,18 +78,21 @@ const IGNORED: &[(&str, &str)] = &[
         "config.action.reload",
         "ferry reads its files once at start",
     ),
-    ("metric.reporters", "ferry has no JMX; metrics come later"),
+    (
+        "metric.reporters",
+        "ferry exports Prometheus metrics (see /metrics), not JMX",
+    ),
     (
         "metrics.num.samples",
-        "ferry has no JMX; metrics come later",
+        "ferry exports Prometheus metrics (see /metrics), not JMX",
     ),
     (
         "metrics.recording.level",
-        "ferry has no JMX; metrics come later",
+        "ferry exports Prometheus metrics (see /metrics), not JMX",
     ),
     (
         "metrics.sample.window.ms",
-        "ferry has no JMX; metrics come later",
+        "ferry exports Prometheus metrics (see /metrics), not JMX",
     ),
     ("auto.include.jmx.reporter", "ferry has no JMX"),
 ];

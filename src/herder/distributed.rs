@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use super::config_log::{ConfigLog, Read};
 use super::config_records::{self as records, ConfigRecord};
 use super::service::{Entry, Herder, HerderError, Origin, Unrunnable};
-use super::status::{ConnectorInfo, ConnectorStateInfo, Target};
+use super::status::{ConnectorInfo, ConnectorStateInfo, Target, TaskId};
 use super::status_log::{HEARTBEAT, StatusLog};
 
 impl Herder {
@@ -60,6 +60,26 @@ impl Herder {
                 .filter(|t| !mine.contains(&t.id)),
         );
         status.tasks.sort_by_key(|t| t.id);
+    }
+
+    /// Adds to `ids` (this worker's task ids of `name`) the ids live peers report in the
+    /// status topic, so `GET /connectors/{name}` and `…/tasks` list the cluster's tasks as
+    /// `…/status` does.
+    pub(crate) fn add_peer_task_ids(&self, name: &str, ids: &mut Vec<TaskId>) {
+        let Some(log) = &self.shared.status else {
+            return;
+        };
+        let mine: BTreeSet<usize> = ids.iter().map(|t| t.task).collect();
+        ids.extend(
+            log.peer_tasks(name)
+                .into_iter()
+                .filter(|t| !mine.contains(&t.id))
+                .map(|t| TaskId {
+                    connector: name.to_string(),
+                    task: t.id,
+                }),
+        );
+        ids.sort_by_key(|t| t.task);
     }
 
     /// This worker's share of every connector, as it writes it to the status topic.

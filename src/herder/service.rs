@@ -607,11 +607,14 @@ impl Herder {
     }
 
     pub async fn info(&self, name: &str) -> Result<ConnectorInfo, HerderError> {
-        let info = self
+        let mut info = self
             .lock()
             .await
             .get(name)
             .map(|e| info_of(e, self.task_base(e)));
+        if let Some(i) = &mut info {
+            self.add_peer_task_ids(name, &mut i.tasks);
+        }
         info.or_else(|| {
             self.unrunnable(name).map(|u| ConnectorInfo {
                 name: name.to_string(),
@@ -672,8 +675,10 @@ impl Herder {
             "task.class".into(),
             format!("ferry.{}.SinkTask", entry.config.factory.name),
         );
-        Ok(info_of(entry, self.task_base(entry))
-            .tasks
+        let mut ids = info_of(entry, self.task_base(entry)).tasks;
+        drop(table);
+        self.add_peer_task_ids(name, &mut ids);
+        Ok(ids
             .into_iter()
             .map(|id| TaskInfo {
                 id,
