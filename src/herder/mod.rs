@@ -10,6 +10,7 @@ mod config_log;
 mod config_records;
 mod distributed;
 mod offsets;
+mod queries;
 mod running;
 mod service;
 pub mod status;
