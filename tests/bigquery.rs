@@ -1178,16 +1178,27 @@ fn kill_9_and_restart(bq: &BigQueryEmulator, name: &str, extra: &[(&str, &str)],
     let group = format!("connect-{name}");
     let table = format!("{DATASET}.{topic}");
     let rows_now = || bq.row_count(&table);
+    let offsets = dir.path().join("connect.offsets");
+    // The file is replaced atomically, so it is whole whenever it exists.
+    let committed_in_file = || -> i64 {
+        if !offsets.exists() {
+            return 0;
+        }
+        offset_file(&offsets)
+            .get(name)
+            .map_or(0, |p| p.values().sum())
+    };
     let mut first = Ferry::standalone(dir.path(), &worker, &[&c]);
+    // Killed once the table holds rows past the last commit (a kill right after a commit,
+    // with nothing appended since, would prove nothing).
     let started = wait_until(Duration::from_secs(90), || {
         let n = rows_now();
-        n >= 2000 && n < sent.len()
+        n >= 2000 && n < sent.len() && n as i64 > committed_in_file()
     });
     first.signal("KILL");
     first.wait(Duration::from_secs(10));
     assert!(started, "never saw a partial table: {}", first.log());
     let at_kill = rows_now();
-    let offsets = dir.path().join("connect.offsets");
     let in_file: i64 = offset_file(&offsets)
         .get(name)
         .map_or(0, |parts| parts.values().sum());
