@@ -412,13 +412,17 @@ impl Poller<'_> {
         // moment before) is tried again, within the same bound, until the group has settled:
         // else the partitions' next owner would redeliver what this worker delivered. (Kafka's
         // commitSync likewise retries until default.api.timeout.ms.)
+        // The retries end halfway through the bound: the consumer's close (leaving the
+        // group) still has to fit in it, and a member the group has fenced meanwhile
+        // (IllegalGeneration, UnknownMemberId) cannot commit however often it tries.
+        let retry_until = deadline - within / 2;
         let mut committed = shared.commit_sync(self.consumer, &offsets, "shutdown");
-        while !committed && Instant::now() + STOP_COMMIT_RETRY < deadline {
+        while !committed && Instant::now() + STOP_COMMIT_RETRY < retry_until {
             std::thread::sleep(STOP_COMMIT_RETRY);
             committed = shared.commit_sync(self.consumer, &offsets, "shutdown, again");
         }
         if !committed {
-            tracing::warn!(connector = %self.connector(), "The group did not take the final commit within nine tenths of task.shutdown.graceful.timeout.ms; the partitions' next owner resumes from the last commit and may redeliver.");
+            tracing::warn!(connector = %self.connector(), "The group did not take the final commit (tried again for half of nine tenths of task.shutdown.graceful.timeout.ms); the partitions' next owner resumes from the last commit and may redeliver.");
         }
         if !complete {
             tracing::warn!(connector = %self.connector(), "Not every task flushed in time at shutdown; the next start resumes from the last commit.");
