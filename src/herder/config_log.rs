@@ -88,16 +88,11 @@ impl ConfigLog {
         )
         .await
         .map_err(err)?;
-        let mut consumer_config = client.clone();
-        consumer_config
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
-            .set("client.id", format!("ferry-configs-{}", settings.group_id))
-            // librdkafka's assign needs a group id; the reader never joins or commits.
-            .set("group.id", format!("{}-config-reader", settings.group_id));
-        let consumer: BaseConsumer<ProbeContext> = consumer_config
-            .create_with_context(ProbeContext::default())
-            .map_err(|e| err(format!("cannot create its consumer: {e}")))?;
+        let consumer: BaseConsumer<ProbeContext> =
+            reader_config(client, &format!("ferry-configs-{}", settings.group_id))
+                .set("group.id", format!("{}-config-reader", settings.group_id))
+                .create_with_context(ProbeContext::default())
+                .map_err(|e| err(format!("cannot create its consumer: {e}")))?;
         let (partitions, end) = {
             let md = consumer
                 .fetch_metadata(Some(&topic), START)
@@ -117,22 +112,10 @@ impl ConfigLog {
         tpl.add_partition_offset(&topic, 0, Offset::Beginning)
             .map_err(|e| err(e.to_string()))?;
         consumer.assign(&tpl).map_err(|e| err(e.to_string()))?;
-        let mut producer_config = client.clone();
-        for key in [
-            "enable.auto.commit",
-            "enable.auto.offset.store",
-            "enable.partition.eof",
-            "auto.offset.reset",
-            "group.id",
-        ] {
-            producer_config.remove(key);
-        }
-        producer_config
-            .set("client.id", format!("ferry-configs-{}", settings.group_id))
-            .set("acks", "all");
-        let producer: FutureProducer<ProbeContext> = producer_config
-            .create_with_context(ProbeContext::default())
-            .map_err(|e| err(format!("cannot create its producer: {e}")))?;
+        let producer: FutureProducer<ProbeContext> =
+            writer_config(client, &format!("ferry-configs-{}", settings.group_id))
+                .create_with_context(ProbeContext::default())
+                .map_err(|e| err(format!("cannot create its producer: {e}")))?;
         let (tx, rx) = mpsc::channel(256);
         let thread_topic = topic.clone();
         std::thread::Builder::new()
@@ -194,6 +177,34 @@ impl ConfigLog {
 /// Creates a compacted internal topic unless the cluster already has it (a cluster where
 /// workers may not create topics is fine as long as someone did). Shared by the config and
 /// status topics.
+/// The consumer settings of an internal topic's reader: the worker's client, assigned
+/// partitions, nothing committed. The caller sets the `group.id` librdkafka's assign needs
+/// (`<group>-<role>-reader`; the reader never joins or commits).
+pub(super) fn reader_config(client: &ClientConfig, client_id: &str) -> ClientConfig {
+    let mut c = client.clone();
+    c.set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .set("client.id", client_id);
+    c
+}
+
+/// The producer settings of an internal topic's writer: the worker's client without its
+/// consumer keys, `acks=all`.
+pub(super) fn writer_config(client: &ClientConfig, client_id: &str) -> ClientConfig {
+    let mut c = client.clone();
+    for key in [
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "enable.partition.eof",
+        "auto.offset.reset",
+        "group.id",
+    ] {
+        c.remove(key);
+    }
+    c.set("client.id", client_id).set("acks", "all");
+    c
+}
+
 pub(super) async fn create_topic(
     client: &ClientConfig,
     name: &str,

@@ -158,16 +158,13 @@ impl StatusLog {
         )
         .await
         .map_err(err)?;
-        let mut consumer_config = client.clone();
-        consumer_config
-            .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", "false")
-            .set("client.id", format!("ferry-status-{}", settings.group_id))
-            // librdkafka's assign needs a group id; the reader never joins or commits.
-            .set("group.id", format!("{}-status-reader", settings.group_id));
-        let consumer: BaseConsumer<ProbeContext> = consumer_config
-            .create_with_context(ProbeContext::default())
-            .map_err(|e| err(format!("cannot create its consumer: {e}")))?;
+        let consumer: BaseConsumer<ProbeContext> = super::config_log::reader_config(
+            client,
+            &format!("ferry-status-{}", settings.group_id),
+        )
+        .set("group.id", format!("{}-status-reader", settings.group_id))
+        .create_with_context(ProbeContext::default())
+        .map_err(|e| err(format!("cannot create its consumer: {e}")))?;
         let reader_topic = topic.clone();
         let (consumer, ends) = tokio::task::spawn_blocking(move || {
             let md = consumer
@@ -193,24 +190,14 @@ impl StatusLog {
         if ends.is_empty() {
             return Err(err("it has no partitions".into()));
         }
-        let mut producer_config = client.clone();
-        for key in [
-            "enable.auto.commit",
-            "enable.auto.offset.store",
-            "enable.partition.eof",
-            "auto.offset.reset",
-            "group.id",
-        ] {
-            producer_config.remove(key);
-        }
-        producer_config
-            .set("client.id", format!("ferry-status-{}", settings.group_id))
-            // The Java client's partitioner: a key lands where Connect would put it.
-            .set("partitioner", "murmur2_random")
-            .set("acks", "all");
-        let producer: FutureProducer<ProbeContext> = producer_config
-            .create_with_context(ProbeContext::default())
-            .map_err(|e| err(format!("cannot create its producer: {e}")))?;
+        let producer: FutureProducer<ProbeContext> = super::config_log::writer_config(
+            client,
+            &format!("ferry-status-{}", settings.group_id),
+        )
+        // The Java client's partitioner: a key lands where Connect would put it.
+        .set("partitioner", "murmur2_random")
+        .create_with_context(ProbeContext::default())
+        .map_err(|e| err(format!("cannot create its producer: {e}")))?;
         let view = Arc::new(Mutex::new(View::default()));
         let reader = Reader {
             topic: topic.clone(),
