@@ -10,6 +10,11 @@
 //! all twelve are on disk. Then, on a cluster of its own, records per second during a
 //! rolling restart of the three workers against the steady state, with a producer at a
 //! fixed rate (see [`rolling`]), and the records delivered twice or lost.
+//!
+//! Both measures also run with KIP-848's consumer group protocol
+//! (`consumer.group.protocol=consumer`, the broker's session set to the same 6 s), the
+//! rolling restart with static members (`ferry.static.membership=true`, each worker back on
+//! its port).
 
 #![allow(clippy::unwrap_used)]
 
@@ -47,20 +52,45 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// How the connectors' consumers form their groups.
+#[derive(Clone, Copy)]
+enum Group {
+    /// The classic protocol with this assignor (None: ferry's default).
+    Classic(Option<&'static str>),
+    /// KIP-848's `group.protocol=consumer`: the broker assigns and owns the timing;
+    /// with `ferry.static.membership` or without.
+    Consumer { static_members: bool },
+}
+
+/// The KIP-848 group's heartbeat interval, set on the broker; the same as the classic
+/// consumers' `heartbeat.interval.ms` here.
+const HEARTBEAT: Duration = Duration::from_millis(500);
+
 fn worker_file(
     dir: &Path,
     bootstrap: &str,
     n: usize,
     port: u16,
     distributed: bool,
-    strategy: Option<&str>,
+    group: Group,
 ) -> PathBuf {
     let path = dir.join(format!("worker{n}.properties"));
     let mut text = format!(
-        "bootstrap.servers={bootstrap}\nkey.converter=org.apache.kafka.connect.converters.ByteArrayConverter\nvalue.converter=org.apache.kafka.connect.converters.ByteArrayConverter\noffset.flush.interval.ms=500\nconsumer.session.timeout.ms={SESSION_TIMEOUT_MS}\nconsumer.heartbeat.interval.ms=500\nlisteners=http://127.0.0.1:{port}\n"
+        "bootstrap.servers={bootstrap}\nkey.converter=org.apache.kafka.connect.converters.ByteArrayConverter\nvalue.converter=org.apache.kafka.connect.converters.ByteArrayConverter\noffset.flush.interval.ms=500\nlisteners=http://127.0.0.1:{port}\n"
     );
-    if let Some(s) = strategy {
-        text.push_str(&format!("consumer.partition.assignment.strategy={s}\n"));
+    match group {
+        Group::Classic(strategy) => {
+            text.push_str(&format!(
+                "consumer.session.timeout.ms={SESSION_TIMEOUT_MS}\nconsumer.heartbeat.interval.ms={}\n",
+                HEARTBEAT.as_millis()
+            ));
+            if let Some(s) = strategy {
+                text.push_str(&format!("consumer.partition.assignment.strategy={s}\n"));
+            }
+        }
+        Group::Consumer { static_members } => text.push_str(&format!(
+            "consumer.group.protocol=consumer\nferry.static.membership={static_members}\n"
+        )),
     }
     if distributed {
         text.push_str(
@@ -181,21 +211,28 @@ fn connector(out: &Path) -> String {
 
 struct Round {
     rolling: Rolling,
+    /// The same with KIP-848's protocol and static members.
+    rolling_static: Rolling,
     move_secs: f64,
     /// The same with the eager `range` assignor instead of cooperative-sticky.
     move_secs_eager: f64,
     /// The same on a cluster that starts rebalances at once (no group delay).
     move_secs_no_delay: f64,
+    /// The same with KIP-848's consumer group protocol.
+    move_secs_kip848: f64,
     worker_rss_kb: Vec<u64>,
     standalone_rss_kb: u64,
 }
 
-/// Three workers with `strategy` (None: ferry's default) on their own cluster: seconds from
+/// Three workers whose consumers form their groups as `group` says, on their own cluster: seconds from
 /// `kill -9` of one until one new record on every partition is on disk, and the RSS of each
 /// worker before the kill.
-fn kill_one(strategy: Option<&str>, group_delay: Duration) -> (f64, Vec<u64>) {
+fn kill_one(group: Group, group_delay: Duration) -> (f64, Vec<u64>) {
     let dir = tempfile::tempdir().unwrap();
     let broker = MockBroker::start_with_delay(1, group_delay).unwrap();
+    broker
+        .consumer_group_timing(Duration::from_millis(SESSION_TIMEOUT_MS), HEARTBEAT)
+        .unwrap();
     broker.create_topic(TOPIC, PARTITIONS).unwrap();
     internal_topics(&broker);
     let bootstrap = broker.bootstrap();
@@ -203,7 +240,7 @@ fn kill_one(strategy: Option<&str>, group_delay: Duration) -> (f64, Vec<u64>) {
     let mut workers: Vec<(Child, u16)> = (1..=3)
         .map(|n| {
             let port = free_port();
-            let file = worker_file(dir.path(), &bootstrap, n, port, true, strategy);
+            let file = worker_file(dir.path(), &bootstrap, n, port, true, group);
             let child = spawn(
                 &["distributed", file.to_str().unwrap()],
                 &dir.path().join(format!("worker{n}.log")),
@@ -344,17 +381,20 @@ fn internal_topics(broker: &MockBroker) {
 /// the new one has read records. Afterwards the producer stops, everything is awaited on
 /// disk, the last workers stop, and each worker's `Connector stopped.` line gives what it
 /// delivered over its life: their sum beyond the records on disk is what was delivered
-/// twice.
-fn rolling() -> Rolling {
+/// twice. With static members (KIP-848's protocol) each worker restarts on its own REST
+/// port, and with it its `group.instance.id`.
+fn rolling(group: Group) -> Rolling {
     let dir = tempfile::tempdir().unwrap();
     let broker = MockBroker::start_with_delay(1, GROUP_DELAY).unwrap();
+    broker
+        .consumer_group_timing(Duration::from_millis(SESSION_TIMEOUT_MS), HEARTBEAT)
+        .unwrap();
     broker.create_topic(TOPIC, PARTITIONS).unwrap();
     internal_topics(&broker);
     let bootstrap = broker.bootstrap();
     let out = dir.path().join("out");
-    let start_worker = |n: usize| {
-        let port = free_port();
-        let file = worker_file(dir.path(), &bootstrap, n, port, true, None);
+    let start_worker = |n: usize, port: u16| {
+        let file = worker_file(dir.path(), &bootstrap, n, port, true, group);
         let log = dir.path().join(format!("worker{n}.log"));
         let child = spawn_logging(
             &["distributed", file.to_str().unwrap()],
@@ -366,7 +406,14 @@ fn rolling() -> Rolling {
         )));
         (child, port, log)
     };
-    let mut workers: Vec<(Child, u16, PathBuf)> = (1..=3).map(start_worker).collect();
+    let mut workers: Vec<(Child, u16, PathBuf)> =
+        (1..=3).map(|n| start_worker(n, free_port())).collect();
+    let same_port = matches!(
+        group,
+        Group::Consumer {
+            static_members: true
+        }
+    );
     assert!(http_ok(
         workers[0].1,
         "POST",
@@ -430,10 +477,10 @@ fn rolling() -> Rolling {
     let mut delivered = 0i64;
     let roll_from = Instant::now();
     for n in 4..=6 {
-        let (mut old, _, log) = workers.remove(0);
+        let (mut old, port, log) = workers.remove(0);
         stop(&mut old);
         delivered += delivered_in_log(&log);
-        let new = start_worker(n);
+        let new = start_worker(n, if same_port { port } else { free_port() });
         assert!(
             wait_until(Duration::from_secs(120), || records_read(new.1) > 0.0),
             "worker {n} read nothing within 2 minutes"
@@ -490,7 +537,7 @@ fn round() -> Round {
     // A standalone ferry with the same connector, for its memory.
     let standalone_out = dir.path().join("standalone-out");
     let port = free_port();
-    let worker = worker_file(dir.path(), &bootstrap, 0, port, false, None);
+    let worker = worker_file(dir.path(), &bootstrap, 0, port, false, Group::Classic(None));
     let connector_file = dir.path().join("standalone.properties");
     std::fs::write(
         &connector_file,
@@ -520,16 +567,69 @@ fn round() -> Round {
         .status();
     let _ = alone.wait();
 
-    let (move_secs, worker_rss_kb) = kill_one(None, GROUP_DELAY);
-    let (move_secs_eager, _) = kill_one(Some("range"), GROUP_DELAY);
-    let (move_secs_no_delay, _) = kill_one(None, Duration::ZERO);
+    let (move_secs, worker_rss_kb) = kill_one(Group::Classic(None), GROUP_DELAY);
+    let (move_secs_eager, _) = kill_one(Group::Classic(Some("range")), GROUP_DELAY);
+    let (move_secs_no_delay, _) = kill_one(Group::Classic(None), Duration::ZERO);
+    let (move_secs_kip848, _) = kill_one(
+        Group::Consumer {
+            static_members: false,
+        },
+        GROUP_DELAY,
+    );
     Round {
-        rolling: rolling(),
+        rolling: rolling(Group::Classic(None)),
+        rolling_static: rolling(Group::Consumer {
+            static_members: true,
+        }),
         move_secs,
         move_secs_eager,
         move_secs_no_delay,
+        move_secs_kip848,
         worker_rss_kb,
         standalone_rss_kb,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+impl Rolling {
+    fn line(&self) -> String {
+        format!(
+            "rolling restart {:.1} s: {:.0} records/s vs {:.0} steady (worst second {:.0}), {} behind at its end; {} produced, {} delivered twice, {} lost",
+            self.restart_secs,
+            self.rolling_rps,
+            self.steady_rps,
+            self.worst_second_rps,
+            self.lag_at_end,
+            self.produced,
+            self.duplicates,
+            self.lost
+        )
+    }
+
+    /// The report's rows for the rolling restarts of every round.
+    fn rows(rolls: &[&Rolling], label: &str) -> String {
+        let steady = median(rolls.iter().map(|r| r.steady_rps).collect());
+        let during = median(rolls.iter().map(|r| r.rolling_rps).collect());
+        let ratio = median(rolls.iter().map(|r| r.rolling_rps / r.steady_rps).collect());
+        let worst_second = rolls
+            .iter()
+            .map(|r| r.worst_second_rps)
+            .fold(f64::INFINITY, f64::min);
+        let restart = median(rolls.iter().map(|r| r.restart_secs).collect());
+        let lag = median(rolls.iter().map(|r| r.lag_at_end as f64).collect());
+        let produced: usize = rolls.iter().map(|r| r.produced).sum();
+        let twice: i64 = rolls.iter().map(|r| r.duplicates).sum();
+        let lost: i64 = rolls.iter().map(|r| r.lost).sum();
+        let rate = ROLL_RATE_PER_PARTITION * PARTITIONS as u64;
+        format!(
+            "| rolling restart of the 3 workers{label}, producer at {rate} records/s: records/s on disk during it / steady state (median) | {during:.0} / {steady:.0} = {ratio:.2} | |\n\
+             | the same: lowest one-second rate during it / its length / records behind at its end (median) | {worst_second:.0} records/s / {restart:.1} s / {lag:.0} | |\n\
+             | the same: records delivered twice / lost (sum over rounds, of {produced}) | {twice} / {lost} | 0 / 0 |"
+        )
     }
 }
 
@@ -541,35 +641,31 @@ fn main() {
     let mut rounds = Vec::new();
     for i in 0..repeats {
         let r = round();
+        eprintln!("  round {i}: {}", r.rolling.line());
         eprintln!(
-            "  round {i}: rolling restart {:.1} s: {:.0} records/s vs {:.0} steady (worst second {:.0}), {} behind at its end; {} produced, {} delivered twice, {} lost",
-            r.rolling.restart_secs,
-            r.rolling.rolling_rps,
-            r.rolling.steady_rps,
-            r.rolling.worst_second_rps,
-            r.rolling.lag_at_end,
-            r.rolling.produced,
-            r.rolling.duplicates,
-            r.rolling.lost
+            "  round {i}: with group.protocol=consumer and static members: {}",
+            r.rolling_static.line()
         );
         eprintln!(
-            "  round {i}: partitions flowing again {:.2} s after kill -9 ({:.2} s with the range assignor, {:.2} s without the group delay); worker RSS {:?} KiB; standalone {} KiB",
+            "  round {i}: partitions flowing again {:.2} s after kill -9 ({:.2} s with the range assignor, {:.2} s without the group delay, {:.2} s with group.protocol=consumer); worker RSS {:?} KiB; standalone {} KiB",
             r.move_secs,
             r.move_secs_eager,
             r.move_secs_no_delay,
+            r.move_secs_kip848,
             r.worker_rss_kb,
             r.standalone_rss_kb
         );
         rounds.push(r);
     }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     let moved = median(rounds.iter().map(|r| r.move_secs).collect());
     let worst = rounds.iter().map(|r| r.move_secs).fold(0.0, f64::max);
     let eager = median(rounds.iter().map(|r| r.move_secs_eager).collect());
     let no_delay = median(rounds.iter().map(|r| r.move_secs_no_delay).collect());
+    let kip848 = median(rounds.iter().map(|r| r.move_secs_kip848).collect());
+    let kip848_worst = rounds
+        .iter()
+        .map(|r| r.move_secs_kip848)
+        .fold(0.0, f64::max);
     let worker_max = rounds
         .iter()
         .flat_map(|r| r.worker_rss_kb.iter().copied())
@@ -582,35 +678,21 @@ fn main() {
             .map(|r| r.standalone_rss_kb as f64 / 1024.0)
             .collect(),
     );
-    let steady = median(rounds.iter().map(|r| r.rolling.steady_rps).collect());
-    let during = median(rounds.iter().map(|r| r.rolling.rolling_rps).collect());
-    let ratio = median(
-        rounds
-            .iter()
-            .map(|r| r.rolling.rolling_rps / r.rolling.steady_rps)
-            .collect(),
+    let classic = Rolling::rows(&rounds.iter().map(|r| &r.rolling).collect::<Vec<_>>(), "");
+    let kip848_static = Rolling::rows(
+        &rounds.iter().map(|r| &r.rolling_static).collect::<Vec<_>>(),
+        " with group.protocol=consumer and static members",
     );
-    let worst_second = rounds
-        .iter()
-        .map(|r| r.rolling.worst_second_rps)
-        .fold(f64::INFINITY, f64::min);
-    let restart = median(rounds.iter().map(|r| r.rolling.restart_secs).collect());
-    let lag = median(rounds.iter().map(|r| r.rolling.lag_at_end as f64).collect());
-    let produced: usize = rounds.iter().map(|r| r.rolling.produced).sum();
-    let twice: i64 = rounds.iter().map(|r| r.rolling.duplicates).sum();
-    let lost: i64 = rounds.iter().map(|r| r.rolling.lost).sum();
-    let rate = ROLL_RATE_PER_PARTITION * PARTITIONS as u64;
     println!(
         "\nDistributed mode ({repeats} rounds, 3 workers, 12 partitions, session.timeout.ms={SESSION_TIMEOUT_MS}):\n\
          | measure | value | goal |\n|---|---:|---|\n\
          | kill -9 → the dead worker's partitions delivering on the others (median / worst) | {moved:.2} s / {worst:.2} s | ≤ session timeout + 2 s = {:.0} s |\n\
          | the same with the eager range assignor (median) | {eager:.2} s | |\n\
          | the same on a cluster without a group rebalance delay (median) | {no_delay:.2} s | |\n\
+         | the same with KIP-848's group.protocol=consumer, broker session {SESSION_TIMEOUT_MS} ms (median / worst) | {kip848:.2} s / {kip848_worst:.2} s | ≤ session timeout + 2 s |\n\
          | RSS per worker, 3 workers (max over workers and rounds) | {worker_max:.1} MB | ≤ standalone + 5 MB |\n\
          | RSS of a standalone ferry with the same connector (median) | {alone:.1} MB | |\n\
-         | rolling restart of the 3 workers, producer at {rate} records/s: records/s on disk during it / steady state (median) | {during:.0} / {steady:.0} = {ratio:.2} | |\n\
-         | the same: lowest one-second rate during it / its length / records behind at its end (median) | {worst_second:.0} records/s / {restart:.1} s / {lag:.0} | |\n\
-         | the same: records delivered twice / lost (sum over rounds, of {produced}) | {twice} / {lost} | 0 / 0 |",
+         {classic}\n{kip848_static}",
         SESSION_TIMEOUT_MS as f64 / 1000.0 + 2.0
     );
 }

@@ -649,6 +649,173 @@ fn static_members_keep_their_partitions_until_the_session_ends_and_roll_without_
     );
 }
 
+/// The partitions a worker's consumer holds now, from its `Partitions assigned.` and
+/// `Partitions revoked.` lines (KIP-848 assigns incrementally: a share can come in steps).
+fn held(w: &Worker) -> BTreeSet<String> {
+    let mut held = BTreeSet::new();
+    for line in w.ferry.log().lines() {
+        let Some((_, rest)) = line.split_once(" partitions=") else {
+            continue;
+        };
+        // An empty list is written as `partitions= tasks=0`.
+        let parts = rest.split(' ').next().unwrap_or_default();
+        let parts = parts.split(',').filter(|p| !p.is_empty()).map(String::from);
+        if line.contains("Partitions assigned.") {
+            held.extend(parts);
+        } else if line.contains("Partitions revoked.") {
+            for p in parts {
+                held.remove(&p);
+            }
+        }
+    }
+    held
+}
+
+/// How many times a worker's consumer was assigned or revoked partitions.
+fn moves(w: &Worker) -> usize {
+    w.ferry
+        .log()
+        .lines()
+        .filter(|l| l.contains("Partitions assigned.") || l.contains("Partitions revoked."))
+        .count()
+}
+
+/// KIP-848's group protocol (`consumer.group.protocol=consumer`): the broker assigns the
+/// partitions and owns the session (the mock's `group.consumer.session.timeout.ms` and
+/// heartbeat interval, set to 6 s and 0.5 s here). The mock's KIP-848 coordinator, unlike
+/// its classic one, knows static members by `group.instance.id`: a member that leaves as
+/// static keeps its assignment until its session ends and gets it back when it returns.
+/// So the mock can show here what it cannot with the classic protocol (see the test
+/// above): a static worker restarted within the session moves no partition on any worker,
+/// and gets its own partitions back; and a killed worker's partitions move once its
+/// session ends. `benches/distributed.rs` measures how long that takes.
+#[test]
+fn with_the_consumer_group_protocol_a_static_restart_moves_nothing_and_a_kill_moves_the_rest() {
+    let mut broker = Broker::start(1, 0);
+    broker.command("consumer-group 6000 500").unwrap();
+    broker.create_topic("kip848", 6);
+    internal_topics(&mut broker);
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let extra = [
+        // The broker owns these under KIP-848 (ferry refuses them with one line).
+        ("!consumer.session.timeout.ms", ""),
+        ("!consumer.heartbeat.interval.ms", ""),
+        ("consumer.group.protocol", "consumer"),
+        ("ferry.static.membership", "true"),
+        ("task.shutdown.graceful.timeout.ms", "30000"),
+    ];
+    let ports = [free_port(), free_port(), free_port()];
+    let mut workers: Vec<Worker> = (0..3)
+        .map(|i| Worker::start_on(root.path(), i + 1, ports[i], &broker.bootstrap, &extra))
+        .collect();
+    let (status, body) = workers[0].call(
+        "POST",
+        "/connectors",
+        Some(&directory_sink("kip848", "kip848", &out)),
+    );
+    assert_eq!(status, 201, "{body}");
+    // The broker spreads the partitions over the three workers, each partition to one
+    // (in steps: a member joining later takes partitions from the others).
+    let spread = |workers: &[Worker]| {
+        let shares: Vec<BTreeSet<String>> = workers.iter().map(held).collect();
+        shares.iter().all(|s| !s.is_empty()) && shares.iter().map(BTreeSet::len).sum::<usize>() == 6
+    };
+    assert!(
+        wait_until(WAIT, || spread(&workers)),
+        "every worker holds partitions, each partition held once: {:?}",
+        workers.iter().map(held).collect::<Vec<_>>()
+    );
+    let shares: Vec<BTreeSet<String>> = workers.iter().map(held).collect();
+    produce(&broker.bootstrap, "kip848", 6, 50, 0);
+    let mut produced = 50;
+    assert!(wait_until(WAIT, || delivered(&out, "kip848") == expected(6, produced)));
+    assert_eq!(
+        workers.iter().map(held).collect::<Vec<_>>(),
+        shares,
+        "the spread was settled"
+    );
+    // Everything delivered is committed before anything stops, so that a redelivery
+    // below can only be a defect.
+    let group = "connect-kip848";
+    assert!(
+        wait_until(WAIT, || committed(&broker.bootstrap, group, "kip848", 6)
+            == vec![produced; 6]),
+        "committed: {:?}",
+        committed(&broker.bootstrap, group, "kip848", 6)
+    );
+
+    // A rolling restart: each worker in turn stops and starts again on its port, the
+    // next one once this one is back.
+    let mut read = 0.0;
+    for i in 0..3 {
+        let before: Vec<usize> = workers.iter().map(moves).collect();
+        let old = workers.remove(i);
+        read += old.records_read();
+        old.ferry.signal("TERM");
+        let mut old = old;
+        assert!(old.ferry.wait(WAIT).success(), "{}", old.ferry.log());
+        produce(&broker.bootstrap, "kip848", 6, 50, produced as usize);
+        produced += 50;
+        let again = Worker::start_on(root.path(), i + 4, ports[i], &broker.bootstrap, &extra);
+        assert!(
+            wait_until(WAIT, || held(&again) == shares[i]),
+            "the restarted static member got {:?}, it held {:?}; log:\n{}",
+            held(&again),
+            shares[i],
+            again.ferry.log()
+        );
+        workers.insert(i, again);
+        assert!(
+            wait_until(WAIT, || delivered(&out, "kip848") == expected(6, produced)),
+            "after restarting worker {}: {} of {} delivered",
+            i + 1,
+            delivered(&out, "kip848").len(),
+            6 * produced
+        );
+        for j in (0..3).filter(|&j| j != i) {
+            assert_eq!(
+                moves(&workers[j]),
+                before[j],
+                "worker {}'s partitions moved during worker {}'s restart as a static member; log:\n{}",
+                j + 1,
+                i + 1,
+                workers[j].ferry.log()
+            );
+        }
+        assert!(
+            wait_until(WAIT, || committed(&broker.bootstrap, group, "kip848", 6)
+                == vec![produced; 6]),
+            "committed: {:?}",
+            committed(&broker.bootstrap, group, "kip848", 6)
+        );
+    }
+
+    // kill -9 worker 3: once its session ends the broker gives its partitions to the
+    // others; nothing is lost, and nothing is read twice since everything it delivered was
+    // committed.
+    let third = workers.pop().unwrap();
+    read += third.records_read();
+    third.ferry.signal("KILL");
+    produce(&broker.bootstrap, "kip848", 6, 50, produced as usize);
+    produced += 50;
+    assert!(
+        wait_until(WAIT, || delivered(&out, "kip848") == expected(6, produced)),
+        "records lost after kill -9 of a worker: {} of {} delivered",
+        delivered(&out, "kip848").len(),
+        6 * produced
+    );
+    let now: BTreeSet<String> = workers.iter().flat_map(held).collect();
+    assert_eq!(now.len(), 6, "the two left hold every partition: {now:?}");
+    read += workers.iter().map(Worker::records_read).sum::<f64>();
+    assert_eq!(
+        read,
+        (6 * produced) as f64,
+        "records read over all workers' lifetimes vs produced"
+    );
+    drop(third);
+}
+
 /// Static membership names each worker's consumers after its REST address: without the
 /// REST API there is nothing to tell the workers apart, which is one line and exit 1
 /// (before any connection is made).

@@ -158,6 +158,7 @@ const SAME: &[&str] = &[
     "session.timeout.ms",
     "heartbeat.interval.ms",
     "max.poll.interval.ms",
+    "group.remote.assignor",
     "fetch.min.bytes",
     "fetch.max.bytes",
     "max.partition.fetch.bytes",
@@ -198,6 +199,7 @@ const SPECIAL: &[&str] = &[
     "security.protocol",
     "auto.offset.reset",
     "partition.assignment.strategy",
+    "group.protocol",
     "sasl.jaas.config",
     "ssl.truststore.location",
     "ssl.truststore.type",
@@ -386,6 +388,8 @@ const CONSUMER_ONLY: &[&str] = &[
     "session.timeout.ms",
     "heartbeat.interval.ms",
     "max.poll.interval.ms",
+    "group.protocol",
+    "group.remote.assignor",
     "fetch.min.bytes",
     "fetch.max.bytes",
     "max.partition.fetch.bytes",
@@ -552,6 +556,9 @@ fn special(
         ));
         put(out, "partition.assignment.strategy", &names.join(","), s);
     }
+    if let Some(s) = merged.get("group.protocol") {
+        group_protocol(s, merged, out)?;
+    }
     if let Some(s) = merged.get("ssl.endpoint.identification.algorithm") {
         // Java disables host name verification with an empty value; librdkafka with `none`.
         let v = if s.value.trim().is_empty() {
@@ -565,6 +572,58 @@ fn special(
     if let Some(s) = merged.get("sasl.jaas.config") {
         jaas_settings(s, merged, out)?;
     }
+    Ok(())
+}
+
+/// Client keys the broker owns under KIP-848's `group.protocol=consumer` (Kafka's Java
+/// consumer and librdkafka both refuse them there), with the broker key that replaces each.
+const BROKER_SIDE_WITH_CONSUMER_PROTOCOL: &[(&str, &str)] = &[
+    (
+        "session.timeout.ms",
+        "the broker's group.consumer.session.timeout.ms",
+    ),
+    (
+        "heartbeat.interval.ms",
+        "the broker's group.consumer.heartbeat.interval.ms",
+    ),
+    (
+        "partition.assignment.strategy",
+        "the broker's assignor, or group.remote.assignor",
+    ),
+];
+
+/// `group.protocol`: `classic` (the default) or KIP-848's `consumer`, whose group
+/// coordinator assigns partitions itself and owns the session and heartbeat timing.
+fn group_protocol(
+    s: &Sourced,
+    merged: &BTreeMap<String, Sourced>,
+    out: &mut ClientSettings,
+) -> Result<(), ConfigFileError> {
+    let v = s.value.trim().to_ascii_lowercase();
+    match v.as_str() {
+        "classic" => {}
+        "consumer" => {
+            for (key, instead) in BROKER_SIDE_WITH_CONSUMER_PROTOCOL {
+                if let Some(k) = merged.get(*key) {
+                    return Err(key_error(
+                        k,
+                        format!(
+                            "not used with {}={v} ({}): {instead} sets it; remove the key, or set group.protocol=classic",
+                            s.written_as, s.location
+                        ),
+                    ));
+                }
+            }
+        }
+        other => {
+            return Err(key_error(
+                s,
+                format!("`{}` is not classic or consumer", shown(other)),
+            ));
+        }
+    }
+    out.props
+        .insert("group.protocol".into(), ClientProp::new(s, v, false));
     Ok(())
 }
 
@@ -1044,6 +1103,60 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("does not allow"), "{err}");
+    }
+
+    #[test]
+    fn the_consumer_group_protocol_leaves_the_session_to_the_broker() {
+        let settings = |consumer: &[(&str, &str)]| {
+            consumer_settings(&ClientLayers {
+                consumer: layer("consumer.", consumer),
+                ..Default::default()
+            })
+        };
+        let s = settings(&[
+            ("group.protocol", "CONSUMER"),
+            ("group.remote.assignor", "uniform"),
+        ])
+        .unwrap();
+        assert_eq!(s.get("group.protocol"), Some("consumer"));
+        assert_eq!(s.get("group.remote.assignor"), Some("uniform"));
+        // Java's consumer and librdkafka refuse the classic protocol's timing keys with it.
+        let err = settings(&[
+            ("group.protocol", "consumer"),
+            ("session.timeout.ms", "6000"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "w.properties:2: consumer.session.timeout.ms: not used with consumer.group.protocol=consumer (w.properties:1): the broker's group.consumer.session.timeout.ms sets it; remove the key, or set group.protocol=classic"
+        );
+        let err = settings(&[
+            ("partition.assignment.strategy", "range"),
+            ("group.protocol", "consumer"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(
+                "w.properties:1: consumer.partition.assignment.strategy: not used with"
+            ),
+            "{err}"
+        );
+        assert!(
+            settings(&[
+                ("group.protocol", "classic"),
+                ("session.timeout.ms", "6000")
+            ])
+            .is_ok()
+        );
+        let err = settings(&[("group.protocol", "kip848")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "w.properties:1: consumer.group.protocol: `kip848` is not classic or consumer"
+        );
     }
 
     #[test]

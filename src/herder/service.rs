@@ -212,7 +212,9 @@ impl Herder {
     ) -> Result<kafka::ConsumerClient, HerderError> {
         let mut client = kafka::ConsumerClient::build(config, &self.shared.worker)
             .map_err(|e| HerderError::BadRequest(e.to_string()))?;
-        if self.shared.log.is_some() {
+        // KIP-848's protocol assigns on the broker, incrementally: it takes no assignor.
+        let broker_assigns = client.consumer().get("group.protocol") == Some("consumer");
+        if self.shared.log.is_some() && !broker_assigns {
             // Distributed: a worker joining or leaving moves only the partitions that must
             // move; the others keep flowing (Connect's incremental cooperative rebalancing).
             client.set_default("partition.assignment.strategy", "cooperative-sticky");

@@ -382,6 +382,7 @@ pub fn write_props(path: &Path, pairs: &[(&str, &str)]) {
 
 /// A worker file for the mock cluster: ByteArray converters, the offset file, quick
 /// flushes, and a short session so a killed worker's member leaves the group quickly.
+/// `extra` replaces or adds keys; `("!key", "")` removes one of these defaults.
 pub fn worker_props(dir: &Path, bootstrap: &str, extra: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("worker.properties");
     let offsets = dir.join("connect.offsets");
@@ -403,8 +404,15 @@ pub fn worker_props(dir: &Path, bootstrap: &str, extra: &[(&str, &str)]) -> Path
         ("ferry.status.interval.ms", "1000"),
     ];
     for (k, v) in extra {
-        pairs.retain(|(key, _)| key != k);
-        pairs.push((k, v));
+        // `!key` takes one of the defaults above out.
+        let k = k.strip_prefix('!').map_or(*k, |removed| {
+            pairs.retain(|(key, _)| *key != removed);
+            ""
+        });
+        if !k.is_empty() {
+            pairs.retain(|(key, _)| *key != k);
+            pairs.push((k, v));
+        }
     }
     // Many ferries run at once here; the REST API is tested on free ports in tests/rest.rs,
     // which turns it back on. Last, so that the lines of the keys above stay where tests

@@ -119,6 +119,30 @@ impl MockBroker {
         Ok(broker)
     }
 
+    /// The broker-side settings of KIP-848 (`group.protocol=consumer`) groups: the
+    /// broker's `group.consumer.session.timeout.ms` and
+    /// `group.consumer.heartbeat.interval.ms` (the mock's defaults are 30 s and 3 s). They
+    /// apply to members that join after the call.
+    pub fn consumer_group_timing(&self, session: Duration, heartbeat: Duration) -> Result<()> {
+        let ms = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX);
+        if session.is_zero() || heartbeat.is_zero() || heartbeat >= session {
+            return Err(MockError(
+                "the heartbeat interval must be positive and shorter than the session timeout"
+                    .into(),
+            ));
+        }
+        // SAFETY: `cluster` is valid until drop; both calls only set integers under the
+        // cluster's lock.
+        unsafe {
+            sys::rd_kafka_mock_set_group_consumer_session_timeout_ms(self.cluster, ms(session));
+            sys::rd_kafka_mock_set_group_consumer_heartbeat_interval_ms(
+                self.cluster,
+                ms(heartbeat),
+            );
+        }
+        Ok(())
+    }
+
     /// The `bootstrap.servers` string, e.g. `127.0.0.1:39733,127.0.0.1:40221`.
     pub fn bootstrap(&self) -> String {
         // SAFETY: the returned string is owned by the cluster and valid until destroy.
@@ -260,6 +284,14 @@ mod tests {
         broker.create_topic("t", 3).unwrap();
         broker.broker_down(1).unwrap();
         broker.broker_up(1).unwrap();
+        broker
+            .consumer_group_timing(Duration::from_secs(6), Duration::from_secs(1))
+            .unwrap();
+        assert!(
+            broker
+                .consumer_group_timing(Duration::from_secs(1), Duration::from_secs(1))
+                .is_err()
+        );
         broker
             .request_errors("Fetch", &["NOT_LEADER_FOR_PARTITION"])
             .unwrap();

@@ -9,6 +9,7 @@
 //! rtt <broker-id> <ms>
 //! errors <Api> <ERROR>[,<ERROR>...]
 //! advertise <broker-id> <host> <port>
+//! consumer-group <session-ms> <heartbeat-ms>   (KIP-848 groups' broker-side timing)
 //! quit
 //! ```
 //!
@@ -111,6 +112,10 @@ fn run(broker: &MockBroker, line: &str) -> Result<(), String> {
             let errs: Vec<&str> = errs.split(',').collect();
             broker.request_errors(api, &errs)
         }
+        ["consumer-group", _, _] => broker.consumer_group_timing(
+            Duration::from_millis(num(1)? as u64),
+            Duration::from_millis(num(2)? as u64),
+        ),
         ["advertise", _, host, _] => broker.advertise(
             num(1)?,
             host,
