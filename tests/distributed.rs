@@ -277,6 +277,68 @@ fn a_config_topic_written_by_kafka_connect_is_picked_up() {
     );
 }
 
+/// `PUT /admin/loggers/…?scope=cluster` on one worker sets the level on every worker through
+/// a `logger-cluster-<namespace>` record in the config topic, Kafka Connect's own (KIP-976):
+/// kcat reads ferry's record, and a record kcat writes as a Java worker would is applied
+/// too. A worker started afterwards leaves both alone, as Connect's do: levels written
+/// before a worker read the topic to its end are history.
+#[test]
+fn a_cluster_scoped_log_level_reaches_every_worker_through_the_config_topic() {
+    let mut broker = Broker::start(1, 0);
+    internal_topics(&mut broker);
+    let root = tempfile::tempdir().unwrap();
+    let workers: Vec<Worker> = (1..=2)
+        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &[]))
+        .collect();
+    let level = |w: &Worker, namespace: &str| {
+        let (_, body) = w.call("GET", &format!("/admin/loggers/{namespace}"), None);
+        body["level"].as_str().unwrap_or("none").to_string()
+    };
+    let (code, body) = workers[0].call(
+        "PUT",
+        "/admin/loggers/ferry::herder?scope=cluster",
+        Some(&json!({"level": "debug"})),
+    );
+    assert_eq!((code, body), (204, json!("")), "204, no body");
+    // Answered once read back: the worker asked has applied it already.
+    assert_eq!(level(&workers[0], "ferry::herder"), "DEBUG");
+    assert!(
+        wait_until(WAIT, || level(&workers[1], "ferry::herder") == "DEBUG"),
+        "worker 2 did not apply the cluster's level; log:\n{}",
+        workers[1].ferry.log()
+    );
+    assert_eq!(
+        latest_records(&broker.bootstrap, CONFIGS).get("logger-cluster-ferry::herder"),
+        Some(&Some(r#"{"level":"DEBUG"}"#.to_string()))
+    );
+    let mut cmd = kcat();
+    cmd.args(["-b", &broker.bootstrap, "-K", "|"]);
+    feed_kcat(
+        cmd,
+        CONFIGS,
+        0,
+        &[r#"logger-cluster-ferry::rest|{"level":"WARN"}"#.to_string()],
+    )
+    .unwrap();
+    for (i, w) in workers.iter().enumerate() {
+        assert!(
+            wait_until(WAIT, || level(w, "ferry::rest") == "WARN"),
+            "worker {} did not apply the level kcat wrote; log:\n{}",
+            i + 1,
+            w.ferry.log()
+        );
+    }
+    let late = Worker::start(root.path(), 3, &broker.bootstrap, &[]);
+    assert_eq!(late.call("GET", "/connectors", None).0, 200);
+    assert_ne!(level(&late, "ferry::herder"), "DEBUG");
+    assert_ne!(level(&late, "ferry::rest"), "WARN");
+    assert!(
+        !late.ferry.log().contains("Config topic record skipped"),
+        "{}",
+        late.ferry.log()
+    );
+}
+
 /// A worker file without the keys distributed mode needs: one line, exit 1.
 #[test]
 fn a_worker_file_without_the_cluster_keys_is_one_line() {
@@ -883,13 +945,18 @@ fn a_connector_with_its_own_keytab_login_is_refused_with_the_distributed_fix() {
 /// The latest record of every key of the status topic, read with kcat: key → value (None:
 /// a tombstone).
 fn status_topic(bootstrap: &str) -> BTreeMap<String, Option<String>> {
+    latest_records(bootstrap, STATUS)
+}
+
+/// The latest value (None: a tombstone) of every key of a topic, read with kcat.
+fn latest_records(bootstrap: &str, topic: &str) -> BTreeMap<String, Option<String>> {
     let out = kcat()
         .args([
             "-C",
             "-b",
             bootstrap,
             "-t",
-            STATUS,
+            topic,
             "-o",
             "beginning",
             "-e",

@@ -8,6 +8,7 @@
 //! | `target-state-<name>` | `{"state":"STARTED"\|"PAUSED","state.v2":…}` (STOPPED is `"state":"PAUSED","state.v2":"STOPPED"`, so that older workers pause) |
 //! | `restart-connector-<name>` | `{"include-tasks":bool,"only-failed":bool}` (KIP-745) |
 //! | `task-<name>-<n>`, `commit-<name>` | Connect's task configs; ferry derives its tasks from `tasks.max` and reads past them |
+//! | `logger-cluster-<namespace>` | `{"level":"DEBUG"}`: a log level for every worker (KIP-976, `PUT /admin/loggers/…?scope=cluster`) |
 //!
 //! A Java Connect cluster's topic therefore reads as ferry's, and ferry's as Java's, for
 //! connector configs and target states.
@@ -40,11 +41,14 @@ pub(crate) enum ConfigRecord {
     /// Task configs and their commits: Connect's own bookkeeping of the tasks it split a
     /// connector into.
     Tasks,
+    /// A log level every worker sets (the level's text as written: workers check it).
+    LoggerLevel { namespace: String, level: String },
 }
 
 const CONNECTOR: &str = "connector-";
 const TARGET: &str = "target-state-";
 const RESTART: &str = "restart-connector-";
+const LOGGER: &str = "logger-cluster-";
 
 #[derive(Deserialize)]
 struct ConnectorValue {
@@ -57,6 +61,11 @@ struct TargetValue {
     state: String,
     #[serde(rename = "state.v2")]
     state_v2: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoggerValue {
+    level: String,
 }
 
 #[derive(Deserialize)]
@@ -136,6 +145,17 @@ pub(crate) fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Result<ConfigR
             only_failed: r.only_failed,
         });
     }
+    if let Some(namespace) = key.strip_prefix(LOGGER) {
+        let l: LoggerValue = json(key)?
+            .ok_or_else(|| format!("{key}: a log level record without a value"))
+            .and_then(|v| {
+                serde_json::from_value(v).map_err(|e| format!("{key}: not a log level ({e})"))
+            })?;
+        return Ok(ConfigRecord::LoggerLevel {
+            namespace: namespace.to_string(),
+            level: l.level,
+        });
+    }
     if key.starts_with("task-") || key.starts_with("commit-") || key.starts_with("session-key") {
         return Ok(ConfigRecord::Tasks);
     }
@@ -176,6 +196,13 @@ pub(crate) fn restart(name: &str, include_tasks: bool, only_failed: bool) -> Enc
                 .to_string()
                 .into_bytes(),
         ),
+    )
+}
+
+pub(crate) fn logger_level(namespace: &str, level: &str) -> Encoded {
+    (
+        format!("{LOGGER}{namespace}"),
+        Some(json!({ "level": level }).to_string().into_bytes()),
     )
 }
 
@@ -261,6 +288,20 @@ mod tests {
             br#"{"state":"PAUSED","state.v2":"STOPPED"}"#
         );
         assert_eq!(
+            logger_level("ferry::worker", "DEBUG"),
+            (
+                "logger-cluster-ferry::worker".to_string(),
+                Some(br#"{"level":"DEBUG"}"#.to_vec())
+            )
+        );
+        assert_eq!(
+            round(logger_level("org.apache.kafka", "WARN")),
+            ConfigRecord::LoggerLevel {
+                namespace: "org.apache.kafka".into(),
+                level: "WARN".into()
+            }
+        );
+        assert_eq!(
             round(restart("c", true, false)),
             ConfigRecord::Restart {
                 name: "c".into(),
@@ -292,6 +333,16 @@ mod tests {
                 Some(b"what-is-this"),
                 Some(b"{}"),
                 "not a key of Kafka Connect's config topic",
+            ),
+            (
+                Some(b"logger-cluster-x"),
+                None,
+                "logger-cluster-x: a log level record without a value",
+            ),
+            (
+                Some(b"logger-cluster-x"),
+                Some(br#"{"level":3}"#),
+                "logger-cluster-x: not a log level",
             ),
             (None, Some(b"{}"), "no key"),
             (Some(&[0xff, 0xfe][..]), None, "not UTF-8"),

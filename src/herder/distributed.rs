@@ -225,6 +225,18 @@ impl Herder {
             .await
     }
 
+    /// `PUT /admin/loggers/{namespace}?scope=cluster`: a `logger-cluster-` record that every
+    /// worker applies once it reads it (Kafka Connect's KIP-976); answered once this worker
+    /// has read it back, and so applied it.
+    pub(crate) async fn cluster_log_level(
+        &self,
+        namespace: &str,
+        level: &str,
+    ) -> Result<(), HerderError> {
+        self.write(vec![records::logger_level(namespace, level)])
+            .await
+    }
+
     /// Applies the config topic's records as they are read, in order, until the reader
     /// stops; `end` is where the topic ended at start (caught up once applied).
     pub(crate) async fn follow(&self, mut reads: mpsc::Receiver<Read>, end: i64) {
@@ -280,6 +292,9 @@ impl Herder {
                 }
             }
             ConfigRecord::Target { target: None, .. } | ConfigRecord::Tasks => {}
+            ConfigRecord::LoggerLevel { namespace, level } => {
+                self.apply_log_level(&namespace, &level)
+            }
             ConfigRecord::Restart {
                 name,
                 include_tasks,
@@ -289,6 +304,24 @@ impl Herder {
                     let _ = self.restart_local(&name, include_tasks, only_failed).await;
                 }
             }
+        }
+    }
+
+    /// A cluster-wide log level. As in Connect, only levels written after this worker read
+    /// the topic to its end at start apply: older ones are history, and the worker's own
+    /// settings (`RUST_LOG`, its files) stand.
+    fn apply_log_level(&self, namespace: &str, level: &str) {
+        if !self.log().is_some_and(ConfigLog::is_caught_up) {
+            return;
+        }
+        let Some(loggers) = crate::telemetry::loggers() else {
+            return;
+        };
+        let set = crate::telemetry::loggers::Level::parse(level)
+            .ok_or_else(|| format!("`{level}` is not a log level"))
+            .and_then(|l| loggers.set(namespace, l).map_err(|e| e.to_string()));
+        if let Err(e) = set {
+            tracing::warn!(namespace, error = %e, "Cluster-wide log level from the config topic not applied.");
         }
     }
 

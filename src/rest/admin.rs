@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::ApiError;
 use super::handlers::{body, query_values};
+use super::{Api, ApiError};
 use crate::telemetry::loggers::{Level, Loggers};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -41,9 +41,11 @@ pub(super) async fn get_one(Path(name): Path<String>) -> Result<Response> {
 }
 
 /// Connect's answers: `worker` scope (the default, and what an unknown scope falls back
-/// to, with a warning) → 200 and the loggers changed; `cluster` → 204 (in standalone mode
-/// this worker is the whole cluster). An unknown level is 404, as in Connect.
+/// to, with a warning) → 200 and the loggers changed; `cluster` → 204, once every worker
+/// has been told through the config topic (in standalone mode this worker is the whole
+/// cluster). An unknown level is 404, as in Connect.
 pub(super) async fn put_one(
+    State(api): State<Api>,
     Path(name): Path<String>,
     RawQuery(q): RawQuery,
     raw: std::result::Result<Bytes, BytesRejection>,
@@ -75,6 +77,14 @@ pub(super) async fn put_one(
             false
         }
     };
+    if cluster && api.herder.distributed() {
+        crate::telemetry::loggers::check_name(&name)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        api.herder
+            .cluster_log_level(&name, &level.to_string())
+            .await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let affected = loggers()?
         .set(&name, level)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;

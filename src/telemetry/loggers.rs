@@ -306,10 +306,7 @@ impl Loggers {
     /// `PUT /admin/loggers/{name}`: sets the level of a namespace and its loggers and
     /// applies the new filter; returns the loggers affected, sorted.
     pub fn set(&self, namespace: &str, level: Level) -> Result<Vec<String>, LoggerError> {
-        let bad = |c: char| c.is_whitespace() || ",=\"'[]{}".contains(c);
-        if namespace.is_empty() || namespace.contains(bad) {
-            return Err(LoggerError::BadName(namespace.to_string()));
-        }
+        check_name(namespace)?;
         let mut state = lock(&self.state);
         let known = self.known(&state);
         let mut next = state.clone();
@@ -330,6 +327,15 @@ impl Loggers {
         tracing::info!(namespace, level = %level, loggers = affected.len(), "Log level set for a namespace and its children.");
         Ok(affected)
     }
+}
+
+/// A namespace a log filter can name.
+pub fn check_name(namespace: &str) -> Result<(), LoggerError> {
+    let bad = |c: char| c.is_whitespace() || ",=\"'[]{}".contains(c);
+    if namespace.is_empty() || namespace.contains(bad) {
+        return Err(LoggerError::BadName(namespace.to_string()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
