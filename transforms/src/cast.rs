@@ -8,9 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind};
 use ferry_connector_api::{ConfigError, SinkRecord};
 
-use crate::datefmt::DateFormat;
 use crate::keys::Keys;
 use crate::value::{Parts, SchemaCache, Side, is_null, kind_of, require_map, require_struct};
+use crate::values::date_text;
 use crate::{Result, Transform, TransformError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,6 +294,7 @@ pub(crate) fn to_string(d: &Data, schema: Option<&Schema>) -> String {
         Data::String(s) => s.clone(),
         Data::Bytes(b) => STANDARD.encode(b),
         Data::Decimal(b) => ferry_connector_api::decimal::plain(b, decimal_scale(schema)),
+        // Connect's Cast formats dates with `Values.dateFormatFor`, as header values are.
         Data::Date(days) => date_text(i64::from(*days) * 86_400_000),
         Data::Timestamp(us) | Data::Time(us) => date_text(us.div_euclid(1000)),
         Data::Array(_) | Data::Map(_) | Data::Struct(_) => {
@@ -330,21 +331,6 @@ pub(crate) fn java_float(f: f64, shortest: String) -> String {
         };
         format!("{m}E{exp}")
     }
-}
-
-/// Connect's `Values.dateFormatFor`: a time of day below one day, a date on a whole day,
-/// else a timestamp.
-fn date_text(millis: i64) -> String {
-    let pattern = if (0..86_400_000).contains(&millis) {
-        "HH:mm:ss.SSS"
-    } else if millis % 86_400_000 == 0 {
-        "yyyy-MM-dd"
-    } else {
-        "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
-    };
-    DateFormat::parse(pattern)
-        .and_then(|f| f.format(millis))
-        .unwrap_or_else(|_| millis.to_string())
 }
 
 #[cfg(test)]
@@ -553,7 +539,8 @@ mod tests {
                 Data::Int32(i32::MIN),
                 Data::Float64(9.223372036854776E15),
                 Data::Null,
-                Data::String("01:00:00.000".into()),
+                // Connect: Values.dateFormatFor(time).format(time) (CastTest.castLogicalToString).
+                Data::String("01:00:00.000Z".into()),
             ])
         );
         assert!(schema(&out.value).fields()[5].schema.optional);
