@@ -532,10 +532,7 @@ fn main() {
         "| data | consumer | records/s (median) | MB/s | ratio vs fastest bare | CPU per record | launch → first record | peak RSS (max) |"
     );
     let _ = writeln!(report, "|---|---|---:|---:|---:|---:|---:|---:|");
-    let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(if quick { 1 } else { 3 });
+    let repeats = repeats(quick);
     for s in &scenarios {
         let broker = MockBroker::start(1).unwrap();
         broker.create_topic(s.topic, s.partitions).unwrap();
@@ -664,10 +661,7 @@ fn main() {
             (on as f64 - off as f64) / 1024.0
         );
     }
-    println!("\n{report}");
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-pipeline.md");
-    let _ = std::fs::write(&target, &report);
-    println!("(also written to {})", target.display());
+    write_report("bench-pipeline.md", &report);
 }
 
 /// `--control-plane`: only the REST API's and metrics' cost, in pairs. Each pair runs the
@@ -737,6 +731,85 @@ fn control_plane(quick: bool) {
     );
 }
 
+/// `FERRY_BENCH_REPEATS`, else one run of each configuration in quick mode and three in full.
+fn repeats(quick: bool) -> usize {
+    std::env::var("FERRY_BENCH_REPEATS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 })
+}
+
+/// Prints a report and writes it to target/`file`.
+fn write_report(file: &str, report: &str) {
+    println!("\n{report}");
+    let target = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join(file);
+    let _ = std::fs::write(&target, report);
+    println!("(also written to {})", target.display());
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Each variant's median of `measure` over its runs.
+fn medians(runs: &[Vec<Run>], measure: impl Fn(&Run) -> f64) -> Vec<f64> {
+    runs.iter()
+        .map(|rs| median(rs.iter().map(&measure).collect()))
+        .collect()
+}
+
+/// The `i`th schemaless JSON record (~1 KB, most of it `cutout`) of the JSON comparisons.
+fn json_record(i: usize, cutout: &str) -> String {
+    format!(
+        r#"{{"objectId":"ZTF21a{i:07}","candid":{},"ra":{:.6},"dec":{:.6},"magpsf":{:.3},"fid":{},"isdiffpos":"t","cutout":"{cutout}"}}"#,
+        1_500_000_000_000u64 + i as u64,
+        (i % 360) as f64 + 0.123456,
+        (i % 180) as f64 - 90.0 + 0.654321,
+        15.0 + (i % 60) as f64 / 10.0,
+        i % 3 + 1
+    )
+}
+
+/// One configuration of a comparison: the connector lines ferry runs with over `topic`,
+/// and how many records it delivers to the sink there.
+struct Variant {
+    label: &'static str,
+    topic: &'static str,
+    lines: String,
+    delivered: usize,
+}
+
+/// Every variant `repeats` times, interleaved round by round (so that a machine getting
+/// busier slows them alike); `seen` is shown each run as it ends. Each variant's runs.
+fn interleaved_runs(
+    bootstrap: &str,
+    dir: &Path,
+    repeats: usize,
+    variants: &[Variant],
+    mut seen: impl FnMut(usize, &Variant, &Run),
+) -> Vec<Vec<Run>> {
+    let mut runs: Vec<Vec<Run>> = variants.iter().map(|_| Vec::new()).collect();
+    for round in 0..repeats {
+        for (i, v) in variants.iter().enumerate() {
+            let r = run_ferry_with(
+                bootstrap,
+                v.topic,
+                v.delivered as u64,
+                1,
+                dir,
+                Rest::Off,
+                Some((v.label, &v.lines)),
+            );
+            seen(round, v, &r);
+            runs[i].push(r);
+        }
+    }
+    runs
+}
+
 /// Schemaless JSON converter, with and without a chain of three transforms.
 const JSON_CONNECTOR: &str = "value.converter=org.apache.kafka.connect.json.JsonConverter\nvalue.converter.schemas.enable=false\n";
 const THREE_TRANSFORMS: &str = "transforms=tag,slim,route\n\
@@ -755,10 +828,7 @@ transforms.route.topic.format=${topic}_${timestamp}\n";
 /// record is the steadier measure of what the chain costs, so both ratios are reported.
 fn transforms_bench(quick: bool) {
     let count = if quick { 100_000 } else { 1_000_000 };
-    let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(if quick { 1 } else { 3 });
+    let repeats = repeats(quick);
     let topic = "bench-json";
     // The mock keeps ~5 MB per partition: 1 M records of ~1 KB over 256 is ~4 MB each.
     let partitions = 256;
@@ -767,80 +837,61 @@ fn transforms_bench(quick: bool) {
     let cutout = "A".repeat(700);
     let t = Instant::now();
     produce(&broker.bootstrap(), topic, partitions, count, |i| {
-        format!(
-            r#"{{"objectId":"ZTF21a{i:07}","candid":{},"ra":{:.6},"dec":{:.6},"magpsf":{:.3},"fid":{},"isdiffpos":"t","cutout":"{cutout}"}}"#,
-            1_500_000_000_000u64 + i as u64,
-            (i % 360) as f64 + 0.123456,
-            (i % 180) as f64 - 90.0 + 0.654321,
-            15.0 + (i % 60) as f64 / 10.0,
-            i % 3 + 1
-        )
-        .into_bytes()
+        json_record(i, &cutout).into_bytes()
     });
     eprintln!(
         "{count} JSON records: produced in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let dir = tempfile::tempdir().unwrap();
-    let chain = format!("{JSON_CONNECTOR}{THREE_TRANSFORMS}");
-    let configs = [
-        (
-            "ferry → null sink, schemaless JSON, no transform",
-            JSON_CONNECTOR,
-        ),
-        (
-            "ferry → null sink, schemaless JSON, InsertField$Value + ReplaceField$Value + TimestampRouter",
-            chain.as_str(),
-        ),
+    let variants = [
+        Variant {
+            label: "ferry → null sink, schemaless JSON, no transform",
+            topic,
+            lines: JSON_CONNECTOR.to_string(),
+            delivered: count,
+        },
+        Variant {
+            label: "ferry → null sink, schemaless JSON, InsertField$Value + ReplaceField$Value + TimestampRouter",
+            topic,
+            lines: format!("{JSON_CONNECTOR}{THREE_TRANSFORMS}"),
+            delivered: count,
+        },
     ];
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-    for round in 0..repeats {
-        for (i, (label, lines)) in configs.iter().enumerate() {
-            let r = run_ferry_with(
-                &broker.bootstrap(),
-                topic,
-                count as u64,
-                1,
-                dir.path(),
-                Rest::Off,
-                Some((label, lines)),
-            );
+    let runs = interleaved_runs(
+        &broker.bootstrap(),
+        dir.path(),
+        repeats,
+        &variants,
+        |round, v, r| {
             eprintln!(
-                "  round {round}: {label:<95} {:>9.0} records/s, CPU {:.2} s",
+                "  round {round}: {:<95} {:>9.0} records/s, CPU {:.2} s",
+                v.label,
                 r.records_per_sec(),
                 r.cpu_seconds
             );
-            rates[i].push(r.records_per_sec());
-            cpu[i].push(r.cpu_seconds * 1e6 / r.records.max(1) as f64);
-        }
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let rates: Vec<f64> = rates.into_iter().map(median).collect();
-    let cpu: Vec<f64> = cpu.into_iter().map(median).collect();
+        },
+    );
+    let rates = medians(&runs, Run::records_per_sec);
+    let cpu = medians(&runs, |r| r.cpu_seconds * 1e6 / r.records.max(1) as f64);
     let mut report = String::new();
     let _ = writeln!(
         report,
         "| data | consumer | records/s (median of {repeats}) | CPU per record | ratio vs no transform (records/s) | ratio vs no transform (CPU per record) |"
     );
     let _ = writeln!(report, "|---|---|---:|---:|---:|---:|");
-    for (i, (label, _)) in configs.iter().enumerate() {
+    for (i, v) in variants.iter().enumerate() {
         let _ = writeln!(
             report,
-            "| {count} schemaless JSON records (~1 KB), {partitions} partitions | {label} | {:.0} | {:.2} µs | {:.2} | {:.2} |",
+            "| {count} schemaless JSON records (~1 KB), {partitions} partitions | {} | {:.0} | {:.2} µs | {:.2} | {:.2} |",
+            v.label,
             rates[i],
             cpu[i],
             rates[i] / rates[0],
             cpu[0] / cpu[i]
         );
     }
-    println!("\n{report}");
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-transforms.md");
-    let _ = std::fs::write(&target, &report);
-    println!("(also written to {})", target.display());
+    write_report("bench-transforms.md", &report);
 }
 
 /// `--dlq`: the dead-letter path's cost. The same schemaless JSON records (~1 KB) into the
@@ -853,10 +904,7 @@ fn transforms_bench(quick: bool) {
 /// all-valid run.
 fn dlq_bench(quick: bool) {
     let count = if quick { 100_000 } else { 1_000_000 };
-    let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(if quick { 1 } else { 3 });
+    let repeats = repeats(quick);
     let partitions = 256;
     let broker = MockBroker::start(1).unwrap();
     let (valid, mixed) = ("bench-json-valid", "bench-json-10pct-bad");
@@ -865,23 +913,13 @@ fn dlq_bench(quick: bool) {
     // The mock keeps each partition's newest ~5 MB: the dead letters need not stay.
     broker.create_topic("bench-dlq", 16).unwrap();
     let cutout = "A".repeat(700);
-    let record = |i: usize| {
-        format!(
-            r#"{{"objectId":"ZTF21a{i:07}","candid":{},"ra":{:.6},"dec":{:.6},"magpsf":{:.3},"fid":{},"isdiffpos":"t","cutout":"{cutout}"}}"#,
-            1_500_000_000_000u64 + i as u64,
-            (i % 360) as f64 + 0.123456,
-            (i % 180) as f64 - 90.0 + 0.654321,
-            15.0 + (i % 60) as f64 / 10.0,
-            i % 3 + 1
-        )
-    };
     let bad = |i: usize| i % 10 == 9;
     let t = Instant::now();
     produce(&broker.bootstrap(), valid, partitions, count, |i| {
-        record(i).into_bytes()
+        json_record(i, &cutout).into_bytes()
     });
     produce(&broker.bootstrap(), mixed, partitions, count, |i| {
-        let mut r = record(i);
+        let mut r = json_record(i, &cutout);
         if bad(i) {
             // Cut before its closing brace: JsonConverter refuses it.
             r.truncate(r.len() - 1);
@@ -894,76 +932,62 @@ fn dlq_bench(quick: bool) {
         t.elapsed().as_secs_f64()
     );
     let dir = tempfile::tempdir().unwrap();
-    let dlq_lines = format!(
-        "{JSON_CONNECTOR}errors.tolerance=all\nerrors.deadletterqueue.topic.name=bench-dlq\nerrors.deadletterqueue.context.headers.enable=true\n"
-    );
-    let configs = [
-        (
-            "ferry → null sink, schemaless JSON, every record valid",
-            valid,
-            JSON_CONNECTOR.to_string(),
-            count,
-        ),
-        (
-            "ferry → null sink, schemaless JSON, 10 % malformed → errors.tolerance=all, logged only (no dead-letter queue)",
-            mixed,
-            format!("{JSON_CONNECTOR}errors.tolerance=all\n"),
-            count - failing,
-        ),
-        (
-            "ferry → null sink, schemaless JSON, 10 % malformed → errors.tolerance=all + dead-letter topic (context headers)",
-            mixed,
-            dlq_lines,
-            count - failing,
-        ),
+    let variants = [
+        Variant {
+            label: "ferry → null sink, schemaless JSON, every record valid",
+            topic: valid,
+            lines: JSON_CONNECTOR.to_string(),
+            delivered: count,
+        },
+        Variant {
+            label: "ferry → null sink, schemaless JSON, 10 % malformed → errors.tolerance=all, logged only (no dead-letter queue)",
+            topic: mixed,
+            lines: format!("{JSON_CONNECTOR}errors.tolerance=all\n"),
+            delivered: count - failing,
+        },
+        Variant {
+            label: "ferry → null sink, schemaless JSON, 10 % malformed → errors.tolerance=all + dead-letter topic (context headers)",
+            topic: mixed,
+            lines: format!(
+                "{JSON_CONNECTOR}errors.tolerance=all\nerrors.deadletterqueue.topic.name=bench-dlq\nerrors.deadletterqueue.context.headers.enable=true\n"
+            ),
+            delivered: count - failing,
+        },
     ];
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-    let mut cpu: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-    let mut rss: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
-    for round in 0..repeats {
-        for (i, (label, topic, lines, delivered)) in configs.iter().enumerate() {
-            let r = run_ferry_with(
-                &broker.bootstrap(),
-                topic,
-                *delivered as u64,
-                1,
-                dir.path(),
-                Rest::Off,
-                Some((label, lines)),
-            );
+    let runs = interleaved_runs(
+        &broker.bootstrap(),
+        dir.path(),
+        repeats,
+        &variants,
+        |round, v, r| {
             assert_eq!(
                 r.skipped as usize,
-                count - delivered,
+                count - v.delivered,
                 "every malformed record skipped, once"
             );
-            let read_per_sec = count as f64 / r.secs();
             eprintln!(
-                "  round {round}: {label:<110} {read_per_sec:>9.0} records read/s, CPU {:.2} s, peak {:.1} MB",
+                "  round {round}: {:<110} {:>9.0} records read/s, CPU {:.2} s, peak {:.1} MB",
+                v.label,
+                count as f64 / r.secs(),
                 r.cpu_seconds,
                 r.peak_rss_kb as f64 / 1024.0
             );
-            rates[i].push(read_per_sec);
-            cpu[i].push(r.cpu_seconds * 1e6 / count as f64);
-            rss[i].push(r.peak_rss_kb as f64 / 1024.0);
-        }
-    }
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let rates: Vec<f64> = rates.into_iter().map(median).collect();
-    let cpu: Vec<f64> = cpu.into_iter().map(median).collect();
-    let rss: Vec<f64> = rss.into_iter().map(median).collect();
+        },
+    );
+    let rates = medians(&runs, |r| count as f64 / r.secs());
+    let cpu = medians(&runs, |r| r.cpu_seconds * 1e6 / count as f64);
+    let rss = medians(&runs, |r| r.peak_rss_kb as f64 / 1024.0);
     let mut report = String::new();
     let _ = writeln!(
         report,
         "| data | consumer | records read/s (median of {repeats}) | CPU per record read | peak RSS | ratio vs all valid (records/s) | ratio vs all valid (CPU per record) |"
     );
     let _ = writeln!(report, "|---|---|---:|---:|---:|---:|---:|");
-    for (i, (label, ..)) in configs.iter().enumerate() {
+    for (i, v) in variants.iter().enumerate() {
         let _ = writeln!(
             report,
-            "| {count} schemaless JSON records (~1 KB), {partitions} partitions | {label} | {:.0} | {:.2} µs | {:.1} MB | {:.2} | {:.2} |",
+            "| {count} schemaless JSON records (~1 KB), {partitions} partitions | {} | {:.0} | {:.2} µs | {:.1} MB | {:.2} | {:.2} |",
+            v.label,
             rates[i],
             cpu[i],
             rss[i],
@@ -971,8 +995,5 @@ fn dlq_bench(quick: bool) {
             cpu[0] / cpu[i]
         );
     }
-    println!("\n{report}");
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-dlq.md");
-    let _ = std::fs::write(&target, &report);
-    println!("(also written to {})", target.display());
+    write_report("bench-dlq.md", &report);
 }

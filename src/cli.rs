@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::distributed::DistributedConfig;
+use crate::config::notes::{Note, NoteKind};
 use crate::config::providers::SystemEnvironment;
 use crate::config::secret::display_value;
 use crate::herder::{self, Loaded, RunOptions};
@@ -57,6 +59,11 @@ enum Command {
     /// Check files and print the effective configuration, secrets redacted, with every
     /// unknown, ignored or translated key.
     Validate {
+        /// Check the worker file as `ferry distributed` reads it (group.id and the internal
+        /// topics); the default for a file that sets config.storage.topic,
+        /// status.storage.topic or offset.storage.topic.
+        #[arg(long)]
+        distributed: bool,
         /// The worker file, then any connector files.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
@@ -162,7 +169,7 @@ fn ferry_main() -> ExitCode {
     match cli.command {
         Command::Standalone(args) => standalone(args, cli.log_format),
         Command::Distributed(args) => distributed(args, cli.log_format),
-        Command::Validate { files } => validate(&files, cli.log_format),
+        Command::Validate { files, distributed } => validate(&files, distributed, cli.log_format),
         Command::Check { files } => {
             let Some((worker, connectors)) = files.split_first() else {
                 return ExitCode::FAILURE;
@@ -536,7 +543,7 @@ fn run_loaded(
     ExitCode::SUCCESS
 }
 
-fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
+fn validate(files: &[PathBuf], distributed: bool, format: LogFormat) -> ExitCode {
     let Some((worker, connectors)) = files.split_first() else {
         return fail(format, "give the worker file first, then connector files");
     };
@@ -568,12 +575,23 @@ fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(format, e),
     };
+    // A distributed worker file gets the checks (and the one-line errors) `ferry
+    // distributed` starts with.
+    let cluster = if distributed || crate::config::distributed::is_distributed(&loaded.worker.file)
+    {
+        match DistributedConfig::from_worker(&loaded.worker.file) {
+            Ok(c) => Some(c),
+            Err(e) => return fail(format, e),
+        }
+    } else {
+        None
+    };
     // The same decision `standalone` makes, shown rather than acted on.
     let kerberos = match crate::auth::kerberos::plan(&loaded.worker, &mut loaded.connectors) {
         Ok(plan) => plan,
         Err(e) => return fail(format, e),
     };
-    let mut text = render(&loaded);
+    let mut text = render(&loaded, cluster.as_ref());
     if let Some(p) = kerberos {
         let line = format!(
             "\nKerberos: ferry logs in as {} with keytab {} for {} (krb5.conf: {}), and renews the ticket itself.\n",
@@ -591,14 +609,17 @@ fn validate(files: &[PathBuf], format: LogFormat) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The report `ferry validate` prints.
-pub fn render(loaded: &Loaded) -> String {
+/// The report `ferry validate` prints; `cluster`: the worker file is a distributed worker's.
+pub fn render(loaded: &Loaded, cluster: Option<&DistributedConfig>) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let w = &loaded.worker;
     let _ = writeln!(out, "worker {}", w.file.path.display());
     for (k, v) in &w.file.entries {
         let _ = writeln!(out, "  {k} = {}", display_value(k, v));
+    }
+    if let Some(c) = cluster {
+        render_cluster(&mut out, c);
     }
     for c in &loaded.connectors {
         let _ = writeln!(out, "\nconnector {} ({})", c.name, c.file.path.display());
@@ -656,7 +677,10 @@ pub fn render(loaded: &Loaded) -> String {
             let _ = writeln!(out, "    {k} = {v}    # managed by ferry");
         }
     }
-    let notes = loaded.notes();
+    let mut notes = loaded.notes();
+    if cluster.is_some() {
+        distributed_notes(&mut notes);
+    }
     if !notes.is_empty() {
         let _ = writeln!(out, "\nnotes:");
         for n in &notes {
@@ -665,10 +689,68 @@ pub fn render(loaded: &Loaded) -> String {
     }
     let _ = writeln!(
         out,
-        "\nOK: 1 worker file, {} connector file(s).",
+        "\nOK: 1 worker file{}, {} connector file(s).",
+        if cluster.is_some() {
+            " (distributed)"
+        } else {
+            ""
+        },
         loaded.connectors.len()
     );
     out
+}
+
+/// What `ferry distributed` makes of a distributed worker file.
+fn render_cluster(out: &mut String, c: &DistributedConfig) {
+    use std::fmt::Write;
+    let replicas = |n: i32| {
+        if n == -1 {
+            "the broker's default".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    let _ = writeln!(
+        out,
+        "\ndistributed worker (as `ferry distributed` reads it):"
+    );
+    let _ = writeln!(out, "  cluster (group.id) = {}", c.group_id);
+    let _ = writeln!(
+        out,
+        "  config.storage.topic = {}    # 1 partition, replication factor {}",
+        c.config_topic,
+        replicas(c.config_replication)
+    );
+    let _ = writeln!(
+        out,
+        "  status.storage.topic = {}    # {} partition(s), replication factor {}",
+        c.status_topic,
+        c.status_partitions,
+        replicas(c.status_replication)
+    );
+    if let Some(t) = &c.offset_topic {
+        let _ = writeln!(
+            out,
+            "  offset.storage.topic = {t}    # accepted; a sink's offsets live in its consumer group"
+        );
+    }
+    let _ = writeln!(out, "  ferry.static.membership = {}", c.static_membership);
+}
+
+/// The worker's notes for a distributed worker file: the keys distributed mode reads are
+/// not "ignored", and the other distributed-only keys are ignored for another reason.
+fn distributed_notes(notes: &mut Vec<Note>) {
+    use crate::config::distributed::KEYS;
+    notes.retain(|n| {
+        !(KEYS.contains(&n.key.as_str()) && matches!(n.kind, NoteKind::Ignored { .. }))
+    });
+    for n in notes.iter_mut() {
+        if let NoteKind::Ignored { reason } = &mut n.kind
+            && reason == "distributed mode only"
+        {
+            *reason = "a setting of Kafka Connect's own cluster coordination or offset topic; ferry's workers share partitions and keep sink offsets through each connector's consumer group".into();
+        }
+    }
 }
 
 #[cfg(feature = "quickstart")]

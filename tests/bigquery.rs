@@ -789,26 +789,11 @@ fn rows_bigquery_refuses_or_cannot_build_reach_the_dead_letter_topic_with_the_si
         committed(&broker.bootstrap, "connect-bq-dlq", topic, 1),
         vec![5]
     );
-    let mut letters: Vec<serde_json::Value> = Vec::new();
-    let found = wait_until(Duration::from_secs(30), || {
-        let out = kcat()
-            .args(["-C", "-b", &broker.bootstrap, "-t", "people-dlq"])
-            .args(["-o", "beginning", "-e", "-q", "-J"])
-            .output()
-            .unwrap();
-        letters = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        letters.len() >= 2
-    });
-    assert!(found, "{letters:?}");
+    let letters = kcat_records_until(&broker.bootstrap, "people-dlq", 2, Duration::from_secs(30));
     assert_eq!(letters.len(), 2, "{letters:?}");
     let header = |letter: &serde_json::Value, key: &str| -> String {
-        let h = letter["headers"].as_array().unwrap();
-        h.chunks(2)
-            .find(|p| p[0] == key)
-            .and_then(|p| p[1].as_str())
+        letter["headers"][key]
+            .as_str()
             .unwrap_or_default()
             .to_string()
     };

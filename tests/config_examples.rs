@@ -62,8 +62,10 @@ fn every_example_file_validates() {
     assert!(files.len() >= 8, "{files:?}");
     let mut connectors = 0;
     for file in &files {
+        let distributed = file.ends_with("connect-distributed.properties");
         let is_worker = file.to_string_lossy().ends_with("worker.properties")
-            || file.ends_with("connect-standalone.properties");
+            || file.ends_with("connect-standalone.properties")
+            || distributed;
         let (ok, text) = if is_worker {
             validate(&[file], &env)
         } else {
@@ -72,6 +74,13 @@ fn every_example_file_validates() {
         };
         assert!(ok, "{} does not validate:\n{text}", file.display());
         assert!(text.contains("OK: 1 worker file"), "{text}");
+        // The distributed example is checked as `ferry distributed` reads it; no other is.
+        assert_eq!(
+            text.contains("OK: 1 worker file (distributed)"),
+            distributed,
+            "{}:\n{text}",
+            file.display()
+        );
         assert!(
             !text.contains("[unknown]"),
             "{} has keys nobody reads:\n{text}",
@@ -147,6 +156,95 @@ fn a_missing_provider_variable_names_the_key_not_a_value() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("rubin-worker.properties:12: consumer.sasl.jaas.config: cannot resolve ${env:RUBIN_KAFKA_PASSWORD}: environment variable RUBIN_KAFKA_PASSWORD is not set"),
+        "{err}"
+    );
+}
+
+/// Runs `ferry ARGS FILE`: whether it succeeded, and its standard error.
+fn ferry(args: &[&str], file: &Path) -> (bool, String) {
+    let out = Command::new(ferry_bin())
+        .args(args)
+        .arg(file)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A connect-distributed.properties is validated as `ferry distributed` reads it: the
+/// cluster's keys are shown, not listed as ignored; a missing internal topic is one line
+/// naming the file and the key, as `ferry distributed` would print it.
+#[test]
+fn a_distributed_worker_file_is_validated_as_ferry_distributed_reads_it() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/connect-distributed.properties");
+    let (ok, text) = validate(&[&example], &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("cluster (group.id) = connect-cluster"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "status.storage.topic = connect-status    # 5 partition(s), replication factor 1"
+        ),
+        "{text}"
+    );
+    assert!(
+        !text.contains("status.storage.topic: ignored") && !text.contains("group.id: ignored"),
+        "keys distributed mode reads are not ignored:\n{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("connect-distributed.properties");
+    let without_status: String = std::fs::read_to_string(&example)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("status.storage."))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&bad, without_status).unwrap();
+    let (ok, text) = validate(&[&bad], &[]);
+    assert!(!ok, "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(
+        lines[0].contains(&format!(
+            "{}: missing required key `status.storage.topic`",
+            bad.display()
+        )),
+        "{text}"
+    );
+    // The same line `ferry distributed` stops with.
+    let (ok, err) = ferry(&["distributed", "--broker-timeout", "1"], &bad);
+    assert!(!ok, "{err}");
+    assert!(
+        err.lines().any(|l| l == lines[0]),
+        "{err}\nvs validate's {text}"
+    );
+
+    // group.id alone does not make a distributed file, but --distributed asks for the check.
+    let standalone = dir.path().join("w.properties");
+    write_props(
+        &standalone,
+        &[
+            ("bootstrap.servers", "localhost:9092"),
+            ("offset.storage.file.filename", "/tmp/o"),
+            ("group.id", "meant-for-consumer.group.id"),
+        ],
+    );
+    let (ok, text) = validate(&[&standalone], &[]);
+    assert!(
+        ok && text.contains("OK: 1 worker file, 0 connector file(s)."),
+        "{text}"
+    );
+    let (ok, err) = ferry(&["validate", "--distributed"], &standalone);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("missing required key `config.storage.topic`"),
         "{err}"
     );
 }

@@ -20,32 +20,10 @@ use ferry_connector_api::{Header, ProducerFactory, ProducerRecord};
 /// Every message of a topic as kcat prints it: `key|value|headers|timestamp` (`NULL` for a
 /// null key), one per line.
 fn kcat_read(bootstrap: &str, topic: &str, expected: usize) -> Vec<String> {
-    let mut got = Vec::new();
-    let done = wait_until(Duration::from_secs(30), || {
-        let out = kcat()
-            .args([
-                "-C",
-                "-b",
-                bootstrap,
-                "-t",
-                topic,
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-                "-Z",
-            ])
-            .args(["-f", "%k|%s|%h|%T\\n"])
-            .output()
-            .expect("run kcat");
-        got = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect();
-        got.len() >= expected
-    });
+    let args = ["-Z", "-f", "%k|%s|%h|%T\\n"];
+    let got = kcat_read_until(bootstrap, topic, expected, Duration::from_secs(30), &args);
     assert!(
-        done,
+        got.len() >= expected,
         "kcat read {} of {expected} messages: {got:?}",
         got.len()
     );
@@ -199,30 +177,16 @@ struct Message {
 }
 
 fn consume(bootstrap: &str, topic: &str, expected: usize) -> Vec<Message> {
-    let mut envelopes = Vec::new();
-    let ok = wait_until(Duration::from_secs(30), || {
-        let out = kcat()
-            .args([
-                "-C",
-                "-b",
-                bootstrap,
-                "-t",
-                topic,
-                "-o",
-                "beginning",
-                "-e",
-                "-q",
-                "-J",
-            ])
-            .output()
-            .expect("kcat -J");
-        envelopes = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("kcat JSON"))
+    let envelopes: Vec<serde_json::Value> =
+        kcat_read_until(bootstrap, topic, expected, Duration::from_secs(30), &["-J"])
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("kcat JSON"))
             .collect();
-        envelopes.len() >= expected
-    });
-    assert!(ok, "{topic}: {} of {expected} messages", envelopes.len());
+    assert!(
+        envelopes.len() >= expected,
+        "{topic}: {} of {expected} messages",
+        envelopes.len()
+    );
     envelopes
         .iter()
         .map(|e| {

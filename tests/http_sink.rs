@@ -421,46 +421,10 @@ fn oauth2_client_credentials_fetch_a_token_once_and_send_it() {
     assert!(!log.contains("cl1ent-s3cret") && !log.contains("oauth-token-1"));
 }
 
-/// Records of a topic, read from the beginning with kcat's JSON envelope.
-fn consume(bootstrap: &str, topic: &str) -> Vec<serde_json::Value> {
-    let mut child = kcat()
-        .args([
-            "-b",
-            bootstrap,
-            "-C",
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-J",
-            "-q",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = String::new();
-    use std::io::Read;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(wait_child(&mut child, Duration::from_secs(30)).is_some_and(|s| s.success()));
-    out.lines()
-        .map(|l| {
-            let mut r: serde_json::Value = serde_json::from_str(l).unwrap();
-            // kcat lists headers as [name, value, name, value, …]: as an object here.
-            let flat = r["headers"].as_array().cloned().unwrap_or_default();
-            let map: serde_json::Map<String, serde_json::Value> = flat
-                .chunks(2)
-                .map(|kv| (kv[0].as_str().unwrap().to_string(), kv[1].clone()))
-                .collect();
-            r["headers"] = serde_json::Value::Object(map);
-            r
-        })
-        .collect()
+/// Records of a topic (kcat's JSON envelopes, headers as an object), once `n` are there
+/// or 30 s have passed.
+fn records(bootstrap: &str, topic: &str, n: usize) -> Vec<serde_json::Value> {
+    kcat_records_until(bootstrap, topic, n, Duration::from_secs(30))
 }
 
 #[test]
@@ -524,8 +488,8 @@ fn replies_go_to_the_result_and_error_topics_keyed_by_the_request() {
             )
         })
         .collect();
-    let requests = consume(&broker.bootstrap, TOPIC);
-    let replies = consume(&broker.bootstrap, "hd-execution-response-topic");
+    let requests = records(&broker.bootstrap, TOPIC, 4);
+    let replies = records(&broker.bootstrap, "hd-execution-response-topic", 3);
     let got: Vec<(String, String, String, String)> = replies
         .iter()
         .map(|r| {
@@ -567,7 +531,7 @@ fn replies_go_to_the_result_and_error_topics_keyed_by_the_request() {
     assert_eq!(result["result"], "ok");
     assert_eq!(result["job_id"], "job-0");
 
-    let errors = consume(&broker.bootstrap, "hd-execution-error-topic");
+    let errors = records(&broker.bootstrap, "hd-execution-error-topic", 1);
     assert_eq!(errors.len(), 1, "{errors:?}");
     let e = &errors[0];
     assert_eq!(e["key"], "exec_job_2");
@@ -659,7 +623,7 @@ fn a_request_is_committed_only_after_its_reply_is_acknowledged() {
         "not committed after the reply cluster came back:\n{}",
         ferry.log()
     );
-    let keys: Vec<String> = consume(&replies.bootstrap, "hd-execution-response-topic")
+    let keys: Vec<String> = records(&replies.bootstrap, "hd-execution-response-topic", 6)
         .iter()
         .map(|r| r["key"].as_str().unwrap().to_string())
         .collect();
@@ -859,8 +823,8 @@ fn a_refused_transformed_record_reaches_the_dead_letter_topic_as_it_was_read() {
         assert_eq!(body["ferry_tag"], "v1", "{body}");
     }
 
-    let source = consume(&broker.bootstrap, TOPIC);
-    let dlq = consume(&broker.bootstrap, "hd-dlq");
+    let source = records(&broker.bootstrap, TOPIC, 3);
+    let dlq = records(&broker.bootstrap, "hd-dlq", 1);
     assert_eq!(dlq.len(), 1, "{dlq:#?}");
     let (read, letter) = (&source[1], &dlq[0]);
     assert_eq!(read["key"], "k1");

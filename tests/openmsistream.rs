@@ -545,13 +545,8 @@ fn bad_chunks_are_record_errors_under_both_tolerances() {
 
 /// `key\tvalue` lines of every record in `topic` so far, read by kcat.
 fn kcat_read(bootstrap: &str, topic: &str) -> String {
-    let out = kcat()
-        .args([
-            "-b", bootstrap, "-C", "-t", topic, "-e", "-q", "-f", "%k\t%s\n",
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let args = ["-f", "%k\t%s\n"];
+    kcat_read_until(bootstrap, topic, 0, Duration::from_secs(30), &args).join("\n")
 }
 
 #[test]

@@ -36,6 +36,32 @@ pub struct DistributedConfig {
     pub static_membership: bool,
 }
 
+/// The worker keys distributed mode reads ([`DistributedConfig::from_worker`]); standalone
+/// mode ignores them.
+pub const KEYS: &[&str] = &[
+    "group.id",
+    "config.storage.topic",
+    "config.storage.replication.factor",
+    "status.storage.topic",
+    "status.storage.partitions",
+    "status.storage.replication.factor",
+    "offset.storage.topic",
+    "ferry.static.membership",
+];
+
+/// Whether a worker file is a distributed worker's (connect-distributed.properties): it
+/// names one of the internal topics, which exist only in distributed mode. `group.id`
+/// alone does not make one: standalone files carry it by mistake for `consumer.group.id`.
+pub fn is_distributed(file: &PropertiesFile) -> bool {
+    [
+        "config.storage.topic",
+        "status.storage.topic",
+        "offset.storage.topic",
+    ]
+    .iter()
+    .any(|k| file.entries.contains_key(*k))
+}
+
 /// Kafka's limit on a `group.instance.id` (that of a topic name).
 const INSTANCE_ID_MAX: usize = 249;
 
@@ -223,6 +249,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.status_partitions, c.status_replication), (1, 3));
+    }
+
+    #[test]
+    fn a_file_naming_an_internal_topic_is_a_distributed_workers() {
+        let file = |text: &str| PropertiesFile::parse(Path::new("w"), text.as_bytes()).unwrap();
+        assert!(is_distributed(&file("status.storage.topic=s\n")));
+        assert!(is_distributed(&file("offset.storage.topic=o\n")));
+        assert!(!is_distributed(&file("group.id=g\nbootstrap.servers=b\n")));
     }
 
     #[test]

@@ -101,6 +101,86 @@ pub fn kcat() -> Command {
     Command::new("kcat")
 }
 
+/// The lines kcat prints reading `topic` from the beginning (`-C -o beginning -e -q`, then
+/// `extra_args`: `-J`, `-f FORMAT`, `-Z`…), read again until there are at least `n` of them
+/// or `deadline` has passed; one read when `n` is 0. The caller asserts on what came back.
+/// Each run of kcat is killed once the deadline has passed (it gets at least a second), so
+/// a broker that does not answer cannot hang a test.
+pub fn kcat_read_until(
+    bootstrap: &str,
+    topic: &str,
+    n: usize,
+    deadline: Duration,
+    extra_args: &[&str],
+) -> Vec<String> {
+    let end = Instant::now() + deadline;
+    let mut lines = Vec::new();
+    wait_until(deadline, || {
+        lines = kcat_read_once(bootstrap, topic, end, extra_args);
+        lines.len() >= n
+    });
+    lines
+}
+
+fn kcat_read_once(bootstrap: &str, topic: &str, end: Instant, extra_args: &[&str]) -> Vec<String> {
+    use std::io::Read;
+    let mut child = kcat()
+        .args([
+            "-C",
+            "-b",
+            bootstrap,
+            "-t",
+            topic,
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ])
+        .args(extra_args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start kcat");
+    let mut stdout = child.stdout.take().expect("kcat stdout");
+    // Read while waiting: a full pipe would otherwise stop kcat before it exits.
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
+    let left = end.saturating_duration_since(Instant::now());
+    wait_child(&mut child, left.max(Duration::from_secs(1)));
+    let out = reader.join().unwrap_or_default();
+    String::from_utf8_lossy(&out)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// kcat's JSON envelopes (`-J`) of `topic` as [`kcat_read_until`] reads them, with the
+/// headers (kcat lists them as `[name, value, name, value, …]`) as an object of name →
+/// value.
+pub fn kcat_records_until(
+    bootstrap: &str,
+    topic: &str,
+    n: usize,
+    deadline: Duration,
+) -> Vec<serde_json::Value> {
+    kcat_read_until(bootstrap, topic, n, deadline, &["-J"])
+        .iter()
+        .map(|l| {
+            let mut r: serde_json::Value = serde_json::from_str(l).expect("kcat JSON");
+            let flat = r["headers"].as_array().cloned().unwrap_or_default();
+            let map: serde_json::Map<String, serde_json::Value> = flat
+                .chunks(2)
+                .map(|kv| (kv[0].as_str().unwrap().to_string(), kv[1].clone()))
+                .collect();
+            r["headers"] = serde_json::Value::Object(map);
+            r
+        })
+        .collect()
+}
+
 /// A mock Kafka cluster in a child process.
 pub struct Broker {
     child: Child,

@@ -8,9 +8,9 @@ use base64::engine::general_purpose::STANDARD;
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind};
 use ferry_connector_api::{ConfigError, SinkRecord};
 
-use crate::datefmt::DateFormat;
 use crate::keys::Keys;
 use crate::value::{Parts, SchemaCache, Side, is_null, kind_of, require_map, require_struct};
+use crate::values::date_text;
 use crate::{Result, Transform, TransformError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,7 +293,8 @@ pub(crate) fn to_string(d: &Data, schema: Option<&Schema>) -> String {
         Data::Float64(f) => java_float(*f, f.to_string()),
         Data::String(s) => s.clone(),
         Data::Bytes(b) => STANDARD.encode(b),
-        Data::Decimal(b) => decimal_text(b, decimal_scale(schema)),
+        Data::Decimal(b) => ferry_connector_api::decimal::plain(b, decimal_scale(schema)),
+        // Connect's Cast formats dates with `Values.dateFormatFor`, as header values are.
         Data::Date(days) => date_text(i64::from(*days) * 86_400_000),
         Data::Timestamp(us) | Data::Time(us) => date_text(us.div_euclid(1000)),
         Data::Array(_) | Data::Map(_) | Data::Struct(_) => {
@@ -330,35 +331,6 @@ pub(crate) fn java_float(f: f64, shortest: String) -> String {
         };
         format!("{m}E{exp}")
     }
-}
-
-fn decimal_text(b: &[u8], scale: u32) -> String {
-    let Some(n) = unscaled(b) else {
-        return STANDARD.encode(b);
-    };
-    if scale == 0 {
-        return n.to_string();
-    }
-    let digits = n.unsigned_abs().to_string();
-    let scale = scale as usize;
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{}{int}.{frac}", if n < 0 { "-" } else { "" })
-}
-
-/// Connect's `Values.dateFormatFor`: a time of day below one day, a date on a whole day,
-/// else a timestamp.
-fn date_text(millis: i64) -> String {
-    let pattern = if (0..86_400_000).contains(&millis) {
-        "HH:mm:ss.SSS"
-    } else if millis % 86_400_000 == 0 {
-        "yyyy-MM-dd"
-    } else {
-        "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
-    };
-    DateFormat::parse(pattern)
-        .and_then(|f| f.format(millis))
-        .unwrap_or_else(|_| millis.to_string())
 }
 
 #[cfg(test)]
@@ -567,7 +539,8 @@ mod tests {
                 Data::Int32(i32::MIN),
                 Data::Float64(9.223372036854776E15),
                 Data::Null,
-                Data::String("01:00:00.000".into()),
+                // Connect: Values.dateFormatFor(time).format(time) (CastTest.castLogicalToString).
+                Data::String("01:00:00.000Z".into()),
             ])
         );
         assert!(schema(&out.value).fields()[5].schema.optional);
@@ -669,7 +642,22 @@ mod tests {
         assert_eq!(super::java_float(42.0, 42.0f64.to_string()), "42.0");
         assert_eq!(super::java_float(1e10, 1e10f64.to_string()), "1.0E10");
         assert_eq!(super::java_float(1.5e-5, 1.5e-5f64.to_string()), "1.5E-5");
-        assert_eq!(super::decimal_text(&[0x04, 0xD2], 2), "12.34");
-        assert_eq!(super::decimal_text(&[0xFF], 1), "-0.1");
+        let dec = |scale| {
+            Schema::new(SchemaKind::Decimal {
+                precision: 10,
+                scale,
+            })
+        };
+        let text = |b: &'static [u8], scale| {
+            super::to_string(&Data::Decimal(Bytes::from_static(b)), Some(&dec(scale)))
+        };
+        assert_eq!(text(&[0x04, 0xD2], 2), "12.34");
+        assert_eq!(text(&[0xFF], 1), "-0.1");
+        // Wider than 128 bits: still its digits (the copy this replaced printed base64).
+        let two_pow_128 = &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(
+            text(two_pow_128, 0),
+            "340282366920938463463374607431768211456"
+        );
     }
 }

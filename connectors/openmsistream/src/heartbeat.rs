@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use ferry_connector_api::{ConfigError, ConnectorProps, ProducerRecord};
+
+use crate::periodic;
 
 /// `heartbeat.*` keys.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,16 +39,8 @@ impl HeartbeatConfig {
         let secs: Option<f64> =
             props.take_parsed("heartbeat.interval.secs", "a positive number of seconds")?;
         let producer = props.take_prefixed("heartbeat.producer.");
-        let interval = match secs {
-            None => Duration::from_secs(900),
-            Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Duration::from_secs_f64(s),
-            Some(_) => {
-                return Err(ConfigError::invalid(
-                    "heartbeat.interval.secs",
-                    "must be a positive number of seconds",
-                ));
-            }
-        };
+        let interval =
+            periodic::interval("heartbeat.interval.secs", secs, Duration::from_secs(900))?;
         let Some(topic) = props.take("heartbeat.topic.name") else {
             return Ok(None);
         };
@@ -92,13 +85,7 @@ pub(crate) fn record(topic: &str, program_id: &str, counts: [u64; 4]) -> Produce
         "n_bytes_read": counts[2],
         "n_bytes_processed": counts[3],
     });
-    ProducerRecord {
-        topic: topic.to_string(),
-        key: Some(Bytes::from(format!("{program_id}_heartbeat"))),
-        value: Some(Bytes::from(value.to_string())),
-        headers: Vec::new(),
-        timestamp: None,
-    }
+    periodic::record(topic, program_id, "heartbeat", &value)
 }
 
 #[cfg(test)]

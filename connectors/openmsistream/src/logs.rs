@@ -12,9 +12,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
 use ferry_connector_api::logs::{LogLevel, LogLines};
 use ferry_connector_api::{ConfigError, ConnectorProps, ProducerRecord};
+
+use crate::periodic;
 
 /// OpenMSIStream's `max.logs.per.message` default: lines kept between two messages.
 const MAX_MESSAGES: usize = 65536;
@@ -56,16 +57,7 @@ impl LogConfig {
             })?,
         };
         let producer = props.take_prefixed("log.producer.");
-        let interval = match secs {
-            None => Duration::from_secs(60),
-            Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Duration::from_secs_f64(s),
-            Some(_) => {
-                return Err(ConfigError::invalid(
-                    "log.interval.secs",
-                    "must be a positive number of seconds",
-                ));
-            }
-        };
+        let interval = periodic::interval("log.interval.secs", secs, Duration::from_secs(60))?;
         let max_messages = match max_messages {
             None => MAX_MESSAGES,
             Some(0) => {
@@ -103,13 +95,7 @@ pub(crate) fn record(topic: &str, program_id: &str, read: LogLines) -> ProducerR
     // Python's time.time(): seconds since the epoch as a float.
     let now = jiff::Timestamp::now().as_microsecond() as f64 / 1e6;
     let value = serde_json::json!({ "timestamp": now, "messages": messages });
-    ProducerRecord {
-        topic: topic.to_string(),
-        key: Some(Bytes::from(format!("{program_id}_log"))),
-        value: Some(Bytes::from(value.to_string())),
-        headers: Vec::new(),
-        timestamp: None,
-    }
+    periodic::record(topic, program_id, "log", &value)
 }
 
 #[cfg(test)]

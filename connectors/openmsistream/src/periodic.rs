@@ -5,14 +5,49 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use ferry_connector_api::logs::LogReader;
-use ferry_connector_api::{ProducerRecord, RecordProducer};
+use ferry_connector_api::{ConfigError, ProducerRecord, RecordProducer};
 
 use crate::heartbeat::{self, Counters};
 use crate::logs;
 
 /// How long the last message at the stop may take.
 const LAST: Duration = Duration::from_secs(5);
+
+/// One heartbeat or log message as OpenMSIStream's producibles send them: key
+/// `<program_id>_<kind>`, value the JSON object, no headers, the producer's clock.
+pub(crate) fn record(
+    topic: &str,
+    program_id: &str,
+    kind: &str,
+    value: &serde_json::Value,
+) -> ProducerRecord {
+    ProducerRecord {
+        topic: topic.to_string(),
+        key: Some(Bytes::from(format!("{program_id}_{kind}"))),
+        value: Some(Bytes::from(value.to_string())),
+        headers: Vec::new(),
+        timestamp: None,
+    }
+}
+
+/// The `<prefix>.interval.secs` key (`key`) as read by `take_parsed`: `default` when absent,
+/// else a positive, finite number of seconds.
+pub(crate) fn interval(
+    key: &str,
+    secs: Option<f64>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match secs {
+        None => Ok(default),
+        Some(s) if s.is_finite() && s > 0.0 && s < 1e9 => Ok(Duration::from_secs_f64(s)),
+        Some(_) => Err(ConfigError::invalid(
+            key,
+            "must be a positive number of seconds",
+        )),
+    }
+}
 
 /// What a periodic message says.
 #[derive(Debug)]
