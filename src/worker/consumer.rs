@@ -18,7 +18,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -83,6 +83,10 @@ pub(crate) struct Shared {
     pub(crate) resync: Mutex<Commits>,
     /// The connector's Prometheus series.
     pub(crate) metrics: Arc<ConnectorMetrics>,
+    /// While a stop waits for the group to take its final commit: what the group still has
+    /// to take. A rebalance served meanwhile commits it from here (the tasks have stopped
+    /// and cannot be asked) and never hands partitions to the tasks.
+    pub(crate) final_commit: Mutex<Option<Commits>>,
 }
 
 /// The librdkafka context of a connector's consumer.
@@ -151,6 +155,53 @@ fn commit_tpl(commits: &Commits) -> KafkaResult<TopicPartitionList> {
         }
     }
     Ok(tpl)
+}
+
+/// How a group commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommitOutcome {
+    /// The group has every offset asked for.
+    Committed,
+    /// Refused for now: the group is rebalancing, its coordinator is moving, loading or
+    /// unreachable, or the request timed out. The same commit may succeed once the member
+    /// has rejoined or the coordinator is back.
+    Retriable,
+    /// The group no longer counts this member (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
+    /// FENCED_INSTANCE_ID, STALE_MEMBER_EPOCH, FENCED_MEMBER_EPOCH, or librdkafka's
+    /// "assignment lost"): its partitions belong to the next owner, and committing them
+    /// again from this generation cannot succeed.
+    Fenced,
+    /// Anything else (authorization, metadata too large, a fatal client error…).
+    Other,
+}
+
+impl CommitOutcome {
+    /// Sorts a failed commit by what trying again can achieve.
+    pub(crate) fn of_error(error: &KafkaError) -> Self {
+        use RDKafkaErrorCode as C;
+        let KafkaError::ConsumerCommit(code) = error else {
+            return Self::Other;
+        };
+        match code {
+            C::RebalanceInProgress
+            | C::CoordinatorLoadInProgress
+            | C::CoordinatorNotAvailable
+            | C::NotCoordinator
+            | C::RequestTimedOut
+            | C::NetworkException
+            | C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::OperationTimedOut
+            | C::WaitingForCoordinator => Self::Retriable,
+            C::IllegalGeneration
+            | C::UnknownMemberId
+            | C::FencedInstanceId
+            | C::StaleMemberEpoch
+            | C::FencedMemberEpoch
+            | C::AssignmentLost => Self::Fenced,
+            _ => Self::Other,
+        }
+    }
 }
 
 /// librdkafka's default `max.poll.interval.ms`.
@@ -289,13 +340,13 @@ impl Shared {
 
     /// Commits to the group whatever it does not have yet of `offsets` (plus positions
     /// resumed from the file store), each with its metadata. A refused commit is retried
-    /// by the next call. True when the group has them all.
+    /// by the next call; the outcome says whether retrying can help.
     pub(crate) fn commit_sync(
         &self,
         consumer: &BaseConsumer<ConnectorConsumerContext>,
         offsets: &Commits,
         why: &str,
-    ) -> bool {
+    ) -> CommitOutcome {
         let missing: Commits = {
             let acked = lock(&self.group_committed);
             let mut wanted = lock(&self.resync).clone();
@@ -306,7 +357,7 @@ impl Shared {
                 .collect()
         };
         if missing.is_empty() {
-            return true;
+            return CommitOutcome::Committed;
         }
         let tpl = commit_tpl(&missing);
         match tpl.and_then(|tpl| consumer.commit(&tpl, CommitMode::Sync)) {
@@ -319,19 +370,21 @@ impl Shared {
                     resync.remove(tp);
                 }
                 lock(&self.group_committed).extend(missing);
-                true
+                CommitOutcome::Committed
             }
             Err(e) => {
+                let outcome = CommitOutcome::of_error(&e);
                 let line = e.to_string();
                 if self
                     .errors
                     .allow(&format!("commit {line}"), ERROR_LOG_PERIOD)
                     || why == "revoke"
                     || why == "shutdown"
+                    || why == "shutdown, revoke"
                 {
                     tracing::warn!(connector = %self.connector, error = %line, why, "Group commit failed; the offset file still holds the delivered offsets, and the next flush retries.");
                 }
-                false
+                outcome
             }
         }
     }
@@ -343,6 +396,10 @@ impl Shared {
         cooperative: bool,
     ) {
         let parts = partitions_of(tpl);
+        if lock(&self.final_commit).is_some() {
+            self.assign_while_stopping(consumer, tpl, cooperative, &parts);
+            return;
+        }
         // Resume order: the newer of the offset file's and the group's committed position
         // (the file may be stale: the partition may have been delivered by another worker
         // of the group since this process last had it), else auto.offset.reset. Each
@@ -417,6 +474,31 @@ impl Shared {
         }
     }
 
+    /// An assignment served while a stop waits for the group to take its final commit: taken
+    /// (so that the member completes the rejoin and its commit carries the new generation)
+    /// and paused at once. Nothing reaches the stopped tasks, nothing from these partitions
+    /// is delivered or committed, and their next owner reads them from the group's commit.
+    fn assign_while_stopping(
+        &self,
+        consumer: &BaseConsumer<ConnectorConsumerContext>,
+        tpl: &TopicPartitionList,
+        cooperative: bool,
+        parts: &[TopicPartition],
+    ) {
+        let result = if cooperative {
+            consumer.incremental_assign(tpl)
+        } else {
+            consumer.assign(tpl)
+        };
+        if let Err(e) = result {
+            tracing::warn!(connector = %self.connector, error = %e, "Could not take the partitions assigned during the stop.");
+            return;
+        }
+        let _ = consumer.pause(tpl);
+        lock(&self.status.assigned).extend(parts.iter().cloned());
+        tracing::info!(connector = %self.connector, partitions = %list(parts), "Partitions assigned during the stop; the member holds them (paused, not consumed) until the final commit is done.");
+    }
+
     /// Says once that `tasks.max` is more than the partitions need: Kafka Connect would
     /// start the tasks beyond the partition count and leave them idle; ferry does not start
     /// them until partitions come for them.
@@ -450,7 +532,16 @@ impl Shared {
             }
             dispatch.routing.remove(&parts)
         };
-        if !self.stopping.load(Ordering::Relaxed) {
+        let final_commit = lock(&self.final_commit).clone();
+        if let Some(offsets) = final_commit {
+            // A rebalance served by a stop's final commit: the tasks have stopped and their
+            // offsets are known. This is the last moment the partitions are this member's,
+            // so commit them now; if the group refuses, the stop tries again after the rejoin.
+            if self.commit_sync(consumer, &offsets, "shutdown, revoke") == CommitOutcome::Committed
+            {
+                *lock(&self.final_commit) = Some(Commits::new());
+            }
+        } else if !self.stopping.load(Ordering::Relaxed) {
             let within = self.handover_timeout;
             let (offsets, complete) =
                 self.flush_tasks(groups.keys().copied(), within, |task, reply| {
