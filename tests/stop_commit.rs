@@ -10,9 +10,13 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 
 const PARTITIONS: i32 = 3;
 const PER_PARTITION: usize = 200;
@@ -28,16 +32,52 @@ struct Stopped {
     offset_file: BTreeMap<String, i64>,
 }
 
+/// A consumer of the test's own joining the connector's group (and polled so that it stays
+/// a member), which makes the group rebalance.
+struct Joiner {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Joiner {
+    fn start(bootstrap: &str, group: &str) -> Joiner {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .set("group.id", group)
+            .set("session.timeout.ms", "6000")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer.subscribe(&["s"]).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                // Records are read and never committed: this member only makes the group
+                // rebalance.
+                let _ = consumer.poll(Duration::from_millis(100));
+            }
+        });
+        Joiner { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+    }
+}
+
 /// Runs a FileStreamSink over a topic until every record is delivered, pushes `errors` into
-/// the group's OffsetCommit answers, sends SIGTERM, and reports how the stop went.
-fn stop_meeting(dir: &Path, name: &str, errors: &str) -> Stopped {
+/// the group's OffsetCommit answers, sends SIGTERM (then, with `join`, has another member
+/// join the group), and reports how the stop went.
+fn stop_meeting(dir: &Path, name: &str, errors: &str, bound_ms: u64, join: bool) -> Stopped {
     let mut broker = Broker::start(1, 0);
     broker.create_topic("s", PARTITIONS);
     for p in 0..PARTITIONS {
         produce_lines(&broker.bootstrap, "s", p, &numbered(p, PER_PARTITION));
     }
     let out = dir.join("out.txt");
-    let bound = STOP_BOUND_MS.to_string();
+    let bound = bound_ms.to_string();
     let worker = worker_props(
         dir,
         &broker.bootstrap,
@@ -81,8 +121,12 @@ fn stop_meeting(dir: &Path, name: &str, errors: &str) -> Stopped {
         .unwrap();
     let t0 = Instant::now();
     ferry.signal("TERM");
+    let joiner = join.then(|| Joiner::start(&broker.bootstrap, &format!("connect-{name}")));
     let status = ferry.wait(Duration::from_secs(60));
     let took = t0.elapsed();
+    if let Some(j) = joiner {
+        j.stop();
+    }
     let log = ferry.log();
     assert!(status.success(), "ferry exited {status:?}:\n{log}");
     assert_eq!(
@@ -120,6 +164,8 @@ fn a_final_commit_refused_while_the_group_rebalances_is_tried_again_until_taken(
         dir.path(),
         "rebalancing",
         "REBALANCE_IN_PROGRESS,REBALANCE_IN_PROGRESS,REBALANCE_IN_PROGRESS",
+        STOP_BOUND_MS,
+        false,
     );
     assert!(
         s.log.contains("Group commit failed")
@@ -146,7 +192,13 @@ fn a_final_commit_refused_while_the_group_rebalances_is_tried_again_until_taken(
 fn a_fenced_member_stops_at_once(name: &str, error: &str) {
     let dir = tempfile::tempdir().unwrap();
     // More than one, so that a stop that retries meets it again.
-    let s = stop_meeting(dir.path(), name, &[error; 4].join(","));
+    let s = stop_meeting(
+        dir.path(),
+        name,
+        &[error; 4].join(","),
+        STOP_BOUND_MS,
+        false,
+    );
     assert!(
         s.took < Duration::from_secs(6),
         "the stop took {:?} of its {STOP_BOUND_MS} ms bound:\n{}",
@@ -178,4 +230,37 @@ fn a_member_fenced_by_illegal_generation_stops_without_retrying() {
 #[test]
 fn a_member_fenced_by_unknown_member_id_stops_without_retrying() {
     a_fenced_member_stops_at_once("unknown-member", "UNKNOWN_MEMBER_ID");
+}
+
+/// The CI case, with a real rebalance: another member joins the group while the stop's
+/// final commit is being refused. The stop must serve the consumer so that the member
+/// rejoins; its commit then carries the new generation and is taken. (Without polling, the
+/// member never rejoins, the group moves on without it and every try is refused until the
+/// bound.) The mock cluster waits the joiner's session timeout less one second (5 s) for
+/// members to rejoin, and refuses commits meanwhile.
+#[test]
+fn a_final_commit_during_a_real_rebalance_is_taken_after_the_member_rejoins() {
+    let dir = tempfile::tempdir().unwrap();
+    // Refusals that hold the final commit until the other member has joined (at 250 ms a
+    // try, 2 s); from then on the group itself refuses it until the rebalance completes.
+    let s = stop_meeting(
+        dir.path(),
+        "rejoining",
+        &["REBALANCE_IN_PROGRESS"; 8].join(","),
+        30_000,
+        true,
+    );
+    assert_eq!(
+        s.committed,
+        vec![PER_PARTITION as i64; PARTITIONS as usize],
+        "the group holds what was delivered:\n{}",
+        s.log
+    );
+    assert!(
+        s.log.contains("Partitions assigned during the stop"),
+        "the group rebalanced during the stop and the member rejoined it:\n{}",
+        s.log
+    );
+    assert_eq!(s.offset_file, delivered(), "{}", s.log);
+    assert!(!s.log.contains(FENCED_LINE), "{}", s.log);
 }
