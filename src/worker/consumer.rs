@@ -622,4 +622,34 @@ mod tests {
         assert_eq!(stop_flush_timeout(s(30)), s(27));
         assert_eq!(stop_flush_timeout(Duration::ZERO), Duration::ZERO);
     }
+
+    #[test]
+    fn a_refused_commit_is_retriable_fenced_or_other_by_its_code() {
+        use RDKafkaErrorCode as C;
+        let of = |c| CommitOutcome::of_error(&KafkaError::ConsumerCommit(c));
+        for c in [
+            C::RebalanceInProgress,
+            C::CoordinatorLoadInProgress,
+            C::CoordinatorNotAvailable,
+            C::NotCoordinator,
+            C::RequestTimedOut,
+            C::BrokerTransportFailure,
+        ] {
+            assert_eq!(of(c), CommitOutcome::Retriable, "{c:?}");
+        }
+        for c in [
+            C::IllegalGeneration,
+            C::UnknownMemberId,
+            C::FencedInstanceId,
+            C::StaleMemberEpoch,
+            C::FencedMemberEpoch,
+        ] {
+            assert_eq!(of(c), CommitOutcome::Fenced, "{c:?}");
+        }
+        assert_eq!(of(C::GroupAuthorizationFailed), CommitOutcome::Other);
+        assert_eq!(
+            CommitOutcome::of_error(&KafkaError::Canceled),
+            CommitOutcome::Other
+        );
+    }
 }
