@@ -166,18 +166,23 @@ pub(crate) enum CommitOutcome {
     /// unreachable, or the request timed out. The same commit may succeed once the member
     /// has rejoined or the coordinator is back.
     Retriable,
-    /// The group no longer counts this member (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID,
-    /// FENCED_INSTANCE_ID, STALE_MEMBER_EPOCH, FENCED_MEMBER_EPOCH, or librdkafka's
-    /// "assignment lost"): its partitions belong to the next owner, and committing them
-    /// again from this generation cannot succeed.
+    /// The group no longer counts this member (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID,
+    /// STALE_MEMBER_EPOCH, FENCED_MEMBER_EPOCH, librdkafka's "assignment lost", or
+    /// ILLEGAL_GENERATION once librdkafka has declared the assignment lost): its partitions
+    /// belong to the next owner, and committing them again cannot succeed.
     Fenced,
     /// Anything else (authorization, metadata too large, a fatal client error…).
     Other,
 }
 
 impl CommitOutcome {
-    /// Sorts a failed commit by what trying again can achieve.
-    pub(crate) fn of_error(error: &KafkaError) -> Self {
+    /// Sorts a failed commit by what trying again can achieve. ILLEGAL_GENERATION is sorted
+    /// as librdkafka handles it: when the member is taking part in a rebalance, the commit
+    /// merely carried the generation the group just left, and the next try carries the new
+    /// one (CI: a worker stopped mid-rebalance got it the moment the group settled); when
+    /// the group moved on without the member, librdkafka declares its assignment lost
+    /// (`assignment_lost`) and the member is fenced.
+    pub(crate) fn of_error(error: &KafkaError, assignment_lost: bool) -> Self {
         use RDKafkaErrorCode as C;
         let KafkaError::ConsumerCommit(code) = error else {
             return Self::Other;
@@ -193,6 +198,7 @@ impl CommitOutcome {
             | C::AllBrokersDown
             | C::OperationTimedOut
             | C::WaitingForCoordinator => Self::Retriable,
+            C::IllegalGeneration if !assignment_lost => Self::Retriable,
             C::IllegalGeneration
             | C::UnknownMemberId
             | C::FencedInstanceId
@@ -373,7 +379,7 @@ impl Shared {
                 CommitOutcome::Committed
             }
             Err(e) => {
-                let outcome = CommitOutcome::of_error(&e);
+                let outcome = CommitOutcome::of_error(&e, consumer.assignment_lost());
                 let line = e.to_string();
                 if self
                     .errors
@@ -381,6 +387,7 @@ impl Shared {
                     || why == "revoke"
                     || why == "shutdown"
                     || why == "shutdown, revoke"
+                    || (why == "shutdown, again" && outcome != CommitOutcome::Retriable)
                 {
                     tracing::warn!(connector = %self.connector, error = %line, why, "Group commit failed; the offset file still holds the delivered offsets, and the next flush retries.");
                 }
@@ -626,7 +633,7 @@ mod tests {
     #[test]
     fn a_refused_commit_is_retriable_fenced_or_other_by_its_code() {
         use RDKafkaErrorCode as C;
-        let of = |c| CommitOutcome::of_error(&KafkaError::ConsumerCommit(c));
+        let of = |c| CommitOutcome::of_error(&KafkaError::ConsumerCommit(c), true);
         for c in [
             C::RebalanceInProgress,
             C::CoordinatorLoadInProgress,
@@ -646,9 +653,18 @@ mod tests {
         ] {
             assert_eq!(of(c), CommitOutcome::Fenced, "{c:?}");
         }
+        // The member is rejoining: the next try carries the new generation.
+        assert_eq!(
+            CommitOutcome::of_error(&KafkaError::ConsumerCommit(C::IllegalGeneration), false),
+            CommitOutcome::Retriable
+        );
+        assert_eq!(
+            CommitOutcome::of_error(&KafkaError::ConsumerCommit(C::UnknownMemberId), false),
+            CommitOutcome::Fenced
+        );
         assert_eq!(of(C::GroupAuthorizationFailed), CommitOutcome::Other);
         assert_eq!(
-            CommitOutcome::of_error(&KafkaError::Canceled),
+            CommitOutcome::of_error(&KafkaError::Canceled, false),
             CommitOutcome::Other
         );
     }
