@@ -264,3 +264,33 @@ fn a_final_commit_during_a_real_rebalance_is_taken_after_the_member_rejoins() {
     assert_eq!(s.offset_file, delivered(), "{}", s.log);
     assert!(!s.log.contains(FENCED_LINE), "{}", s.log);
 }
+
+/// ILLEGAL_GENERATION met while the member is rejoining (librdkafka has not declared its
+/// assignment lost) only means the commit carried the generation the group is leaving:
+/// it is tried again after the rejoin, not taken for fencing. (CI: a worker of a rolling
+/// restart got it the moment the group settled, gave up, and 50 records were read twice.)
+/// Here the group itself answers it: the try sent while the member's JoinGroup waits
+/// for the other member is queued behind it on the coordinator's connection and reaches
+/// the group after the new generation is made.
+#[test]
+fn an_illegal_generation_met_while_the_member_rejoins_is_tried_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // Refusals that hold the final commit until the other member has joined (from then on
+    // the group refuses it itself). Two: the first try and the revoke's commit take them
+    // whatever the timing, so none is left for the try queued behind the JoinGroup.
+    let errors = ["REBALANCE_IN_PROGRESS"; 2].join(",");
+    let s = stop_meeting(dir.path(), "regenerating", &errors, 30_000, true);
+    assert_eq!(
+        s.committed,
+        vec![PER_PARTITION as i64; PARTITIONS as usize],
+        "the group holds what was delivered:\n{}",
+        s.log
+    );
+    assert!(
+        s.log.contains("IllegalGeneration"),
+        "the stale-generation answer was met:\n{}",
+        s.log
+    );
+    assert!(!s.log.contains(FENCED_LINE), "{}", s.log);
+    assert_eq!(s.offset_file, delivered(), "{}", s.log);
+}
