@@ -18,7 +18,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -83,6 +83,10 @@ pub(crate) struct Shared {
     pub(crate) resync: Mutex<Commits>,
     /// The connector's Prometheus series.
     pub(crate) metrics: Arc<ConnectorMetrics>,
+    /// While a stop waits for the group to take its final commit: what the group still has
+    /// to take. A rebalance served meanwhile commits it from here (the tasks have stopped
+    /// and cannot be asked) and never hands partitions to the tasks.
+    pub(crate) final_commit: Mutex<Option<Commits>>,
 }
 
 /// The librdkafka context of a connector's consumer.
@@ -151,6 +155,59 @@ fn commit_tpl(commits: &Commits) -> KafkaResult<TopicPartitionList> {
         }
     }
     Ok(tpl)
+}
+
+/// How a group commit ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CommitOutcome {
+    /// The group has every offset asked for.
+    Committed,
+    /// Refused for now: the group is rebalancing, its coordinator is moving, loading or
+    /// unreachable, or the request timed out. The same commit may succeed once the member
+    /// has rejoined or the coordinator is back.
+    Retriable,
+    /// The group no longer counts this member (UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID,
+    /// STALE_MEMBER_EPOCH, FENCED_MEMBER_EPOCH, librdkafka's "assignment lost", or
+    /// ILLEGAL_GENERATION once librdkafka has declared the assignment lost): its partitions
+    /// belong to the next owner, and committing them again cannot succeed.
+    Fenced,
+    /// Anything else (authorization, metadata too large, a fatal client error…).
+    Other,
+}
+
+impl CommitOutcome {
+    /// Sorts a failed commit by what trying again can achieve. ILLEGAL_GENERATION is sorted
+    /// as librdkafka handles it: when the member is taking part in a rebalance, the commit
+    /// merely carried the generation the group just left, and the next try carries the new
+    /// one (CI: a worker stopped mid-rebalance got it the moment the group settled); when
+    /// the group moved on without the member, librdkafka declares its assignment lost
+    /// (`assignment_lost`) and the member is fenced.
+    pub(crate) fn of_error(error: &KafkaError, assignment_lost: bool) -> Self {
+        use RDKafkaErrorCode as C;
+        let KafkaError::ConsumerCommit(code) = error else {
+            return Self::Other;
+        };
+        match code {
+            C::RebalanceInProgress
+            | C::CoordinatorLoadInProgress
+            | C::CoordinatorNotAvailable
+            | C::NotCoordinator
+            | C::RequestTimedOut
+            | C::NetworkException
+            | C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::OperationTimedOut
+            | C::WaitingForCoordinator => Self::Retriable,
+            C::IllegalGeneration if !assignment_lost => Self::Retriable,
+            C::IllegalGeneration
+            | C::UnknownMemberId
+            | C::FencedInstanceId
+            | C::StaleMemberEpoch
+            | C::FencedMemberEpoch
+            | C::AssignmentLost => Self::Fenced,
+            _ => Self::Other,
+        }
+    }
 }
 
 /// librdkafka's default `max.poll.interval.ms`.
@@ -289,13 +346,13 @@ impl Shared {
 
     /// Commits to the group whatever it does not have yet of `offsets` (plus positions
     /// resumed from the file store), each with its metadata. A refused commit is retried
-    /// by the next call. True when the group has them all.
+    /// by the next call; the outcome says whether retrying can help.
     pub(crate) fn commit_sync(
         &self,
         consumer: &BaseConsumer<ConnectorConsumerContext>,
         offsets: &Commits,
         why: &str,
-    ) -> bool {
+    ) -> CommitOutcome {
         let missing: Commits = {
             let acked = lock(&self.group_committed);
             let mut wanted = lock(&self.resync).clone();
@@ -306,7 +363,7 @@ impl Shared {
                 .collect()
         };
         if missing.is_empty() {
-            return true;
+            return CommitOutcome::Committed;
         }
         let tpl = commit_tpl(&missing);
         match tpl.and_then(|tpl| consumer.commit(&tpl, CommitMode::Sync)) {
@@ -319,19 +376,22 @@ impl Shared {
                     resync.remove(tp);
                 }
                 lock(&self.group_committed).extend(missing);
-                true
+                CommitOutcome::Committed
             }
             Err(e) => {
+                let outcome = CommitOutcome::of_error(&e, consumer.assignment_lost());
                 let line = e.to_string();
                 if self
                     .errors
                     .allow(&format!("commit {line}"), ERROR_LOG_PERIOD)
                     || why == "revoke"
                     || why == "shutdown"
+                    || why == "shutdown, revoke"
+                    || (why == "shutdown, again" && outcome != CommitOutcome::Retriable)
                 {
                     tracing::warn!(connector = %self.connector, error = %line, why, "Group commit failed; the offset file still holds the delivered offsets, and the next flush retries.");
                 }
-                false
+                outcome
             }
         }
     }
@@ -343,6 +403,10 @@ impl Shared {
         cooperative: bool,
     ) {
         let parts = partitions_of(tpl);
+        if lock(&self.final_commit).is_some() {
+            self.assign_while_stopping(consumer, tpl, cooperative, &parts);
+            return;
+        }
         // Resume order: the newer of the offset file's and the group's committed position
         // (the file may be stale: the partition may have been delivered by another worker
         // of the group since this process last had it), else auto.offset.reset. Each
@@ -417,6 +481,31 @@ impl Shared {
         }
     }
 
+    /// An assignment served while a stop waits for the group to take its final commit: taken
+    /// (so that the member completes the rejoin and its commit carries the new generation)
+    /// and paused at once. Nothing reaches the stopped tasks, nothing from these partitions
+    /// is delivered or committed, and their next owner reads them from the group's commit.
+    fn assign_while_stopping(
+        &self,
+        consumer: &BaseConsumer<ConnectorConsumerContext>,
+        tpl: &TopicPartitionList,
+        cooperative: bool,
+        parts: &[TopicPartition],
+    ) {
+        let result = if cooperative {
+            consumer.incremental_assign(tpl)
+        } else {
+            consumer.assign(tpl)
+        };
+        if let Err(e) = result {
+            tracing::warn!(connector = %self.connector, error = %e, "Could not take the partitions assigned during the stop.");
+            return;
+        }
+        let _ = consumer.pause(tpl);
+        lock(&self.status.assigned).extend(parts.iter().cloned());
+        tracing::info!(connector = %self.connector, partitions = %list(parts), "Partitions assigned during the stop; the member holds them (paused, not consumed) until the final commit is done.");
+    }
+
     /// Says once that `tasks.max` is more than the partitions need: Kafka Connect would
     /// start the tasks beyond the partition count and leave them idle; ferry does not start
     /// them until partitions come for them.
@@ -450,7 +539,16 @@ impl Shared {
             }
             dispatch.routing.remove(&parts)
         };
-        if !self.stopping.load(Ordering::Relaxed) {
+        let final_commit = lock(&self.final_commit).clone();
+        if let Some(offsets) = final_commit {
+            // A rebalance served by a stop's final commit: the tasks have stopped and their
+            // offsets are known. This is the last moment the partitions are this member's,
+            // so commit them now; if the group refuses, the stop tries again after the rejoin.
+            if self.commit_sync(consumer, &offsets, "shutdown, revoke") == CommitOutcome::Committed
+            {
+                *lock(&self.final_commit) = Some(Commits::new());
+            }
+        } else if !self.stopping.load(Ordering::Relaxed) {
             let within = self.handover_timeout;
             let (offsets, complete) =
                 self.flush_tasks(groups.keys().copied(), within, |task, reply| {
@@ -530,5 +628,44 @@ mod tests {
         assert_eq!(handover_timeout(s(4), s(5)), s(5));
         assert_eq!(stop_flush_timeout(s(30)), s(27));
         assert_eq!(stop_flush_timeout(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_refused_commit_is_retriable_fenced_or_other_by_its_code() {
+        use RDKafkaErrorCode as C;
+        let of = |c| CommitOutcome::of_error(&KafkaError::ConsumerCommit(c), true);
+        for c in [
+            C::RebalanceInProgress,
+            C::CoordinatorLoadInProgress,
+            C::CoordinatorNotAvailable,
+            C::NotCoordinator,
+            C::RequestTimedOut,
+            C::BrokerTransportFailure,
+        ] {
+            assert_eq!(of(c), CommitOutcome::Retriable, "{c:?}");
+        }
+        for c in [
+            C::IllegalGeneration,
+            C::UnknownMemberId,
+            C::FencedInstanceId,
+            C::StaleMemberEpoch,
+            C::FencedMemberEpoch,
+        ] {
+            assert_eq!(of(c), CommitOutcome::Fenced, "{c:?}");
+        }
+        // The member is rejoining: the next try carries the new generation.
+        assert_eq!(
+            CommitOutcome::of_error(&KafkaError::ConsumerCommit(C::IllegalGeneration), false),
+            CommitOutcome::Retriable
+        );
+        assert_eq!(
+            CommitOutcome::of_error(&KafkaError::ConsumerCommit(C::UnknownMemberId), false),
+            CommitOutcome::Fenced
+        );
+        assert_eq!(of(C::GroupAuthorizationFailed), CommitOutcome::Other);
+        assert_eq!(
+            CommitOutcome::of_error(&KafkaError::Canceled, false),
+            CommitOutcome::Other
+        );
     }
 }

@@ -210,6 +210,7 @@ pub fn start_connector(
         assignments: Default::default(),
         group_committed: Default::default(),
         resync: Default::default(),
+        final_commit: Default::default(),
         metrics: handle.metrics.clone(),
     });
     let kafka_consumer: BaseConsumer<consumer::ConnectorConsumerContext> =

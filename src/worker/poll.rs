@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::consumer::{
-    Batch, ConnectorConsumerContext, ERROR_LOG_PERIOD, IDLE_POLL, Shared, to_tpl,
+    Batch, CommitOutcome, ConnectorConsumerContext, ERROR_LOG_PERIOD, IDLE_POLL, Shared, to_tpl,
 };
 use super::driver::Command;
 use super::status::{TaskState, Undelivered, lock};
@@ -408,27 +408,65 @@ impl Poller<'_> {
         let deadline = Instant::now() + within;
         let (offsets, complete) =
             shared.flush_tasks(all, within, |_, reply| Command::Shutdown(within, reply));
-        // A commit the group refuses because it is rebalancing (a worker joined or left a
-        // moment before) is tried again, within the same bound, until the group has settled:
-        // else the partitions' next owner would redeliver what this worker delivered. (Kafka's
-        // commitSync likewise retries until default.api.timeout.ms.)
-        // The retries end halfway through the bound: the consumer's close (leaving the
-        // group) still has to fit in it, and a member the group has fenced meanwhile
-        // (IllegalGeneration, UnknownMemberId) cannot commit however often it tries.
+        // A commit the group refuses for now (it is rebalancing because a worker joined or
+        // left a moment before, or its coordinator is moving) is tried again, within the same
+        // bound, until the group has settled: else the partitions' next owner would redeliver
+        // what this worker delivered. (Kafka's commitSync likewise retries such errors until
+        // default.api.timeout.ms.) Between tries the consumer is polled, so that librdkafka
+        // can serve the rebalance (revoke, rejoin, assign) and the next try carries the new
+        // generation; a revoke meanwhile commits the offsets itself (see `on_revoke`).
+        // A member the group has fenced (its generation or member id is gone) cannot commit
+        // however often it tries: the stop goes on at once. The retries end halfway through
+        // the bound: the consumer's close (leaving the group) still has to fit in it.
         let retry_until = deadline - within / 2;
-        let mut committed = shared.commit_sync(self.consumer, &offsets, "shutdown");
-        while !committed && Instant::now() + STOP_COMMIT_RETRY < retry_until {
-            std::thread::sleep(STOP_COMMIT_RETRY);
-            committed = shared.commit_sync(self.consumer, &offsets, "shutdown, again");
+        *lock(&shared.final_commit) = Some(offsets.clone());
+        let mut outcome = shared.commit_sync(self.consumer, &offsets, "shutdown");
+        while outcome == CommitOutcome::Retriable
+            && Instant::now() + STOP_COMMIT_RETRY < retry_until
+        {
+            self.serve_while_stopping(STOP_COMMIT_RETRY);
+            let left = lock(&shared.final_commit).clone().unwrap_or_default();
+            outcome = shared.commit_sync(self.consumer, &left, "shutdown, again");
         }
-        if !committed {
-            tracing::warn!(connector = %self.connector(), "The group did not take the final commit (tried again for half of nine tenths of task.shutdown.graceful.timeout.ms); the partitions' next owner resumes from the last commit and may redeliver.");
+        *lock(&shared.final_commit) = None;
+        match outcome {
+            CommitOutcome::Committed => {}
+            CommitOutcome::Retriable => {
+                tracing::warn!(connector = %self.connector(), "The group did not take the final commit (tried again for half of nine tenths of task.shutdown.graceful.timeout.ms); the partitions' next owner resumes from the last commit and may redeliver.");
+            }
+            CommitOutcome::Fenced => {
+                tracing::warn!(connector = %self.connector(), "The group fenced this worker's consumer during the stop (a rebalance gave its partitions to the group's other members), so the final commit is not tried again; the partitions' next owner resumes from the group's last commit and may redeliver; the offset file still holds the delivered offsets.");
+            }
+            CommitOutcome::Other => {
+                tracing::warn!(connector = %self.connector(), "The group refused the final commit (see the error above) and trying again would not help; the partitions' next owner resumes from the last commit and may redeliver; the offset file still holds the delivered offsets.");
+            }
         }
         if !complete {
             tracing::warn!(connector = %self.connector(), "Not every task flushed in time at shutdown; the next start resumes from the last commit.");
         }
         // What the stop leaves undelivered, for `--exit-at-end`'s exit status.
         *lock(&shared.status.undelivered) = self.undelivered();
+    }
+
+    /// Polls the consumer for `period` while a stop waits for the group, so that librdkafka
+    /// serves the group protocol and its rebalance callbacks. A record that arrives is
+    /// dropped: it is not delivered, its offset is not stored (`enable.auto.offset.store` is
+    /// off) nor committed, so whoever owns its partition next reads it again.
+    fn serve_while_stopping(&self, period: Duration) {
+        let end = Instant::now() + period;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.consumer.poll(left.min(IDLE_POLL)) {
+                Some(Ok(m)) => drop(m),
+                Some(Err(e)) => {
+                    tracing::debug!(connector = %self.connector(), error = %e, "Kafka consumer error while the stop waits for the group.");
+                }
+                None => {}
+            }
+        }
     }
 
     fn on_error(&mut self, e: KafkaError) {
