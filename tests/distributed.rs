@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
@@ -24,6 +24,170 @@ fn internal_topics(broker: &mut Broker) {
     broker.create_topic(STATUS, 5);
 }
 
+/// A mock cluster with the internal topics, a directory for the workers and for the
+/// directory sink's output, and the workers running on it, in the order the test keeps them.
+/// Fields drop in order: the workers stop before their directory and the broker go.
+struct Cluster {
+    workers: Vec<Worker>,
+    /// Records read over their lifetimes by the workers no longer running: those
+    /// [`Cluster::stop`] stopped, and any a test killed and counted.
+    stopped_read: f64,
+    /// The WARN and ERROR lines of the workers [`Cluster::stop`] stopped.
+    stopped_warnings: String,
+    /// Keys every worker's file gets on top of the cluster keys.
+    extra: Vec<(String, String)>,
+    /// How many workers were started: the next one is worker `started + 1`.
+    started: usize,
+    out: PathBuf,
+    root: tempfile::TempDir,
+    broker: Broker,
+}
+
+impl Cluster {
+    /// One broker (whose first assignment of a group waits `rebalance_delay_ms` for members
+    /// to join) with the internal topics and `topics` (name, partitions), and no worker yet;
+    /// every worker started on it gets `extra` in its file.
+    fn new(rebalance_delay_ms: u64, topics: &[(&str, i32)], extra: &[(&str, &str)]) -> Cluster {
+        Cluster::on(Broker::start(1, rebalance_delay_ms), topics, extra)
+    }
+
+    /// [`Cluster::new`] on a broker the test has set up.
+    fn on(mut broker: Broker, topics: &[(&str, i32)], extra: &[(&str, &str)]) -> Cluster {
+        for (name, partitions) in topics {
+            broker.create_topic(name, *partitions);
+        }
+        internal_topics(&mut broker);
+        let root = tempfile::tempdir().unwrap();
+        Cluster {
+            workers: Vec::new(),
+            stopped_read: 0.0,
+            stopped_warnings: String::new(),
+            extra: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            started: 0,
+            out: root.path().join("out"),
+            root,
+            broker,
+        }
+    }
+
+    /// [`Cluster::new`] with `n` workers, started one after the other.
+    fn start(
+        rebalance_delay_ms: u64,
+        topics: &[(&str, i32)],
+        n: usize,
+        extra: &[(&str, &str)],
+    ) -> Cluster {
+        let mut cluster = Cluster::new(rebalance_delay_ms, topics, extra);
+        for _ in 0..n {
+            cluster.add();
+        }
+        cluster
+    }
+
+    fn bootstrap(&self) -> &str {
+        &self.broker.bootstrap
+    }
+
+    /// Starts the next worker on a free port, last in `workers`.
+    fn add(&mut self) {
+        self.add_with(&[]);
+    }
+
+    /// [`Cluster::add`], with `more` keys in this worker's file.
+    fn add_with(&mut self, more: &[(&str, &str)]) {
+        self.start_at(self.workers.len(), free_port(), more);
+    }
+
+    /// Starts the next worker on REST port `port`, at index `at` of `workers`.
+    fn start_at(&mut self, at: usize, port: u16, more: &[(&str, &str)]) {
+        self.started += 1;
+        let mut extra: Vec<(&str, &str)> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        extra.extend_from_slice(more);
+        let w = Worker::start_on(
+            self.root.path(),
+            self.started,
+            port,
+            self.bootstrap(),
+            &extra,
+        );
+        self.workers.insert(at, w);
+    }
+
+    /// Starts `n` workers at the same time (their slot claims race), last in `workers`.
+    fn add_together(&mut self, n: usize) {
+        let (dir, bootstrap) = (self.root.path(), self.broker.bootstrap.as_str());
+        let first = self.started + 1;
+        let extra: Vec<(&str, &str)> = self
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let extra = extra.as_slice();
+        let started: Vec<Worker> = std::thread::scope(|s| {
+            let starting: Vec<_> = (first..first + n)
+                .map(|n| s.spawn(move || Worker::start(dir, n, bootstrap, extra)))
+                .collect();
+            starting.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        self.started += n;
+        self.workers.extend(started);
+    }
+
+    /// Stops worker `i` cleanly (see [`Worker::stop`]) and takes it out of `workers`, after
+    /// adding what it read over its lifetime to `stopped_read`, then its WARN and ERROR
+    /// lines to `stopped_warnings`.
+    fn stop(&mut self, i: usize) -> Worker {
+        let mut old = self.workers.remove(i);
+        self.stopped_read += old.records_read();
+        old.stop();
+        self.stopped_warnings.push_str(&old.warnings());
+        old
+    }
+
+    /// Records read over their lifetimes by every worker, stopped or running.
+    fn read_over_lifetimes(&self) -> f64 {
+        self.stopped_read + self.workers.iter().map(Worker::records_read).sum::<f64>()
+    }
+
+    /// The WARN and ERROR lines of every worker, stopped or running.
+    fn warnings(&self) -> String {
+        let mut warnings = self.stopped_warnings.clone();
+        for w in &self.workers {
+            warnings.push_str(&w.warnings());
+        }
+        warnings
+    }
+
+    /// Creates `connector` through the first worker, which must answer 201.
+    fn post(&self, connector: &Value) {
+        let (status, body) = self.workers[0].call("POST", "/connectors", Some(connector));
+        assert_eq!(status, 201, "{body}");
+    }
+
+    /// Creates directory sink `name` of `topic` (into `out`) through the first worker.
+    fn create(&self, name: &str, topic: &str) {
+        self.post(&directory_sink(name, topic, &self.out));
+    }
+
+    /// `per_partition` lines into each of `partitions` partitions of `topic`, numbered from
+    /// `from`.
+    fn produce(&self, topic: &str, partitions: i32, per_partition: usize, from: usize) {
+        produce(self.bootstrap(), topic, partitions, per_partition, from);
+    }
+
+    /// See [`delivered`].
+    fn delivered(&self, topic: &str) -> BTreeSet<(i32, i64)> {
+        delivered(&self.out, topic)
+    }
+}
+
 /// One worker of the cluster.
 struct Worker {
     ferry: Ferry,
@@ -35,11 +199,88 @@ impl Worker {
     fn id(&self) -> &str {
         self.base.strip_prefix("http://").unwrap()
     }
-}
 
-impl Worker {
     fn start(root: &Path, n: usize, bootstrap: &str, extra: &[(&str, &str)]) -> Worker {
         Worker::start_on(root, n, free_port(), bootstrap, extra)
+    }
+
+    /// A worker on a given REST port: a restarted worker keeps its port, and with it the
+    /// `group.instance.id`s of its static members.
+    fn start_on(
+        root: &Path,
+        n: usize,
+        port: u16,
+        bootstrap: &str,
+        extra: &[(&str, &str)],
+    ) -> Worker {
+        let dir = root.join(format!("worker{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listeners = format!("http://127.0.0.1:{port}");
+        let mut props = vec![
+            ("listeners", listeners.as_str()),
+            ("ferry.rest.enable", "true"),
+            ("group.id", "ferry-cluster"),
+            ("config.storage.topic", CONFIGS),
+            ("status.storage.topic", STATUS),
+            ("offset.storage.topic", "ferry-offsets"),
+        ];
+        props.retain(|(k, _)| extra.iter().all(|(e, _)| e != k));
+        props.extend_from_slice(extra);
+        let worker = worker_props(&dir, bootstrap, &props);
+        let ferry = Ferry::spawn(
+            &ferry_bin(),
+            &["distributed", worker.to_str().unwrap()],
+            &dir,
+            &format!("worker{n}"),
+        );
+        let w = Worker {
+            ferry,
+            base: listeners,
+        };
+        let up = wait_until(WAIT, || w.call("GET", "/health", None).0 == 200);
+        assert!(up, "worker {n} did not come up; log:\n{}", w.ferry.log());
+        w
+    }
+
+    /// Whether this worker's consumer has been assigned partitions.
+    fn holds_partitions(&self) -> bool {
+        self.ferry
+            .log()
+            .lines()
+            .any(|l| l.contains("Partitions assigned.") && !l.contains("partitions= "))
+    }
+
+    /// The `group.instance.id` this worker's consumer of `connector` joined with, from its
+    /// log line.
+    fn instance_id(&self, connector: &str) -> Option<String> {
+        self.ferry
+            .log()
+            .lines()
+            .filter(|l| l.contains(&format!("connector={connector}")))
+            .find_map(|l| {
+                let (_, rest) = l.split_once("group_instance_id=")?;
+                Some(rest.split_whitespace().next()?.to_string())
+            })
+    }
+
+    /// SIGTERM, and the clean exit it must make within a minute.
+    fn stop(&mut self) {
+        self.ferry.signal("TERM");
+        assert!(
+            self.ferry.wait(Duration::from_secs(60)).success(),
+            "{}",
+            self.ferry.log()
+        );
+    }
+
+    /// This worker's WARN and ERROR lines, each ending in a newline.
+    fn warnings(&self) -> String {
+        self.ferry
+            .log()
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .map(|l| format!("{l}\n"))
+            .collect()
     }
 
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
@@ -120,24 +361,12 @@ fn expected(partitions: i32, per_partition: i64) -> BTreeSet<(i32, i64)> {
 fn three_workers_share_a_connector_created_on_one_and_survive_a_kill() {
     // The group's first assignment waits for members to join (as a broker's
     // group.initial.rebalance.delay.ms does), so that all three get a share.
-    let mut broker = Broker::start(1, 3000);
-    broker.create_topic("alerts", 6);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
-    let workers: Vec<Worker> = (1..=3)
-        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &[]))
-        .collect();
-    produce(&broker.bootstrap, "alerts", 6, 100, 0);
+    let mut c = Cluster::start(3000, &[("alerts", 6)], 3, &[]);
+    c.produce("alerts", 6, 100, 0);
 
-    let (status, body) = workers[0].call(
-        "POST",
-        "/connectors",
-        Some(&directory_sink("shared", "alerts", &out)),
-    );
-    assert_eq!(status, 201, "{body}");
+    c.create("shared", "alerts");
     // Every worker runs it, having read the record from the config topic.
-    for (i, w) in workers.iter().enumerate() {
+    for (i, w) in c.workers.iter().enumerate() {
         assert!(
             wait_until(WAIT, || w.state("shared") == "RUNNING"),
             "worker {} does not run the connector; log:\n{}",
@@ -146,89 +375,75 @@ fn three_workers_share_a_connector_created_on_one_and_survive_a_kill() {
         );
     }
     assert!(
-        wait_until(WAIT, || delivered(&out, "alerts") == expected(6, 100)),
+        wait_until(WAIT, || c.delivered("alerts") == expected(6, 100)),
         "not every record delivered: {} of 600",
-        delivered(&out, "alerts").len()
+        c.delivered("alerts").len()
     );
     // The partitions were shared: every worker read some of them.
-    let read: Vec<f64> = workers.iter().map(Worker::records_read).collect();
+    let read: Vec<f64> = c.workers.iter().map(Worker::records_read).collect();
     assert!(
         read.iter().all(|&r| r > 0.0),
         "a worker read nothing (records read per worker: {read:?})"
     );
 
     // kill -9 the third worker; what it held moves to the others, nothing is lost.
-    let mut workers = workers;
-    let third = workers.pop().unwrap();
+    let third = c.workers.pop().unwrap();
     third.ferry.signal("KILL");
-    produce(&broker.bootstrap, "alerts", 6, 100, 100);
+    c.produce("alerts", 6, 100, 100);
     assert!(
-        wait_until(WAIT, || delivered(&out, "alerts") == expected(6, 200)),
+        wait_until(WAIT, || c.delivered("alerts") == expected(6, 200)),
         "records lost after kill -9 of a worker: {} of 1200 delivered",
-        delivered(&out, "alerts").len()
+        c.delivered("alerts").len()
     );
     drop(third);
 }
 
 #[test]
 fn changes_on_one_worker_take_effect_on_all_and_survive_a_cluster_restart() {
-    let mut broker = Broker::start(1, 0);
-    broker.create_topic("lines", 2);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
-    let mut workers: Vec<Worker> = (1..=2)
-        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &[]))
-        .collect();
-    let (status, body) = workers[0].call(
-        "POST",
-        "/connectors",
-        Some(&directory_sink("c", "lines", &out)),
-    );
-    assert_eq!(status, 201, "{body}");
-    for w in &workers {
+    let mut c = Cluster::start(0, &[("lines", 2)], 2, &[]);
+    c.create("c", "lines");
+    for w in &c.workers {
         assert!(wait_until(WAIT, || w.state("c") == "RUNNING"));
     }
     // Pause through the second worker: both pause.
-    let (status, _) = workers[1].call("PUT", "/connectors/c/pause", None);
+    let (status, _) = c.workers[1].call("PUT", "/connectors/c/pause", None);
     assert_eq!(status, 202);
-    for w in &workers {
+    for w in &c.workers {
         assert!(
             wait_until(WAIT, || w.state("c") == "PAUSED"),
             "{}",
             w.ferry.log()
         );
     }
-    produce(&broker.bootstrap, "lines", 2, 20, 0);
+    c.produce("lines", 2, 20, 0);
     std::thread::sleep(Duration::from_secs(2));
     assert!(
-        delivered(&out, "lines").is_empty(),
+        c.delivered("lines").is_empty(),
         "records delivered while paused"
     );
-    let (status, _) = workers[1].call("PUT", "/connectors/c/resume", None);
+    let (status, _) = c.workers[1].call("PUT", "/connectors/c/resume", None);
     assert_eq!(status, 202);
-    assert!(wait_until(WAIT, || delivered(&out, "lines") == expected(2, 20)));
+    assert!(wait_until(WAIT, || c.delivered("lines") == expected(2, 20)));
 
     // The whole cluster stops and starts again: the connector comes back from the topic.
-    for w in &workers {
+    for w in &c.workers {
         w.ferry.signal("TERM");
     }
-    for w in &mut workers {
+    for w in &mut c.workers {
         w.ferry.wait(Duration::from_secs(30));
     }
-    drop(workers);
-    let workers: Vec<Worker> = (3..=4)
-        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &[]))
-        .collect();
-    let (_, names) = workers[1].call("GET", "/connectors", None);
+    c.workers.clear();
+    c.add();
+    c.add();
+    let (_, names) = c.workers[1].call("GET", "/connectors", None);
     assert_eq!(names, json!(["c"]));
-    produce(&broker.bootstrap, "lines", 2, 20, 20);
-    assert!(wait_until(WAIT, || delivered(&out, "lines") == expected(2, 40)));
+    c.produce("lines", 2, 20, 20);
+    assert!(wait_until(WAIT, || c.delivered("lines") == expected(2, 40)));
 
     // Delete through one worker: gone everywhere.
-    let (status, _) = workers[0].call("DELETE", "/connectors/c", None);
+    let (status, _) = c.workers[0].call("DELETE", "/connectors/c", None);
     assert_eq!(status, 204);
-    for w in &workers {
+    for w in &c.workers {
         assert!(wait_until(WAIT, || w.call("GET", "/connectors", None).1 == json!([])));
     }
 }
@@ -238,15 +453,11 @@ fn changes_on_one_worker_take_effect_on_all_and_survive_a_cluster_restart() {
 /// record that is not Connect's shape, naming its offset.
 #[test]
 fn a_config_topic_written_by_kafka_connect_is_picked_up() {
-    let mut broker = Broker::start(1, 0);
-    broker.create_topic("alerts", 1);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
+    let mut c = Cluster::new(0, &[("alerts", 1)], &[]);
     let records = [
         format!(
             r#"connector-ztf|{{"properties":{{"connector.class":"io.ferry.connect.directory.DirectorySinkConnector","name":"ztf","topics":"alerts","directory.path":"{}","tasks.max":"1"}}}}"#,
-            out.display()
+            c.out.display()
         ),
         r#"task-ztf-0|{"properties":{"task.class":"x"}}"#.to_string(),
         r#"commit-ztf|{"tasks":1}"#.to_string(),
@@ -255,14 +466,15 @@ fn a_config_topic_written_by_kafka_connect_is_picked_up() {
         r#"target-state-ztf|{"state":"STARTED","state.v2":"STARTED"}"#.to_string(),
     ];
     let mut cmd = kcat();
-    cmd.args(["-b", &broker.bootstrap, "-K", "|"]);
+    cmd.args(["-b", c.bootstrap(), "-K", "|"]);
     feed_kcat(cmd, CONFIGS, 0, &records).unwrap();
-    produce_lines(&broker.bootstrap, "alerts", 0, &numbered(0, 10));
+    produce_lines(c.bootstrap(), "alerts", 0, &numbered(0, 10));
 
-    let w = Worker::start(root.path(), 1, &broker.bootstrap, &[]);
+    c.add();
+    let w = &c.workers[0];
     let (_, names) = w.call("GET", "/connectors", None);
     assert_eq!(names, json!(["jdbc", "ztf"]));
-    assert!(wait_until(WAIT, || delivered(&out, "alerts").len() == 10));
+    assert!(wait_until(WAIT, || c.delivered("alerts").len() == 10));
     let (_, status) = w.call("GET", "/connectors/jdbc/status", None);
     assert_eq!(status["connector"]["state"], "FAILED", "{status}");
     let trace = status["connector"]["trace"].as_str().unwrap();
@@ -284,35 +496,30 @@ fn a_config_topic_written_by_kafka_connect_is_picked_up() {
 /// before a worker read the topic to its end are history.
 #[test]
 fn a_cluster_scoped_log_level_reaches_every_worker_through_the_config_topic() {
-    let mut broker = Broker::start(1, 0);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let workers: Vec<Worker> = (1..=2)
-        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &[]))
-        .collect();
+    let mut c = Cluster::start(0, &[], 2, &[]);
     let level = |w: &Worker, namespace: &str| {
         let (_, body) = w.call("GET", &format!("/admin/loggers/{namespace}"), None);
         body["level"].as_str().unwrap_or("none").to_string()
     };
-    let (code, body) = workers[0].call(
+    let (code, body) = c.workers[0].call(
         "PUT",
         "/admin/loggers/ferry::herder?scope=cluster",
         Some(&json!({"level": "debug"})),
     );
     assert_eq!((code, body), (204, json!("")), "204, no body");
     // Answered once read back: the worker asked has applied it already.
-    assert_eq!(level(&workers[0], "ferry::herder"), "DEBUG");
+    assert_eq!(level(&c.workers[0], "ferry::herder"), "DEBUG");
     assert!(
-        wait_until(WAIT, || level(&workers[1], "ferry::herder") == "DEBUG"),
+        wait_until(WAIT, || level(&c.workers[1], "ferry::herder") == "DEBUG"),
         "worker 2 did not apply the cluster's level; log:\n{}",
-        workers[1].ferry.log()
+        c.workers[1].ferry.log()
     );
     assert_eq!(
-        latest_records(&broker.bootstrap, CONFIGS).get("logger-cluster-ferry::herder"),
+        latest_records(c.bootstrap(), CONFIGS).get("logger-cluster-ferry::herder"),
         Some(&Some(r#"{"level":"DEBUG"}"#.to_string()))
     );
     let mut cmd = kcat();
-    cmd.args(["-b", &broker.bootstrap, "-K", "|"]);
+    cmd.args(["-b", c.bootstrap(), "-K", "|"]);
     feed_kcat(
         cmd,
         CONFIGS,
@@ -320,7 +527,7 @@ fn a_cluster_scoped_log_level_reaches_every_worker_through_the_config_topic() {
         &[r#"logger-cluster-ferry::rest|{"level":"WARN"}"#.to_string()],
     )
     .unwrap();
-    for (i, w) in workers.iter().enumerate() {
+    for (i, w) in c.workers.iter().enumerate() {
         assert!(
             wait_until(WAIT, || level(w, "ferry::rest") == "WARN"),
             "worker {} did not apply the level kcat wrote; log:\n{}",
@@ -328,10 +535,11 @@ fn a_cluster_scoped_log_level_reaches_every_worker_through_the_config_topic() {
             w.ferry.log()
         );
     }
-    let late = Worker::start(root.path(), 3, &broker.bootstrap, &[]);
+    c.add();
+    let late = &c.workers[2];
     assert_eq!(late.call("GET", "/connectors", None).0, 200);
-    assert_ne!(level(&late, "ferry::herder"), "DEBUG");
-    assert_ne!(level(&late, "ferry::rest"), "WARN");
+    assert_ne!(level(late, "ferry::herder"), "DEBUG");
+    assert_ne!(level(late, "ferry::rest"), "WARN");
     assert!(
         !late.ferry.log().contains("Config topic record skipped"),
         "{}",
@@ -374,40 +582,35 @@ fn a_worker_file_without_the_cluster_keys_is_one_line() {
 /// nothing is read twice.
 #[test]
 fn partitions_moved_to_a_joining_worker_resume_after_a_flush_slower_than_the_flush_timeout() {
-    let mut broker = Broker::start(1, 3000);
-    broker.create_topic("handover", 6);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
     let slow = [
         ("offset.flush.timeout.ms", "500"),
         ("offset.flush.interval.ms", "600000"),
     ];
-    let first = Worker::start(root.path(), 1, &broker.bootstrap, &slow);
-    let mut connector = directory_sink("handover", "handover", &out);
+    let mut c = Cluster::start(3000, &[("handover", 6)], 1, &slow);
+    let mut connector = directory_sink("handover", "handover", &c.out);
     connector["config"]["errors.retry.delay.max.ms"] = json!("200");
-    let (status, body) = first.call("POST", "/connectors", Some(&connector));
-    assert_eq!(status, 201, "{body}");
-    produce(&broker.bootstrap, "handover", 6, 50, 0);
+    c.post(&connector);
+    c.produce("handover", 6, 50, 0);
     assert!(
-        wait_until(WAIT, || delivered(&out, "handover") == expected(6, 50)),
+        wait_until(WAIT, || c.delivered("handover") == expected(6, 50)),
         "{} of 300 delivered by the first worker; log:\n{}",
-        delivered(&out, "handover").len(),
-        first.ferry.log()
+        c.delivered("handover").len(),
+        c.workers[0].ferry.log()
     );
     // The sink's outage: its topic directory is gone, so every write fails (retriably).
-    let moved = root.path().join("out-moved");
-    std::fs::rename(out.join("handover"), &moved).unwrap();
-    produce(&broker.bootstrap, "handover", 6, 50, 50);
+    let moved = c.root.path().join("out-moved");
+    std::fs::rename(c.out.join("handover"), &moved).unwrap();
+    c.produce("handover", 6, 50, 50);
     assert!(
-        wait_until(WAIT, || first
+        wait_until(WAIT, || c.workers[0]
             .ferry
             .log()
             .contains("Sink could not take the batch; retrying it.")),
         "the sink did not fail; log:\n{}",
-        first.ferry.log()
+        c.workers[0].ferry.log()
     );
-    let second = Worker::start(root.path(), 2, &broker.bootstrap, &slow);
+    c.add();
+    let (first, second) = (&c.workers[0], &c.workers[1]);
     // The group's first assignment to the second worker is when the first starts revoking
     // (cooperative-sticky: only what moves).
     assert!(
@@ -417,18 +620,18 @@ fn partitions_moved_to_a_joining_worker_resume_after_a_flush_slower_than_the_flu
     );
     // The outage outlasts the flush timeout six times over, then ends.
     std::thread::sleep(Duration::from_secs(3));
-    std::fs::rename(&moved, out.join("handover")).unwrap();
+    std::fs::rename(&moved, c.out.join("handover")).unwrap();
     assert!(
-        wait_until(WAIT, || delivered(&out, "handover") == expected(6, 100)),
+        wait_until(WAIT, || c.delivered("handover") == expected(6, 100)),
         "{} of 600 delivered after the outage; log:\n{}",
-        delivered(&out, "handover").len(),
+        c.delivered("handover").len(),
         first.ferry.log()
     );
-    produce(&broker.bootstrap, "handover", 6, 50, 100);
+    c.produce("handover", 6, 50, 100);
     assert!(
-        wait_until(WAIT, || delivered(&out, "handover") == expected(6, 150)),
+        wait_until(WAIT, || c.delivered("handover") == expected(6, 150)),
         "{} of 900 delivered after the join",
-        delivered(&out, "handover").len()
+        c.delivered("handover").len()
     );
     let (read_first, read_second) = (first.records_read(), second.records_read());
     assert!(
@@ -449,143 +652,39 @@ fn partitions_moved_to_a_joining_worker_resume_after_a_flush_slower_than_the_flu
 /// `/metrics` just before it stops, and at the end.
 #[test]
 fn a_rolling_restart_loses_nothing_and_reads_nothing_twice() {
-    let mut broker = Broker::start(1, 3000);
-    broker.create_topic("roll", 6);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
     // A revoke waits for the flush up to nine tenths of max.poll.interval.ms, whatever
     // offset.flush.timeout.ms says (the default here); a stop waits up to nine tenths of
     // task.shutdown.graceful.timeout.ms, which bounds the whole stop. The directory sink's
     // flush syncs the file system, which a machine busy with builds can hold for seconds
     // (CI once redelivered 100 records when both were 5 s): the stop gets room here.
     let patient = [("task.shutdown.graceful.timeout.ms", "30000")];
-    let mut workers: Vec<Worker> = (1..=3)
-        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &patient))
-        .collect();
-    let (status, body) = workers[0].call(
-        "POST",
-        "/connectors",
-        Some(&directory_sink("roll", "roll", &out)),
-    );
-    assert_eq!(status, 201, "{body}");
+    let mut c = Cluster::start(3000, &[("roll", 6)], 3, &patient);
+    c.create("roll", "roll");
     let mut produced = 0;
-    let mut read = 0.0;
-    // The warnings of every worker, shown if anything was read twice.
-    let mut warnings = String::new();
-    produce(&broker.bootstrap, "roll", 6, 50, 0);
+    c.produce("roll", 6, 50, 0);
     produced += 50;
-    assert!(wait_until(WAIT, || delivered(&out, "roll")
-        == expected(6, produced as i64)));
+    assert!(wait_until(WAIT, || c.delivered("roll") == expected(6, produced as i64)));
+    // Each stopped worker's reads and warnings are kept (the warnings of every worker are
+    // shown if anything was read twice).
     for next in 4..=6 {
-        let old = workers.remove(0);
-        read += old.records_read();
-        old.ferry.signal("TERM");
-        let mut old = old;
-        assert!(
-            old.ferry.wait(Duration::from_secs(60)).success(),
-            "{}",
-            old.ferry.log()
-        );
-        warnings.extend(
-            old.ferry
-                .log()
-                .lines()
-                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-                .map(|l| format!("{l}\n")),
-        );
-        workers.push(Worker::start(
-            root.path(),
-            next,
-            &broker.bootstrap,
-            &patient,
-        ));
-        produce(&broker.bootstrap, "roll", 6, 50, produced);
+        c.stop(0);
+        c.add();
+        c.produce("roll", 6, 50, produced);
         produced += 50;
         assert!(
-            wait_until(WAIT, || delivered(&out, "roll")
-                == expected(6, produced as i64)),
+            wait_until(WAIT, || c.delivered("roll") == expected(6, produced as i64)),
             "after restarting into worker {next}: {} of {} delivered",
-            delivered(&out, "roll").len(),
+            c.delivered("roll").len(),
             6 * produced
         );
     }
-    read += workers.iter().map(Worker::records_read).sum::<f64>();
-    for w in &workers {
-        warnings.extend(
-            w.ferry
-                .log()
-                .lines()
-                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-                .map(|l| format!("{l}\n")),
-        );
-    }
+    let read = c.read_over_lifetimes();
+    let warnings = c.warnings();
     assert_eq!(
         read,
         (6 * produced) as f64,
         "records read over all workers' lifetimes vs produced: duplicates; warnings:\n{warnings}"
     );
-}
-
-impl Worker {
-    /// A worker on a given REST port: a restarted worker keeps its port, and with it the
-    /// `group.instance.id`s of its static members.
-    fn start_on(
-        root: &Path,
-        n: usize,
-        port: u16,
-        bootstrap: &str,
-        extra: &[(&str, &str)],
-    ) -> Worker {
-        let dir = root.join(format!("worker{n}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let listeners = format!("http://127.0.0.1:{port}");
-        let mut props = vec![
-            ("listeners", listeners.as_str()),
-            ("ferry.rest.enable", "true"),
-            ("group.id", "ferry-cluster"),
-            ("config.storage.topic", CONFIGS),
-            ("status.storage.topic", STATUS),
-            ("offset.storage.topic", "ferry-offsets"),
-        ];
-        props.retain(|(k, _)| extra.iter().all(|(e, _)| e != k));
-        props.extend_from_slice(extra);
-        let worker = worker_props(&dir, bootstrap, &props);
-        let ferry = Ferry::spawn(
-            &ferry_bin(),
-            &["distributed", worker.to_str().unwrap()],
-            &dir,
-            &format!("worker{n}"),
-        );
-        let w = Worker {
-            ferry,
-            base: listeners,
-        };
-        let up = wait_until(WAIT, || w.call("GET", "/health", None).0 == 200);
-        assert!(up, "worker {n} did not come up; log:\n{}", w.ferry.log());
-        w
-    }
-
-    /// Whether this worker's consumer has been assigned partitions.
-    fn holds_partitions(&self) -> bool {
-        self.ferry
-            .log()
-            .lines()
-            .any(|l| l.contains("Partitions assigned.") && !l.contains("partitions= "))
-    }
-
-    /// The `group.instance.id` this worker's consumer of `connector` joined with, from its
-    /// log line.
-    fn instance_id(&self, connector: &str) -> Option<String> {
-        self.ferry
-            .log()
-            .lines()
-            .filter(|l| l.contains(&format!("connector={connector}")))
-            .find_map(|l| {
-                let (_, rest) = l.split_once("group_instance_id=")?;
-                Some(rest.split_whitespace().next()?.to_string())
-            })
-    }
 }
 
 /// `ferry.static.membership=true`: each worker's consumer of a connector joins as a static
@@ -603,11 +702,6 @@ impl Worker {
 #[test]
 fn static_members_keep_their_partitions_until_the_session_ends_and_roll_without_loss() {
     const SESSION_MS: u64 = 10_000;
-    let mut broker = Broker::start(1, 3000);
-    broker.create_topic("static", 4);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
     let session = SESSION_MS.to_string();
     let extra = [
         ("ferry.static.membership", "true"),
@@ -616,54 +710,34 @@ fn static_members_keep_their_partitions_until_the_session_ends_and_roll_without_
         ("offset.flush.timeout.ms", "30000"),
         ("task.shutdown.graceful.timeout.ms", "30000"),
     ];
+    let mut c = Cluster::new(3000, &[("static", 4)], &extra);
     let ports = [free_port(), free_port()];
-    let mut workers: Vec<Worker> = (0..2)
-        .map(|i| Worker::start_on(root.path(), i + 1, ports[i], &broker.bootstrap, &extra))
-        .collect();
-    let (status, body) = workers[0].call(
-        "POST",
-        "/connectors",
-        Some(&directory_sink("static", "static", &out)),
-    );
-    assert_eq!(status, 201, "{body}");
-    produce(&broker.bootstrap, "static", 4, 20, 0);
+    for (i, port) in ports.into_iter().enumerate() {
+        c.start_at(i, port, &[]);
+    }
+    c.create("static", "static");
+    c.produce("static", 4, 20, 0);
     let mut produced = 20;
-    assert!(wait_until(WAIT, || delivered(&out, "static") == expected(4, produced)));
+    assert!(wait_until(WAIT, || c.delivered("static") == expected(4, produced)));
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-    let ids: Vec<String> = workers
+    let ids: Vec<String> = c
+        .workers
         .iter()
         .map(|w| w.instance_id("static").expect("a group_instance_id line"))
         .collect();
     for (id, port) in ids.iter().zip(ports) {
         assert_eq!(id, &format!("{}-{port}-static", hostname.trim()));
     }
-    let read: Vec<f64> = workers.iter().map(Worker::records_read).collect();
+    let read: Vec<f64> = c.workers.iter().map(Worker::records_read).collect();
     assert!(
         read.iter().all(|&r| r > 0.0),
         "both workers hold partitions (records read per worker: {read:?})"
     );
-    let mut total_read = 0.0;
-    let mut warnings = String::new();
     // Stop each worker in turn and start it again on its port.
     for i in [1, 0] {
-        let old = workers.remove(i);
-        total_read += old.records_read();
-        old.ferry.signal("TERM");
-        let mut old = old;
-        assert!(
-            old.ferry.wait(Duration::from_secs(60)).success(),
-            "{}",
-            old.ferry.log()
-        );
+        c.stop(i);
         let stopped = std::time::Instant::now();
-        warnings.extend(
-            old.ferry
-                .log()
-                .lines()
-                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-                .map(|l| format!("{l}\n")),
-        );
-        produce(&broker.bootstrap, "static", 4, 20, produced as usize);
+        c.produce("static", 4, 20, produced as usize);
         produced += 20;
         if i == 1 {
             // No LeaveGroup: the coordinator keeps the stopped member until its session
@@ -671,14 +745,15 @@ fn static_members_keep_their_partitions_until_the_session_ends_and_roll_without_
             // timeout less 1 s for members to rejoin (`rd_kafka_mock_cgrp_classic_rebalance`),
             // so a member that leaves has its partitions moved after ~9 s here, a static
             // one after ~19 s (measured: 9.0 s with the key off, 18.8 s with it on).
-            assert!(wait_until(WAIT, || delivered(&out, "static") == expected(4, produced)));
+            assert!(wait_until(WAIT, || c.delivered("static") == expected(4, produced)));
             let moved = stopped.elapsed();
             assert!(
                 moved >= Duration::from_millis(SESSION_MS + 4000),
                 "the stopped worker's partitions moved after {moved:?}, before its session of {SESSION_MS} ms ended: it left the group (a LeaveGroup), so it was no static member"
             );
         }
-        let again = Worker::start_on(root.path(), i + 3, ports[i], &broker.bootstrap, &extra);
+        c.start_at(i, ports[i], &[]);
+        let again = &c.workers[i];
         assert!(wait_until(WAIT, || again.instance_id("static").is_some()));
         assert_eq!(
             again.instance_id("static").unwrap(),
@@ -694,16 +769,16 @@ fn static_members_keep_their_partitions_until_the_session_ends_and_roll_without_
             "{}",
             again.ferry.log()
         );
-        workers.insert(i, again);
         assert!(
-            wait_until(WAIT, || delivered(&out, "static") == expected(4, produced)),
+            wait_until(WAIT, || c.delivered("static") == expected(4, produced)),
             "after restarting worker {}: {} of {} delivered",
             i + 1,
-            delivered(&out, "static").len(),
+            c.delivered("static").len(),
             4 * produced
         );
     }
-    total_read += workers.iter().map(Worker::records_read).sum::<f64>();
+    let total_read = c.read_over_lifetimes();
+    let warnings = &c.stopped_warnings;
     assert_eq!(
         total_read,
         (4 * produced) as f64,
@@ -755,10 +830,6 @@ fn moves(w: &Worker) -> usize {
 fn with_the_consumer_group_protocol_a_static_restart_moves_nothing_and_a_kill_moves_the_rest() {
     let mut broker = Broker::start(1, 0);
     broker.command("consumer-group 6000 500").unwrap();
-    broker.create_topic("kip848", 6);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
     let extra = [
         // The broker owns these under KIP-848 (ferry refuses them with one line).
         ("!consumer.session.timeout.ms", ""),
@@ -767,16 +838,12 @@ fn with_the_consumer_group_protocol_a_static_restart_moves_nothing_and_a_kill_mo
         ("ferry.static.membership", "true"),
         ("task.shutdown.graceful.timeout.ms", "30000"),
     ];
+    let mut c = Cluster::on(broker, &[("kip848", 6)], &extra);
     let ports = [free_port(), free_port(), free_port()];
-    let mut workers: Vec<Worker> = (0..3)
-        .map(|i| Worker::start_on(root.path(), i + 1, ports[i], &broker.bootstrap, &extra))
-        .collect();
-    let (status, body) = workers[0].call(
-        "POST",
-        "/connectors",
-        Some(&directory_sink("kip848", "kip848", &out)),
-    );
-    assert_eq!(status, 201, "{body}");
+    for (i, port) in ports.into_iter().enumerate() {
+        c.start_at(i, port, &[]);
+    }
+    c.create("kip848", "kip848");
     // The broker spreads the partitions over the three workers, each partition to one
     // (in steps: a member joining later takes partitions from the others).
     let spread = |workers: &[Worker]| {
@@ -784,16 +851,16 @@ fn with_the_consumer_group_protocol_a_static_restart_moves_nothing_and_a_kill_mo
         shares.iter().all(|s| !s.is_empty()) && shares.iter().map(BTreeSet::len).sum::<usize>() == 6
     };
     assert!(
-        wait_until(WAIT, || spread(&workers)),
+        wait_until(WAIT, || spread(&c.workers)),
         "every worker holds partitions, each partition held once: {:?}",
-        workers.iter().map(held).collect::<Vec<_>>()
+        c.workers.iter().map(held).collect::<Vec<_>>()
     );
-    let shares: Vec<BTreeSet<String>> = workers.iter().map(held).collect();
-    produce(&broker.bootstrap, "kip848", 6, 50, 0);
+    let shares: Vec<BTreeSet<String>> = c.workers.iter().map(held).collect();
+    c.produce("kip848", 6, 50, 0);
     let mut produced = 50;
-    assert!(wait_until(WAIT, || delivered(&out, "kip848") == expected(6, produced)));
+    assert!(wait_until(WAIT, || c.delivered("kip848") == expected(6, produced)));
     assert_eq!(
-        workers.iter().map(held).collect::<Vec<_>>(),
+        c.workers.iter().map(held).collect::<Vec<_>>(),
         shares,
         "the spread was settled"
     );
@@ -801,83 +868,78 @@ fn with_the_consumer_group_protocol_a_static_restart_moves_nothing_and_a_kill_mo
     // below can only be a defect.
     let group = "connect-kip848";
     assert!(
-        wait_until(WAIT, || committed(&broker.bootstrap, group, "kip848", 6)
+        wait_until(WAIT, || committed(c.bootstrap(), group, "kip848", 6)
             == vec![produced; 6]),
         "committed: {:?}",
-        committed(&broker.bootstrap, group, "kip848", 6)
+        committed(c.bootstrap(), group, "kip848", 6)
     );
 
     // A rolling restart: each worker in turn stops and starts again on its port, the
     // next one once this one is back.
-    let mut read = 0.0;
     for i in 0..3 {
-        let before: Vec<usize> = workers.iter().map(moves).collect();
-        let old = workers.remove(i);
-        read += old.records_read();
-        old.ferry.signal("TERM");
-        let mut old = old;
-        assert!(old.ferry.wait(WAIT).success(), "{}", old.ferry.log());
-        produce(&broker.bootstrap, "kip848", 6, 50, produced as usize);
+        let before: Vec<usize> = c.workers.iter().map(moves).collect();
+        c.stop(i);
+        c.produce("kip848", 6, 50, produced as usize);
         produced += 50;
-        let again = Worker::start_on(root.path(), i + 4, ports[i], &broker.bootstrap, &extra);
+        c.start_at(i, ports[i], &[]);
+        let again = &c.workers[i];
         assert!(
-            wait_until(WAIT, || held(&again) == shares[i]),
+            wait_until(WAIT, || held(again) == shares[i]),
             "the restarted static member got {:?}, it held {:?}; log:\n{}",
-            held(&again),
+            held(again),
             shares[i],
             again.ferry.log()
         );
-        workers.insert(i, again);
         assert!(
-            wait_until(WAIT, || delivered(&out, "kip848") == expected(6, produced)),
+            wait_until(WAIT, || c.delivered("kip848") == expected(6, produced)),
             "after restarting worker {}: {} of {} delivered",
             i + 1,
-            delivered(&out, "kip848").len(),
+            c.delivered("kip848").len(),
             6 * produced
         );
         for j in (0..3).filter(|&j| j != i) {
             assert_eq!(
-                moves(&workers[j]),
+                moves(&c.workers[j]),
                 before[j],
                 "worker {}'s partitions moved during worker {}'s restart as a static member; log:\n{}",
                 j + 1,
                 i + 1,
-                workers[j].ferry.log()
+                c.workers[j].ferry.log()
             );
         }
         assert!(
-            wait_until(WAIT, || committed(&broker.bootstrap, group, "kip848", 6)
+            wait_until(WAIT, || committed(c.bootstrap(), group, "kip848", 6)
                 == vec![produced; 6]),
             "committed: {:?}",
-            committed(&broker.bootstrap, group, "kip848", 6)
+            committed(c.bootstrap(), group, "kip848", 6)
         );
     }
 
     // kill -9 worker 3: once its session ends the broker gives its partitions to the
     // others; nothing is lost, and nothing is read twice since everything it delivered was
     // committed.
-    let third = workers.pop().unwrap();
-    read += third.records_read();
+    let third = c.workers.pop().unwrap();
+    c.stopped_read += third.records_read();
     third.ferry.signal("KILL");
-    produce(&broker.bootstrap, "kip848", 6, 50, produced as usize);
+    c.produce("kip848", 6, 50, produced as usize);
     produced += 50;
     assert!(
-        wait_until(WAIT, || delivered(&out, "kip848") == expected(6, produced)),
+        wait_until(WAIT, || c.delivered("kip848") == expected(6, produced)),
         "records lost after kill -9 of a worker: {} of {} delivered",
-        delivered(&out, "kip848").len(),
+        c.delivered("kip848").len(),
         6 * produced
     );
     // The broker may still be balancing what it moved (a partition revoked from one
     // worker reaches the other at its next heartbeat).
     let union = |workers: &[Worker]| workers.iter().flat_map(held).collect::<BTreeSet<_>>();
     assert!(
-        wait_until(WAIT, || union(&workers).len() == 6),
+        wait_until(WAIT, || union(&c.workers).len() == 6),
         "the two left hold every partition: {:?}; logs:\n{}\n{}",
-        union(&workers),
-        workers[0].ferry.log(),
-        workers[1].ferry.log()
+        union(&c.workers),
+        c.workers[0].ferry.log(),
+        c.workers[1].ferry.log()
     );
-    read += workers.iter().map(Worker::records_read).sum::<f64>();
+    let read = c.read_over_lifetimes();
     assert_eq!(
         read,
         (6 * produced) as f64,
@@ -928,12 +990,9 @@ fn static_membership_without_the_rest_api_is_one_line() {
 /// login belongs in the worker files (connectors come from the topic, not from files).
 #[test]
 fn a_connector_with_its_own_keytab_login_is_refused_with_the_distributed_fix() {
-    let mut broker = Broker::start(1, 0);
-    internal_topics(&mut broker);
-    broker.create_topic("t", 1);
-    let root = tempfile::tempdir().unwrap();
-    let w = Worker::start(root.path(), 1, &broker.bootstrap, &[]);
-    let mut krb = directory_sink("krb", "t", &root.path().join("out"));
+    let c = Cluster::start(0, &[("t", 1)], 1, &[]);
+    let w = &c.workers[0];
+    let mut krb = directory_sink("krb", "t", &c.out);
     krb["config"]["consumer.override.security.protocol"] = json!("SASL_PLAINTEXT");
     krb["config"]["consumer.override.sasl.mechanism"] = json!("GSSAPI");
     krb["config"]["consumer.override.sasl.jaas.config"] = json!(
@@ -1015,27 +1074,12 @@ fn tasks_of(w: &Worker, name: &str) -> Vec<(u64, String, String)> {
 /// topic and deletes its record.
 #[test]
 fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
-    let mut broker = Broker::start(1, 3000);
-    broker.create_topic("alerts", 6);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
+    let mut c = Cluster::new(3000, &[("alerts", 6)], &[]);
     // Started at the same time: their slot claims race, and must still end distinct.
-    let (dir, bootstrap) = (root.path(), broker.bootstrap.as_str());
-    let mut workers: Vec<Worker> = std::thread::scope(|s| {
-        let starting: Vec<_> = (1..=3)
-            .map(|n| s.spawn(move || Worker::start(dir, n, bootstrap, &[])))
-            .collect();
-        starting.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let ids: BTreeSet<String> = workers.iter().map(|w| w.id().to_string()).collect();
-    produce(&broker.bootstrap, "alerts", 6, 20, 0);
-    let (status, body) = workers[0].call(
-        "POST",
-        "/connectors",
-        Some(&directory_sink("shared", "alerts", &out)),
-    );
-    assert_eq!(status, 201, "{body}");
+    c.add_together(3);
+    let ids: BTreeSet<String> = c.workers.iter().map(|w| w.id().to_string()).collect();
+    c.produce("alerts", 6, 20, 0);
+    c.create("shared", "alerts");
 
     // Worker 2 shows the running tasks of all three workers.
     let all_running = |tasks: &[(u64, String, String)]| {
@@ -1045,11 +1089,11 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     let mut tasks = Vec::new();
     assert!(
         wait_until(WAIT, || {
-            tasks = tasks_of(&workers[1], "shared");
+            tasks = tasks_of(&c.workers[1], "shared");
             all_running(&tasks)
         }),
         "worker 2 does not show every worker's running tasks: {tasks:?}; worker ids {ids:?}; log:\n{}",
-        workers[1].ferry.log()
+        c.workers[1].ferry.log()
     );
     // Ids are unique, and each worker's lie in its own block of tasks.max (2) ids.
     let unique: BTreeSet<u64> = tasks.iter().map(|t| t.0).collect();
@@ -1062,11 +1106,11 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     let distinct: BTreeSet<u64> = blocks.values().copied().collect();
     assert_eq!(distinct.len(), 3, "workers share a block of ids: {tasks:?}");
     // One task's status, asked of another worker; and the listing with ?expand=status.
-    let (id, _, owner) = tasks.iter().find(|t| t.2 == workers[0].id()).unwrap();
+    let (id, _, owner) = tasks.iter().find(|t| t.2 == c.workers[0].id()).unwrap();
     // (Worker 3 may read worker 1's records a moment after worker 2 did.)
     let (mut code, mut task) = (0, Value::Null);
     let found = wait_until(WAIT, || {
-        (code, task) = workers[2].call(
+        (code, task) = c.workers[2].call(
             "GET",
             &format!("/connectors/shared/tasks/{id}/status"),
             None,
@@ -1078,7 +1122,7 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
         (task["state"].as_str(), task["worker_id"].as_str()),
         (Some("RUNNING"), Some(owner.as_str()))
     );
-    let (_, listing) = workers[1].call("GET", "/connectors?expand=status", None);
+    let (_, listing) = c.workers[1].call("GET", "/connectors?expand=status", None);
     assert_eq!(
         listing["shared"]["status"]["tasks"]
             .as_array()
@@ -1088,7 +1132,7 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     );
     // The connector's info and its tasks list the same ids as its status, on any worker.
     let ids_of_status: Vec<u64> = tasks.iter().map(|t| t.0).collect();
-    let (_, info) = workers[1].call("GET", "/connectors/shared", None);
+    let (_, info) = c.workers[1].call("GET", "/connectors/shared", None);
     let info_ids: Vec<u64> = info["tasks"]
         .as_array()
         .unwrap()
@@ -1096,7 +1140,7 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
         .map(|t| t["task"].as_u64().unwrap())
         .collect();
     assert_eq!(info_ids, ids_of_status, "{info}");
-    let (_, listed) = workers[1].call("GET", "/connectors/shared/tasks", None);
+    let (_, listed) = c.workers[1].call("GET", "/connectors/shared/tasks", None);
     let listed_ids: Vec<u64> = listed
         .as_array()
         .unwrap()
@@ -1109,7 +1153,7 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     let mut topic = BTreeMap::new();
     assert!(
         wait_until(WAIT, || {
-            topic = status_topic(&broker.bootstrap);
+            topic = status_topic(c.bootstrap());
             tasks
                 .iter()
                 .all(|t| topic.contains_key(&format!("status-task-shared-{}", t.0)))
@@ -1135,9 +1179,12 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
         assert_eq!(v["trace"], Value::Null, "{v}");
         assert!(v["generation"].is_i64(), "{v}");
     }
-    let c = value("status-connector-shared");
-    assert_eq!(c["state"], "RUNNING", "{c}");
-    assert!(ids.contains(c["worker_id"].as_str().unwrap()), "{c}");
+    let connector = value("status-connector-shared");
+    assert_eq!(connector["state"], "RUNNING", "{connector}");
+    assert!(
+        ids.contains(connector["worker_id"].as_str().unwrap()),
+        "{connector}"
+    );
     for id in &ids {
         let w = value(&format!("ferry-worker-{id}"));
         assert_eq!(w["config.storage.topic"], CONFIGS, "{w}");
@@ -1145,7 +1192,7 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
 
     // kill -9 of worker 3: within the staleness bound (10 s) and a margin, worker 2 no
     // longer shows its tasks RUNNING.
-    let third = workers.pop().unwrap();
+    let third = c.workers.pop().unwrap();
     let third_id = third.id().to_string();
     let third_tasks: Vec<u64> = tasks
         .iter()
@@ -1156,7 +1203,7 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     let killed = std::time::Instant::now();
     assert!(
         wait_until(Duration::from_secs(20), || {
-            tasks = tasks_of(&workers[1], "shared");
+            tasks = tasks_of(&c.workers[1], "shared");
             !tasks.iter().any(|t| t.2 == third_id && t.1 == "RUNNING")
         }),
         "the killed worker's tasks still shown RUNNING after 20 s: {tasks:?}"
@@ -1169,7 +1216,7 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     // And the topic no longer says they run: a live worker marked them UNASSIGNED.
     let mut topic = BTreeMap::new();
     let tidied = wait_until(WAIT, || {
-        topic = status_topic(&broker.bootstrap);
+        topic = status_topic(c.bootstrap());
         third_tasks.iter().all(|id| {
             topic
                 .get(&format!("status-task-shared-{id}"))
@@ -1183,7 +1230,7 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     );
 
     // A clean stop of worker 1: its tasks UNASSIGNED in the topic, its record deleted.
-    let first = workers.remove(0);
+    let mut first = c.workers.remove(0);
     let first_id = first.id().to_string();
     let first_tasks: Vec<u64> = tasks
         .iter()
@@ -1191,14 +1238,9 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
         .map(|t| t.0)
         .collect();
     assert!(!first_tasks.is_empty(), "{tasks:?}");
-    first.ferry.signal("TERM");
-    let mut first = first;
-    assert!(
-        first.ferry.wait(Duration::from_secs(60)).success(),
-        "{}",
-        first.ferry.log()
-    );
-    let topic = status_topic(&broker.bootstrap);
+    first.stop();
+
+    let topic = status_topic(c.bootstrap());
     for id in &first_tasks {
         let v: Value = serde_json::from_str(
             topic[&format!("status-task-shared-{id}")]
@@ -1220,19 +1262,19 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
     // And worker 2 lists only its own tasks now.
     assert!(
         wait_until(WAIT, || {
-            tasks = tasks_of(&workers[0], "shared");
-            !tasks.is_empty() && tasks.iter().all(|t| t.2 == workers[0].id())
+            tasks = tasks_of(&c.workers[0], "shared");
+            !tasks.is_empty() && tasks.iter().all(|t| t.2 == c.workers[0].id())
         }),
         "{tasks:?}"
     );
 
     // Deleted: the connector's record and every task's (the gone workers' too) are
     // tombstones, as Connect leaves them.
-    let (code, _) = workers[0].call("DELETE", "/connectors/shared", None);
+    let (code, _) = c.workers[0].call("DELETE", "/connectors/shared", None);
     assert_eq!(code, 204);
     let mut topic = BTreeMap::new();
     let all_gone = wait_until(WAIT, || {
-        topic = status_topic(&broker.bootstrap);
+        topic = status_topic(c.bootstrap());
         topic
             .iter()
             .filter(|(k, _)| k.starts_with("status-"))
@@ -1251,17 +1293,9 @@ fn status_on_any_worker_shows_every_workers_tasks_in_connects_format() {
 /// in one warning in its peer's log, with both topics.
 #[test]
 fn a_worker_with_another_config_topic_is_named_in_a_warning() {
-    let mut broker = Broker::start(1, 0);
-    internal_topics(&mut broker);
-    broker.create_topic("other-configs", 1);
-    let root = tempfile::tempdir().unwrap();
-    let first = Worker::start(root.path(), 1, &broker.bootstrap, &[]);
-    let stray = Worker::start(
-        root.path(),
-        2,
-        &broker.bootstrap,
-        &[("config.storage.topic", "other-configs")],
-    );
+    let mut c = Cluster::start(0, &[("other-configs", 1)], 1, &[]);
+    c.add_with(&[("config.storage.topic", "other-configs")]);
+    let (first, stray) = (&c.workers[0], &c.workers[1]);
     let named = |log: &str| {
         strip_ansi(log)
             .lines()
@@ -1289,27 +1323,16 @@ fn a_worker_with_another_config_topic_is_named_in_a_warning() {
 /// states again, and its peer lists its tasks RUNNING.
 #[test]
 fn a_worker_taken_for_gone_writes_its_states_again() {
-    let mut broker = Broker::start(1, 0);
-    broker.create_topic("lines", 2);
-    internal_topics(&mut broker);
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
-    let workers: Vec<Worker> = (1..=2)
-        .map(|n| Worker::start(root.path(), n, &broker.bootstrap, &[]))
-        .collect();
-    let (status, body) = workers[0].call(
-        "POST",
-        "/connectors",
-        Some(&directory_sink("c", "lines", &out)),
-    );
-    assert_eq!(status, 201, "{body}");
-    let second = workers[1].id().to_string();
+    let c = Cluster::start(0, &[("lines", 2)], 2, &[]);
+    c.create("c", "lines");
+    let second = c.workers[1].id().to_string();
+
     let runs =
         |tasks: &[(u64, String, String)]| tasks.iter().any(|t| t.2 == second && t.1 == "RUNNING");
     let mut tasks = Vec::new();
     assert!(
         wait_until(WAIT, || {
-            tasks = tasks_of(&workers[0], "c");
+            tasks = tasks_of(&c.workers[0], "c");
             runs(&tasks)
         }),
         "{tasks:?}"
@@ -1324,25 +1347,25 @@ fn a_worker_taken_for_gone_writes_its_states_again() {
             .collect()
     };
 
-    workers[1].ferry.signal("STOP");
+    c.workers[1].ferry.signal("STOP");
     let mut topic = BTreeMap::new();
     let marked = wait_until(WAIT, || {
-        tasks = tasks_of(&workers[0], "c");
-        topic = status_topic(&broker.bootstrap);
+        tasks = tasks_of(&c.workers[0], "c");
+        topic = status_topic(c.bootstrap());
         let states = task_state(&topic);
         !runs(&tasks) && !states.is_empty() && states.iter().all(|s| s == "UNASSIGNED")
     });
-    workers[1].ferry.signal("CONT");
+    c.workers[1].ferry.signal("CONT");
     assert!(marked, "{tasks:?} {topic:?}");
 
     let back = wait_until(WAIT, || {
-        tasks = tasks_of(&workers[0], "c");
-        topic = status_topic(&broker.bootstrap);
+        tasks = tasks_of(&c.workers[0], "c");
+        topic = status_topic(c.bootstrap());
         runs(&tasks) && task_state(&topic).iter().any(|s| s == "RUNNING")
     });
     assert!(
         back,
         "{tasks:?} {topic:?}; log of the stopped worker:\n{}",
-        workers[1].ferry.log()
+        c.workers[1].ferry.log()
     );
 }

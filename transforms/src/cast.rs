@@ -6,6 +6,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ferry_connector_api::data::{Data, Field, Schema, SchemaKind};
+use ferry_connector_api::java_text;
 use ferry_connector_api::{ConfigError, SinkRecord};
 
 use crate::keys::Keys;
@@ -289,8 +290,8 @@ pub(crate) fn to_string(d: &Data, schema: Option<&Schema>) -> String {
         Data::Int16(n) => n.to_string(),
         Data::Int32(n) => n.to_string(),
         Data::Int64(n) => n.to_string(),
-        Data::Float32(f) => java_float(f64::from(*f), f.to_string()),
-        Data::Float64(f) => java_float(*f, f.to_string()),
+        Data::Float32(f) => java_text::float(*f),
+        Data::Float64(f) => java_text::double(*f),
         Data::String(s) => s.clone(),
         Data::Bytes(b) => STANDARD.encode(b),
         Data::Decimal(b) => ferry_connector_api::decimal::plain(b, decimal_scale(schema)),
@@ -300,36 +301,6 @@ pub(crate) fn to_string(d: &Data, schema: Option<&Schema>) -> String {
         Data::Array(_) | Data::Map(_) | Data::Struct(_) => {
             String::from_utf8_lossy(&crate::json::to_json(schema, d)).into_owned()
         }
-    }
-}
-
-/// Java's `Double.toString`: a `.0` on whole numbers, `E` notation outside 10⁻³..10⁷.
-pub(crate) fn java_float(f: f64, shortest: String) -> String {
-    if !f.is_finite() {
-        return if f.is_nan() {
-            "NaN".into()
-        } else if f > 0.0 {
-            "Infinity".into()
-        } else {
-            "-Infinity".into()
-        };
-    }
-    let a = f.abs();
-    if a == 0.0 || (1e-3..1e7).contains(&a) {
-        if shortest.contains('.') {
-            shortest
-        } else {
-            format!("{shortest}.0")
-        }
-    } else {
-        let e = format!("{f:e}");
-        let (m, exp) = e.split_once('e').unwrap_or((&e, "0"));
-        let m = if m.contains('.') {
-            m.to_string()
-        } else {
-            format!("{m}.0")
-        };
-        format!("{m}E{exp}")
     }
 }
 
@@ -639,9 +610,14 @@ mod tests {
 
     #[test]
     fn floats_become_text_as_java_writes_them() {
-        assert_eq!(super::java_float(42.0, 42.0f64.to_string()), "42.0");
-        assert_eq!(super::java_float(1e10, 1e10f64.to_string()), "1.0E10");
-        assert_eq!(super::java_float(1.5e-5, 1.5e-5f64.to_string()), "1.5E-5");
+        let double = |f| super::to_string(&Data::Float64(f), None);
+        assert_eq!(double(42.0), "42.0");
+        assert_eq!(double(1e10), "1.0E10");
+        assert_eq!(double(1.5e-5), "1.5E-5");
+        // A float outside 10⁻³..10⁷ prints with `float`'s digits (`Float.toString`), not
+        // those of the double it widens to (`1.000000013351432E-10`).
+        assert_eq!(super::to_string(&Data::Float32(1.0e-10), None), "1.0E-10");
+        assert_eq!(super::to_string(&Data::Float32(3.0e38), None), "3.0E38");
         let dec = |scale| {
             Schema::new(SchemaKind::Decimal {
                 precision: 10,

@@ -10,6 +10,7 @@
 //! UTC (Connect uses the JVM's zone, UTC on a server).
 
 use bytes::Bytes;
+use ferry_connector_api::java_text;
 
 use crate::datefmt::DateFormat;
 
@@ -130,27 +131,11 @@ pub(crate) fn scalar_text(v: &HeaderValue) -> String {
         HeaderValue::Int16(n) => n.to_string(),
         HeaderValue::Int32(n) => n.to_string(),
         HeaderValue::Int64(n) => n.to_string(),
-        HeaderValue::Float32(f) => java_f32(*f),
-        HeaderValue::Float64(f) => crate::cast::java_float(*f, f.to_string()),
+        HeaderValue::Float32(f) => java_text::float(*f),
+        HeaderValue::Float64(f) => java_text::double(*f),
         HeaderValue::Decimal(d) => d.clone(),
         _ => String::new(),
     }
-}
-
-/// Java's `Float.toString`: the shortest digits that read back as the float, `.0` on whole
-/// numbers, `E` notation outside 10⁻³..10⁷.
-pub(crate) fn java_f32(f: f32) -> String {
-    if !f.is_finite() || f == 0.0 || (1e-3..1e7).contains(&f.abs()) {
-        return crate::cast::java_float(f64::from(f), f.to_string());
-    }
-    let e = format!("{f:e}");
-    let (m, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let m = if m.contains('.') {
-        m.to_string()
-    } else {
-        format!("{m}.0")
-    };
-    format!("{m}E{exp}")
 }
 
 /// `Values.escape`: backslashes doubled, quotes escaped.
@@ -654,30 +639,7 @@ impl Decimal {
 
     /// `BigDecimal.toString`.
     fn java_text(&self) -> String {
-        let sign = if self.negative && !self.is_zero() {
-            "-"
-        } else {
-            ""
-        };
-        let coefficient = &self.digits;
-        if self.scale == 0 {
-            return format!("{sign}{coefficient}");
-        }
-        let adjusted = -self.scale + coefficient.len() as i64 - 1;
-        if self.scale > 0 && adjusted >= -6 {
-            let scale = self.scale as usize;
-            let padded = format!("{coefficient:0>width$}", width = scale + 1);
-            let (int, frac) = padded.split_at(padded.len() - scale);
-            return format!("{sign}{int}.{frac}");
-        }
-        let (first, rest) = coefficient.split_at(1);
-        let point = if rest.is_empty() {
-            String::new()
-        } else {
-            format!(".{rest}")
-        };
-        let plus = if adjusted >= 0 { "+" } else { "" };
-        format!("{sign}{first}{point}E{plus}{adjusted}")
+        java_text::big_decimal_of(self.negative, &self.digits, self.scale)
     }
 }
 
@@ -1000,6 +962,8 @@ mod tests {
             assert_eq!(parse_string(text), v, "{text}");
             assert_eq!(to_text(&v).unwrap(), back, "{text}");
         }
+        // Java 19's digits where they are not Rust's shortest (`5e-324`).
+        assert_eq!(scalar_text(&V::Float64(f64::from_bits(1))), "4.9E-324");
         // A number followed by more tokens is the number (Connect's parser stops there).
         assert_eq!(parse_string("1,2"), V::Int8(1));
         assert_eq!(parse_string("42 apples"), s("42 apples"));

@@ -20,6 +20,7 @@
 //! * [`probe`]: start-up checks shared by sinks that write files.
 //! * [`backoff`]: the one retry policy (waits, jitter, limits, deadlines) of every retry.
 //! * [`decimal`]: the text of a Connect `Decimal` (unscaled two's-complement bytes).
+//! * [`java_text`]: numbers as Java prints them (`Double.toString`, `BigDecimal.toString`).
 //! * [`text`]: user-written values inside one-line messages, cut to a bound.
 
 pub mod backoff;
@@ -27,6 +28,7 @@ mod connector;
 pub mod data;
 pub mod decimal;
 mod error;
+pub mod java_text;
 pub mod logs;
 pub mod probe;
 mod producer;

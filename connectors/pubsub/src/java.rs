@@ -10,10 +10,8 @@
 //!   JSON converter writes bytes.
 //! * dates (`Timestamp`, `Date`, `Time`): `Date.toString` uses the JVM's time zone; ferry
 //!   prints them as a JVM in UTC does.
-//! * `Double.toString`/`Float.toString`: as Java 19 and later print them, the shortest
-//!   digits that read back as the same number (checked against OpenJDK 25 on 50 000
-//!   values, binade edges and ties included). Java 17 prints more digits for a few values,
-//!   such as `9.999999999999999E22` for `1.0E23`.
+//! * `Double.toString`/`Float.toString`: as Java 19 and later print them (see
+//!   [`ferry_connector_api::java_text`]).
 //! * maps: entries in the order a `HashMap` built in the converter's order iterates them.
 //!   Java keeps JSON's document order where ferry's JSON converter sorts keys; the two
 //!   differ only for keys that share a hash bucket. Keys that are not strings, numbers or
@@ -23,6 +21,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use ferry_connector_api::data::{Data, Schema, SchemaKind};
+use ferry_connector_api::java_text::{big_decimal, double, float};
 
 /// The Java text of `data`, whose schema is `schema` (`None` for schemaless JSON).
 pub(crate) fn text(schema: Option<&Schema>, data: &Data) -> String {
@@ -112,144 +111,6 @@ fn write(out: &mut String, schema: Option<&Schema>, data: &Data) {
 
 fn push_display(out: &mut String, v: &dyn std::fmt::Display) {
     let _ = write!(out, "{v}");
-}
-
-/// `Double.toString`.
-pub(crate) fn double(v: f64) -> String {
-    if let Some(special) = special(v.is_nan(), v.is_infinite(), v == 0.0, v.is_sign_negative()) {
-        return special;
-    }
-    let a = v.abs();
-    let sci = java_digits(
-        &format!("{a:e}"),
-        |digits| format!("{a:.*e}", digits - 1),
-        |s| s.parse::<f64>() == Ok(a),
-    );
-    scientific_to_java(v < 0.0, &sci)
-}
-
-/// `Float.toString` (same rules, with `float`'s precision).
-pub(crate) fn float(v: f32) -> String {
-    if let Some(special) = special(v.is_nan(), v.is_infinite(), v == 0.0, v.is_sign_negative()) {
-        return special;
-    }
-    let a = v.abs();
-    let sci = java_digits(
-        &format!("{a:e}"),
-        |digits| format!("{a:.*e}", digits - 1),
-        |s| s.parse::<f32>() == Ok(a),
-    );
-    scientific_to_java(v < 0.0, &sci)
-}
-
-/// Java's choice of digits, from Rust's shortest (`shortest`, as `d.ddde±x`): the decimal
-/// closest to the value among those of that length (of two digits, when the shortest has
-/// one) that read back as the value, ties to an even last digit. `exact(n)` is the value
-/// correctly rounded to `n` digits (Rust rounds ties to even); it is Java's choice unless
-/// it does not read back (possible next to a power of two), where Rust's is.
-fn java_digits(
-    shortest: &str,
-    exact: impl Fn(usize) -> String,
-    reads_back: impl Fn(&str) -> bool,
-) -> String {
-    let mantissa = shortest.split('e').next().unwrap_or_default();
-    let digits = mantissa.chars().filter(char::is_ascii_digit).count().max(2);
-    let closest = exact(digits);
-    if reads_back(&closest) {
-        closest
-    } else {
-        shortest.to_string()
-    }
-}
-
-fn special(nan: bool, infinite: bool, zero: bool, negative: bool) -> Option<String> {
-    let s = match (nan, infinite, zero, negative) {
-        (true, ..) => "NaN",
-        (_, true, _, false) => "Infinity",
-        (_, true, _, true) => "-Infinity",
-        (_, _, true, false) => "0.0",
-        (_, _, true, true) => "-0.0",
-        _ => return None,
-    };
-    Some(s.to_string())
-}
-
-/// Rust's `d.ddde±x` as Java prints it: plain from 10⁻³ up to 10⁷, else `d.dddE±x`, always
-/// with a digit after the point.
-fn scientific_to_java(negative: bool, sci: &str) -> String {
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let mut digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    // `{:.1e}` may leave a trailing zero (`1.0e23`); Java adds its own ".0" where needed.
-    while digits.len() > 1 && digits.ends_with('0') {
-        digits.pop();
-    }
-    let mut out = String::with_capacity(digits.len() + 8);
-    if negative {
-        out.push('-');
-    }
-    if (-3..7).contains(&exp) {
-        if exp >= 0 {
-            let whole = exp as usize + 1;
-            if digits.len() <= whole {
-                out.push_str(&digits);
-                out.extend(std::iter::repeat_n('0', whole - digits.len()));
-                out.push_str(".0");
-            } else {
-                out.push_str(&digits[..whole]);
-                out.push('.');
-                out.push_str(&digits[whole..]);
-            }
-        } else {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-exp - 1) as usize));
-            out.push_str(&digits);
-        }
-    } else {
-        out.push_str(&digits[..1]);
-        out.push('.');
-        out.push_str(if digits.len() > 1 { &digits[1..] } else { "0" });
-        out.push('E');
-        push_display(&mut out, &exp);
-    }
-    out
-}
-
-/// `BigDecimal.toString` of a two's-complement big-endian unscaled value and a scale:
-/// plain when the exponent is small (`-123.45`, `0.0000012345`), else scientific (`5E-7`).
-pub(crate) fn big_decimal(unscaled: &[u8], scale: u32) -> String {
-    let (negative, digits) = ferry_connector_api::decimal::digits(unscaled);
-    let scale = i64::from(scale);
-    let len = digits.len() as i64;
-    let adjusted = len - 1 - scale;
-    let mut out = String::new();
-    if negative {
-        out.push('-');
-    }
-    if scale == 0 {
-        out.push_str(&digits);
-    } else if adjusted >= -6 {
-        if len > scale {
-            let point = (len - scale) as usize;
-            out.push_str(&digits[..point]);
-            out.push('.');
-            out.push_str(&digits[point..]);
-        } else {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (scale - len) as usize));
-            out.push_str(&digits);
-        }
-    } else {
-        out.push_str(&digits[..1]);
-        if len > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push('E');
-        // The exponent is negative here (the scale is never negative in ferry's schemas).
-        push_display(&mut out, &adjusted);
-    }
-    out
 }
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -426,64 +287,6 @@ mod tests {
 
     fn s(t: &str) -> Data {
         Data::String(t.into())
-    }
-
-    #[test]
-    fn doubles_and_floats_print_as_java_does() {
-        let cases: &[(f64, &str)] = &[
-            (1e7, "1.0E7"),
-            (1e-3, "0.001"),
-            (9.999e-4, "9.999E-4"),
-            (123456.789, "123456.789"),
-            (-0.0, "-0.0"),
-            (0.0, "0.0"),
-            (1e21, "1.0E21"),
-            (2459457.7221759, "2459457.7221759"),
-            (f64::from_bits(1), "4.9E-324"),
-            (1e23, "1.0E23"),
-            (45.0, "45.0"),
-            (-18.5, "-18.5"),
-            (100.0, "100.0"),
-            (f64::NAN, "NaN"),
-            (f64::NEG_INFINITY, "-Infinity"),
-            // Two closest decimals of the shortest length: Java takes the even one.
-            (
-                f64::from_bits(14_056_932_845_439_824_229),
-                "-1.4255020109691772E15",
-            ),
-        ];
-        for (v, want) in cases {
-            assert_eq!(double(*v), *want, "{v:e}");
-        }
-        let cases: &[(f32, &str)] = &[
-            (0.1, "0.1"),
-            (1.0e7, "1.0E7"),
-            (f32::MAX, "3.4028235E38"),
-            (18.5, "18.5"),
-            (1.0e-10, "1.0E-10"),
-            (f32::from_bits(1), "1.4E-45"),
-            (f32::from_bits(1_249_760_709), "4158833.2"),
-        ];
-        for (v, want) in cases {
-            assert_eq!(float(*v), *want, "{v:e}");
-        }
-    }
-
-    #[test]
-    fn decimals_print_as_big_decimal_does() {
-        let unscaled = |v: i64| v.to_be_bytes().to_vec();
-        assert_eq!(big_decimal(&unscaled(-12345), 2), "-123.45");
-        assert_eq!(big_decimal(&unscaled(12345), 10), "0.0000012345");
-        assert_eq!(big_decimal(&unscaled(0), 3), "0.000");
-        assert_eq!(big_decimal(&unscaled(0), 9), "0E-9");
-        assert_eq!(big_decimal(&unscaled(5), 7), "5E-7");
-        assert_eq!(big_decimal(&unscaled(-12345), 11), "-1.2345E-7");
-        assert_eq!(big_decimal(&unscaled(42), 0), "42");
-        // 2^72 + 1, beyond any machine integer.
-        let big = [0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0x01];
-        assert_eq!(big_decimal(&big, 0), "4722366482869645213697");
-        assert_eq!(big_decimal(&[0xff, 0x00], 1), "-25.6");
-        assert_eq!(big_decimal(&[], 0), "0");
     }
 
     #[test]
