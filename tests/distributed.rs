@@ -1017,24 +1017,15 @@ fn status_topic(bootstrap: &str) -> BTreeMap<String, Option<String>> {
 
 /// The latest value (None: a tombstone) of every key of a topic, read with kcat.
 fn latest_records(bootstrap: &str, topic: &str) -> BTreeMap<String, Option<String>> {
-    let out = kcat()
-        .args([
-            "-C",
-            "-b",
-            bootstrap,
-            "-t",
-            topic,
-            "-o",
-            "beginning",
-            "-e",
-            "-q",
-            "-Z",
-        ])
-        .args(["-f", "%p\\t%o\\t%k\\t%s\\n"])
-        .output()
-        .expect("run kcat");
+    let lines = kcat_read_until(
+        bootstrap,
+        topic,
+        0,
+        WAIT,
+        &["-Z", "-f", "%p\\t%o\\t%k\\t%s\\n"],
+    );
     let mut latest: BTreeMap<String, (i64, Option<String>)> = BTreeMap::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in &lines {
         let mut f = line.splitn(4, '\t');
         let (_, offset, key, value) = (f.next(), f.next(), f.next(), f.next());
         let offset: i64 = offset.unwrap().parse().unwrap();
