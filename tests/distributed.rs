@@ -1360,3 +1360,44 @@ fn a_worker_taken_for_gone_writes_its_states_again() {
         c.workers[1].ferry.log()
     );
 }
+
+/// SIGTERM while the brokers are gone: the worker stops within its bound. Before, each of its
+/// final status records waited out librdkafka's delivery timeout (`message.timeout.ms`, five
+/// minutes), one after the other, and the worker outlived any service manager's stop
+/// timeout.
+#[test]
+fn a_worker_stops_within_its_bound_when_the_brokers_are_gone() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("gone", 2);
+    internal_topics(&mut broker);
+    let root = tempfile::tempdir().unwrap();
+    let mut w = Worker::start(root.path(), 1, &broker.bootstrap, &[]);
+    let (status, body) = w.call(
+        "POST",
+        "/connectors",
+        Some(&directory_sink("gone", "gone", &root.path().join("out"))),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(
+        wait_until(WAIT, || w.holds_partitions()),
+        "{}",
+        w.ferry.log()
+    );
+    drop(broker);
+    let stopping = std::time::Instant::now();
+    w.ferry.signal("TERM");
+    let exit = w.ferry.wait(WAIT);
+    let took = stopping.elapsed();
+    let log = w.ferry.log();
+    // task.shutdown.graceful.timeout.ms is 5 s here; the consumer's close with no broker
+    // adds a few seconds at most.
+    assert!(
+        took < Duration::from_secs(30),
+        "the stop took {took:?}; log:\n{log}"
+    );
+    assert!(exit.success(), "{exit:?}; log:\n{log}");
+    assert!(
+        log.contains("The status topic did not take this worker's final states in time"),
+        "{log}"
+    );
+}

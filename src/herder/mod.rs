@@ -632,7 +632,9 @@ pub async fn run(loaded: Loaded, opts: RunOptions) -> Result<Outcome, StartupErr
         stop.cancel();
         task.abort();
         let _ = task.await;
-        status.stop().await;
+        // Whatever is left of the stop's bound, and a moment even when nothing is.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        status.stop(left.max(Duration::from_secs(2))).await;
     }
     let running: Vec<&running::Running> =
         table.values().filter_map(|e| e.running.as_ref()).collect();

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 
@@ -430,9 +430,15 @@ impl StatusLog {
     }
 
     /// A clean stop: this worker's tasks UNASSIGNED, its connectors' records too where they
-    /// are this worker's, and its own record deleted (Connect's `onShutdown`).
-    pub(crate) async fn stop(&self) {
+    /// are this worker's, and its own record deleted (Connect's `onShutdown`). Sent
+    /// together and waited for `within` at most: with the brokers gone, each record would
+    /// otherwise wait for its delivery timeout (librdkafka's `message.timeout.ms`, 5 min),
+    /// one after the other, and hold the process long after its stop bound. What is not
+    /// written then, the other workers make up for: this worker's record goes stale after
+    /// 10 s, and the live worker with the lowest id marks its tasks UNASSIGNED.
+    pub(crate) async fn stop(&self, within: Duration) {
         let written = self.written.lock().await.clone();
+        let mut finals = Vec::new();
         for (key, value) in written {
             let Some(mut value) = value else { continue };
             if let Some(name) = key.strip_prefix("status-connector-") {
@@ -446,15 +452,39 @@ impl StatusLog {
             }
             value.state = "UNASSIGNED".into();
             value.trace = None;
-            self.send(&key, Some(&value)).await;
+            finals.push((key, value));
+        }
+        // Everything is queued at once (librdkafka sends it together), then awaited.
+        let mut deliveries = Vec::new();
+        for (key, value) in &finals {
+            let payload = records::encode(value);
+            let record = FutureRecord::to(&self.topic).key(key).payload(&payload);
+            match self.producer.send_result(record) {
+                Ok(delivery) => deliveries.push((key.clone(), delivery)),
+                Err((e, _)) => {
+                    tracing::warn!(topic = %self.topic, key = %key, error = %e, "Final state not written to the status topic.");
+                }
+            }
         }
         let key = worker_key(&self.worker_id);
         let record: FutureRecord<'_, String, Vec<u8>> =
             FutureRecord::to(&self.topic).key(&key).partition(0);
-        if let Err((e, _)) = self.producer.send(record, TIMEOUT).await {
-            tracing::warn!(topic = %self.topic, error = %e, "Worker record not deleted from the status topic; other workers see this worker as gone once it is stale.");
+        match self.producer.send_result(record) {
+            Ok(delivery) => deliveries.push((key, delivery)),
+            Err((e, _)) => {
+                tracing::warn!(topic = %self.topic, error = %e, "Worker record not deleted from the status topic; other workers see this worker as gone once it is stale.");
+            }
         }
-        let _ = self.producer.flush(Duration::from_secs(5));
+        let all = async {
+            for (key, delivery) in deliveries {
+                if let Ok(Err((e, _))) = delivery.await {
+                    tracing::warn!(topic = %self.topic, key = %key, error = %e, "Final state not written to the status topic.");
+                }
+            }
+        };
+        if tokio::time::timeout(within, all).await.is_err() {
+            tracing::warn!(topic = %self.topic, timeout_ms = within.as_millis() as u64, "The status topic did not take this worker's final states in time; the other workers see this worker as gone once its record is stale, and mark its tasks UNASSIGNED.");
+        }
     }
 
     /// The tasks of `connector` that live workers other than this one wrote.
