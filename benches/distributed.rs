@@ -106,6 +106,17 @@ fn worker_file(
     path
 }
 
+/// A working directory for one measurement; kept (and named on stderr) with
+/// `FERRY_BENCH_KEEP=1`, so that the workers' logs can be read after a failed run.
+fn workdir() -> tempfile::TempDir {
+    let mut dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("FERRY_BENCH_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("  working directory kept: {}", dir.path().display());
+    }
+    dir
+}
+
 fn spawn(args: &[&str], log: &Path) -> Child {
     spawn_logging(args, log, "warn")
 }
@@ -228,7 +239,7 @@ struct Round {
 /// `kill -9` of one until one new record on every partition is on disk, and the RSS of each
 /// worker before the kill.
 fn kill_one(group: Group, group_delay: Duration) -> (f64, Vec<u64>) {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     let broker = MockBroker::start_with_delay(1, group_delay).unwrap();
     broker
         .consumer_group_timing(Duration::from_millis(SESSION_TIMEOUT_MS), HEARTBEAT)
@@ -384,7 +395,7 @@ fn internal_topics(broker: &MockBroker) {
 /// twice. With static members (KIP-848's protocol) each worker restarts on its own REST
 /// port, and with it its `group.instance.id`.
 fn rolling(group: Group) -> Rolling {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     let broker = MockBroker::start_with_delay(1, GROUP_DELAY).unwrap();
     broker
         .consumer_group_timing(Duration::from_millis(SESSION_TIMEOUT_MS), HEARTBEAT)
@@ -528,7 +539,7 @@ fn rolling(group: Group) -> Rolling {
 }
 
 fn round() -> Round {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = workdir();
     let broker = MockBroker::start_with_delay(1, Duration::from_secs(3)).unwrap();
     broker.create_topic(TOPIC, PARTITIONS).unwrap();
     internal_topics(&broker);
