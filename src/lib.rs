@@ -22,4 +22,5 @@ pub mod quickstart;
 pub mod registry;
 pub mod rest;
 pub mod telemetry;
+pub(crate) mod topics;
 pub mod worker;

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ferry_connector_api::{ProducerFactory, ProducerRecord, RecordProducer, TaskError};
+use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
@@ -24,7 +25,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 
 use crate::config::client::{self, ClientLayers, ClientSettings, Sourced};
-use crate::config::{ConfigFileError, NoteKind};
+use crate::config::{ConfigFileError, Note, NoteKind};
 use crate::kafka::{self, ClientConfigError, RateLimiter};
 
 /// A producer that cannot be built: one line naming the setting (and where it was written)
@@ -83,15 +84,42 @@ impl Producers {
         Ok(client::producer_settings(&self.layers, extra)?)
     }
 
+    /// The librdkafka configuration of a producer with `extra` on top of the layers, with
+    /// the settings it comes from and the notes of its translation.
+    fn client_config(
+        &self,
+        extra: &BTreeMap<String, Sourced>,
+    ) -> Result<(ClientSettings, ClientConfig, Vec<Note>), ProducerError> {
+        let settings = self.settings(extra)?;
+        let defaults = kafka::producer_defaults(&format!("connector-producer-{}", self.connector));
+        let (config, notes) = kafka::producer_config(&settings, &defaults)?;
+        Ok((settings, config, notes))
+    }
+
+    /// The settings of an admin client that reaches the same cluster, with the same login,
+    /// as the producer with `extra` (Kafka Connect's dead-letter admin client), named
+    /// `client_id`. The producer-only settings that would make it act as one (idempotence,
+    /// transactions) are left out.
+    pub fn admin_config(
+        &self,
+        extra: &BTreeMap<String, Sourced>,
+        client_id: &str,
+    ) -> Result<ClientConfig, ProducerError> {
+        let (_, mut config, _) = self.client_config(extra)?;
+        for key in ["enable.idempotence", "transactional.id"] {
+            config.remove(key);
+        }
+        config.set("client.id", client_id);
+        Ok(config)
+    }
+
     /// A producer with `extra` on top of the layers: the one already made for the same
     /// settings, or a new one.
     pub fn get(
         &self,
         extra: &BTreeMap<String, Sourced>,
     ) -> Result<Arc<KafkaProducer>, ProducerError> {
-        let settings = self.settings(extra)?;
-        let defaults = kafka::producer_defaults(&format!("connector-producer-{}", self.connector));
-        let (config, client_notes) = kafka::producer_config(&settings, &defaults)?;
+        let (settings, config, client_notes) = self.client_config(extra)?;
         let key: ConfigKey = config
             .config_map()
             .into_iter()

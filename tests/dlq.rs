@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use common::crabka;
 use common::*;
 use ferry::config::WorkerConfig;
 use ferry::config::providers::SystemEnvironment;
@@ -974,4 +975,283 @@ fn a_full_dead_letter_directory_holds_the_offset_until_it_has_room() {
     ferry.signal("TERM");
     let _ = ferry.wait(Duration::from_secs(30));
     drop(disk);
+}
+
+/// The topics of a cluster and their partition counts, from `kcat -L -J` (all topics: a
+/// listing creates none, even on a cluster that creates topics when one is named).
+fn topics_of(bootstrap: &str) -> BTreeMap<String, usize> {
+    let out = kcat()
+        .args(["-L", "-J", "-b", bootstrap, "-m", "10"])
+        .output()
+        .expect("kcat -L");
+    assert!(
+        out.status.success(),
+        "kcat -L -b {bootstrap}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let md: serde_json::Value = serde_json::from_slice(&out.stdout).expect("kcat -L -J JSON");
+    md["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["error"].is_null())
+        .map(|t| {
+            let name = t["topic"].as_str().unwrap().to_string();
+            (name, t["partitions"].as_array().map_or(0, Vec::len))
+        })
+        .collect()
+}
+
+/// The log's lines about the dead-letter topic's creation.
+fn topic_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| {
+            l.contains("Dead-letter topic created")
+                || l.contains("The dead-letter topic is missing")
+                || l.contains("Cannot check whether the dead-letter topic exists")
+        })
+        .collect()
+}
+
+/// Kafka Connect's `DeadLetterQueueReporter`: a dead-letter topic missing at the connector's
+/// start is created with one partition and `errors.deadletterqueue.topic.replication.factor`,
+/// on the producer's cluster (here another one, through
+/// `producer.override.bootstrap.servers`), and the dead letters land in it. The cluster is
+/// a crabka-broker (the mock cluster serves no CreateTopics), which creates no topic unless
+/// asked; kcat lists it independently.
+#[test]
+fn a_missing_dead_letter_topic_is_created_on_the_producers_cluster_with_one_partition() {
+    const TEST: &str =
+        "dlq::a_missing_dead_letter_topic_is_created_on_the_producers_cluster_with_one_partition";
+    let Some(dlq_cluster) = crabka::CrabkaBroker::start_or_skip(TEST) else {
+        return;
+    };
+    assert!(
+        !topics_of(&dlq_cluster.bootstrap).contains_key("alerts-dlq"),
+        "a fresh broker"
+    );
+    let mut source = Broker::start(1, 0);
+    source.create_topic("alerts", 1);
+    produce_source(&source.bootstrap, "alerts");
+    let dir = tempfile::tempdir().unwrap();
+    let w = worker_props(dir.path(), &source.bootstrap, &[]);
+    let c = json_connector(
+        dir.path(),
+        "created",
+        &[
+            ("errors.deadletterqueue.topic.name", "alerts-dlq"),
+            ("errors.deadletterqueue.topic.replication.factor", "1"),
+            (
+                "producer.override.bootstrap.servers",
+                &dlq_cluster.bootstrap,
+            ),
+        ],
+    );
+    let log = run_to_end(dir.path(), &[], &w, &[&c], Duration::from_secs(60));
+    let lines = topic_lines(&log);
+    assert_eq!(lines.len(), 1, "{log}");
+    for part in [
+        "INFO",
+        "Dead-letter topic created.",
+        "connector=created",
+        "topic=alerts-dlq",
+        &format!("brokers={}", dlq_cluster.bootstrap),
+        "partitions=1",
+        "replication_factor=1",
+    ] {
+        assert!(lines[0].contains(part), "{part}: {}", lines[0]);
+    }
+    assert_eq!(
+        topics_of(&dlq_cluster.bootstrap).get("alerts-dlq"),
+        Some(&1),
+        "created with one partition on the producer's cluster"
+    );
+    assert!(
+        !topics_of(&source.bootstrap).contains_key("alerts-dlq"),
+        "nothing created on the source cluster"
+    );
+    // Both dead letters are in it (its end offset), the bad records' values in order.
+    let end = kcat()
+        .args(["-Q", "-b", &dlq_cluster.bootstrap, "-t", "alerts-dlq:0:-1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&end.stdout).trim(),
+        "alerts-dlq [0] offset 2",
+        "{}",
+        String::from_utf8_lossy(&end.stderr)
+    );
+    let values = kcat()
+        .args(["-C", "-b", &dlq_cluster.bootstrap, "-t", "alerts-dlq"])
+        .args(["-o", "beginning", "-c", "2", "-q", "-f", "%s"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        values.stdout,
+        [b"not json at all".as_slice(), BAD_BYTES].concat()
+    );
+    assert_eq!(
+        committed(&source.bootstrap, "connect-created", "alerts", 1),
+        vec![5]
+    );
+
+    // Started again: the topic exists and is left alone, without a line.
+    let log = run_to_end(dir.path(), &[], &w, &[&c], Duration::from_secs(60));
+    assert!(topic_lines(&log).is_empty(), "{log}");
+}
+
+/// A dead-letter topic the cluster refuses to create (Connect's default replication factor
+/// 3 on a one-broker cluster): one warn line naming the connector, the topic, the reason
+/// and the command that creates it; the connector runs, delivers the good records, and
+/// holds its offset at the first bad record, whose dead letter waits for the topic.
+#[test]
+fn a_dead_letter_topic_the_cluster_refuses_to_create_is_one_warn_line_and_holds_the_offset() {
+    const TEST: &str = "dlq::a_dead_letter_topic_the_cluster_refuses_to_create_is_one_warn_line_and_holds_the_offset";
+    let Some(dlq_cluster) = crabka::CrabkaBroker::start_or_skip(TEST) else {
+        return;
+    };
+    let mut source = Broker::start(1, 0);
+    source.create_topic("alerts", 1);
+    produce_source(&source.bootstrap, "alerts");
+    let dir = tempfile::tempdir().unwrap();
+    let w = worker_props(dir.path(), &source.bootstrap, &[]);
+    let c = json_connector(
+        dir.path(),
+        "refused",
+        &[
+            ("errors.deadletterqueue.topic.name", "refused-dlq"),
+            (
+                "producer.override.bootstrap.servers",
+                &dlq_cluster.bootstrap,
+            ),
+        ],
+    );
+    let mut ferry = Ferry::standalone(dir.path(), &w, &[&c]);
+    let out = dir.path().join("refused.out");
+    assert!(
+        wait_until(Duration::from_secs(30), || lines_of(&out).len() == 3
+            && !topic_lines(&ferry.log()).is_empty()),
+        "{}",
+        ferry.log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let log = ferry.log();
+    let lines = topic_lines(&log);
+    assert_eq!(lines.len(), 1, "{log}");
+    let want = format!(
+        "The dead-letter topic is missing and ferry cannot create it; create it with `kafka-topics.sh --bootstrap-server {} --create --topic refused-dlq --partitions 1 --replication-factor 3` (or let the cluster create topics on first write). Until it exists, failed records wait for it and their offsets are not committed.",
+        dlq_cluster.bootstrap
+    );
+    for part in [
+        "WARN",
+        want.as_str(),
+        "connector=refused",
+        "topic=refused-dlq",
+        "error=cannot create it: InvalidReplicationFactor",
+    ] {
+        assert!(lines[0].contains(part), "{part}: {}", lines[0]);
+    }
+    assert!(
+        !topics_of(&dlq_cluster.bootstrap).contains_key("refused-dlq"),
+        "not created"
+    );
+    assert!(
+        committed(&source.bootstrap, "connect-refused", "alerts", 1)[0] <= 1,
+        "nothing committed past the first dead letter"
+    );
+    ferry.signal("TERM");
+    let _ = ferry.wait(Duration::from_secs(30));
+}
+
+/// On librdkafka's mock cluster, which has no CreateTopics, the missing dead-letter topic
+/// cannot be created: one warn line (after the creation request's 10 s bound: the mock
+/// names no controller to send it to); the dead letters then go as before, the cluster
+/// creating the topic on the producer's first write (as a Kafka cluster with
+/// `auto.create.topics.enable=true` does).
+#[test]
+fn a_missing_dead_letter_topic_on_a_cluster_without_create_topics_is_one_warn_line() {
+    let mut broker = Broker::start(1, 0);
+    broker.create_topic("alerts", 1);
+    produce_source(&broker.bootstrap, "alerts");
+    let dir = tempfile::tempdir().unwrap();
+    let w = worker_props(dir.path(), &broker.bootstrap, &[]);
+    let c = json_connector(
+        dir.path(),
+        "nocreate",
+        &[
+            ("errors.deadletterqueue.topic.name", "alerts-dlq"),
+            ("errors.deadletterqueue.context.headers.enable", "true"),
+            ("errors.deadletterqueue.topic.replication.factor", "1"),
+            // Credentials the admin client gets with the producer's settings (unused on a
+            // PLAINTEXT listener): they appear nowhere in the log.
+            ("producer.override.sasl.username", "dlq-user"),
+            ("producer.override.sasl.password", "hunter2-dlq-secret"),
+        ],
+    );
+    let log = run_to_end(dir.path(), &[], &w, &[&c], Duration::from_secs(60));
+    assert!(!log.contains("hunter2"), "{log}");
+    let lines = topic_lines(&log);
+    assert_eq!(lines.len(), 1, "{log}");
+    let want = format!(
+        "The dead-letter topic is missing and ferry cannot create it; create it with `kafka-topics.sh --bootstrap-server {} --create --topic alerts-dlq --partitions 1 --replication-factor 1`",
+        broker.bootstrap
+    );
+    for part in [
+        "WARN",
+        want.as_str(),
+        "connector=nocreate",
+        "topic=alerts-dlq",
+        "error=cannot create it: ",
+    ] {
+        assert!(lines[0].contains(part), "{part}: {}", lines[0]);
+    }
+    // Created by the producer's first write, with the cluster's default partition count
+    // (the mock's is 4), not Connect's one partition: that is what the line is about.
+    assert_eq!(topics_of(&broker.bootstrap).get("alerts-dlq"), Some(&4));
+    // Several partitions: each letter read back by partition and offset, matched to its
+    // source record by Connect's offset header.
+    let source = consume(&broker.bootstrap, "alerts", 5);
+    let envelopes = kcat_read_until(
+        &broker.bootstrap,
+        "alerts-dlq",
+        2,
+        Duration::from_secs(30),
+        &["-J"],
+    );
+    assert_eq!(envelopes.len(), 2, "{envelopes:?}");
+    let mut letters: Vec<(i64, Vec<u8>, Vec<u8>)> = envelopes
+        .iter()
+        .map(|line| {
+            let e: serde_json::Value = serde_json::from_str(line).unwrap();
+            let headers = e["headers"].as_array().unwrap();
+            let at = headers
+                .chunks(2)
+                .find(|h| h[0] == "__connect.errors.offset")
+                .map(|h| h[1].as_str().unwrap().parse::<i64>().unwrap())
+                .unwrap();
+            let raw = |fmt: &str| {
+                kcat()
+                    .args(["-C", "-b", &broker.bootstrap, "-t", "alerts-dlq"])
+                    .args(["-p", &e["partition"].to_string()])
+                    .args(["-o", &e["offset"].to_string()])
+                    .args(["-c", "1", "-e", "-q", "-f", fmt])
+                    .output()
+                    .unwrap()
+                    .stdout
+            };
+            (at, raw("%k"), raw("%s"))
+        })
+        .collect();
+    letters.sort();
+    let bad: Vec<(i64, Vec<u8>, Vec<u8>)> = source
+        .iter()
+        .filter(|m| m.offset == 1 || m.offset == 3)
+        .map(|m| (m.offset, m.key.clone(), m.value.clone()))
+        .collect();
+    assert_eq!(bad[1].2, BAD_BYTES, "the source is what the test meant");
+    assert_eq!(letters, bad);
+    assert_eq!(
+        committed(&broker.bootstrap, "connect-nocreate", "alerts", 1),
+        vec![5]
+    );
 }

@@ -18,9 +18,9 @@ pub struct DeadLetterQueue {
     /// `errors.deadletterqueue.topic.name` (empty: none): a topic on the producer's cluster —
     /// the worker's, or another through `producer.override.bootstrap.servers`.
     pub topic: Option<String>,
-    /// `errors.deadletterqueue.topic.replication.factor` (3): accepted for Connect's files;
-    /// ferry creates no topics (Connect creates the dead-letter topic when missing), so the
-    /// topic must exist or the cluster must create it on first write.
+    /// `errors.deadletterqueue.topic.replication.factor` (3; -1: the broker's default): the
+    /// replication of the dead-letter topic when ferry creates it (one partition) at the
+    /// connector's start because its cluster lacks it, as Connect does.
     pub replication_factor: i16,
     /// `errors.deadletterqueue.context.headers.enable` (false): add Connect's
     /// `__connect.errors.*` headers (and, for the directory, fill the sidecar's context).

@@ -10,11 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -22,14 +20,13 @@ use tokio_util::sync::CancellationToken;
 use super::config_records::{ConfigRecord, Encoded, decode};
 use crate::config::distributed::DistributedConfig;
 use crate::kafka::ProbeContext;
+use crate::topics::{self, Ensured, TopicSpec};
 
 /// How long a write may take to be acknowledged and read back (Connect's
 /// `READ_TO_END_TIMEOUT_MS`).
 const READ_BACK: Duration = Duration::from_secs(30);
 /// How long the topic's first read may take at start.
 const START: Duration = Duration::from_secs(30);
-/// How long its creation may take.
-const CREATE: Duration = Duration::from_secs(10);
 
 /// One record read from the topic, decoded, with its offset.
 #[derive(Debug)]
@@ -174,9 +171,6 @@ impl ConfigLog {
     }
 }
 
-/// Creates a compacted internal topic unless the cluster already has it (a cluster where
-/// workers may not create topics is fine as long as someone did). Shared by the config and
-/// status topics.
 /// The consumer settings of an internal topic's reader: the worker's client, assigned
 /// partitions, nothing committed. The caller sets the `group.id` librdkafka's assign needs
 /// (`<group>-<role>-reader`; the reader never joins or commits).
@@ -205,60 +199,32 @@ pub(super) fn writer_config(client: &ClientConfig, client_id: &str) -> ClientCon
     c
 }
 
+/// Creates a compacted internal topic unless the cluster already has it (a cluster where
+/// workers may not create topics is fine as long as someone did). Shared by the config and
+/// status topics.
 pub(super) async fn create_topic(
     client: &ClientConfig,
     name: &str,
     partitions: i32,
     replication: i32,
 ) -> Result<(), String> {
-    let mut probe_config = client.clone();
-    probe_config.remove("group.id");
-    let probe: BaseConsumer<ProbeContext> = probe_config
-        .create_with_context(ProbeContext::default())
-        .map_err(|e| format!("cannot create a client: {e}"))?;
-    let topic_name = name.to_string();
-    let exists = tokio::task::spawn_blocking(move || {
-        probe
-            .fetch_metadata(Some(&topic_name), CREATE)
-            .map(|md| {
-                md.topics()
-                    .first()
-                    .is_some_and(|t| t.error().is_none() && !t.partitions().is_empty())
-            })
-            .map_err(|e| format!("cannot read the cluster's metadata: {e}"))
-    })
-    .await
-    .map_err(|e| e.to_string())??;
-    if exists {
-        return Ok(());
-    }
-    let mut admin_config = client.clone();
-    admin_config.remove("group.id");
-    let admin: AdminClient<ProbeContext> = admin_config
-        .create_with_context(ProbeContext::default())
-        .map_err(|e| format!("cannot create an admin client: {e}"))?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication))
-        .set("cleanup.policy", "compact");
-    let how = format!(
-        "create it yourself with {partitions} partition(s) and cleanup.policy=compact, e.g. kafka-topics.sh --create --topic {name} --partitions {partitions} --config cleanup.policy=compact"
-    );
-    let answer = admin
-        .create_topics(
-            [&topic],
-            &AdminOptions::new().operation_timeout(Some(START)),
-        )
-        .await
-        .map_err(|e| format!("cannot create it: {e}; {how}"))?;
-    for result in answer {
-        match result {
-            Ok(_) => {
-                tracing::info!(topic = %name, partitions, "Internal topic created (compacted).");
-            }
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((_, code)) => return Err(format!("cannot create it: {code}; {how}")),
+    let spec = TopicSpec {
+        name,
+        partitions,
+        replication,
+        config: &[("cleanup.policy", "compact")],
+    };
+    match topics::ensure(client, &spec, None).await {
+        Ok(Ensured::Created) => {
+            tracing::info!(topic = %name, partitions, "Internal topic created (compacted).");
+            Ok(())
         }
+        Ok(Ensured::Existed) => Ok(()),
+        Err(e) if e.is_creation() => Err(format!(
+            "{e}; create it yourself with {partitions} partition(s) and cleanup.policy=compact, e.g. kafka-topics.sh --create --topic {name} --partitions {partitions} --config cleanup.policy=compact"
+        )),
+        Err(e) => Err(e.to_string()),
     }
-    Ok(())
 }
 
 /// The reader thread: every record from the beginning, in order, until cancelled.

@@ -15,6 +15,7 @@
 
 mod consumer;
 mod dead_letter;
+mod dead_letter_topic;
 mod driver;
 mod errant;
 mod lag;
@@ -158,6 +159,13 @@ pub fn start_connector(
             return handle;
         }
     };
+    let dead_letter_topic = match dead_letter_topic::DeadLetterTopic::new(connector, &producers) {
+        Ok(t) => t,
+        Err(e) => {
+            fail_all(&set, &name, &e);
+            return handle;
+        }
+    };
     let task_failed = Arc::new(AtomicBool::new(false));
     let (commit_tx, commit_rx) = std_mpsc::channel();
     let factory = TaskFactory {
@@ -243,10 +251,17 @@ pub fn start_connector(
         lag_interval: env.worker.status_interval,
     };
     let token = cancel.clone();
+    let rt = env.rt.clone();
     match std::thread::Builder::new()
         .name(format!("ferry-{name}"))
-        .spawn(move || poll::run(kafka_consumer, settings, commit_rx, token))
-    {
+        .spawn(move || {
+            // Before the first record is read, so that no dead letter goes to a missing
+            // topic that could be made; the herder does not wait for it.
+            if let Some(topic) = dead_letter_topic {
+                rt.block_on(topic.ensure(&token));
+            }
+            poll::run(kafka_consumer, settings, commit_rx, token)
+        }) {
         Ok(thread) => handle.thread = Some(thread),
         Err(e) => {
             fail_all(

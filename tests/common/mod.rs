@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 pub mod bigquery;
+pub mod crabka;
 pub mod emulator;
 pub mod kerberos;
 pub mod registry;

@@ -3,132 +3,23 @@
 //! (both built by tests/schema-registry/install.sh, see its README), each in a child
 //! process of the test on free 127.0.0.1 ports, with curl as the independent REST client.
 //!
-//! Each `SchemaRegistry` has its own broker, data and logs in a temporary directory, so any
-//! number can run at once. Dropping it stops both processes by PID; if the test is
-//! panicking, the last lines of both logs are printed first.
+//! Each `SchemaRegistry` has its own broker ([`CrabkaBroker`]), data and logs in temporary
+//! directories, so any number can run at once. Dropping it stops both processes by PID; if
+//! the test is panicking, the last lines of both logs are printed first.
 
-use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::crabka::{CrabkaBroker, StartError, install, log_has, spawn, stop, with_attempts};
 use super::emulator::skip;
-use super::{free_port, tail, wait_child, wait_until};
+use super::{free_port, tail};
 
-/// A cold install builds two Rust programs from crates.io sources: about 6 min (release) on
-/// 2 cores, much more on a loaded machine. tests/run.sh runs install.sh before the tests,
-/// so here it is normally the ~0.05 s no-op. Concurrent installers queue on a lock.
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(40 * 60);
-/// From start to the broker listening (about 0.1 s measured).
-const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
 /// From start to the registry accepting writes: ~3 s measured (it creates `_schemas` and
 /// wins its leader election first).
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// From SIGTERM to exit (neither program handles SIGTERM, so it is immediate).
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Attempts at starting, each on fresh ports: a free port found by binding port 0 can be
-/// taken by another process before the server binds it.
-const ATTEMPTS: usize = 3;
-/// Inherited variables with these prefixes configure the servers (clap `env = …`, OTLP
-/// export); none of them is meant for a test's private servers.
-const ENV_PREFIXES: [&str; 3] = ["CRABKA_", "SCHEMA_REGISTRY_", "OTEL_"];
-
-fn install_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schema-registry/install.sh")
-}
-
-/// Runs install.sh (a no-op in ~0.05 s once installed) and returns the bin directory it
-/// printed last. `Err(reason)` when it exits 3 (it prints `SKIP: reason`); any other
-/// failure panics with its log.
-fn install(dir: &Path) -> Result<PathBuf, String> {
-    let (out, log) = (dir.join("install.out"), dir.join("install.log"));
-    let mut child = Command::new(install_script())
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).expect("install stdout file"))
-        .stderr(std::fs::File::create(&log).expect("install log file"))
-        .spawn()
-        .expect("run tests/schema-registry/install.sh");
-    match wait_child(&mut child, INSTALL_TIMEOUT) {
-        Some(s) if s.success() => {
-            let text = std::fs::read_to_string(&out).unwrap_or_default();
-            let bin = text.lines().last().unwrap_or_default().trim();
-            assert!(
-                !bin.is_empty(),
-                "install.sh printed no bin directory:\n{}",
-                tail(&log, 40)
-            );
-            Ok(PathBuf::from(bin))
-        }
-        Some(s) if s.code() == Some(3) => {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            Err(text
-                .lines()
-                .rev()
-                .find_map(|l| l.strip_prefix("SKIP:"))
-                .unwrap_or("the schema registry cannot be installed here (install.sh exit 3)")
-                .trim()
-                .to_string())
-        }
-        Some(s) => panic!(
-            "tests/schema-registry/install.sh failed ({s}):\n{}",
-            tail(&log, 40)
-        ),
-        None => panic!(
-            "tests/schema-registry/install.sh did not finish within {INSTALL_TIMEOUT:?} (killed):\n{}",
-            tail(&log, 40)
-        ),
-    }
-}
-
-/// Whether the log file has a line containing `needle`.
-fn log_has(path: &Path, needle: &str) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|text| text.contains(needle))
-}
-
-/// A random UUID, from the kernel.
-fn new_uuid() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
-        .expect("read /proc/sys/kernel/random/uuid")
-        .trim()
-        .to_string()
-}
-
-/// Starts `bin args…` in a process group of its own, stdout and stderr to `log`.
-fn spawn(bin: &Path, args: &[String], log: &Path) -> Child {
-    let file = std::fs::File::create(log).expect("log file");
-    let mut cmd = Command::new(bin);
-    cmd.args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(file.try_clone().expect("log file handle"))
-        .stderr(file)
-        .process_group(0);
-    for (key, _) in std::env::vars_os() {
-        let name = key.to_string_lossy();
-        if ENV_PREFIXES.iter().any(|p| name.starts_with(p)) {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()))
-}
-
-/// SIGTERM, then SIGKILL if it is still there after `STOP_TIMEOUT`; by PID.
-fn stop(child: &mut Child) {
-    if matches!(child.try_wait(), Ok(Some(_))) {
-        return;
-    }
-    let pid = child.id().to_string();
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    if !wait_until(STOP_TIMEOUT, || matches!(child.try_wait(), Ok(Some(_)))) {
-        let _ = Command::new("kill").args(["-KILL", &pid]).status();
-    }
-    let _ = child.wait();
-}
 
 /// `s` with every byte outside RFC 3986's unreserved set percent-encoded.
 fn encode_path_segment(s: &str) -> String {
@@ -142,24 +33,6 @@ fn encode_path_segment(s: &str) -> String {
         .collect()
 }
 
-/// Why an attempt at starting did not give a working registry.
-enum StartError {
-    /// Worth another attempt on fresh ports (a port was taken in the meantime).
-    Retry(String),
-    Fatal(String),
-}
-
-impl StartError {
-    /// A server that exited because its port was taken is retried; anything else is not.
-    fn classify(why: String) -> StartError {
-        if why.contains("Address already in use") || why.contains("AddrInUse") {
-            StartError::Retry(why)
-        } else {
-            StartError::Fatal(why)
-        }
-    }
-}
-
 /// A running schema registry and the broker it stores schemas in.
 pub struct SchemaRegistry {
     /// `http://127.0.0.1:Q`, the Confluent REST API.
@@ -167,10 +40,10 @@ pub struct SchemaRegistry {
     /// `127.0.0.1:P`, the registry's own Kafka-compatible broker (the `_schemas` topic).
     pub bootstrap: String,
     registry: Child,
-    broker: Child,
     registry_log: PathBuf,
-    broker_log: PathBuf,
     dir: tempfile::TempDir,
+    /// Declared last: dropped (stopped) after the registry.
+    broker: CrabkaBroker,
 }
 
 impl std::fmt::Debug for SchemaRegistry {
@@ -179,7 +52,7 @@ impl std::fmt::Debug for SchemaRegistry {
             .field("url", &self.url)
             .field("bootstrap", &self.bootstrap)
             .field("registry_pid", &self.registry.id())
-            .field("broker_pid", &self.broker.id())
+            .field("broker", &self.broker)
             .finish()
     }
 }
@@ -201,88 +74,28 @@ impl SchemaRegistry {
             }
         };
         let started = Instant::now();
-        let mut last = String::new();
-        for attempt in 1..=ATTEMPTS {
-            match Self::start(&bin) {
-                Ok(registry) => {
-                    eprintln!(
-                        "schema registry {} (broker {}) accepting writes after {:.1?}",
-                        registry.url,
-                        registry.bootstrap,
-                        started.elapsed()
-                    );
-                    return Some(registry);
-                }
-                Err(StartError::Retry(why)) => {
-                    eprintln!(
-                        "schema registry, attempt {attempt}: {why}
-(trying other ports)"
-                    );
-                    last = why;
-                }
-                Err(StartError::Fatal(why)) => panic!("{why}"),
-            }
-        }
-        panic!("the schema registry did not start in {ATTEMPTS} attempts; the last:\n{last}")
+        let registry = with_attempts("schema registry", || Self::start(&bin));
+        eprintln!(
+            "schema registry {} (broker {}) accepting writes after {:.1?}",
+            registry.url,
+            registry.bootstrap,
+            started.elapsed()
+        );
+        Some(registry)
     }
 
-    /// One attempt, in a fresh directory: broker, then registry; whatever was started is
+    /// One attempt, in fresh directories: broker, then registry; whatever was started is
     /// stopped again if the attempt fails.
     fn start(bin: &Path) -> Result<SchemaRegistry, StartError> {
+        let broker = CrabkaBroker::start(bin)?;
         let dir = tempfile::tempdir().expect("tempdir");
-        let data = dir.path().join("broker-data");
-        std::fs::create_dir_all(&data).expect("broker data dir");
-        // What `crabka format` would write; the broker refuses an unformatted log dir.
-        let meta = json!({"cluster_id": new_uuid(), "directory_id": new_uuid(), "version": 1});
-        std::fs::write(data.join("meta.properties.json"), meta.to_string())
-            .expect("write meta.properties.json");
-
-        let broker_port = free_port();
-        let broker_log = dir.path().join("broker.log");
-        let mut broker = spawn(
-            &bin.join("crabka-broker"),
-            &[
-                format!("--listen-addr=127.0.0.1:{broker_port}"),
-                // The ferry patch (install.sh): an OS-assigned controller port, not 9093.
-                "--controller-listen-addr=127.0.0.1:0".into(),
-                format!("--log-dir={}", data.display()),
-                "--metrics-listen-addr=none".into(),
-            ],
-            &broker_log,
-        );
-        let addr = SocketAddr::from(([127, 0, 0, 1], broker_port));
-        // Its own line, not a connection to the port: a free port found by binding port 0
-        // may have been taken by another process since, which would accept connections.
-        let listening = format!("crabka-broker listening addr={addr}");
-        let mut exited = None;
-        let up = wait_until(BROKER_TIMEOUT, || {
-            if let Ok(Some(status)) = broker.try_wait() {
-                exited = Some(status);
-                return true;
-            }
-            log_has(&broker_log, &listening)
-        });
-        if let Some(status) = exited {
-            return Err(StartError::classify(format!(
-                "crabka-broker exited ({status}) before listening on {addr}; its log:\n{}",
-                tail(&broker_log, 40)
-            )));
-        }
-        if !up {
-            stop(&mut broker);
-            return Err(StartError::Fatal(format!(
-                "crabka-broker did not listen on {addr} within {BROKER_TIMEOUT:?}; its log:\n{}",
-                tail(&broker_log, 40)
-            )));
-        }
-
         let registry_port = free_port();
         let url = format!("http://127.0.0.1:{registry_port}");
         let registry_log = dir.path().join("registry.log");
         let registry = spawn(
             &bin.join("crabka-schema-registry"),
             &[
-                format!("--bootstrap-servers=127.0.0.1:{broker_port}"),
+                format!("--bootstrap-servers={}", broker.bootstrap),
                 format!("--listen-addr=127.0.0.1:{registry_port}"),
                 format!("--advertised-url={url}"),
                 "--schemas-topic-rf=1".into(),
@@ -292,12 +105,11 @@ impl SchemaRegistry {
         // From here on, Drop stops both.
         let mut sr = SchemaRegistry {
             url,
-            bootstrap: addr.to_string(),
+            bootstrap: broker.bootstrap.clone(),
             registry,
-            broker,
-            broker_log,
             registry_log,
             dir,
+            broker,
         };
         let listening = format!("listening addr=127.0.0.1:{registry_port}");
         let end = Instant::now() + READY_TIMEOUT;
@@ -314,9 +126,9 @@ impl SchemaRegistry {
             if status != 0 && status != 503 && log_has(&sr.registry_log, &listening) {
                 return Ok(sr);
             }
-            let exited = match (sr.registry.try_wait(), sr.broker.try_wait()) {
+            let exited = match (sr.registry.try_wait(), sr.broker.has_exited()) {
                 (Ok(Some(status)), _) => Some(("crabka-schema-registry", status)),
-                (_, Ok(Some(status))) => Some(("crabka-broker", status)),
+                (_, Some(status)) => Some(("crabka-broker", status)),
                 _ => None,
             };
             if let Some((name, status)) = exited {
@@ -346,7 +158,8 @@ impl SchemaRegistry {
         assert!(status.success(), "kill -{signal} the registry failed");
     }
 
-    /// The temporary directory (broker data, logs); removed when this is dropped.
+    /// The registry's temporary directory (its log); removed when this is dropped. The
+    /// broker's data and log are in [`CrabkaBroker::path`].
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -356,7 +169,7 @@ impl SchemaRegistry {
         format!(
             "registry log:\n{}\nbroker log:\n{}",
             tail(&self.registry_log, 40),
-            tail(&self.broker_log, 20)
+            self.broker.log_tail(20)
         )
     }
 
@@ -432,9 +245,13 @@ impl Drop for SchemaRegistry {
     /// Stops the registry, then its broker, by PID; shows their logs if the test failed.
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("schema registry {}:\n{}", self.url, self.log_tail());
+            eprintln!(
+                "schema registry {}:\nregistry log:\n{}",
+                self.url,
+                tail(&self.registry_log, 40)
+            );
         }
         stop(&mut self.registry);
-        stop(&mut self.broker);
+        // The broker, a field, stops (and shows its log) after this.
     }
 }
