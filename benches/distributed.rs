@@ -18,6 +18,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +26,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ferry_mock_broker::MockBroker;
-use rdkafka::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientConfig, ClientContext};
 
 const SESSION_TIMEOUT_MS: u64 = 6000;
 const PARTITIONS: i32 = 12;
@@ -121,15 +122,41 @@ fn spawn(args: &[&str], log: &Path) -> Child {
     spawn_logging(args, log, "warn")
 }
 
+/// The ferries this bench started and has not reaped yet: a panic kills them (by PID), so
+/// that a failed run leaves none behind.
+static LIVE: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
 fn spawn_logging(args: &[&str], log: &Path, level: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
         .env("RUST_LOG", level)
         .env("NO_COLOR", "1")
         .stderr(std::fs::File::create(log).unwrap())
         .stdout(Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    LIVE.lock().unwrap().insert(child.id());
+    child
+}
+
+/// Waits for a ferry that is stopping or killed.
+fn reap(child: &mut Child) {
+    let _ = child.wait();
+    LIVE.lock().unwrap().remove(&child.id());
+}
+
+/// On a panic, kills the ferries still running before the usual report.
+fn kill_live_on_panic() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let live = LIVE.try_lock().map(|l| l.clone()).unwrap_or_default();
+        for pid in live {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        report(info);
+    }));
 }
 
 fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
@@ -293,7 +320,7 @@ fn kill_one(group: Group, group_delay: Duration) -> (f64, Vec<u64>) {
         .args(["-KILL", &killed.id().to_string()])
         .status();
     let t = Instant::now();
-    let _ = killed.wait();
+    reap(&mut killed);
     produce(&bootstrap, 1, 100);
     assert!(wait_until(Duration::from_secs(120), || files(&out)
         == 101 * PARTITIONS as usize));
@@ -304,7 +331,7 @@ fn kill_one(group: Group, group_delay: Duration) -> (f64, Vec<u64>) {
             .status();
     }
     for (mut c, _) in workers {
-        let _ = c.wait();
+        reap(&mut c);
     }
     (secs, rss)
 }
@@ -330,6 +357,22 @@ struct Rolling {
     duplicates: i64,
     /// Records produced and never delivered.
     lost: i64,
+}
+
+/// Counts the records the cluster acknowledged, so that one the producer could not deliver
+/// is not taken for one ferry lost.
+struct Acked(Arc<std::sync::atomic::AtomicUsize>);
+
+impl ClientContext for Acked {}
+
+impl ProducerContext for Acked {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if result.is_ok() {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// The records a stopped worker delivered, from its last `Connector stopped.` line.
@@ -359,6 +402,7 @@ fn stop(child: &mut Child) {
             .is_some()),
         "a worker did not stop within a minute of SIGTERM"
     );
+    reap(child);
 }
 
 /// Samples (time, records on disk) taken every 500 ms, and the rate between the samples
@@ -437,10 +481,11 @@ fn rolling(group: Group) -> Rolling {
     let producer = {
         let (done, bootstrap) = (done.clone(), bootstrap.clone());
         std::thread::spawn(move || {
-            let producer: BaseProducer = ClientConfig::new()
+            let acked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let producer: BaseProducer<Acked> = ClientConfig::new()
                 .set("bootstrap.servers", &bootstrap)
                 .set("linger.ms", "5")
-                .create()
+                .create_with_context(Acked(acked.clone()))
                 .unwrap();
             let started = Instant::now();
             let mut round = 0u64;
@@ -460,7 +505,14 @@ fn rolling(group: Group) -> Rolling {
                 round += 1;
             }
             producer.flush(Duration::from_secs(30)).unwrap();
-            (round * PARTITIONS as u64) as usize
+            let sent = (round * PARTITIONS as u64) as usize;
+            let acked = acked.load(Ordering::Relaxed);
+            if acked != sent {
+                eprintln!(
+                    "  the producer sent {sent} records, the cluster acknowledged {acked}: only those count"
+                );
+            }
+            acked
         })
     };
     let samples = Arc::new(Mutex::new(Vec::new()));
@@ -576,7 +628,7 @@ fn round() -> Round {
     let _ = Command::new("kill")
         .args(["-TERM", &alone.id().to_string()])
         .status();
-    let _ = alone.wait();
+    reap(&mut alone);
 
     let (move_secs, worker_rss_kb) = kill_one(Group::Classic(None), GROUP_DELAY);
     let (move_secs_eager, _) = kill_one(Group::Classic(Some("range")), GROUP_DELAY);
@@ -645,6 +697,7 @@ impl Rolling {
 }
 
 fn main() {
+    kill_live_on_panic();
     let repeats: usize = std::env::var("FERRY_BENCH_REPEATS")
         .ok()
         .and_then(|r| r.parse().ok())
