@@ -39,6 +39,19 @@ fn install_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/schema-registry/install.sh")
 }
 
+/// The servers' bin directory, installed if needed; None, with `test` recorded as skipped
+/// and the reason printed, where they cannot be installed here.
+pub(super) fn installed_or_skip(test: &str) -> Option<PathBuf> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    match install(dir.path()) {
+        Ok(bin) => Some(bin),
+        Err(reason) => {
+            skip(test, &reason);
+            None
+        }
+    }
+}
+
 /// Runs install.sh (a no-op in ~0.05 s once installed) and returns the bin directory it
 /// printed last. `Err(reason)` when it exits 3 (it prints `SKIP: reason`); any other
 /// failure panics with its log.
@@ -188,16 +201,7 @@ impl CrabkaBroker {
     /// installed here (no cargo, no network on a first install), records `test` as skipped
     /// with the reason and returns None. Anything else that goes wrong panics, with its log.
     pub fn start_or_skip(test: &str) -> Option<CrabkaBroker> {
-        let bin = {
-            let dir = tempfile::tempdir().expect("tempdir");
-            match install(dir.path()) {
-                Ok(bin) => bin,
-                Err(reason) => {
-                    skip(test, &reason);
-                    return None;
-                }
-            }
-        };
+        let bin = installed_or_skip(test)?;
         let broker = with_attempts("crabka-broker", || Self::start(&bin));
         eprintln!("crabka-broker listening on {}", broker.bootstrap);
         Some(broker)

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::crabka::{CrabkaBroker, StartError, install, log_has, spawn, stop, with_attempts};
-use super::emulator::skip;
+use super::crabka::{
+    CrabkaBroker, StartError, installed_or_skip, log_has, spawn, stop, with_attempts,
+};
 use super::{free_port, tail};
 
 /// From start to the registry accepting writes: ~3 s measured (it creates `_schemas` and
@@ -63,16 +64,7 @@ impl SchemaRegistry {
     /// no network on a first install), records `test` as skipped with the reason and
     /// returns None. Anything else that goes wrong panics, with the logs.
     pub fn start_or_skip(test: &str) -> Option<SchemaRegistry> {
-        let bin = {
-            let dir = tempfile::tempdir().expect("tempdir");
-            match install(dir.path()) {
-                Ok(bin) => bin,
-                Err(reason) => {
-                    skip(test, &reason);
-                    return None;
-                }
-            }
-        };
+        let bin = installed_or_skip(test)?;
         let started = Instant::now();
         let registry = with_attempts("schema registry", || Self::start(&bin));
         eprintln!(
